@@ -1,0 +1,15 @@
+//! Mobile twinning, as a sans-IO core.
+//!
+//! Everything a twinning module decides lives here, free of any PBX: the settings model
+//! (what `twinning.conf` and the runtime surfaces may say, and how it is validated), the
+//! destination policy that stands between a company PBX and outside numbers, and the rules
+//! for combining configured values with runtime overrides. The Asterisk and FreeSWITCH
+//! shims only translate between their host's types and these.
+
+pub mod settings;
+
+pub use settings::{
+    CallerIdMode, Change, Config, ConfigError, DeskDevice, DestinationPolicy, Field, General, Millis,
+    MobileDialTemplate, OverrideProblem, PhoneNumber, Pin, RawConfig, RawEntry, RawSection, Schedule,
+    SettingError, Settings, UserId, UserSettings,
+};

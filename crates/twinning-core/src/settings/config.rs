@@ -1,0 +1,294 @@
+//! `twinning.conf` given meaning: the `[general]` section and one section per user, every
+//! value validated, every problem tied to its line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::error::printable;
+use super::values::parse_bool;
+use super::{
+    DeskDevice, DestinationPolicy, Field, MobileDialTemplate, RawConfig, RawEntry, UserId, UserSettings,
+};
+
+/// System-wide settings from `[general]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct General {
+    /// How a mobile leg is dialed, e.g. `PJSIP/{number}@mobile-trunk`.
+    pub mobile_dial: MobileDialTemplate,
+    /// Most mobile legs that may be up or ringing at once, across all users: the bound on
+    /// what a compromised account or a call flood can cost in outside calls.
+    pub max_concurrent: u32,
+    pub policy: DestinationPolicy,
+    /// Per-user defaults given in `[general]`, already validated, applied to every user
+    /// before the user's own section.
+    defaults: Vec<(Field, String)>,
+}
+
+impl General {
+    pub const DEFAULT_MAX_CONCURRENT: u32 = 20;
+}
+
+/// The whole configuration file, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub general: General,
+    pub users: BTreeMap<UserId, UserSettings>,
+}
+
+/// Everything wrong with a configuration, each problem with its line where known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<(Option<u32>, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (line, message)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            match line {
+                Some(l) => write!(f, "line {l}: {message}")?,
+                None => f.write_str(message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Validates a configuration as read by the host. Either every section and entry is
+    /// valid, or the result lists every problem found; there is no partly applied config.
+    pub fn from_raw(raw: &RawConfig) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let mut general = None;
+        let mut user_sections = Vec::new();
+        for section in &raw.sections {
+            if section.name.eq_ignore_ascii_case("general") {
+                if general.is_some() {
+                    problems.push((Some(section.line), "[general] appears twice".into()));
+                }
+                general = Some(parse_general(&section.entries, &mut problems));
+            } else {
+                user_sections.push(section);
+            }
+        }
+        let general = match general {
+            Some(Some(g)) => g,
+            Some(None) => return Err(ConfigError { problems }),
+            None => {
+                problems.push((None, "no [general] section; it must at least set mobile_dial".into()));
+                return Err(ConfigError { problems });
+            }
+        };
+
+        let mut users = BTreeMap::new();
+        for section in user_sections {
+            let id = match UserId::parse(&section.name) {
+                Ok(id) => id,
+                Err(e) => {
+                    problems.push((Some(section.line), format!("[{}]: {e}", printable(&section.name))));
+                    continue;
+                }
+            };
+            if users.contains_key(&id) {
+                problems.push((Some(section.line), format!("user [{id}] appears twice")));
+                continue;
+            }
+            if let Some(user) = parse_user(&id, section.line, &section.entries, &general, &mut problems) {
+                users.insert(id, user);
+            }
+        }
+        if problems.is_empty() {
+            Ok(Config { general, users })
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>) -> Option<General> {
+    let before = problems.len();
+    let mut mobile_dial = None;
+    let mut max_concurrent = General::DEFAULT_MAX_CONCURRENT;
+    let mut policy = DestinationPolicy::default();
+    let mut defaults = Vec::new();
+    // Checks defaults against a scratch user, so a bad default is reported at its own line
+    // in [general], not once per user.
+    let mut scratch = UserSettings::builtin(DeskDevice::parse("Local/scratch").expect("valid literal"));
+    for e in entries {
+        let line = Some(e.line);
+        let mut bad = |m: String| problems.push((line, format!("{}: {m}", e.key)));
+        match e.key.to_ascii_lowercase().as_str() {
+            "mobile_dial" => match MobileDialTemplate::parse(&e.value) {
+                Ok(t) => mobile_dial = Some(t),
+                Err(m) => bad(m),
+            },
+            "max_concurrent" => match e.value.parse::<u32>() {
+                Ok(n) if (1..=100_000).contains(&n) => max_concurrent = n,
+                _ => bad("a whole number from 1 to 100000".into()),
+            },
+            "allowed_prefixes" => set_prefixes(&mut policy.allowed_prefixes, &e.value, &mut bad),
+            "blocked_prefixes" => set_prefixes(&mut policy.blocked_prefixes, &e.value, &mut bad),
+            "international_prefixes" => set_prefixes(&mut policy.international_prefixes, &e.value, &mut bad),
+            "home_prefixes" => set_prefixes(&mut policy.home_prefixes, &e.value, &mut bad),
+            "allow_international" => match parse_bool(&e.value) {
+                Ok(b) => policy.allow_international = b,
+                Err(m) => bad(m),
+            },
+            "min_digits" => match e.value.parse::<usize>() {
+                Ok(n) if (1..=20).contains(&n) => policy.min_digits = n,
+                _ => bad("a whole number from 1 to 20".into()),
+            },
+            "max_digits" => match e.value.parse::<usize>() {
+                Ok(n) if (1..=20).contains(&n) => policy.max_digits = n,
+                _ => bad("a whole number from 1 to 20".into()),
+            },
+            key => match Field::parse(key) {
+                Some(field) if field.has_general_default() => match scratch.set(field, &e.value, &policy) {
+                    Ok(()) => defaults.push((field, e.value.clone())),
+                    Err(err) => problems.push((line, err.to_string())),
+                },
+                Some(field) => {
+                    problems.push((line, format!("'{field}' is per user; set it in the user's section")))
+                }
+                None => problems.push((line, format!("unknown setting '{}' in [general]", printable(key)))),
+            },
+        }
+    }
+    if policy.min_digits > policy.max_digits {
+        problems.push((None, "min_digits is greater than max_digits".into()));
+    }
+    if mobile_dial.is_none() && problems.len() == before {
+        problems.push((
+            None,
+            "[general] must set mobile_dial, e.g. mobile_dial = PJSIP/{number}@mobile-trunk".into(),
+        ));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, defaults })
+}
+
+fn set_prefixes(target: &mut Vec<String>, value: &str, bad: &mut impl FnMut(String)) {
+    match DestinationPolicy::parse_prefixes(value) {
+        Ok(p) => *target = p,
+        Err(m) => bad(m),
+    }
+}
+
+fn parse_user(
+    id: &UserId,
+    section_line: u32,
+    entries: &[RawEntry],
+    general: &General,
+    problems: &mut Vec<(Option<u32>, String)>,
+) -> Option<UserSettings> {
+    let before = problems.len();
+    let desk_entries: Vec<_> = entries.iter().filter(|e| e.key.eq_ignore_ascii_case("desk")).collect();
+    let desk = match desk_entries.last() {
+        None => {
+            problems.push((
+                Some(section_line),
+                format!("user [{id}] needs a desk dial string, e.g. desk = PJSIP/{id}"),
+            ));
+            return None;
+        }
+        Some(e) => match DeskDevice::parse(&e.value) {
+            Ok(d) => d,
+            Err(m) => {
+                problems.push((Some(e.line), format!("desk: {m}")));
+                return None;
+            }
+        },
+    };
+    let mut user = UserSettings::builtin(desk);
+    for (field, value) in &general.defaults {
+        user.set(*field, value, &general.policy).expect("defaults were validated when [general] was read");
+    }
+    for e in entries.iter().filter(|e| !e.key.eq_ignore_ascii_case("desk")) {
+        match Field::parse(&e.key) {
+            Some(field) => {
+                if let Err(err) = user.set(field, &e.value, &general.policy) {
+                    problems.push((Some(e.line), format!("user [{id}]: {err}")));
+                }
+            }
+            None => {
+                problems.push((Some(e.line), format!("user [{id}]: unknown setting '{}'", printable(&e.key))))
+            }
+        }
+    }
+    (problems.len() == before).then_some(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+[general]
+mobile_dial = PJSIP/{number}@mobile-trunk
+max_concurrent = 5
+blocked_prefixes = 09, +449
+home_prefixes = +44
+ring_time = 25
+answer_guard = 2
+
+[1001]
+desk = PJSIP/1001
+mobile = 07700900123
+enabled = yes
+
+[1002]
+desk = PJSIP/1002
+ring_time = 30
+";
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_raw(&RawConfig::parse_conf(text).unwrap())
+    }
+
+    #[test]
+    fn general_defaults_apply_under_user_values() {
+        let c = load(SAMPLE).unwrap();
+        assert_eq!(c.general.max_concurrent, 5);
+        let u1 = &c.users[&UserId::parse("1001").unwrap()];
+        assert_eq!(u1.get(Field::RingTime), "25");
+        assert_eq!(u1.get(Field::AnswerGuard), "2");
+        assert!(u1.enabled);
+        let u2 = &c.users[&UserId::parse("1002").unwrap()];
+        assert_eq!(u2.get(Field::RingTime), "30");
+        assert_eq!(u2.mobile, None);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = SAMPLE
+            .replace("mobile = 07700900123", "mobile = 0900123456")
+            .replace("ring_time = 30", "ring_time = soon");
+        let err = load(&text).unwrap_err();
+        let lines: Vec<_> = err.problems.iter().map(|p| p.0).collect();
+        assert_eq!(lines, vec![Some(11), Some(16)], "{err}");
+        assert!(err.to_string().contains("blocked prefix 09"), "{err}");
+    }
+
+    #[test]
+    fn structural_errors() {
+        assert!(load("[1001]\ndesk=PJSIP/1001\n").unwrap_err().to_string().contains("no [general]"));
+        assert!(load("[general]\n").unwrap_err().to_string().contains("mobile_dial"));
+        let e = load("[general]\nmobile_dial=PJSIP/{number}@t\nfrobnicate=1\n").unwrap_err();
+        assert_eq!(e.problems[0].0, Some(3));
+        let e = load("[general]\nmobile_dial=PJSIP/{number}@t\n[1001]\nmobile=0770\n").unwrap_err();
+        assert!(e.to_string().contains("needs a desk"), "{e}");
+        let e = load("[general]\nmobile_dial=PJSIP/{number}@t\n[10 01]\ndesk=PJSIP/1\n").unwrap_err();
+        assert_eq!(e.problems[0].0, Some(3));
+        let e = load("[general]\nmobile_dial=PJSIP/{number}@t\nmobile=0770\n").unwrap_err();
+        assert!(e.to_string().contains("per user"), "{e}");
+        let e = load("[general]\nmobile_dial=PJSIP/{number}@t\n[1]\ndesk=PJSIP/1\n[1]\ndesk=PJSIP/1\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+}

@@ -1,0 +1,22 @@
+//! The settings model: values, fields, destination policy, the parsed `twinning.conf`, and
+//! the live store that layers runtime overrides over it.
+
+mod config;
+mod error;
+mod field;
+mod policy;
+mod raw;
+mod schedule;
+mod store;
+mod user;
+mod values;
+
+pub use config::{Config, ConfigError, General};
+pub use error::SettingError;
+pub use field::Field;
+pub use policy::DestinationPolicy;
+pub use raw::{RawConfig, RawEntry, RawSection};
+pub use schedule::Schedule;
+pub use store::{Change, OverrideProblem, Settings};
+pub use user::UserSettings;
+pub use values::{CallerIdMode, DeskDevice, Millis, MobileDialTemplate, PhoneNumber, Pin, UserId};

@@ -1,0 +1,211 @@
+//! The live settings: the configuration file with the runtime overrides made through
+//! `TWINNING()`, the CLI, AMI or ESL layered on top.
+//!
+//! Overrides are kept as canonical text per user and field, which is also how the host
+//! persists them, and re-validated whenever the configuration changes under them: a number
+//! that a tightened policy now refuses stops being dialed at the reload, not at the bill.
+
+use std::collections::BTreeMap;
+
+use super::error::printable;
+use super::user::mask_secret;
+use super::{Config, Field, General, SettingError, UserId, UserSettings};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    config: Config,
+    overrides: BTreeMap<UserId, BTreeMap<Field, String>>,
+    effective: BTreeMap<UserId, UserSettings>,
+}
+
+/// A change that was applied, for the audit trail and for persisting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub user: UserId,
+    pub field: Field,
+    pub old: String,
+    /// Canonical text, as persisted.
+    pub new: String,
+}
+
+impl Change {
+    /// The old and new values as events and logs may show them (a PIN is masked).
+    pub fn shown(&self) -> (String, String) {
+        (mask_secret(self.field, &self.old), mask_secret(self.field, &self.new))
+    }
+}
+
+/// A stored override that could not be applied; it is reported and otherwise ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideProblem {
+    pub user: String,
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for OverrideProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stored override {}.{} ignored: {}", self.user, self.field, self.reason)
+    }
+}
+
+impl Settings {
+    pub fn new(config: Config) -> Self {
+        let effective = config.users.clone();
+        Settings { config, overrides: BTreeMap::new(), effective }
+    }
+
+    pub fn general(&self) -> &General {
+        &self.config.general
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = (&UserId, &UserSettings)> {
+        self.effective.iter()
+    }
+
+    pub fn user(&self, user: &str) -> Option<&UserSettings> {
+        self.effective.get(&UserId::parse(user).ok()?)
+    }
+
+    /// Looks up a user and field by the names a surface was given.
+    pub fn resolve(&self, user: &str, field: &str) -> Result<(UserId, Field), SettingError> {
+        let id = UserId::parse(user).map_err(|_| SettingError::UnknownUser(user.to_owned()))?;
+        if !self.effective.contains_key(&id) {
+            return Err(SettingError::UnknownUser(user.to_owned()));
+        }
+        let field = Field::parse(field).ok_or_else(|| SettingError::UnknownField(field.to_owned()))?;
+        Ok((id, field))
+    }
+
+    /// The canonical value of a field (a PIN in clear: callers that list values to people
+    /// use [`UserSettings::display`]).
+    pub fn get(&self, user: &str, field: &str) -> Result<String, SettingError> {
+        let (id, field) = self.resolve(user, field)?;
+        Ok(self.effective[&id].get(field))
+    }
+
+    /// Validates and applies a runtime change. On error nothing changes.
+    pub fn set(&mut self, user: &str, field: &str, value: &str) -> Result<Change, SettingError> {
+        let (id, field) = self.resolve(user, field)?;
+        if !field.runtime_writable() {
+            return Err(SettingError::AdminOnly(field.name()));
+        }
+        let current = &self.effective[&id];
+        let mut updated = current.clone();
+        updated.set(field, value, &self.config.general.policy)?;
+        let change = Change { user: id.clone(), field, old: current.get(field), new: updated.get(field) };
+        self.overrides.entry(id.clone()).or_default().insert(field, change.new.clone());
+        self.effective.insert(id, updated);
+        Ok(change)
+    }
+
+    /// Re-applies an override read back from persistent storage at start-up.
+    pub fn restore(&mut self, user: &str, field: &str, value: &str) -> Result<(), OverrideProblem> {
+        let problem =
+            |reason: String| OverrideProblem { user: printable(user), field: printable(field), reason };
+        let id = UserId::parse(user).map_err(problem)?;
+        let field = Field::parse(field).ok_or_else(|| problem("no such field".into()))?;
+        if !field.runtime_writable() {
+            return Err(problem("this field is admin-only and cannot be overridden".into()));
+        }
+        // Remember overrides of users missing from the file: the admin may be mid-edit, and
+        // the user's choices come back with the section.
+        self.overrides.entry(id.clone()).or_default().insert(field, value.to_owned());
+        self.rebuild_user(&id)
+    }
+
+    /// Replaces the configuration (a reload), keeping every override that is still valid.
+    pub fn replace_config(&mut self, config: Config) -> Vec<OverrideProblem> {
+        self.config = config;
+        self.effective = self.config.users.clone();
+        let ids: Vec<UserId> = self.overrides.keys().cloned().collect();
+        ids.iter().filter_map(|id| self.rebuild_user(id).err()).collect()
+    }
+
+    /// Drops a user's override of `field`, so the configured value applies again.
+    pub fn clear_override(&mut self, user: &UserId, field: Field) {
+        if let Some(map) = self.overrides.get_mut(user) {
+            map.remove(&field);
+        }
+        let _ = self.rebuild_user(user);
+    }
+
+    pub fn overrides(&self) -> impl Iterator<Item = (&UserId, Field, &str)> {
+        self.overrides.iter().flat_map(|(u, m)| m.iter().map(move |(f, v)| (u, *f, v.as_str())))
+    }
+
+    /// Recomputes one user from the file plus overrides. An override that no longer
+    /// validates is dropped from effect (kept stored) and reported.
+    fn rebuild_user(&mut self, id: &UserId) -> Result<(), OverrideProblem> {
+        let Some(mut user) = self.config.users.get(id).cloned() else {
+            return Ok(());
+        };
+        let mut first_problem = None;
+        for (field, value) in self.overrides.get(id).into_iter().flatten() {
+            if let Err(e) = user.set(*field, value, &self.config.general.policy) {
+                first_problem.get_or_insert(OverrideProblem {
+                    user: id.to_string(),
+                    field: field.name().into(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        self.effective.insert(id.clone(), user);
+        first_problem.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RawConfig;
+
+    fn config(extra_general: &str) -> Config {
+        let text = format!(
+            "[general]\nmobile_dial=PJSIP/{{number}}@trunk\n{extra_general}\n[1001]\ndesk=PJSIP/1001\nmobile=07700900123\n"
+        );
+        Config::from_raw(&RawConfig::parse_conf(&text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn set_get_and_refusals() {
+        let mut s = Settings::new(config(""));
+        let change = s.set("1001", "ENABLED", "on").unwrap();
+        assert_eq!((change.old.as_str(), change.new.as_str()), ("no", "yes"));
+        assert_eq!(s.get("1001", "enabled").unwrap(), "yes");
+        assert_eq!(s.set("1001", "desk", "PJSIP/9"), Err(SettingError::AdminOnly("desk")));
+        assert!(matches!(s.set("9999", "enabled", "yes"), Err(SettingError::UnknownUser(_))));
+        assert!(matches!(s.set("1001", "colour", "red"), Err(SettingError::UnknownField(_))));
+        assert!(s.set("1001", "mobile", "07700&PJSIP/1").is_err());
+        assert_eq!(s.get("1001", "mobile").unwrap(), "07700900123");
+        let pin = s.set("1001", "pin", "1234").unwrap();
+        assert_eq!(pin.shown(), (String::new(), "****".into()));
+    }
+
+    #[test]
+    fn overrides_survive_reload_and_are_revalidated() {
+        let mut s = Settings::new(config(""));
+        s.set("1001", "mobile", "07811111111").unwrap();
+        s.set("1001", "ring_time", "40").unwrap();
+        assert!(s.replace_config(config("")).is_empty());
+        assert_eq!(s.get("1001", "mobile").unwrap(), "07811111111");
+        let problems = s.replace_config(config("blocked_prefixes=078"));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].field, "mobile");
+        assert_eq!(s.get("1001", "mobile").unwrap(), "07700900123", "the configured number applies again");
+        assert_eq!(s.get("1001", "ring_time").unwrap(), "40", "other overrides still apply");
+    }
+
+    #[test]
+    fn restore_reports_corrupt_entries() {
+        let mut s = Settings::new(config(""));
+        assert!(s.restore("1001", "enabled", "yes").is_ok());
+        assert!(s.restore("1001", "ring_time", "forever").is_err());
+        assert!(s.restore("1001", "nonsense", "1").is_err());
+        assert!(s.restore("1001", "desk", "PJSIP/evil").is_err());
+        assert!(s.restore("bad user!", "enabled", "yes").is_err());
+        assert_eq!(s.get("1001", "enabled").unwrap(), "yes");
+        assert_eq!(s.get("1001", "ring_time").unwrap(), "20");
+        assert!(s.restore("2002", "enabled", "yes").is_ok(), "a user missing from the file is remembered");
+    }
+}
