@@ -9,7 +9,7 @@
 pub mod settings;
 
 pub use settings::{
-    CallerIdMode, Change, Config, ConfigError, DeskDevice, DestinationPolicy, Field, General, Millis,
-    MobileDialTemplate, OverrideProblem, PhoneNumber, Pin, RawConfig, RawEntry, RawSection, Schedule,
+    printable, CallerIdMode, Change, Config, ConfigError, DeskDevice, DestinationPolicy, Field, General,
+    Millis, MobileDialTemplate, OverrideProblem, PhoneNumber, Pin, RawConfig, RawEntry, RawSection, Schedule,
     SettingError, Settings, UserId, UserSettings,
 };

@@ -46,7 +46,7 @@ use super::Field;
 
 /// Renders untrusted input for a log or error line without letting it forge extra lines or
 /// terminal escapes, and without letting an attacker flood the log.
-pub(crate) fn printable(s: &str) -> String {
+pub fn printable(s: &str) -> String {
     const MAX: usize = 64;
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

@@ -12,7 +12,7 @@ mod user;
 mod values;
 
 pub use config::{Config, ConfigError, General};
-pub use error::SettingError;
+pub use error::{printable, SettingError};
 pub use field::Field;
 pub use policy::DestinationPolicy;
 pub use raw::{RawConfig, RawEntry, RawSection};

@@ -1,0 +1,34 @@
+//! The little the module does to a channel outside a call: read its name, set a variable.
+
+use std::ffi::c_char;
+
+use asterisk_sys as sys;
+
+use super::cstr;
+
+/// A channel Asterisk passed into a callback, valid for that callback's duration.
+#[derive(Clone, Copy)]
+pub struct ChannelRef(*mut sys::ast_channel);
+
+impl ChannelRef {
+    /// # Safety
+    /// `chan` is NULL or a channel Asterisk keeps alive for the current callback.
+    pub unsafe fn from_raw(chan: *mut sys::ast_channel) -> Option<ChannelRef> {
+        (!chan.is_null()).then_some(ChannelRef(chan))
+    }
+
+    pub fn name(self) -> String {
+        // SAFETY: the channel is alive for this callback (see `from_raw`), and
+        // ast_channel_name returns a string owned by it.
+        unsafe { cstr::borrow(sys::ast_channel_name(self.0)) }.into_owned()
+    }
+
+    pub fn set_variable(self, name: &str, value: &str) {
+        let (name, value) = (cstr::owned(name), cstr::owned(value));
+        // SAFETY: live channel (see `from_raw`); both strings are NUL-terminated and
+        // copied by Asterisk before the call returns.
+        unsafe {
+            sys::pbx_builtin_setvar_helper(self.0, name.as_ptr(), value.as_ptr() as *const c_char);
+        }
+    }
+}

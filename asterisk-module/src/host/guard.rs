@@ -1,0 +1,23 @@
+//! Keeps Rust panics inside the module: unwinding into Asterisk's C frames is undefined
+//! behaviour, so every callback body runs here and a panic becomes the callback's error
+//! value and an ERROR line in Asterisk's log.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs `body`; if it panics, logs which callback failed and returns `on_panic`.
+pub fn catch<R>(callback: &str, on_panic: R, body: impl FnOnce() -> R) -> R {
+    // The shared state a body touches is behind mutexes whose poisoning is handled where
+    // they are locked, so observing it after a caught panic is sound.
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            super::logger::error(&format!("internal error in {callback}: {what}; the request was refused"));
+            on_panic
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The loaded module's one service instance, and the path every settings change takes
+//! from any surface: validate and persist (service), mirror to AstDB, audit (AMI event
+//! and log line).
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use twinning_core::{printable, Change};
+
+use super::{astdb, logger, manager};
+use crate::service::{Service, SetError, Source};
+
+static SERVICE: Mutex<Option<Service>> = Mutex::new(None);
+
+/// The service, if the module is loaded. A panic while the lock was held cannot have left
+/// the settings half-changed (changes are built on a copy and swapped in), so a poisoned
+/// lock is simply taken over.
+pub fn lock() -> MutexGuard<'static, Option<Service>> {
+    SERVICE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn install(service: Service) {
+    *lock() = Some(service);
+}
+
+pub fn remove() -> Option<Service> {
+    lock().take()
+}
+
+/// Applies a settings change from `source`, with its audit trail.
+pub fn apply_change(source: &Source, user: &str, field: &str, value: &str) -> Result<Change, SetError> {
+    let result = {
+        let mut guard = lock();
+        let Some(service) = guard.as_mut() else {
+            return Err(SetError::Storage("app_twinning is not loaded".into()));
+        };
+        service.set(user, field, value)
+    };
+    let channel = match source {
+        Source::Dialplan { channel: Some(c) } => c.as_str(),
+        _ => "",
+    };
+    match &result {
+        Ok(change) => {
+            let key = format!("{}/{}", change.user, change.field.name());
+            if let Err(e) = astdb::put(&key, &change.new) {
+                // The journal already holds the change; AstDB is only the mirror.
+                logger::warning(&format!("{e}; the change is saved in the twinning journal"));
+            }
+            let (old, new) = change.shown();
+            manager::emit_settings_changed(
+                &change.user.to_string(),
+                change.field.name(),
+                &new,
+                &old,
+                source.name(),
+                channel,
+            );
+            logger::notice(&format!(
+                "twinning: {}.{} changed from '{old}' to '{new}' by {}{}",
+                change.user,
+                change.field,
+                source.name(),
+                if channel.is_empty() { String::new() } else { format!(" ({channel})") }
+            ));
+        }
+        Err(e) => {
+            manager::emit_settings_refused(user, field, source.name(), channel, &e.to_string());
+            logger::warning(&format!(
+                "twinning: refused change of {}.{} by {}: {e}",
+                printable(user),
+                printable(field),
+                source.name()
+            ));
+        }
+    }
+    result
+}

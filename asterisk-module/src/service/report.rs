@@ -1,0 +1,103 @@
+//! How settings are shown: the CLI's tables and the AMI events' headers. Pure text, so the
+//! layout is tested here and the host only prints it.
+
+use twinning_core::{Field, Settings, UserId, UserSettings};
+
+/// An AMI header name for a field: `dial_delay` becomes `DialDelay`, as AMI headers are
+/// conventionally written. `TwinningSet` takes the field's own name.
+pub fn ami_header(field: Field) -> String {
+    field
+        .name()
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The headers of one `TwinningUser` event (without `Event:` and `ActionID:`).
+pub fn ami_user(id: &UserId, user: &UserSettings) -> Vec<(String, String)> {
+    let mut headers = vec![("User".to_owned(), id.to_string())];
+    headers.extend(Field::ALL.iter().map(|&f| (ami_header(f), user.display(f))));
+    headers
+}
+
+/// `twinning show users`.
+pub fn users_table(settings: &Settings) -> String {
+    let mut out = format!(
+        "{:<12} {:<20} {:<16} {:<7} {:<4} {:>6} {:>6} {:>6} {:<7} {}\n",
+        "User", "Desk", "Mobile", "Enabled", "DND", "Delay", "Guard", "Ring", "Confirm", "Schedule"
+    );
+    let mut count = 0;
+    for (id, u) in settings.users() {
+        count += 1;
+        out.push_str(&format!(
+            "{:<12} {:<20} {:<16} {:<7} {:<4} {:>6} {:>6} {:>6} {:<7} {}\n",
+            id.as_str(),
+            u.get(Field::Desk),
+            dash_if_empty(u.get(Field::Mobile)),
+            u.get(Field::Enabled),
+            u.get(Field::Dnd),
+            u.get(Field::DialDelay),
+            u.get(Field::AnswerGuard),
+            u.get(Field::RingTime),
+            u.get(Field::Confirm),
+            u.get(Field::Schedule),
+        ));
+    }
+    out.push_str(&format!("{count} twinning user{}\n", if count == 1 { "" } else { "s" }));
+    out
+}
+
+/// `twinning show user <user>`: every field, and which ones a runtime change overrides.
+pub fn user_detail(settings: &Settings, id: &UserId, user: &UserSettings) -> String {
+    let overridden: Vec<Field> =
+        settings.overrides().filter(|(u, _, _)| *u == id).map(|(_, f, _)| f).collect();
+    let mut out = format!("Twinning user {id}\n");
+    for f in Field::ALL {
+        let note = if overridden.contains(&f) { "  (runtime)" } else { "" };
+        out.push_str(&format!("  {:<17}: {}{note}\n", f.name(), dash_if_empty(user.display(f))));
+    }
+    out
+}
+
+fn dash_if_empty(s: String) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinning_core::{Config, RawConfig};
+
+    fn settings() -> Settings {
+        let conf = "[general]\nmobile_dial=PJSIP/{number}@t\n[1001]\ndesk=PJSIP/1001\nmobile=07700900123\npin=1234\n";
+        Settings::new(Config::from_raw(&RawConfig::parse_conf(conf).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn ami_headers_are_camel_case_and_pin_is_masked() {
+        assert_eq!(ami_header(Field::HuntGroupCalls), "HuntGroupCalls");
+        let s = settings();
+        let (id, u) = s.users().next().unwrap();
+        let h = ami_user(id, u);
+        assert!(h.contains(&("DialDelay".into(), "0".into())));
+        assert!(h.contains(&("Pin".into(), "****".into())));
+    }
+
+    #[test]
+    fn detail_marks_runtime_overrides() {
+        let mut s = settings();
+        s.set("1001", "ring_time", "30").unwrap();
+        let id = UserId::parse("1001").unwrap();
+        let text = user_detail(&s, &id, s.user("1001").unwrap());
+        assert!(text.contains("ring_time        : 30  (runtime)"), "{text}");
+        assert!(text.contains("pin              : ****\n"), "{text}");
+        assert!(users_table(&s).ends_with("1 twinning user\n"));
+    }
+}

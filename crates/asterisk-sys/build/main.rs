@@ -1,0 +1,199 @@
+//! Generates the Asterisk bindings from the headers of the Asterisk the module will load
+//! into, because struct layouts (ast_module_info, ast_custom_function, ast_cli_entry...)
+//! drift between releases and a hand-copied layout fails silently at run time.
+//!
+//! Headers are found, in order, at `ASTERISK_INCLUDE_DIR`; in the root provisioned by
+//! `scripts/provision-asterisk` (`TWINNING_ASTERISK_ROOT`, default
+//! `$XDG_CACHE_HOME/twinning/asterisk-root`); or in `/usr/include` when an Asterisk is
+//! installed on the host.
+
+use std::env;
+use std::path::{Path, PathBuf};
+
+/// Exactly the API the module calls, so a header change elsewhere cannot break the build
+/// and the bindings stay small enough to read.
+const FUNCTIONS: &[&str] = &[
+    "ast_module_register",
+    "ast_module_unregister",
+    "ast_module_name",
+    "__ast_module_ref",
+    "__ast_module_unref",
+    "ast_log",
+    "ast_verb_console_get",
+    "__ast_custom_function_register",
+    "ast_custom_function_unregister",
+    "pbx_builtin_setvar_helper",
+    "ast_channel_name",
+    "__ast_cli_register",
+    "ast_cli_unregister",
+    "ast_cli",
+    "ast_cli_completion_add",
+    "ast_manager_register2",
+    "ast_manager_unregister",
+    "astman_get_header",
+    "astman_send_error",
+    "astman_send_ack",
+    "astman_append",
+    "astman_send_listack",
+    "astman_send_list_complete_start",
+    "astman_send_list_complete_end",
+    "__ast_manager_event_multichan",
+    "ast_db_put",
+    "ast_db_get",
+    "ast_db_del",
+    "ast_db_gettree",
+    "ast_db_freetree",
+    "ast_db_deltree",
+    "ast_config_load2",
+    "ast_config_destroy",
+    "ast_category_browse",
+    "ast_category_browse_filtered",
+    "ast_category_get_name",
+    "ast_category_is_template",
+    "ast_variable_browse",
+    "ast_category_first",
+    "ast_free_ptr",
+    "__ast_strdup",
+];
+
+const TYPES: &[&str] = &[
+    "ast_module_info",
+    "ast_module_load_result",
+    "ast_module_support_level",
+    "ast_module_flags",
+    "ast_module_load_priority",
+    "ast_custom_function",
+    "ast_cli_entry",
+    "ast_cli_args",
+    "ast_cli_command",
+    "ast_db_entry",
+    "ast_variable",
+    "ast_flags",
+    "mansession",
+    "message",
+];
+
+const VARS: &[&str] = &[
+    "AST_MODFLAG_.*",
+    "AST_MODPRI_.*",
+    "__LOG_.*",
+    "EVENT_FLAG_.*",
+    "RESULT_.*",
+    "CONFIG_FLAG_.*",
+    "ast_config_AST_.*",
+    "twinning_.*",
+];
+
+fn main() {
+    let include = find_include_dir();
+    println!("cargo:rerun-if-env-changed=ASTERISK_INCLUDE_DIR");
+    println!("cargo:rerun-if-env-changed=TWINNING_ASTERISK_ROOT");
+    println!("cargo:rerun-if-env-changed=XDG_CACHE_HOME");
+    println!("cargo:rerun-if-changed=wrapper.h");
+    println!("cargo:rerun-if-changed=build/shim.c");
+    println!("cargo:rerun-if-changed={}", include.join("asterisk/buildopts.h").display());
+    println!("cargo:rerun-if-changed={}", include.join("asterisk/version.h").display());
+    // Lets dependants (the module's build script, tests) know which Asterisk this is.
+    println!("cargo:include={}", include.display());
+
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let include = asterisk_only_include_dir(&include, &out_dir);
+    cc::Build::new()
+        .file(manifest.join("build/shim.c"))
+        .include(&include)
+        .include(&manifest)
+        .define("_GNU_SOURCE", None)
+        .warnings(false)
+        .compile("twinning_asterisk_shim");
+
+    let mut builder = bindgen::Builder::default()
+        .header(manifest.join("wrapper.h").to_string_lossy())
+        .clang_arg(format!("-I{}", include.display()))
+        .clang_arg("-D_GNU_SOURCE")
+        // Asterisk builds its cleanup helpers on clang blocks when the compiler is clang.
+        .clang_arg("-fblocks")
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        .default_enum_style(bindgen::EnumVariation::ModuleConsts)
+        .derive_default(true)
+        .layout_tests(true)
+        .generate_comments(false)
+        .allowlist_recursively(true)
+        // Opaque where Rust never looks inside, so unrelated layout changes stay harmless.
+        .opaque_type("mansession")
+        .opaque_type("message")
+        .opaque_type("ast_channel")
+        .opaque_type("ast_module")
+        .opaque_type("ast_str")
+        .opaque_type("ast_config")
+        .opaque_type("ast_category")
+        .opaque_type("ast_string_field_mgr")
+        .opaque_type("ast_string_field_pool")
+        .opaque_type("ast_rwlock_info")
+        .opaque_type("pthread_rwlock_t")
+        .opaque_type("pthread_mutex_t");
+    for f in FUNCTIONS {
+        builder = builder.allowlist_function(f);
+    }
+    for t in TYPES {
+        builder = builder.allowlist_type(t);
+    }
+    for v in VARS {
+        builder = builder.allowlist_var(v);
+    }
+    builder = builder
+        .allowlist_var("twinning_ast_buildopt_sum")
+        .allowlist_var("twinning_ast_gpl_key")
+        .clang_arg(format!("-include{}", manifest.join("build/shim_decls.h").display()));
+
+    let bindings = builder.generate().unwrap_or_else(|e| {
+        panic!("bindgen could not read the Asterisk headers in {}: {e}", include.display())
+    });
+    let out = out_dir.join("bindings.rs");
+    bindings.write_to_file(&out).expect("write bindings");
+}
+
+/// A directory holding only Asterisk's own headers, linked from `include`. When the headers
+/// come from a provisioned root, its `usr/include` also holds that distribution's libc
+/// headers, which must not shadow the build host's own.
+fn asterisk_only_include_dir(include: &Path, out_dir: &Path) -> PathBuf {
+    let dir = out_dir.join("asterisk-include");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create include dir");
+    for name in ["asterisk.h", "asterisk"] {
+        std::os::unix::fs::symlink(include.join(name), dir.join(name)).expect("link Asterisk headers");
+    }
+    dir
+}
+
+fn find_include_dir() -> PathBuf {
+    let has_headers =
+        |dir: &Path| dir.join("asterisk.h").is_file() && dir.join("asterisk/buildopts.h").is_file();
+    if let Some(dir) = env::var_os("ASTERISK_INCLUDE_DIR").map(PathBuf::from) {
+        if has_headers(&dir) {
+            return dir;
+        }
+        panic!(
+            "ASTERISK_INCLUDE_DIR={} does not hold Asterisk's headers (asterisk.h and asterisk/buildopts.h); \
+             point it at the directory that has them, e.g. /usr/include after installing asterisk-dev",
+            dir.display()
+        );
+    }
+    let root = env::var_os("TWINNING_ASTERISK_ROOT").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+        cache.join("twinning/asterisk-root")
+    });
+    for candidate in [root.join("usr/include"), PathBuf::from("/usr/include")] {
+        if has_headers(&candidate) {
+            return candidate;
+        }
+    }
+    panic!(
+        "no Asterisk headers found. Run scripts/provision-asterisk (as root) to provision Asterisk 22 \
+         into {}, or set ASTERISK_INCLUDE_DIR to the headers of an installed Asterisk (asterisk-dev)",
+        root.display()
+    );
+}

@@ -1,0 +1,13 @@
+//! A harness that runs the real `app_twinning.so` in a real Asterisk 22 and drives it as
+//! an admin would: configuration files, the CLI (`asterisk -rx`), AMI and dialplan.
+//!
+//! Asterisk comes from the root made by `scripts/provision-asterisk` (run inside it with
+//! chroot), or from the host when `ASTERISK_BIN` is set. Without either, tests fail with
+//! a message saying how to get one: they never pass without having run.
+
+pub mod ami;
+pub mod asterisk;
+pub mod module_build;
+
+pub use ami::{Ami, Message};
+pub use asterisk::{Instance, InstanceConfig};

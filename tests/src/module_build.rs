@@ -1,0 +1,36 @@
+//! Builds `app_twinning.so` once per test run, with the same cargo that runs the tests, so
+//! a plain `cargo test` always loads the module built from the current source.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use once_cell::sync::OnceCell;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_owned()
+}
+
+/// The module's shared object, built if needed.
+pub fn module_path() -> &'static Path {
+    static BUILT: OnceCell<PathBuf> = OnceCell::new();
+    BUILT.get_or_init(|| {
+        let root = workspace_root();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "asterisk-module"])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build for the module");
+        assert!(status.success(), "building app_twinning.so failed");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let so = target.join("debug/libapp_twinning.so");
+        assert!(so.is_file(), "{} was not produced", so.display());
+        so
+    })
+}
+
+/// The module's XML documentation, installed beside Asterisk's own.
+pub fn docs_path() -> PathBuf {
+    workspace_root().join("asterisk-module/docs/twinning-en_US.xml")
+}
