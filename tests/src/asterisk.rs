@@ -113,6 +113,8 @@ pub struct InstanceConfig {
     /// Modules to load besides app_twinning.so.
     pub modules: Vec<String>,
     pub load_twinning: bool,
+    /// Extra environment for the Asterisk process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for InstanceConfig {
@@ -123,6 +125,7 @@ impl Default for InstanceConfig {
                 .map(String::from)
                 .to_vec(),
             load_twinning: true,
+            env: Vec::new(),
         }
     }
 }
@@ -141,6 +144,7 @@ pub struct Instance {
     outside: PathBuf,
     pub ami_port: u16,
     child: Option<Child>,
+    env: Vec<(String, String)>,
 }
 
 pub const AMI_USER: &str = "test";
@@ -164,7 +168,7 @@ impl Instance {
         stage_modules(install, &outside.join("modules"));
         stage_data(install, &outside.join("data"));
         let ami_port = free_port();
-        let mut instance = Instance { inside, outside, ami_port, child: None };
+        let mut instance = Instance { inside, outside, ami_port, child: None, env: config.env.clone() };
         instance.write_base_config(&config);
         for (name, content) in &config.files {
             instance.write_file(name, content);
@@ -228,6 +232,7 @@ impl Instance {
         let child = INSTALLATION
             .command()
             .args(["-C", &self.conf(), "-f", "-n", "-g"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -304,6 +309,10 @@ impl Instance {
     pub fn restart(&mut self) {
         self.stop();
         self.boot();
+    }
+
+    pub fn is_running_asterisk(&self) -> bool {
+        self.cli("core show uptime").contains("System uptime")
     }
 
     pub fn is_running(&mut self) -> bool {

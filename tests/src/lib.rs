@@ -7,6 +7,7 @@
 
 pub mod ami;
 pub mod asterisk;
+pub mod dialplan;
 pub mod module_build;
 
 pub use ami::{Ami, Message};

@@ -8,6 +8,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub fn catch<R>(callback: &str, on_panic: R, body: impl FnOnce() -> R) -> R {
     // The shared state a body touches is behind mutexes whose poisoning is handled where
     // they are locked, so observing it after a caught panic is sound.
+    let body = || {
+        #[cfg(debug_assertions)]
+        if fault_injected(callback) {
+            panic!("fault injected by TWINNING_INJECT_PANIC");
+        }
+        body()
+    };
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(payload) => {
@@ -20,4 +27,11 @@ pub fn catch<R>(callback: &str, on_panic: R, body: impl FnOnce() -> R) -> R {
             on_panic
         }
     }
+}
+
+/// Debug builds only: `TWINNING_INJECT_PANIC=<callback name>[,<callback name>...]` in Asterisk's environment
+/// makes that callback panic, so tests can prove the panic stops here.
+#[cfg(debug_assertions)]
+fn fault_injected(callback: &str) -> bool {
+    std::env::var("TWINNING_INJECT_PANIC").is_ok_and(|v| v.split(',').any(|c| c == callback))
 }

@@ -100,9 +100,20 @@ impl Request {
     }
 }
 
+/// Runs an action's body; if it panics, the client still gets an answer.
+fn run_action(name: &str, req: &Request, body: impl FnOnce(&Request)) -> c_int {
+    let done = guard::catch(name, false, || {
+        body(req);
+        true
+    });
+    if !done {
+        req.error("internal error in app_twinning; nothing was changed (see the Asterisk log)");
+    }
+    0
+}
+
 unsafe extern "C" fn action_status(s: *mut sys::mansession, m: *const sys::message) -> c_int {
-    guard::catch("AMI TwinningStatus", 0, || {
-        let req = Request { s, m };
+    run_action("AMI TwinningStatus", &Request { s, m }, |req| {
         let wanted = req.header(c"User");
         let action_id = req.header(c"ActionID");
         // Render under the lock, write to the session after it: a slow AMI client must not
@@ -129,7 +140,7 @@ unsafe extern "C" fn action_status(s: *mut sys::mansession, m: *const sys::messa
             Ok(e) => e,
             Err(message) => {
                 req.error(&message);
-                return 0;
+                return;
             }
         };
         req.list_start("Twinning users will follow");
@@ -138,7 +149,6 @@ unsafe extern "C" fn action_status(s: *mut sys::mansession, m: *const sys::messa
         }
         let count = events.len();
         req.list_complete(c"TwinningStatusComplete", count);
-        0
     })
 }
 
@@ -155,8 +165,7 @@ fn user_event(action_id: &str, headers: Vec<(String, String)>) -> String {
 }
 
 unsafe extern "C" fn action_set(s: *mut sys::mansession, m: *const sys::message) -> c_int {
-    guard::catch("AMI TwinningSet", 0, || {
-        let req = Request { s, m };
+    run_action("AMI TwinningSet", &Request { s, m }, |req| {
         let (user, field) = (req.header(c"User"), req.header(c"Field"));
         let value = req.header(c"Value");
         let missing: Vec<&str> = [("User", &user), ("Field", &field)]
@@ -166,13 +175,12 @@ unsafe extern "C" fn action_set(s: *mut sys::mansession, m: *const sys::message)
             .collect();
         if !missing.is_empty() {
             req.error(&format!("missing header(s): {}", missing.join(", ")));
-            return 0;
+            return;
         }
         match state::apply_change(&Source::Ami, &user, &field, &value) {
             Ok(change) => req.ack(&format!("{}.{} set to '{}'", change.user, change.field, change.shown().1)),
             Err(e) => req.error(&e.to_string()),
         }
-        0
     })
 }
 

@@ -172,8 +172,14 @@ unsafe extern "C" fn reload() -> c_int {
         };
         match service.reload(&raw) {
             Ok(problems) => {
-                for p in problems {
+                for p in &problems {
                     logger::warning(&p.to_string());
+                }
+                // Dropped overrides leave the journal and the AstDB mirror too.
+                if !problems.is_empty() {
+                    if let Err(e) = mirror_to_astdb(service) {
+                        logger::error(&format!("twinning: {e}"));
+                    }
                 }
                 logger::notice(&format!(
                     "twinning.conf reloaded: {} twinning user(s)",

@@ -276,6 +276,14 @@ ring_time = 30
     }
 
     #[test]
+    fn the_shipped_sample_config_is_valid() {
+        let text = include_str!("../../../../asterisk-module/conf/twinning.conf.sample");
+        let c = load(text).unwrap();
+        assert_eq!(c.users.len(), 2);
+        assert!(c.general.policy.check(&crate::PhoneNumber::parse("09001234567").unwrap()).is_err());
+    }
+
+    #[test]
     fn structural_errors() {
         assert!(load("[1001]\ndesk=PJSIP/1001\n").unwrap_err().to_string().contains("no [general]"));
         assert!(load("[general]\n").unwrap_err().to_string().contains("mobile_dial"));

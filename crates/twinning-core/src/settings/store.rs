@@ -99,7 +99,8 @@ impl Settings {
         Ok(change)
     }
 
-    /// Re-applies an override read back from persistent storage at start-up.
+    /// Re-applies an override read back from persistent storage at start-up. An invalid
+    /// one is not applied and not kept.
     pub fn restore(&mut self, user: &str, field: &str, value: &str) -> Result<(), OverrideProblem> {
         let problem =
             |reason: String| OverrideProblem { user: printable(user), field: printable(field), reason };
@@ -108,50 +109,44 @@ impl Settings {
         if !field.runtime_writable() {
             return Err(problem("this field is admin-only and cannot be overridden".into()));
         }
-        // Remember overrides of users missing from the file: the admin may be mid-edit, and
-        // the user's choices come back with the section.
-        self.overrides.entry(id.clone()).or_default().insert(field, value.to_owned());
-        self.rebuild_user(&id)
+        if let Some(current) = self.effective.get(&id) {
+            let mut updated = current.clone();
+            updated.set(field, value, &self.config.general.policy).map_err(|e| problem(e.to_string()))?;
+            self.effective.insert(id.clone(), updated);
+        }
+        // Overrides of users missing from the file are remembered: the admin may be
+        // mid-edit, and the user's choices come back with the section.
+        self.overrides.entry(id).or_default().insert(field, value.to_owned());
+        Ok(())
     }
 
     /// Replaces the configuration (a reload), keeping every override that is still valid.
+    /// One that no longer validates (say, a number a tightened policy now blocks) is
+    /// dropped and reported, so the configured value applies again.
     pub fn replace_config(&mut self, config: Config) -> Vec<OverrideProblem> {
         self.config = config;
         self.effective = self.config.users.clone();
-        let ids: Vec<UserId> = self.overrides.keys().cloned().collect();
-        ids.iter().filter_map(|id| self.rebuild_user(id).err()).collect()
-    }
-
-    /// Drops a user's override of `field`, so the configured value applies again.
-    pub fn clear_override(&mut self, user: &UserId, field: Field) {
-        if let Some(map) = self.overrides.get_mut(user) {
-            map.remove(&field);
+        let mut problems = Vec::new();
+        for (id, overrides) in self.overrides.iter_mut() {
+            let Some(user) = self.effective.get_mut(id) else { continue };
+            overrides.retain(|field, value| match user.set(*field, value, &self.config.general.policy) {
+                Ok(()) => true,
+                Err(e) => {
+                    problems.push(OverrideProblem {
+                        user: id.to_string(),
+                        field: field.name().into(),
+                        reason: e.to_string(),
+                    });
+                    false
+                }
+            });
         }
-        let _ = self.rebuild_user(user);
+        problems
     }
 
+    /// Runtime overrides in force (and those kept for users missing from the file).
     pub fn overrides(&self) -> impl Iterator<Item = (&UserId, Field, &str)> {
         self.overrides.iter().flat_map(|(u, m)| m.iter().map(move |(f, v)| (u, *f, v.as_str())))
-    }
-
-    /// Recomputes one user from the file plus overrides. An override that no longer
-    /// validates is dropped from effect (kept stored) and reported.
-    fn rebuild_user(&mut self, id: &UserId) -> Result<(), OverrideProblem> {
-        let Some(mut user) = self.config.users.get(id).cloned() else {
-            return Ok(());
-        };
-        let mut first_problem = None;
-        for (field, value) in self.overrides.get(id).into_iter().flatten() {
-            if let Err(e) = user.set(*field, value, &self.config.general.policy) {
-                first_problem.get_or_insert(OverrideProblem {
-                    user: id.to_string(),
-                    field: field.name().into(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-        self.effective.insert(id.clone(), user);
-        first_problem.map_or(Ok(()), Err)
     }
 }
 
@@ -207,5 +202,10 @@ mod tests {
         assert_eq!(s.get("1001", "enabled").unwrap(), "yes");
         assert_eq!(s.get("1001", "ring_time").unwrap(), "20");
         assert!(s.restore("2002", "enabled", "yes").is_ok(), "a user missing from the file is remembered");
+        let kept: Vec<_> = s.overrides().map(|(u, f, v)| (u.to_string(), f.name(), v.to_owned())).collect();
+        assert_eq!(
+            kept,
+            [("1001".into(), "enabled", "yes".into()), ("2002".into(), "enabled", "yes".into())]
+        );
     }
 }
