@@ -195,7 +195,7 @@ impl Instance {
         self.write_file(
             "manager.conf",
             &format!(
-                "[general]\nenabled = yes\nport = {}\nbindaddr = 127.0.0.1\n\n[{AMI_USER}]\nsecret = {AMI_SECRET}\n\
+                "[general]\nenabled = yes\nport = {}\nbindaddr = 127.0.0.1\ntimestampevents = yes\n\n[{AMI_USER}]\nsecret = {AMI_SECRET}\n\
                  read = all\nwrite = all\n\n[{AMI_READER}]\nsecret = {AMI_SECRET}\nread = all\nwrite = reporting\n",
                 self.ami_port
             ),
