@@ -7,7 +7,7 @@ use asterisk_sys as sys;
 use twinning_core::{printable, Field};
 
 use super::{cstr, guard, state};
-use crate::service::{report, Source};
+use twinning_service::{report, Source};
 
 /// The registered entries. Asterisk writes into them (parsed words, list links), so they
 /// live on the heap, owned by the module from register to unregister.

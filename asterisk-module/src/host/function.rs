@@ -8,7 +8,7 @@ use asterisk_sys as sys;
 
 use super::channel::ChannelRef;
 use super::{cstr, guard, logger, state};
-use crate::service::Source;
+use twinning_service::{function_arguments, Source};
 
 pub const ERROR_VARIABLE: &str = "TWINNINGERROR";
 
@@ -49,15 +49,6 @@ impl Registration {
     }
 }
 
-/// Splits `user,field`, the function's arguments.
-fn arguments(data: &str) -> Result<(String, String), String> {
-    let parts: Vec<&str> = data.split(',').map(str::trim).collect();
-    match parts.as_slice() {
-        [user, field] if !user.is_empty() && !field.is_empty() => Ok((user.to_string(), field.to_string())),
-        _ => Err("usage: TWINNING(user,field)".into()),
-    }
-}
-
 fn refuse(chan: Option<ChannelRef>, message: &str) -> c_int {
     if let Some(c) = chan {
         c.set_variable(ERROR_VARIABLE, message);
@@ -76,7 +67,7 @@ unsafe extern "C" fn read(
         // SAFETY: Asterisk passes the calling channel (or NULL) and the argument string,
         // both valid for this call.
         let (chan, data) = unsafe { (ChannelRef::from_raw(chan), cstr::borrow(data).into_owned()) };
-        let value = arguments(&data).and_then(|(user, field)| {
+        let value = function_arguments(&data).and_then(|(user, field)| {
             let guard = state::lock();
             let service = guard.as_ref().ok_or("app_twinning is not loaded")?;
             service.settings().get(&user, &field).map_err(|e| e.to_string())
@@ -113,7 +104,7 @@ unsafe extern "C" fn write(
         let (chan, data, value) = unsafe {
             (ChannelRef::from_raw(chan), cstr::borrow(data).into_owned(), cstr::borrow(value).into_owned())
         };
-        let (user, field) = match arguments(&data) {
+        let (user, field) = match function_arguments(&data) {
             Ok(a) => a,
             Err(e) => {
                 logger::warning(&format!("TWINNING({}): {e}", twinning_core::printable(&data)));
@@ -131,17 +122,4 @@ unsafe extern "C" fn write(
             Err(e) => refuse(chan, &e.to_string()),
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::arguments;
-
-    #[test]
-    fn arguments_are_exactly_user_and_field() {
-        assert_eq!(arguments("1001, mobile").unwrap(), ("1001".into(), "mobile".into()));
-        for bad in ["", "1001", "1001,", ",mobile", "1001,mobile,x"] {
-            assert!(arguments(bad).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -8,7 +8,7 @@ use asterisk_sys as sys;
 use twinning_core::printable;
 
 use super::{cstr, guard, logger, state};
-use crate::service::{report, Source};
+use twinning_service::{report, Source};
 
 const STATUS: &CStr = c"TwinningStatus";
 const SET: &CStr = c"TwinningSet";

@@ -14,7 +14,7 @@ use std::sync::{Mutex, PoisonError};
 use asterisk_sys as sys;
 
 use super::{astdb, cli, config, function, guard, logger, manager, paths, state};
-use crate::service::Service;
+use twinning_service::Service;
 
 pub const NAME: &CStr = c"app_twinning";
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use twinning_core::{printable, Change};
 
 use super::{astdb, logger, manager};
-use crate::service::{Service, SetError, Source};
+use twinning_service::{Service, SetError, Source};
 
 static SERVICE: Mutex<Option<Service>> = Mutex::new(None);
 

@@ -62,6 +62,15 @@ pub fn user_detail(settings: &Settings, id: &UserId, user: &UserSettings) -> Str
     out
 }
 
+/// Splits `user,field`, the arguments of the dialplan function (`TWINNING()` in Asterisk).
+pub fn function_arguments(data: &str) -> Result<(String, String), String> {
+    let parts: Vec<&str> = data.split(',').map(str::trim).collect();
+    match parts.as_slice() {
+        [user, field] if !user.is_empty() && !field.is_empty() => Ok((user.to_string(), field.to_string())),
+        _ => Err("usage: TWINNING(user,field)".into()),
+    }
+}
+
 fn dash_if_empty(s: String) -> String {
     if s.is_empty() {
         "-".into()
@@ -88,6 +97,14 @@ mod tests {
         let h = ami_user(id, u);
         assert!(h.contains(&("DialDelay".into(), "0".into())));
         assert!(h.contains(&("Pin".into(), "****".into())));
+    }
+
+    #[test]
+    fn function_arguments_are_exactly_user_and_field() {
+        assert_eq!(function_arguments("1001, mobile").unwrap(), ("1001".into(), "mobile".into()));
+        for bad in ["", "1001", "1001,", ",mobile", "1001,mobile,x"] {
+            assert!(function_arguments(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! The module's state and what every surface (TWINNING(), CLI, AMI) asks of it, in safe
-//! Rust. Decisions come from `twinning-core`; this layer adds durability and the audit
-//! trail, and leaves the Asterisk calls to `host`.
+//! What a twinning module keeps besides the core's decisions, shared by the Asterisk and
+//! FreeSWITCH shims: the settings service every surface (dialplan function, CLI, AMI/ESL)
+//! goes through, the durable journal of runtime changes, and the text reports. It does
+//! file IO, which is why it is not part of the sans-IO core, and knows no host types.
 
 pub mod journal;
 pub mod report;
+
+pub use report::function_arguments;
 
 use std::fmt;
 use std::path::Path;
@@ -202,10 +205,9 @@ mod tests {
         let d = dir("reload");
         let raw = RawConfig::parse_conf(CONF).unwrap();
         let (mut s, _) = Service::start(&raw, &d.join("j"), Vec::new).unwrap();
-        let broken =
-            RawConfig::parse_conf("[general]\nmobile_dial=PJSIP/{number}@trunk\n[1001]\nring_time=x\n")
-                .unwrap();
-        assert!(s.reload(&broken).unwrap_err().contains("line 4"));
+        let text = "[general]\nmobile_dial=PJSIP/{number}@trunk\n[1001]\ndesk=PJSIP/1001\nring_time=x\n";
+        let broken = RawConfig::parse_conf(text).unwrap();
+        assert!(s.reload(&broken).unwrap_err().contains("line 5"));
         assert!(s.settings().user("1001").is_some());
         std::fs::remove_dir_all(&d).unwrap();
     }
