@@ -1,0 +1,169 @@
+use std::fmt;
+use std::time::Duration;
+
+use super::{LegFailure, LegId, LegKind};
+
+/// What the engine asks the host to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Place a leg. The host reports its progress as events on `leg`; if it cannot even
+    /// create the channel it reports `LegFailed(leg, Unavailable)`.
+    Dial {
+        leg: LegId,
+        kind: LegKind,
+        target: DialTarget,
+        caller_id: CallerId,
+    },
+    /// Hang up a leg (CANCEL before answer, BYE after). The host reports nothing more
+    /// for it.
+    Cancel {
+        leg: LegId,
+    },
+    /// Play a prompt to an answered leg (the confirmation request).
+    PlayPrompt {
+        leg: LegId,
+        prompt: Prompt,
+    },
+    /// Tell the caller the call is ringing.
+    IndicateRinging,
+    /// Answer the caller if needed and bridge it with `leg`; the host reports the end of
+    /// the bridge as `CallerHungUp` or `LegHungUp(leg)`.
+    Bridge {
+        leg: LegId,
+    },
+    /// Give back the mobile slot taken from the host's [`super::ConcurrencyCap`].
+    ReleaseMobileSlot,
+    Notify(Notification),
+    /// The call is over; no command follows.
+    Finish {
+        status: CallStatus,
+        answered_by: Option<LegKind>,
+    },
+}
+
+/// A channel to request: technology and resource, never a dial string to be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialTarget {
+    pub tech: String,
+    pub resource: String,
+}
+
+impl fmt::Display for DialTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.tech, self.resource)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerId {
+    pub number: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// "Press 1 to accept the call, 2 to decline."
+    Confirm,
+}
+
+/// What the engine reports for the audit trail and monitoring (AMI events, ESL events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    Start { mobile: Option<String> },
+    Leg { leg: LegId, kind: LegKind, notice: LegNotice },
+    Refused { reason: RefusalReason, detail: String },
+    Bridged { leg: LegId, kind: LegKind },
+    End { status: CallStatus, answered_by: Option<LegKind>, duration: Duration },
+}
+
+/// A leg's state change. Names are public interface (`State:` in `TwinningLeg`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegNotice {
+    Dialing {
+        target: String,
+    },
+    Ringing,
+    Answered,
+    /// Answered sooner than the answer guard: taken for carrier voicemail and dropped.
+    Guarded {
+        after: Duration,
+    },
+    Confirmed,
+    /// Pressed 2, or did not press 1 in time.
+    Declined {
+        timeout: bool,
+    },
+    Cancelled,
+    Failed {
+        cause: LegFailure,
+    },
+    /// Hung up after answering but before being bridged (e.g. during confirmation).
+    HungUp,
+}
+
+impl LegNotice {
+    pub fn state(&self) -> &'static str {
+        match self {
+            LegNotice::Dialing { .. } => "dialing",
+            LegNotice::Ringing => "ringing",
+            LegNotice::Answered => "answered",
+            LegNotice::Guarded { .. } => "guarded",
+            LegNotice::Confirmed => "confirmed",
+            LegNotice::Declined { .. } => "declined",
+            LegNotice::Cancelled => "cancelled",
+            LegNotice::Failed { .. } => "failed",
+            LegNotice::HungUp => "hungup",
+        }
+    }
+}
+
+/// Why the mobile was not rung. Names are public interface (`Reason:` in `TwinningRefused`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    Dnd,
+    Disabled,
+    Schedule,
+    Eligibility,
+    Policy,
+    Cap,
+}
+
+impl RefusalReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            RefusalReason::Dnd => "dnd",
+            RefusalReason::Disabled => "disabled",
+            RefusalReason::Schedule => "schedule",
+            RefusalReason::Eligibility => "eligibility",
+            RefusalReason::Policy => "policy",
+            RefusalReason::Cap => "cap",
+        }
+    }
+}
+
+/// How the call ended. Names are public interface (`TWINNINGSTATUS`, `Status:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStatus {
+    Answered,
+    NoAnswer,
+    Busy,
+    ChanUnavail,
+    Dnd,
+    /// The caller hung up before anyone answered.
+    Cancel,
+    Failed,
+}
+
+impl CallStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            CallStatus::Answered => "ANSWERED",
+            CallStatus::NoAnswer => "NOANSWER",
+            CallStatus::Busy => "BUSY",
+            CallStatus::ChanUnavail => "CHANUNAVAIL",
+            CallStatus::Dnd => "DND",
+            CallStatus::Cancel => "CANCEL",
+            CallStatus::Failed => "FAILED",
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The twinned call's state machine.
+//!
+//! One call: the desk leg and the mobile leg ring together (the mobile after its delay);
+//! the first valid answer wins and every other leg is cancelled in the same step, so two
+//! legs can never both be bridged however close their answers arrive. A mobile answer
+//! inside the answer guard is carrier voicemail, not the user; with confirmation on, an
+//! answered mobile must press 1 before it wins, while the desk keeps ringing.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::command::{
+    CallStatus, CallerId, Command, DialTarget, LegNotice, Notification, Prompt, RefusalReason,
+};
+use super::{CallSetup, ConcurrencyCap, Event, LegFailure, LegId, LegKind};
+use crate::CallerIdMode;
+
+/// How long an answered mobile has to press 1 (counted from the answer, so it includes
+/// hearing the prompt). FollowMe waits 5 s after its prompt; ours is about 3 s long.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LegState {
+    /// Waiting for its start time (the mobile's dial delay).
+    Pending,
+    Dialing,
+    Ringing,
+    /// Answered; waiting for the user to press 1.
+    Confirming {
+        deadline: Instant,
+    },
+    Bridged,
+    Ended,
+}
+
+impl LegState {
+    fn is_live(self) -> bool {
+        matches!(self, LegState::Dialing | LegState::Ringing | LegState::Confirming { .. })
+    }
+}
+
+#[derive(Debug)]
+struct Leg {
+    kind: LegKind,
+    target: DialTarget,
+    caller_id: CallerId,
+    state: LegState,
+    start_at: Instant,
+    dialed_at: Option<Instant>,
+    rang: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Ringing,
+    Bridged(LegId),
+    Finished,
+}
+
+#[derive(Debug)]
+pub struct TwinnedCall {
+    legs: Vec<Leg>,
+    phase: Phase,
+    started: Instant,
+    ring_deadline: Instant,
+    answer_guard: Duration,
+    confirm: bool,
+    holds_mobile_slot: bool,
+    failures: Vec<LegFailure>,
+    caller_told_ringing: bool,
+    commands: VecDeque<Command>,
+    /// The time of the input being handled.
+    now: Instant,
+}
+
+impl TwinnedCall {
+    /// Decides who rings and starts the call. `cap` is the host's shared bound on mobile
+    /// legs: a slot is taken here only if the mobile will ring, and given back through
+    /// [`Command::ReleaseMobileSlot`].
+    pub fn start(setup: CallSetup, cap: &mut ConcurrencyCap, now: Instant) -> TwinnedCall {
+        let s = &setup.settings;
+        let o = &setup.options;
+        let ms = |m: crate::Millis| Duration::from_millis(m.as_millis());
+        let mut call = TwinnedCall {
+            legs: Vec::new(),
+            phase: Phase::Ringing,
+            started: now,
+            ring_deadline: now + ms(o.ring_time.unwrap_or(s.ring_time)),
+            answer_guard: ms(o.answer_guard.unwrap_or(s.answer_guard)),
+            confirm: s.confirm || o.force_confirm,
+            holds_mobile_slot: false,
+            failures: Vec::new(),
+            caller_told_ringing: false,
+            commands: VecDeque::new(),
+            now,
+        };
+        call.notify(Notification::Start { mobile: s.mobile.as_ref().map(|m| m.to_string()) });
+        if s.dnd {
+            call.notify(Notification::Refused {
+                reason: RefusalReason::Dnd,
+                detail: "do not disturb is on".into(),
+            });
+            call.finish(CallStatus::Dnd);
+            return call;
+        }
+        call.legs.push(Leg {
+            kind: LegKind::Desk,
+            target: DialTarget { tech: s.desk.tech().into(), resource: s.desk.resource().into() },
+            caller_id: setup.caller.clone(),
+            state: LegState::Pending,
+            start_at: now,
+            dialed_at: None,
+            rang: false,
+        });
+        match mobile_target(&setup) {
+            Err((reason, detail)) => call.notify(Notification::Refused { reason, detail }),
+            Ok(_) if !cap.try_acquire() => call.notify(Notification::Refused {
+                reason: RefusalReason::Cap,
+                detail: format!("{} twinned mobile calls already up (max_concurrent)", cap.max()),
+            }),
+            Ok(target) => {
+                call.holds_mobile_slot = true;
+                call.legs.push(Leg {
+                    kind: LegKind::Mobile,
+                    target,
+                    caller_id: mobile_caller_id(&setup),
+                    state: LegState::Pending,
+                    start_at: now + ms(o.dial_delay.unwrap_or(s.dial_delay)),
+                    dialed_at: None,
+                    rang: false,
+                });
+            }
+        }
+        call.advance(now);
+        call
+    }
+
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+
+    /// When the engine next needs [`TwinnedCall::handle_timeout`], if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase != Phase::Ringing {
+            return None;
+        }
+        let legs = self.legs.iter().filter_map(|l| match l.state {
+            LegState::Pending => Some(l.start_at),
+            LegState::Confirming { deadline } => Some(deadline),
+            _ => None,
+        });
+        legs.chain(Some(self.ring_deadline)).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now.max(self.now);
+        self.advance(self.now);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    pub fn leg_kind(&self, leg: LegId) -> Option<LegKind> {
+        self.legs.get(leg.0 as usize).map(|l| l.kind)
+    }
+
+    /// A summary of each leg's state, for `twinning show calls`.
+    pub fn leg_states(&self) -> Vec<(LegKind, &'static str)> {
+        self.legs
+            .iter()
+            .map(|l| {
+                let state = match l.state {
+                    LegState::Pending => "waiting",
+                    LegState::Dialing => "dialing",
+                    LegState::Ringing => "ringing",
+                    LegState::Confirming { .. } => "confirming",
+                    LegState::Bridged => "bridged",
+                    LegState::Ended => "ended",
+                };
+                (l.kind, state)
+            })
+            .collect()
+    }
+
+    pub fn handle_event(&mut self, event: Event, now: Instant) {
+        // Deadlines that passed before this event take effect first.
+        self.now = now.max(self.now);
+        let now = self.now;
+        self.advance(now);
+        if self.phase == Phase::Finished {
+            return;
+        }
+        match event {
+            Event::LegRinging(id) | Event::LegProgress(id) => {
+                let Some(leg) = self.live_leg(id) else { return };
+                if leg.state == LegState::Dialing {
+                    leg.state = LegState::Ringing;
+                }
+                if !leg.rang {
+                    leg.rang = true;
+                    let kind = leg.kind;
+                    self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Ringing });
+                }
+                if !self.caller_told_ringing {
+                    self.caller_told_ringing = true;
+                    self.commands.push_back(Command::IndicateRinging);
+                }
+            }
+            Event::LegAnswered(id) => self.answered(id, now),
+            Event::LegFailed(id, cause) => {
+                if self.live_leg(id).is_some() {
+                    self.failures.push(cause);
+                    self.end_leg(id, LegNotice::Failed { cause }, false);
+                    self.check_all_ended();
+                }
+            }
+            Event::LegHungUp(id) => match self.legs.get(id.0 as usize).map(|l| l.state) {
+                Some(LegState::Bridged) => self.finish(CallStatus::Answered),
+                Some(LegState::Confirming { .. }) => {
+                    self.end_leg(id, LegNotice::HungUp, false);
+                    self.check_all_ended();
+                }
+                Some(LegState::Dialing | LegState::Ringing) => {
+                    self.failures.push(LegFailure::Rejected);
+                    self.end_leg(id, LegNotice::Failed { cause: LegFailure::Rejected }, false);
+                    self.check_all_ended();
+                }
+                _ => {}
+            },
+            Event::LegDtmf(id, digit) => {
+                if !matches!(self.legs.get(id.0 as usize).map(|l| l.state), Some(LegState::Confirming { .. }))
+                {
+                    return;
+                }
+                match digit {
+                    '1' => {
+                        let kind = self.legs[id.0 as usize].kind;
+                        self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Confirmed });
+                        self.win(id);
+                    }
+                    '2' => {
+                        self.end_leg(id, LegNotice::Declined { timeout: false }, true);
+                        self.check_all_ended();
+                    }
+                    _ => {}
+                }
+            }
+            Event::CallerHungUp => match self.phase {
+                Phase::Ringing => {
+                    self.cancel_all_but(None);
+                    self.finish(CallStatus::Cancel);
+                }
+                Phase::Bridged(_) => self.finish(CallStatus::Answered),
+                Phase::Finished => {}
+            },
+        }
+    }
+
+    fn answered(&mut self, id: LegId, now: Instant) {
+        let Some(leg) = self.live_leg(id) else { return };
+        if !matches!(leg.state, LegState::Dialing | LegState::Ringing) {
+            return;
+        }
+        let (kind, dialed_at) = (leg.kind, leg.dialed_at.unwrap_or(now));
+        self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Answered });
+        if kind == LegKind::Desk {
+            self.win(id);
+            return;
+        }
+        let after = now.saturating_duration_since(dialed_at);
+        if after < self.answer_guard {
+            self.end_leg(id, LegNotice::Guarded { after }, true);
+            self.check_all_ended();
+        } else if self.confirm {
+            self.legs[id.0 as usize].state = LegState::Confirming { deadline: now + CONFIRM_TIMEOUT };
+            self.commands.push_back(Command::PlayPrompt { leg: id, prompt: Prompt::Confirm });
+        } else {
+            self.win(id);
+        }
+    }
+
+    /// Applies every deadline that has passed by `now`.
+    fn advance(&mut self, now: Instant) {
+        if self.phase != Phase::Ringing {
+            return;
+        }
+        if now >= self.ring_deadline {
+            self.cancel_all_but(None);
+            self.finish(CallStatus::NoAnswer);
+            return;
+        }
+        for i in 0..self.legs.len() {
+            let id = LegId(i as u32);
+            match self.legs[i].state {
+                LegState::Pending if self.legs[i].start_at <= now => {
+                    let leg = &mut self.legs[i];
+                    leg.state = LegState::Dialing;
+                    leg.dialed_at = Some(now);
+                    let (kind, target, caller_id) = (leg.kind, leg.target.clone(), leg.caller_id.clone());
+                    self.notify(Notification::Leg {
+                        leg: id,
+                        kind,
+                        notice: LegNotice::Dialing { target: target.to_string() },
+                    });
+                    self.commands.push_back(Command::Dial { leg: id, kind, target, caller_id });
+                }
+                LegState::Confirming { deadline } if deadline <= now => {
+                    self.end_leg(id, LegNotice::Declined { timeout: true }, true);
+                }
+                _ => {}
+            }
+        }
+        self.check_all_ended();
+    }
+
+    fn win(&mut self, id: LegId) {
+        self.phase = Phase::Bridged(id);
+        self.legs[id.0 as usize].state = LegState::Bridged;
+        self.cancel_all_but(Some(id));
+        let kind = self.legs[id.0 as usize].kind;
+        self.commands.push_back(Command::Bridge { leg: id });
+        self.notify(Notification::Bridged { leg: id, kind });
+    }
+
+    /// Cancels every live leg except `keep`; legs not yet dialed are dropped silently.
+    fn cancel_all_but(&mut self, keep: Option<LegId>) {
+        for i in 0..self.legs.len() {
+            let id = LegId(i as u32);
+            if Some(id) == keep {
+                continue;
+            }
+            match self.legs[i].state {
+                s if s.is_live() => self.end_leg(id, LegNotice::Cancelled, true),
+                LegState::Pending => {
+                    self.legs[i].state = LegState::Ended;
+                    self.release_if_mobile(id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Ends a live leg: tells the host to hang it up if `hang_up` (it is still there), and
+    /// reports why.
+    fn end_leg(&mut self, id: LegId, notice: LegNotice, hang_up: bool) {
+        let leg = &mut self.legs[id.0 as usize];
+        leg.state = LegState::Ended;
+        let kind = leg.kind;
+        if hang_up {
+            self.commands.push_back(Command::Cancel { leg: id });
+        }
+        self.notify(Notification::Leg { leg: id, kind, notice });
+        self.release_if_mobile(id);
+    }
+
+    fn release_if_mobile(&mut self, id: LegId) {
+        if self.legs[id.0 as usize].kind == LegKind::Mobile && self.holds_mobile_slot {
+            self.holds_mobile_slot = false;
+            self.commands.push_back(Command::ReleaseMobileSlot);
+        }
+    }
+
+    /// Once every leg has ended without a winner, the call is over.
+    fn check_all_ended(&mut self) {
+        if self.phase == Phase::Ringing && self.legs.iter().all(|l| l.state == LegState::Ended) {
+            let status = if self.failures.contains(&LegFailure::Busy) {
+                CallStatus::Busy
+            } else if !self.failures.is_empty()
+                && self.failures.len() == self.legs.len()
+                && self.failures.iter().all(|f| matches!(f, LegFailure::Unavailable | LegFailure::Congestion))
+            {
+                CallStatus::ChanUnavail
+            } else {
+                CallStatus::NoAnswer
+            };
+            self.finish(status);
+        }
+    }
+
+    fn finish(&mut self, status: CallStatus) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        let answered_by = match self.phase {
+            Phase::Bridged(id) => Some(self.legs[id.0 as usize].kind),
+            _ => None,
+        };
+        if self.holds_mobile_slot {
+            self.holds_mobile_slot = false;
+            self.commands.push_back(Command::ReleaseMobileSlot);
+        }
+        self.phase = Phase::Finished;
+        let duration = self.now.saturating_duration_since(self.started);
+        self.notify(Notification::End { status, answered_by, duration });
+        self.commands.push_back(Command::Finish { status, answered_by });
+    }
+
+    fn live_leg(&mut self, id: LegId) -> Option<&mut Leg> {
+        self.legs.get_mut(id.0 as usize).filter(|l| l.state.is_live())
+    }
+
+    fn notify(&mut self, n: Notification) {
+        self.commands.push_back(Command::Notify(n));
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+/// Whether, and where, the mobile rings for this call: the first rule that refuses wins,
+/// from the user's own choices to the system's policy.
+fn mobile_target(setup: &CallSetup) -> Result<DialTarget, (RefusalReason, String)> {
+    let s = &setup.settings;
+    let Some(number) = s.mobile.as_ref().filter(|_| s.enabled) else {
+        let why = if s.enabled { "no mobile number is set" } else { "twinning is switched off" };
+        return Err((RefusalReason::Disabled, why.into()));
+    };
+    if !s.schedule.covers(setup.local_time.weekday, setup.local_time.minute_of_day) {
+        return Err((RefusalReason::Schedule, format!("outside the schedule ({})", s.schedule)));
+    }
+    if setup.options.hunt_group && !s.hunt_group_calls {
+        return Err((
+            RefusalReason::Eligibility,
+            "hunt-group calls are not twinned (hunt_group_calls=no)".into(),
+        ));
+    }
+    if setup.options.forwarded && !s.forwarded_calls {
+        return Err((
+            RefusalReason::Eligibility,
+            "forwarded calls are not twinned (forwarded_calls=no)".into(),
+        ));
+    }
+    // Checked again here: the policy may have tightened since the number was set.
+    setup.policy.check(number).map_err(|e| (RefusalReason::Policy, e))?;
+    Ok(DialTarget { tech: setup.mobile_dial.tech().into(), resource: setup.mobile_dial.resource_for(number) })
+}
+
+fn mobile_caller_id(setup: &CallSetup) -> CallerId {
+    let name = setup.caller.name.clone();
+    let number = match &setup.settings.caller_id {
+        CallerIdMode::Original => setup.caller.number.clone(),
+        CallerIdMode::Did => setup.dialed.clone().unwrap_or_else(|| setup.caller.number.clone()),
+        CallerIdMode::Extension => setup.user.to_string(),
+        CallerIdMode::Fixed(n) => n.to_string(),
+    };
+    CallerId { number, name }
+}

@@ -1,0 +1,41 @@
+use super::LegId;
+
+/// What happened, as the host saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The leg's far end is alerting (SIP 180).
+    LegRinging(LegId),
+    /// Early media or progress (SIP 183); not an answer.
+    LegProgress(LegId),
+    LegAnswered(LegId),
+    /// The leg ended before being answered, or could not be placed at all.
+    LegFailed(LegId, LegFailure),
+    /// The leg hung up after answering (or the bridged leg left the bridge).
+    LegHungUp(LegId),
+    /// A DTMF digit from the leg (end of the key press).
+    LegDtmf(LegId, char),
+    /// The caller hung up, or left the bridge.
+    CallerHungUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegFailure {
+    Busy,
+    /// No route, endpoint unreachable, channel could not be created.
+    Unavailable,
+    /// Network congestion or an error answer.
+    Congestion,
+    /// The far end ended the attempt without answering (e.g. rejected it).
+    Rejected,
+}
+
+impl LegFailure {
+    pub fn name(self) -> &'static str {
+        match self {
+            LegFailure::Busy => "busy",
+            LegFailure::Unavailable => "unavailable",
+            LegFailure::Congestion => "congestion",
+            LegFailure::Rejected => "rejected",
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The twinned-call engine, scenario by scenario and over random event sequences.
+
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use twinning_core::call::*;
+use twinning_core::{Config, RawConfig, Settings};
+
+const CONF: &str = "[general]\nmobile_dial=PJSIP/{number}@mobile-trunk\nblocked_prefixes=09\n\
+[1001]\ndesk=PJSIP/1001\nmobile=07700900123\nenabled=yes\nanswer_guard=2\nring_time=20\n";
+
+const DESK: LegId = LegId(0);
+const MOBILE: LegId = LegId(1);
+
+fn setup_with(changes: &[(&str, &str)], options: &str) -> CallSetup {
+    let mut s = Settings::new(Config::from_raw(&RawConfig::parse_conf(CONF).unwrap()).unwrap());
+    for (f, v) in changes {
+        s.set("1001", f, v).unwrap();
+    }
+    CallSetup {
+        user: twinning_core::UserId::parse("1001").unwrap(),
+        settings: s.user("1001").unwrap().clone(),
+        mobile_dial: s.general().mobile_dial.clone(),
+        policy: s.general().policy.clone(),
+        caller: CallerId { number: "442071234567".into(), name: "Alice".into() },
+        dialed: Some("441632960000".into()),
+        options: CallOptions::parse(options).unwrap(),
+        local_time: LocalTime { weekday: 0, minute_of_day: 10 * 60 },
+    }
+}
+
+/// Runs a call, recording every command, with a clock the test moves.
+struct Run {
+    call: TwinnedCall,
+    cap: ConcurrencyCap,
+    t0: Instant,
+    log: Vec<Command>,
+}
+
+impl Run {
+    fn new(setup: CallSetup) -> Run {
+        let t0 = Instant::now();
+        let mut cap = ConcurrencyCap::new(1);
+        let call = TwinnedCall::start(setup, &mut cap, t0);
+        let mut run = Run { call, cap, t0, log: Vec::new() };
+        run.drain();
+        run
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.t0 + Duration::from_millis(ms)
+    }
+
+    fn event(&mut self, ms: u64, e: Event) {
+        self.call.handle_event(e, self.at(ms));
+        self.drain();
+    }
+
+    fn timeout(&mut self, ms: u64) {
+        self.call.handle_timeout(self.at(ms));
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(c) = self.call.poll_command() {
+            if c == Command::ReleaseMobileSlot {
+                self.cap.release();
+            }
+            self.log.push(c);
+        }
+    }
+
+    fn dials(&self) -> Vec<LegKind> {
+        self.log
+            .iter()
+            .filter_map(|c| if let Command::Dial { kind, .. } = c { Some(*kind) } else { None })
+            .collect()
+    }
+
+    fn finish(&self) -> Option<(CallStatus, Option<LegKind>)> {
+        self.log.iter().find_map(|c| {
+            if let Command::Finish { status, answered_by } = c {
+                Some((*status, *answered_by))
+            } else {
+                None
+            }
+        })
+    }
+
+    fn states(&self, kind: LegKind) -> Vec<&'static str> {
+        self.log
+            .iter()
+            .filter_map(|c| match c {
+                Command::Notify(Notification::Leg { kind: k, notice, .. }) if *k == kind => {
+                    Some(notice.state())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn refusal(&self) -> Option<RefusalReason> {
+        self.log.iter().find_map(|c| {
+            if let Command::Notify(Notification::Refused { reason, .. }) = c {
+                Some(*reason)
+            } else {
+                None
+            }
+        })
+    }
+
+    fn bridged(&self) -> Vec<LegId> {
+        self.log
+            .iter()
+            .filter_map(|c| if let Command::Bridge { leg } = c { Some(*leg) } else { None })
+            .collect()
+    }
+}
+
+#[test]
+fn desk_answers_first_and_the_mobile_is_cancelled() {
+    let mut r = Run::new(setup_with(&[], ""));
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::Mobile]);
+    r.event(100, Event::LegRinging(DESK));
+    r.event(150, Event::LegRinging(MOBILE));
+    assert_eq!(r.log.iter().filter(|c| **c == Command::IndicateRinging).count(), 1);
+    r.event(3000, Event::LegAnswered(DESK));
+    assert_eq!(r.bridged(), [DESK]);
+    assert!(r.log.contains(&Command::Cancel { leg: MOBILE }));
+    assert_eq!(r.cap.active(), 0, "the mobile slot is back as soon as the mobile leg ends");
+    r.event(60_000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
+    assert_eq!(r.states(LegKind::Mobile), ["dialing", "ringing", "cancelled"]);
+}
+
+#[test]
+fn mobile_answer_inside_the_guard_is_voicemail_and_the_desk_still_wins() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(1500, Event::LegAnswered(MOBILE));
+    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "guarded"]);
+    assert!(r.log.contains(&Command::Cancel { leg: MOBILE }));
+    assert!(r.bridged().is_empty());
+    r.event(4000, Event::LegAnswered(DESK));
+    assert_eq!(r.bridged(), [DESK]);
+    r.event(9000, Event::LegHungUp(DESK));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
+}
+
+#[test]
+fn mobile_answer_after_the_guard_wins() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(2500, Event::LegAnswered(MOBILE));
+    assert_eq!(r.bridged(), [MOBILE]);
+    assert!(r.log.contains(&Command::Cancel { leg: DESK }));
+    assert_eq!(r.cap.active(), 1, "the bridged mobile still holds its slot");
+    r.event(30_000, Event::LegHungUp(MOBILE));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+    assert_eq!(r.cap.active(), 0);
+}
+
+#[test]
+fn dial_delay_holds_the_mobile_back() {
+    let mut r = Run::new(setup_with(&[("dial_delay", "4")], ""));
+    assert_eq!(r.dials(), [LegKind::Desk]);
+    assert_eq!(r.call.poll_timeout(), Some(r.at(4000)));
+    r.timeout(3999);
+    assert_eq!(r.dials(), [LegKind::Desk]);
+    r.timeout(4000);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::Mobile]);
+    // The guard counts from the mobile's own start.
+    r.event(5000, Event::LegAnswered(MOBILE));
+    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "guarded"]);
+}
+
+#[test]
+fn confirmation_accepted_declined_and_timed_out() {
+    let mut r = Run::new(setup_with(&[("confirm", "yes")], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    assert!(r.log.contains(&Command::PlayPrompt { leg: MOBILE, prompt: Prompt::Confirm }));
+    assert!(r.bridged().is_empty(), "not before pressing 1");
+    r.event(3500, Event::LegDtmf(MOBILE, '5'));
+    r.event(4000, Event::LegDtmf(MOBILE, '1'));
+    assert_eq!(r.bridged(), [MOBILE]);
+    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "confirmed"]);
+
+    let mut r = Run::new(setup_with(&[], "c"));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(4000, Event::LegDtmf(MOBILE, '2'));
+    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "declined"]);
+    assert!(r.log.contains(&Command::Cancel { leg: MOBILE }));
+    r.event(5000, Event::LegAnswered(DESK));
+    assert_eq!(r.bridged(), [DESK]);
+
+    let mut r = Run::new(setup_with(&[("confirm", "yes")], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    assert_eq!(r.call.poll_timeout(), Some(r.at(3000) + CONFIRM_TIMEOUT));
+    r.timeout(3000 + CONFIRM_TIMEOUT.as_millis() as u64);
+    assert!(matches!(
+        r.log.iter().rev().find(|c| matches!(c, Command::Notify(Notification::Leg { .. }))),
+        Some(Command::Notify(Notification::Leg { notice: LegNotice::Declined { timeout: true }, .. }))
+    ));
+    assert!(r.call.poll_timeout().is_some(), "the desk is still ringing");
+}
+
+#[test]
+fn desk_answer_during_confirmation_wins() {
+    let mut r = Run::new(setup_with(&[("confirm", "yes")], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(3100, Event::LegAnswered(DESK));
+    assert_eq!(r.bridged(), [DESK]);
+    assert!(r.log.contains(&Command::Cancel { leg: MOBILE }));
+    r.event(3200, Event::LegDtmf(MOBILE, '1'));
+    assert_eq!(r.bridged(), [DESK], "a late 1 changes nothing");
+}
+
+#[test]
+fn simultaneous_answers_bridge_exactly_one() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(5000, Event::LegAnswered(MOBILE));
+    r.event(5000, Event::LegAnswered(DESK));
+    assert_eq!(r.bridged(), [MOBILE]);
+    assert!(r.log.contains(&Command::Cancel { leg: DESK }));
+}
+
+#[test]
+fn no_answer_busy_and_unavailable() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.timeout(20_000);
+    assert_eq!(r.finish(), Some((CallStatus::NoAnswer, None)));
+    assert!(
+        r.log.contains(&Command::Cancel { leg: DESK }) && r.log.contains(&Command::Cancel { leg: MOBILE })
+    );
+
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(100, Event::LegFailed(DESK, LegFailure::Busy));
+    assert!(r.finish().is_none(), "the mobile still rings");
+    r.event(200, Event::LegFailed(MOBILE, LegFailure::Unavailable));
+    assert_eq!(r.finish(), Some((CallStatus::Busy, None)));
+
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(100, Event::LegFailed(DESK, LegFailure::Unavailable));
+    r.event(200, Event::LegFailed(MOBILE, LegFailure::Congestion));
+    assert_eq!(r.finish(), Some((CallStatus::ChanUnavail, None)));
+}
+
+#[test]
+fn caller_hangs_up_while_ringing() {
+    let mut r = Run::new(setup_with(&[("dial_delay", "5")], ""));
+    r.event(1000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Cancel, None)));
+    assert!(r.log.contains(&Command::Cancel { leg: DESK }));
+    assert_eq!(r.dials(), [LegKind::Desk], "the delayed mobile is never dialed");
+    assert_eq!(r.cap.active(), 0);
+}
+
+#[test]
+fn refusals_ring_only_the_desk_and_say_why() {
+    type Case = (&'static [(&'static str, &'static str)], &'static str, RefusalReason);
+    let cases: [Case; 6] = [
+        (&[("enabled", "no")], "", RefusalReason::Disabled),
+        (&[("mobile", "")], "", RefusalReason::Disabled),
+        (&[("schedule", "sat-sun")], "", RefusalReason::Schedule),
+        (&[], "h", RefusalReason::Eligibility),
+        (&[], "f", RefusalReason::Eligibility),
+        (&[("hunt_group_calls", "yes")], "f", RefusalReason::Eligibility),
+    ];
+    for (changes, options, reason) in cases {
+        let r = Run::new(setup_with(changes, options));
+        assert_eq!(r.dials(), [LegKind::Desk], "{changes:?} {options}");
+        assert_eq!(r.refusal(), Some(reason), "{changes:?} {options}");
+    }
+    let r = Run::new(setup_with(&[("hunt_group_calls", "yes")], "h"));
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::Mobile]);
+}
+
+#[test]
+fn dnd_rings_nothing() {
+    let r = Run::new(setup_with(&[("dnd", "yes")], ""));
+    assert!(r.dials().is_empty());
+    assert_eq!(r.refusal(), Some(RefusalReason::Dnd));
+    assert_eq!(r.finish(), Some((CallStatus::Dnd, None)));
+}
+
+#[test]
+fn a_tightened_policy_is_enforced_at_call_time() {
+    let mut setup = setup_with(&[], "");
+    setup.policy.blocked_prefixes.push("077".into());
+    let r = Run::new(setup);
+    assert_eq!(r.dials(), [LegKind::Desk]);
+    assert_eq!(r.refusal(), Some(RefusalReason::Policy));
+}
+
+#[test]
+fn the_cap_is_shared_across_calls() {
+    let t0 = Instant::now();
+    let mut cap = ConcurrencyCap::new(1);
+    let mut first = TwinnedCall::start(setup_with(&[], ""), &mut cap, t0);
+    let mut second = TwinnedCall::start(setup_with(&[], ""), &mut cap, t0);
+    let dials = |c: &mut TwinnedCall| {
+        let mut n = 0;
+        let mut refused = None;
+        while let Some(cmd) = c.poll_command() {
+            match cmd {
+                Command::Dial { kind: LegKind::Mobile, .. } => n += 1,
+                Command::Notify(Notification::Refused { reason, .. }) => refused = Some(reason),
+                _ => {}
+            }
+        }
+        (n, refused)
+    };
+    assert_eq!(dials(&mut first), (1, None));
+    assert_eq!(dials(&mut second), (0, Some(RefusalReason::Cap)));
+    assert_eq!(cap.active(), 1);
+}
+
+#[test]
+fn caller_id_modes_on_the_mobile_leg() {
+    let mobile_cid = |mode: &str| {
+        let r = Run::new(setup_with(&[("caller_id", mode)], ""));
+        r.log
+            .iter()
+            .find_map(|c| match c {
+                Command::Dial { kind: LegKind::Mobile, caller_id, target, .. } => {
+                    assert_eq!(target.to_string(), "PJSIP/07700900123@mobile-trunk");
+                    Some(caller_id.number.clone())
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(mobile_cid("original"), "442071234567");
+    assert_eq!(mobile_cid("did"), "441632960000");
+    assert_eq!(mobile_cid("extension"), "1001");
+    assert_eq!(mobile_cid("+441632960999"), "+441632960999");
+}
+
+// Random event sequences: whatever the host reports, and in whatever order, the call
+// keeps its invariants.
+
+#[derive(Debug, Clone)]
+enum Step {
+    Event(Event),
+    Timeout,
+}
+
+fn step() -> impl Strategy<Value = (u64, Step)> {
+    let leg = prop_oneof![Just(DESK), Just(MOBILE), Just(LegId(7))];
+    let event = prop_oneof![
+        leg.clone().prop_map(|l| Step::Event(Event::LegRinging(l))),
+        leg.clone().prop_map(|l| Step::Event(Event::LegProgress(l))),
+        leg.clone().prop_map(|l| Step::Event(Event::LegAnswered(l))),
+        leg.clone().prop_map(|l| Step::Event(Event::LegHungUp(l))),
+        (
+            leg.clone(),
+            prop_oneof![Just(LegFailure::Busy), Just(LegFailure::Unavailable), Just(LegFailure::Rejected)]
+        )
+            .prop_map(|(l, f)| Step::Event(Event::LegFailed(l, f))),
+        (leg, prop_oneof![Just('1'), Just('2'), Just('9')])
+            .prop_map(|(l, d)| Step::Event(Event::LegDtmf(l, d))),
+        Just(Step::Event(Event::CallerHungUp)),
+        Just(Step::Timeout),
+    ];
+    (0u64..6000, event)
+}
+
+fn changes() -> impl Strategy<Value = Vec<(&'static str, &'static str)>> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just(("dial_delay", "3")),
+            Just(("answer_guard", "0")),
+            Just(("confirm", "yes")),
+            Just(("ring_time", "10")),
+            Just(("enabled", "no")),
+            Just(("dnd", "yes")),
+        ],
+        0..3,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn invariants_hold_for_any_event_sequence(changes in changes(), steps in proptest::collection::vec(step(), 0..30)) {
+        let t0 = Instant::now();
+        let mut cap = ConcurrencyCap::new(1);
+        let mut call = TwinnedCall::start(setup_with(&changes, ""), &mut cap, t0);
+        let delay = if changes.contains(&("dial_delay", "3")) { 3000 } else { 0 };
+        let mut log: Vec<(u64, Command)> = Vec::new();
+        let mut now = 0u64;
+        let drain = |call: &mut TwinnedCall, cap: &mut ConcurrencyCap, at: u64, log: &mut Vec<(u64, Command)>| {
+            while let Some(c) = call.poll_command() {
+                if c == Command::ReleaseMobileSlot { cap.release(); }
+                log.push((at, c));
+            }
+        };
+        drain(&mut call, &mut cap, 0, &mut log);
+        for (dt, s) in steps.iter().cloned().chain([(1, Step::Event(Event::CallerHungUp))]) {
+            // Deadlines are honoured: the host never wakes the engine late here.
+            if let Some(deadline) = call.poll_timeout() {
+                let due = deadline.duration_since(t0).as_millis() as u64;
+                if due <= now + dt {
+                    now = now.max(due);
+                    call.handle_timeout(t0 + Duration::from_millis(now));
+                    drain(&mut call, &mut cap, now, &mut log);
+                }
+            }
+            now += dt;
+            match s {
+                Step::Event(e) => call.handle_event(e, t0 + Duration::from_millis(now)),
+                Step::Timeout => call.handle_timeout(t0 + Duration::from_millis(now)),
+            }
+            drain(&mut call, &mut cap, now, &mut log);
+        }
+        prop_assert!(call.is_finished(), "a caller hang-up always ends the call");
+        let finishes: Vec<usize> = log.iter().enumerate().filter(|(_, (_, c))| matches!(c, Command::Finish { .. })).map(|(i, _)| i).collect();
+        prop_assert_eq!(finishes.len(), 1);
+        prop_assert_eq!(finishes[0], log.len() - 1, "nothing follows the finish");
+        let bridges: Vec<LegId> = log.iter().filter_map(|(_, c)| if let Command::Bridge { leg } = c { Some(*leg) } else { None }).collect();
+        prop_assert!(bridges.len() <= 1, "at most one leg is ever bridged: {:?}", bridges);
+        for (at, c) in &log {
+            if let Command::Dial { kind: LegKind::Mobile, .. } = c {
+                prop_assert!(*at >= delay, "mobile dialed at {} before its delay {}", at, delay);
+            }
+        }
+        // Every dialed leg ends exactly once: bridged, or one terminal notice.
+        for leg in [DESK, MOBILE] {
+            let dialed = log.iter().any(|(_, c)| matches!(c, Command::Dial { leg: l, .. } if *l == leg));
+            let terminal = log.iter().filter(|(_, c)| matches!(c,
+                Command::Notify(Notification::Leg { leg: l, notice, .. })
+                    if *l == leg && matches!(notice, LegNotice::Cancelled | LegNotice::Failed { .. } | LegNotice::Guarded { .. } | LegNotice::Declined { .. } | LegNotice::HungUp))).count();
+            let bridged = bridges.contains(&leg) as usize;
+            if dialed {
+                prop_assert_eq!(terminal + bridged, 1, "leg {:?}: {:?}", leg, log);
+            } else {
+                prop_assert_eq!(terminal + bridged, 0);
+            }
+            let cancels = log.iter().filter(|(_, c)| *c == Command::Cancel { leg }).count();
+            prop_assert!(cancels <= 1);
+        }
+        prop_assert_eq!(cap.active(), 0, "every mobile slot taken is given back");
+    }
+}
