@@ -18,3 +18,10 @@
 #include <asterisk/channel.h>
 #include <asterisk/paths.h>
 #include <asterisk/app.h>
+#include <asterisk/frame.h>
+#include <asterisk/file.h>
+#include <asterisk/bridge.h>
+#include <asterisk/bridge_basic.h>
+#include <asterisk/causes.h>
+#include <asterisk/callerid.h>
+#include <time.h>

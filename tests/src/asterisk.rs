@@ -97,6 +97,22 @@ impl Installation {
         }
     }
 
+    /// Runs another program of the installation (e.g. `sipp`): inside the root when
+    /// there is one, else from the host's PATH (or `SIPP_BIN` for sipp).
+    pub fn command_for(&self, program: &str) -> Command {
+        match &self.root {
+            Some(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg(format!("/usr/bin/{program}"));
+                c
+            }
+            None if program == "sipp" => {
+                Command::new(std::env::var("SIPP_BIN").unwrap_or_else(|_| "sipp".into()))
+            }
+            None => Command::new(program),
+        }
+    }
+
     fn scratch_dir(&self) -> PathBuf {
         match &self.root {
             Some(_) => PathBuf::from("/tmp"),
@@ -115,6 +131,8 @@ pub struct InstanceConfig {
     pub load_twinning: bool,
     /// Extra environment for the Asterisk process.
     pub env: Vec<(String, String)>,
+    /// The UDP port PJSIP listens on, when the test configures PJSIP.
+    pub sip_port: u16,
 }
 
 impl Default for InstanceConfig {
@@ -126,6 +144,7 @@ impl Default for InstanceConfig {
                 .to_vec(),
             load_twinning: true,
             env: Vec::new(),
+            sip_port: 0,
         }
     }
 }
@@ -143,6 +162,7 @@ pub struct Instance {
     inside: PathBuf,
     outside: PathBuf,
     pub ami_port: u16,
+    pub sip_port: u16,
     child: Option<Child>,
     env: Vec<(String, String)>,
 }
@@ -168,7 +188,14 @@ impl Instance {
         stage_modules(install, &outside.join("modules"));
         stage_data(install, &outside.join("data"));
         let ami_port = free_port();
-        let mut instance = Instance { inside, outside, ami_port, child: None, env: config.env.clone() };
+        let mut instance = Instance {
+            inside,
+            outside,
+            ami_port,
+            sip_port: config.sip_port,
+            child: None,
+            env: config.env.clone(),
+        };
         instance.write_base_config(&config);
         for (name, content) in &config.files {
             instance.write_file(name, content);
@@ -216,6 +243,11 @@ impl Instance {
     /// Writes (or replaces) a file in the instance's configuration directory.
     pub fn write_file(&self, name: &str, content: &str) {
         fs::write(self.outside.join("etc").join(name), content).unwrap();
+    }
+
+    /// A path inside the instance directory, as Asterisk (and programs run beside it) see it.
+    pub fn inside_path(&self, relative: &str) -> String {
+        self.inside.join(relative).display().to_string()
     }
 
     /// A path inside the instance directory, as seen from the test.

@@ -9,6 +9,8 @@ pub mod ami;
 pub mod asterisk;
 pub mod dialplan;
 pub mod module_build;
+pub mod pbx;
+pub mod sipp;
 
 pub use ami::{Ami, Message};
 pub use asterisk::{Instance, InstanceConfig};

@@ -17,10 +17,43 @@ impl ChannelRef {
         (!chan.is_null()).then_some(ChannelRef(chan))
     }
 
+    pub fn raw(self) -> *mut sys::ast_channel {
+        self.0
+    }
+
     pub fn name(self) -> String {
         // SAFETY: the channel is alive for this callback (see `from_raw`), and
         // ast_channel_name returns a string owned by it.
         unsafe { cstr::borrow(sys::ast_channel_name(self.0)) }.into_owned()
+    }
+
+    pub fn uniqueid(self) -> String {
+        // SAFETY: live channel; the string belongs to it and is copied at once.
+        unsafe { cstr::borrow(sys::ast_channel_uniqueid(self.0)) }.into_owned()
+    }
+
+    /// The caller's number and name (empty where unknown).
+    pub fn caller_id(self) -> (String, String) {
+        let mut number = [0 as c_char; 128];
+        let mut name = [0 as c_char; 128];
+        // SAFETY: live channel; the helper copies under the channel lock into our buffers,
+        // NUL-terminating within their length.
+        unsafe {
+            sys::twinning_channel_caller(
+                self.0,
+                number.as_mut_ptr(),
+                number.len(),
+                name.as_mut_ptr(),
+                name.len(),
+            );
+            (cstr::borrow(number.as_ptr()).into_owned(), cstr::borrow(name.as_ptr()).into_owned())
+        }
+    }
+
+    /// The extension the channel is executing: the dialed number for an incoming call.
+    pub fn exten(self) -> String {
+        // SAFETY: live channel; the string belongs to it and is copied at once.
+        unsafe { cstr::borrow(sys::ast_channel_exten(self.0)) }.into_owned()
     }
 
     pub fn set_variable(self, name: &str, value: &str) {

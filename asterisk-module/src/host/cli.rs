@@ -11,17 +11,17 @@ use twinning_service::{report, Source};
 
 /// The registered entries. Asterisk writes into them (parsed words, list links), so they
 /// live on the heap, owned by the module from register to unregister.
-pub struct Registration(*mut [sys::ast_cli_entry; 3]);
+pub struct Registration(*mut [sys::ast_cli_entry; 4]);
 
 // SAFETY: only used on load/unload, which Asterisk serialises.
 unsafe impl Send for Registration {}
 
 pub fn register(module: *mut sys::ast_module) -> Result<Registration, String> {
-    let handlers: [Handler; 3] = [show_users, show_user, set];
+    let handlers: [Handler; 4] = [show_users, show_user, set, show_calls];
     let entries = Box::into_raw(Box::new(
         handlers.map(|h| sys::ast_cli_entry { handler: Some(h), ..Default::default() }),
     ));
-    for i in 0..3 {
+    for i in 0..4 {
         // SAFETY: `entries` is a live heap array; each entry stays valid until unregister.
         // Asterisk calls the handler with CLI_INIT during registration to learn its words.
         let rc = unsafe { sys::__ast_cli_register(&mut (*entries)[i], module) };
@@ -35,7 +35,7 @@ pub fn register(module: *mut sys::ast_module) -> Result<Registration, String> {
 
 impl Registration {
     pub fn unregister(self) {
-        self.unregister_first(3);
+        self.unregister_first(4);
     }
 
     fn unregister_first(self, count: usize) {
@@ -213,6 +213,33 @@ unsafe extern "C" fn set(e: *mut sys::ast_cli_entry, cmd: c_int, a: *mut sys::as
                     })
                     .map_err(|e| e.to_string());
                 finish(fd, result)
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn show_calls(
+    e: *mut sys::ast_cli_entry,
+    cmd: c_int,
+    a: *mut sys::ast_cli_args,
+) -> *mut c_char {
+    guard::catch("CLI twinning show calls", sys::CLI_FAILURE, || {
+        // SAFETY: the arguments are exactly what Asterisk passed this handler.
+        let call = unsafe {
+            decode(
+                e,
+                cmd,
+                a,
+                c"twinning show calls",
+                c"Usage: twinning show calls\n       Lists twinned calls in progress with the state of each leg.\n",
+            )
+        };
+        match call {
+            Call::Init | Call::Complete { .. } => std::ptr::null_mut(),
+            Call::Run { argv, .. } if argv.len() != 3 => sys::CLI_SHOWUSAGE,
+            Call::Run { fd, .. } => {
+                let text = state::calls().render(std::time::Instant::now());
+                finish(fd, Ok(text))
             }
         }
     })

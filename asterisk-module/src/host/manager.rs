@@ -7,6 +7,9 @@ use std::ffi::{c_int, CStr};
 use asterisk_sys as sys;
 use twinning_core::printable;
 
+use twinning_core::call::{LegNotice, Notification};
+
+use super::channel::ChannelRef;
 use super::{cstr, guard, logger, state};
 use twinning_service::{report, Source};
 
@@ -186,19 +189,36 @@ unsafe extern "C" fn action_set(s: *mut sys::mansession, m: *const sys::message)
 
 /// Emits a manager event. Values are made single-line so no input can forge headers.
 pub fn emit(category: u32, event: &CStr, headers: &[(&str, &str)]) {
+    emit_for(None, category, event, headers);
+}
+
+/// Emits a manager event, about a call when `chan` is given: the event then starts with
+/// the caller channel's `Channel` and `Uniqueid` so tools can correlate it with the call,
+/// and Asterisk appends the channel variables manager.conf asks for.
+fn emit_for(chan: Option<ChannelRef>, category: u32, event: &CStr, headers: &[(&str, &str)]) {
     let mut body = String::new();
+    if let Some(c) = chan {
+        body.push_str(&format!(
+            "Channel: {}\r\nUniqueid: {}\r\n",
+            header_value(&c.name()),
+            header_value(&c.uniqueid())
+        ));
+    }
     for (k, v) in headers {
         body.push_str(&format!("{k}: {}\r\n", header_value(v)));
     }
     let body = cstr::owned(&body);
-    // SAFETY: no channels (count 0, NULL array); all strings NUL-terminated and alive for
-    // the call; constant "%s" format with one string argument.
+    let mut chans = [chan.map_or(std::ptr::null_mut(), ChannelRef::raw)];
+    let count = c_int::from(chan.is_some());
+    // SAFETY: `chans` holds `count` live channels (the one running the call, if any); all
+    // strings are NUL-terminated and alive for the call; constant "%s" format with one
+    // string argument.
     let rc = unsafe {
         sys::__ast_manager_event_multichan(
             category as c_int,
             event.as_ptr(),
-            0,
-            std::ptr::null_mut(),
+            count,
+            chans.as_mut_ptr(),
             c"app_twinning".as_ptr(),
             0,
             c"twinning".as_ptr(),
@@ -240,6 +260,56 @@ pub fn emit_settings_refused(user: &str, field: &str, source: &str, channel: &st
             ("Reason", reason),
         ],
     );
+}
+
+/// Reports what the call engine announced, as the `Twinning*` call events.
+pub fn emit_call_notification(caller: ChannelRef, user: &str, n: &Notification) {
+    let call = sys::EVENT_FLAG_CALL;
+    match n {
+        Notification::Start { mobile } => emit_for(
+            Some(caller),
+            call,
+            c"TwinningStart",
+            &[("User", user), ("Mobile", mobile.as_deref().unwrap_or(""))],
+        ),
+        Notification::Leg { kind, notice, .. } => {
+            let mut headers: Vec<(&str, String)> =
+                vec![("User", user.into()), ("Leg", kind.name().into()), ("State", notice.state().into())];
+            match notice {
+                LegNotice::Dialing { target } => headers.push(("Destination", target.clone())),
+                LegNotice::Guarded { after } => {
+                    headers.push(("AnsweredAfter", format!("{}", after.as_millis())))
+                }
+                LegNotice::Declined { timeout } => {
+                    headers.push(("Cause", if *timeout { "timeout" } else { "key" }.into()))
+                }
+                LegNotice::Failed { cause } => headers.push(("Cause", cause.name().into())),
+                _ => {}
+            }
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            emit_for(Some(caller), call, c"TwinningLeg", &headers)
+        }
+        Notification::Refused { reason, detail } => emit_for(
+            Some(caller),
+            call,
+            c"TwinningRefused",
+            &[("User", user), ("Reason", reason.name()), ("Detail", detail)],
+        ),
+        Notification::Bridged { kind, .. } => {
+            emit_for(Some(caller), call, c"TwinningBridged", &[("User", user), ("Leg", kind.name())])
+        }
+        Notification::End { status, answered_by, duration } => emit_for(
+            Some(caller),
+            call,
+            c"TwinningEnd",
+            &[
+                ("User", user),
+                ("Status", status.name()),
+                ("AnsweredBy", answered_by.map_or("", |k| k.name())),
+                ("Duration", &format!("{}", duration.as_millis())),
+            ],
+        ),
+    }
 }
 
 /// A header value on one line, with no control characters.

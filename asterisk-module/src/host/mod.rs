@@ -2,9 +2,12 @@
 //! each with the reason it is sound; every function Asterisk calls is an `extern "C"`
 //! trampoline that runs its body under [`guard::catch`].
 
+pub mod app;
 pub mod astdb;
+pub mod call;
 pub mod channel;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod cstr;
 pub mod function;

@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 
 use asterisk_sys as sys;
 
-use super::{astdb, cli, config, function, guard, logger, manager, paths, state};
+use super::{app, astdb, cli, config, function, guard, logger, manager, paths, state};
 use twinning_service::Service;
 
 pub const NAME: &CStr = c"app_twinning";
@@ -117,11 +117,14 @@ fn start() -> Result<usize, String> {
     }
     mirror_to_astdb(&mut service)?;
     let users = service.settings().users().count();
+    state::cap().set_max(service.settings().general().max_concurrent);
     state::install(service);
 
     let module = handle();
     let registered = function::register(module).and_then(|function| match cli::register(module) {
-        Ok(cli) => match manager::register(module) {
+        Ok(cli) => match manager::register(module)
+            .and_then(|()| app::register(module).inspect_err(|_| manager::unregister()))
+        {
             Ok(()) => Ok(Registrations { function, cli }),
             Err(e) => {
                 cli.unregister();
@@ -197,6 +200,7 @@ unsafe extern "C" fn reload() -> c_int {
 
 unsafe extern "C" fn unload() -> c_int {
     guard::catch("unload", -1, || {
+        app::unregister();
         manager::unregister();
         if let Some(r) = REGISTRATIONS.lock().unwrap_or_else(PoisonError::into_inner).take() {
             r.cli.unregister();

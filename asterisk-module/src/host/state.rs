@@ -4,7 +4,9 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use twinning_core::call::ConcurrencyCap;
 use twinning_core::{printable, Change};
+use twinning_service::calls::LiveCalls;
 
 use super::{astdb, logger, manager};
 use twinning_service::{Service, SetError, Source};
@@ -74,4 +76,18 @@ pub fn apply_change(source: &Source, user: &str, field: &str, value: &str) -> Re
         }
     }
     result
+}
+
+/// The system-wide bound on mobile legs (`max_concurrent`), shared by every call.
+static CAP: Mutex<ConcurrencyCap> = Mutex::new(ConcurrencyCap::new(0));
+
+pub fn cap() -> MutexGuard<'static, ConcurrencyCap> {
+    CAP.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Calls in progress, for `twinning show calls`.
+static CALLS: Mutex<LiveCalls> = Mutex::new(LiveCalls::new());
+
+pub fn calls() -> MutexGuard<'static, LiveCalls> {
+    CALLS.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -54,6 +54,37 @@ const FUNCTIONS: &[&str] = &[
     "ast_category_first",
     "ast_free_ptr",
     "__ast_strdup",
+    // Calls: the application, its legs, frames, prompts and the bridge.
+    "ast_register_application2",
+    "ast_unregister_application",
+    "ast_request",
+    "ast_call",
+    "ast_hangup",
+    "ast_answer",
+    "ast_indicate",
+    "ast_waitfor_n",
+    "ast_read",
+    "ast_frame_free",
+    "ast_check_hangup",
+    "ast_channel_state",
+    "ast_channel_inherit_variables",
+    "ast_channel_exten",
+    "ast_channel_nativeformats",
+    "ast_channel_hangupcause",
+    "ast_channel_uniqueid",
+    "ast_streamfile",
+    "ast_stopstream",
+    "ast_bridge_basic_new",
+    "ast_bridge_impart",
+    "ast_bridge_join",
+    "ast_bridge_destroy",
+    "ast_bridge_features_new",
+    "ast_bridge_features_destroy",
+    "localtime_r",
+    "time",
+    "twinning_channel_caller",
+    "twinning_set_outgoing_identity",
+    "twinning_channel_language",
 ];
 
 const TYPES: &[&str] = &[
@@ -71,6 +102,13 @@ const TYPES: &[&str] = &[
     "ast_flags",
     "mansession",
     "message",
+    "ast_frame",
+    "ast_frame_type",
+    "ast_control_frame_type",
+    "ast_channel_state",
+    "ast_bridge_impart_flags",
+    "ast_bridge_join_flags",
+    "tm",
 ];
 
 const VARS: &[&str] = &[
@@ -82,6 +120,7 @@ const VARS: &[&str] = &[
     "CONFIG_FLAG_.*",
     "ast_config_AST_.*",
     "twinning_.*",
+    "AST_CAUSE_.*",
 ];
 
 fn main() {
@@ -126,6 +165,12 @@ fn main() {
         .opaque_type("ast_module")
         .opaque_type("ast_str")
         .opaque_type("ast_config")
+        .opaque_type("ast_bridge")
+        .opaque_type("ast_format_cap")
+        .opaque_type("ast_format")
+        .opaque_type("ast_bridge_features")
+        .opaque_type("ast_bridge_tech_optimizations")
+        .opaque_type("ast_assigned_ids")
         .opaque_type("ast_category")
         .opaque_type("ast_string_field_mgr")
         .opaque_type("ast_string_field_pool")

@@ -11,3 +11,48 @@ const char twinning_ast_gpl_key[] = ASTERISK_GPL_KEY;
 const void *const twinning_config_status_filemissing = CONFIG_STATUS_FILEMISSING;
 const void *const twinning_config_status_fileunchanged = CONFIG_STATUS_FILEUNCHANGED;
 const void *const twinning_config_status_fileinvalid = CONFIG_STATUS_FILEINVALID;
+
+/* Channel access that needs the channel lock, which is a macro (ao2_lock). */
+
+/* Copies the caller's number and name, empty where not valid. */
+void twinning_channel_caller(struct ast_channel *chan, char *number, size_t number_len, char *name, size_t name_len)
+{
+	struct ast_party_caller *caller;
+
+	ast_channel_lock(chan);
+	caller = ast_channel_caller(chan);
+	ast_copy_string(number, S_COR(caller->id.number.valid, caller->id.number.str, ""), number_len);
+	ast_copy_string(name, S_COR(caller->id.name.valid, caller->id.name.str, ""), name_len);
+	ast_channel_unlock(chan);
+}
+
+/* Sets who an outgoing leg shows as calling: its caller id, and its connected line, which
+ * is what channel drivers (PJSIP's From and P-Asserted-Identity) present to the far end.
+ * Both are copied by Asterisk. */
+void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number, const char *name)
+{
+	struct ast_party_connected_line connected;
+
+	ast_party_connected_line_init(&connected);
+	connected.id.number.valid = 1;
+	connected.id.number.str = (char *) number;
+	connected.id.number.presentation = AST_PRES_ALLOWED_USER_NUMBER_NOT_SCREENED;
+	if (!ast_strlen_zero(name)) {
+		connected.id.name.valid = 1;
+		connected.id.name.str = (char *) name;
+		connected.id.name.presentation = AST_PRES_ALLOWED_USER_NUMBER_NOT_SCREENED;
+	}
+	connected.source = AST_CONNECTED_LINE_UPDATE_SOURCE_UNKNOWN;
+	ast_channel_lock(chan);
+	ast_channel_set_connected_line(chan, &connected, NULL);
+	ast_channel_unlock(chan);
+	ast_set_callerid(chan, number, S_OR(name, NULL), number);
+}
+
+/* Copies the channel's language, for prompts. */
+void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_len)
+{
+	ast_channel_lock(chan);
+	ast_copy_string(out, ast_channel_language(chan), out_len);
+	ast_channel_unlock(chan);
+}

@@ -1,6 +1,11 @@
 /* Declarations of the symbols build/shim.c defines, for bindgen. */
+#include <stddef.h>
 extern const char twinning_ast_buildopt_sum[];
 extern const char twinning_ast_gpl_key[];
 extern const void *const twinning_config_status_filemissing;
 extern const void *const twinning_config_status_fileunchanged;
 extern const void *const twinning_config_status_fileinvalid;
+struct ast_channel;
+void twinning_channel_caller(struct ast_channel *chan, char *number, size_t number_len, char *name, size_t name_len);
+void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number, const char *name);
+void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_len);

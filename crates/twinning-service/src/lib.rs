@@ -3,6 +3,7 @@
 //! goes through, the durable journal of runtime changes, and the text reports. It does
 //! file IO, which is why it is not part of the sans-IO core, and knows no host types.
 
+pub mod calls;
 pub mod journal;
 pub mod report;
 

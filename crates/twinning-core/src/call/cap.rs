@@ -7,7 +7,7 @@ pub struct ConcurrencyCap {
 }
 
 impl ConcurrencyCap {
-    pub fn new(max: u32) -> Self {
+    pub const fn new(max: u32) -> Self {
         ConcurrencyCap { max, active: 0 }
     }
 

@@ -157,6 +157,12 @@ impl TwinnedCall {
         self.advance(self.now);
     }
 
+    /// Whether the call holds a slot of the host's cap; a host that must abandon a call
+    /// (it is shutting down, or failed) gives the slot back itself.
+    pub fn holds_mobile_slot(&self) -> bool {
+        self.holds_mobile_slot
+    }
+
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Finished
     }

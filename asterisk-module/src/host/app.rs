@@ -1,0 +1,118 @@
+//! The `Twinning(user[,options])` dialplan application.
+//!
+//! Rings the user's desk and twinned mobile as the core decides, bridges the first valid
+//! answer with the caller, and otherwise returns to the dialplan with `TWINNINGSTATUS`
+//! (`ANSWERED`, `NOANSWER`, `BUSY`, `CHANUNAVAIL`, `DND`, `CANCEL`, `FAILED`) and
+//! `TWINNINGANSWEREDBY` (`desk`, `mobile`, or empty), so `VoiceMail()` can follow.
+
+use std::ffi::{c_char, c_int, CStr};
+
+use asterisk_sys as sys;
+use twinning_core::call::{CallOptions, CallSetup, CallerId};
+use twinning_core::printable;
+
+use super::channel::ChannelRef;
+use super::{call, clock, cstr, guard, logger, state};
+
+pub const NAME: &CStr = c"Twinning";
+pub const STATUS_VARIABLE: &str = "TWINNINGSTATUS";
+pub const ANSWERED_BY_VARIABLE: &str = "TWINNINGANSWEREDBY";
+
+pub fn register(module: *mut sys::ast_module) -> Result<(), String> {
+    // SAFETY: static name (Asterisk keeps the pointer); NULL synopsis and description make
+    // Asterisk load the XML documentation; `module` is our handle.
+    let rc = unsafe {
+        sys::ast_register_application2(
+            NAME.as_ptr(),
+            Some(exec),
+            std::ptr::null(),
+            std::ptr::null(),
+            module.cast(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err("could not register the Twinning application".into())
+    }
+}
+
+pub fn unregister() {
+    // SAFETY: static name; unregistering an unregistered application is a no-op.
+    unsafe {
+        sys::ast_unregister_application(NAME.as_ptr());
+    }
+}
+
+unsafe extern "C" fn exec(chan: *mut sys::ast_channel, data: *const c_char) -> c_int {
+    // SAFETY: Asterisk runs an application with a live channel and its argument string.
+    let (chan, data) = unsafe { (ChannelRef::from_raw(chan), cstr::borrow(data).into_owned()) };
+    let Some(chan) = chan else { return -1 };
+    let result = guard::catch("Twinning()", None, || Some(twinning(chan, &data)));
+    match result {
+        Some(rc) => rc,
+        None => {
+            finish(chan, "FAILED", "");
+            0
+        }
+    }
+}
+
+fn twinning(chan: ChannelRef, data: &str) -> c_int {
+    let setup = match prepare(chan, data) {
+        Ok(s) => s,
+        Err(e) => {
+            logger::warning(&format!("Twinning({}): {e}", printable(data)));
+            chan.set_variable(super::function::ERROR_VARIABLE, &e);
+            finish(chan, "FAILED", "");
+            return 0;
+        }
+    };
+    let user = setup.user.to_string();
+    let outcome = call::run(chan, &user, setup);
+    finish(chan, outcome.status.name(), outcome.answered_by.map_or("", |k| k.name()));
+    // Like Dial: a caller who has gone ends the dialplan; otherwise it continues.
+    // SAFETY: live channel for the application's run.
+    if unsafe { sys::ast_check_hangup(chan.raw()) } != 0 {
+        -1
+    } else {
+        0
+    }
+}
+
+fn finish(chan: ChannelRef, status: &str, answered_by: &str) {
+    chan.set_variable(STATUS_VARIABLE, status);
+    chan.set_variable(ANSWERED_BY_VARIABLE, answered_by);
+}
+
+/// Everything the engine needs, from the arguments, the user's settings and the channel.
+fn prepare(chan: ChannelRef, data: &str) -> Result<CallSetup, String> {
+    let (user, options) = data.split_once(',').unwrap_or((data, ""));
+    let user = user.trim();
+    if user.is_empty() {
+        return Err("usage: Twinning(user[,options])".into());
+    }
+    let options = CallOptions::parse(options)?;
+    let (settings, general) = {
+        let guard = state::lock();
+        let service = guard.as_ref().ok_or("app_twinning is not loaded")?;
+        let settings = service.settings();
+        let user_settings = settings
+            .user(user)
+            .cloned()
+            .ok_or_else(|| format!("unknown twinning user '{}'", printable(user)))?;
+        (user_settings, settings.general().clone())
+    };
+    state::cap().set_max(general.max_concurrent);
+    let (number, name) = chan.caller_id();
+    Ok(CallSetup {
+        user: twinning_core::UserId::parse(user).map_err(|e| e.to_string())?,
+        settings,
+        mobile_dial: general.mobile_dial,
+        policy: general.policy,
+        caller: CallerId { number, name },
+        dialed: Some(chan.exten()).filter(|e| !e.is_empty()),
+        options,
+        local_time: clock::local_time(),
+    })
+}

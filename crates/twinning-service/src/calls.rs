@@ -1,0 +1,92 @@
+//! The twinned calls in progress, for `twinning show calls` (and ESL's `twinning calls`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use twinning_core::call::LegKind;
+
+#[derive(Debug, Clone)]
+pub struct LiveCall {
+    pub user: String,
+    pub caller: String,
+    pub started: Instant,
+    /// Each leg and its state, as the engine reports them.
+    pub legs: Vec<(LegKind, &'static str)>,
+}
+
+#[derive(Debug, Default)]
+pub struct LiveCalls {
+    next_id: u64,
+    calls: BTreeMap<u64, LiveCall>,
+}
+
+impl LiveCalls {
+    pub const fn new() -> Self {
+        LiveCalls { next_id: 0, calls: BTreeMap::new() }
+    }
+
+    pub fn begin(&mut self, user: &str, caller: &str, now: Instant) -> u64 {
+        self.next_id += 1;
+        self.calls.insert(
+            self.next_id,
+            LiveCall { user: user.into(), caller: caller.into(), started: now, legs: Vec::new() },
+        );
+        self.next_id
+    }
+
+    pub fn update(&mut self, id: u64, legs: Vec<(LegKind, &'static str)>) {
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.legs = legs;
+        }
+    }
+
+    pub fn end(&mut self, id: u64) {
+        self.calls.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The `twinning show calls` table.
+    pub fn render(&self, now: Instant) -> String {
+        let mut out = format!("{:<12} {:<36} {:>8}  {}\n", "User", "Caller channel", "Seconds", "Legs");
+        for c in self.calls.values() {
+            let legs: Vec<String> = c.legs.iter().map(|(k, s)| format!("{k}:{s}")).collect();
+            out.push_str(&format!(
+                "{:<12} {:<36} {:>8}  {}\n",
+                c.user,
+                c.caller,
+                now.saturating_duration_since(c.started).as_secs(),
+                legs.join(" ")
+            ));
+        }
+        let n = self.calls.len();
+        out.push_str(&format!("{n} twinned call{}\n", if n == 1 { "" } else { "s" }));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_calls_with_leg_states() {
+        let mut calls = LiveCalls::new();
+        let t = Instant::now();
+        let id = calls.begin("1001", "PJSIP/caller-00000001", t);
+        calls.update(id, vec![(LegKind::Desk, "ringing"), (LegKind::Mobile, "waiting")]);
+        let table = calls.render(t);
+        assert!(
+            table.contains("desk:ringing mobile:waiting") && table.ends_with("1 twinned call\n"),
+            "{table}"
+        );
+        calls.end(id);
+        assert!(calls.is_empty());
+    }
+}

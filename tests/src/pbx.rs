@@ -1,0 +1,109 @@
+//! A small PBX for call tests: Asterisk with PJSIP on loopback, a caller endpoint, the
+//! desk phone `desk1001` and the `mobile-trunk`, each pointing at a SIPp phone, and a
+//! dialplan that runs `Twinning()` and reports the outcome with a UserEvent.
+
+use crate::asterisk::{Instance, InstanceConfig};
+use crate::sipp::free_udp_port;
+
+/// Modules a twinned SIP call needs besides the defaults.
+pub const CALL_MODULES: &[&str] = &[
+    "res_pjproject.so",
+    "res_sorcery_config.so",
+    "res_sorcery_memory.so",
+    "res_sorcery_astdb.so",
+    "res_pjsip.so",
+    "res_pjsip_session.so",
+    "res_pjsip_pubsub.so",
+    "chan_pjsip.so",
+    "res_pjsip_endpoint_identifier_user.so",
+    "res_pjsip_caller_id.so",
+    "res_pjsip_sdp_rtp.so",
+    "res_pjsip_dtmf_info.so",
+    "res_rtp_asterisk.so",
+    "res_timing_timerfd.so",
+    "codec_ulaw.so",
+    "codec_gsm.so",
+    "format_gsm.so",
+    "format_wav.so",
+    "bridge_simple.so",
+    "bridge_native_rtp.so",
+    "app_dial.so",
+    "func_base64.so",
+];
+
+/// Ports of the SIPp phones the PBX points at.
+#[derive(Debug, Clone, Copy)]
+pub struct PhonePorts {
+    pub desk: u16,
+    pub mobile: u16,
+    pub desk2: u16,
+}
+
+impl PhonePorts {
+    pub fn new() -> Self {
+        PhonePorts { desk: free_udp_port(), mobile: free_udp_port(), desk2: free_udp_port() }
+    }
+}
+
+impl Default for PhonePorts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
+    let endpoint = |name: &str, contact: &str| {
+        format!(
+            "[{name}]\ntype=endpoint\ncontext=twinning-calls\ndisallow=all\nallow=ulaw\ndirect_media=no\n\
+             dtmf_mode=rfc4733\nrtp_symmetric=yes\naors={name}\n\n[{name}]\ntype=aor\n{contact}\n\n"
+        )
+    };
+    format!(
+        "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:{sip_port}\n\n{}{}{}{}",
+        endpoint("caller", "max_contacts=1"),
+        endpoint("desk1001", &format!("contact=sip:desk@127.0.0.1:{}", ports.desk)),
+        endpoint("desk1002", &format!("contact=sip:desk@127.0.0.1:{}", ports.desk2)),
+        endpoint("mobile-trunk", &format!("contact=sip:127.0.0.1:{}", ports.mobile)),
+    )
+}
+
+/// Dialplan: extension 1001 and 1002 run Twinning with `${TOPTS}`-free options given here.
+pub fn extensions_conf(options: &str) -> String {
+    format!(
+        "[general]\n[default]\n{}\n[twinning-calls]\n\
+         exten => _100X,1,Twinning(${{EXTEN}},{options})\n\
+          same => n,UserEvent(TwinningResult,Status: ${{TWINNINGSTATUS}},AnsweredBy: ${{TWINNINGANSWEREDBY}})\n\
+          same => n,Hangup()\n",
+        crate::dialplan::CONTEXT
+    )
+}
+
+pub const TWINNING_CONF: &str = "\
+[general]
+mobile_dial = PJSIP/{number}@mobile-trunk
+blocked_prefixes = 09
+answer_guard = 0
+
+[1001]
+desk = PJSIP/desk1001
+mobile = 07700900123
+enabled = yes
+
+[1002]
+desk = PJSIP/desk1002
+mobile = 07700900456
+enabled = yes
+";
+
+/// Starts the PBX with `twinning_conf` and `options` for Twinning().
+pub fn start(twinning_conf: &str, options: &str, ports: PhonePorts) -> Instance {
+    let sip_port = free_udp_port();
+    let mut config = InstanceConfig::default()
+        .file("twinning.conf", twinning_conf)
+        .file("pjsip.conf", &pjsip_conf(sip_port, ports))
+        .file("extensions.conf", &extensions_conf(options))
+        .file("rtp.conf", "[general]\nrtpstart=30000\nrtpend=40000\n");
+    config.modules.extend(CALL_MODULES.iter().map(|m| m.to_string()));
+    config.sip_port = sip_port;
+    Instance::start(config)
+}

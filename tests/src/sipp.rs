@@ -1,0 +1,428 @@
+//! SIPp phones for the tests: the caller (a UAC) and the desk phone and mobile trunk
+//! (UASes), each a real `sipp` process on its own loopback port, run inside the same root
+//! as Asterisk. Scenarios are generated from a few behaviours, and each phone's message
+//! trace is parsed afterwards to check what that phone saw.
+
+use std::fs;
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::asterisk::{Instance, INSTALLATION};
+
+/// How a desk phone or mobile answers an INVITE.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Ring, then answer after `after_ms` (unless cancelled first). Optionally press a DTMF
+    /// key (RFC 4733) `dtmf_after_ms` after answering; stay until Asterisk hangs up.
+    After { after_ms: u64, dtmf: Option<(u64, char)> },
+    /// Ring until cancelled.
+    Never,
+    /// Refuse with 486 Busy Here.
+    Busy,
+}
+
+/// How the caller behaves once its call is set up.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// Wait for the answer, talk for `hold_ms`, hang up. A final error answer ends the
+    /// call too.
+    HangUpAfter { hold_ms: u64 },
+    /// Hang up (CANCEL) after `ms` of ringing.
+    CancelAfter { ms: u64 },
+}
+
+/// A message in a phone's trace.
+#[derive(Debug, Clone)]
+pub struct SipMessage {
+    pub received: bool,
+    /// Seconds since midnight, from SIPp's trace (one clock for every phone).
+    pub at: f64,
+    pub first_line: String,
+    pub text: String,
+}
+
+impl SipMessage {
+    pub fn is_request(&self, method: &str) -> bool {
+        self.first_line.starts_with(&format!("{method} "))
+    }
+
+    pub fn is_response(&self, code: u16) -> bool {
+        self.first_line.starts_with(&format!("SIP/2.0 {code}"))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+pub struct Phone {
+    pub name: String,
+    pub port: u16,
+    child: Option<Child>,
+    trace: PathBuf,
+    pub exit_code: Option<i32>,
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Phone {
+    /// A phone that answers calls as `answer` says, listening on `port`.
+    pub fn uas(instance: &Instance, name: &str, port: u16, answer: &Answer) -> Phone {
+        let xml = uas_scenario(answer);
+        Phone::spawn(instance, name, port, &xml, &[])
+    }
+
+    /// Calls `exten` on Asterisk as SIP user `caller`.
+    pub fn call(instance: &Instance, name: &str, exten: &str, behaviour: &Caller) -> Phone {
+        let xml = uac_scenario(behaviour);
+        let target = format!("127.0.0.1:{}", instance.sip_port);
+        Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
+    }
+
+    fn spawn(instance: &Instance, name: &str, port: u16, xml: &str, extra: &[&str]) -> Phone {
+        let dir = format!("sipp-{name}");
+        fs::create_dir_all(instance.path(&dir)).unwrap();
+        fs::write(instance.path(&format!("{dir}/scenario.xml")), xml).unwrap();
+        let inside = instance.inside_path(&dir);
+        let trace = instance.path(&format!("{dir}/messages.log"));
+        let media_port = free_udp_port().to_string();
+        let (scenario, messages, errors) = (
+            format!("{inside}/scenario.xml"),
+            format!("{inside}/messages.log"),
+            format!("{inside}/errors.log"),
+        );
+        let port_arg = port.to_string();
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend([
+            "-sf",
+            &scenario,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port_arg,
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &media_port,
+        ]);
+        args.extend([
+            "-m",
+            "1",
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            &messages,
+            "-trace_err",
+            "-error_file",
+            &errors,
+        ]);
+        let child = INSTALLATION
+            .command_for("sipp")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp");
+        // SIPp needs a moment to bind its port before anything is sent to it.
+        std::thread::sleep(Duration::from_millis(150));
+        Phone { name: name.into(), port, child: Some(child), trace, exit_code: None }
+    }
+
+    /// Waits for the phone's scenario to end; returns SIPp's exit code (0: the call went
+    /// as scripted), or None if it was still running at the timeout (it is then stopped).
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        if let Some(child) = self.child.as_mut() {
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    self.exit_code = status.code();
+                    self.child = None;
+                    break;
+                }
+                if Instant::now() > deadline {
+                    self.stop();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.exit_code
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every SIP message the phone sent or received, in order.
+    pub fn messages(&self) -> Vec<SipMessage> {
+        parse_trace(&fs::read_to_string(&self.trace).unwrap_or_default())
+    }
+
+    pub fn received(&self, method: &str) -> Vec<SipMessage> {
+        self.messages().into_iter().filter(|m| m.received && m.is_request(method)).collect()
+    }
+
+    pub fn sent_response(&self, code: u16) -> bool {
+        self.messages().iter().any(|m| !m.received && m.is_response(code))
+    }
+
+    /// Whether this phone answered an INVITE (sent 200 OK for it).
+    pub fn answered(&self) -> bool {
+        self.messages().iter().any(|m| {
+            !m.received && m.is_response(200) && m.header("CSeq").is_some_and(|c| c.ends_with("INVITE"))
+        })
+    }
+
+    /// When the phone first received a request of `method` (seconds since midnight).
+    pub fn first_received_at(&self, method: &str) -> Option<f64> {
+        self.received(method).first().map(|m| m.at)
+    }
+
+    pub fn got_response(&self, code: u16) -> bool {
+        self.messages().iter().any(|m| m.received && m.is_response(code))
+    }
+
+    /// The trace, for assertion messages.
+    pub fn summary(&self) -> String {
+        let lines: Vec<String> = self
+            .messages()
+            .iter()
+            .map(|m| format!("{:.3} {} {}", m.at, if m.received { "<-" } else { "->" }, m.first_line))
+            .collect();
+        format!("{}: [{}]", self.name, lines.join(", "))
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn parse_trace(text: &str) -> Vec<SipMessage> {
+    let mut out = Vec::new();
+    let mut blocks = text.split("----------------------------------------------- ").skip(1);
+    for block in &mut blocks {
+        let mut lines = block.lines();
+        let stamp = lines.next().unwrap_or("");
+        // "2026-11-26T04:19:55.452834Z" (or a date and a time separated by white space).
+        let at = stamp
+            .trim()
+            .trim_end_matches('Z')
+            .rsplit(['T', ' ', '\t'])
+            .next()
+            .and_then(|t| {
+                let mut p = t.split(':');
+                let (h, m, s) = (
+                    p.next()?.parse::<f64>().ok()?,
+                    p.next()?.parse::<f64>().ok()?,
+                    p.next()?.parse::<f64>().ok()?,
+                );
+                Some(h * 3600.0 + m * 60.0 + s)
+            })
+            .unwrap_or(0.0);
+        let kind = lines.next().unwrap_or("");
+        let received = kind.contains("received");
+        if !(received || kind.contains("sent")) {
+            continue;
+        }
+        let body: Vec<&str> = lines.skip_while(|l| l.trim().is_empty()).collect();
+        let first_line = body.first().map(|l| l.trim().to_owned()).unwrap_or_default();
+        out.push(SipMessage { received, at, first_line, text: body.join("\n") });
+    }
+    out
+}
+
+const SDP: &str = "v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=sendrecv
+";
+
+fn response(code: &str, cseq: &str, sdp: bool) -> String {
+    let body = if sdp { SDP } else { "" };
+    let content =
+        if sdp { "Content-Type: application/sdp\nContent-Length: [len]\n" } else { "Content-Length: 0\n" };
+    format!(
+        "<send><![CDATA[
+SIP/2.0 {code}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+{cseq}
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+{content}
+{body}]]></send>
+"
+    )
+}
+
+fn dtmf_pcap(digit: char) -> String {
+    let name = match digit {
+        '*' => "star".to_owned(),
+        '#' => "pound".to_owned(),
+        d => d.to_string(),
+    };
+    format!("/usr/share/sip-tester/dtmf_2833_{name}.pcap")
+}
+
+fn uas_scenario(answer: &Answer) -> String {
+    let invite_cseq = "CSeq: [$invite_cseq] INVITE";
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"twinning phone\">\n",
+    );
+    // SIPp refuses a variable that is set but never used, so only answering phones keep
+    // the INVITE's CSeq (for the 487 or 200 they send after other messages).
+    x += match answer {
+        Answer::Busy => "<recv request=\"INVITE\" crlf=\"true\"/>\n",
+        _ => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/></action></recv>\n",
+    };
+    match answer {
+        Answer::Busy => {
+            x += &response("486 Busy Here", "[last_CSeq:]", false);
+            x += "<recv request=\"ACK\"/>\n";
+        }
+        Answer::Never | Answer::After { .. } => {
+            x += &response("180 Ringing", "[last_CSeq:]", false);
+            let wait = match answer {
+                Answer::After { after_ms, .. } => *after_ms,
+                _ => 600_000,
+            };
+            x += &format!("<recv request=\"CANCEL\" timeout=\"{wait}\" ontimeout=\"answer\"/>\n");
+            x += &response("200 OK", "[last_CSeq:]", false);
+            x += &response("487 Request Terminated", invite_cseq, false);
+            x += "<recv request=\"ACK\" next=\"end\"/>\n<label id=\"answer\"/>\n";
+            x += &response("200 OK", invite_cseq, true);
+            x += "<recv request=\"CANCEL\" optional=\"true\" next=\"late_cancel\"/>\n<recv request=\"ACK\"/>\n";
+            if let Answer::After { dtmf: Some((after, digit)), .. } = answer {
+                x += &format!(
+                    "<pause milliseconds=\"{after}\"/>\n<nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n",
+                    dtmf_pcap(*digit)
+                );
+            }
+            x += "<recv request=\"BYE\" next=\"bye\"/>\n<label id=\"late_cancel\"/>\n";
+            x += &response("200 OK", "[last_CSeq:]", false);
+            x += "<recv request=\"ACK\" optional=\"true\"/>\n<recv request=\"BYE\"/>\n<label id=\"bye\"/>\n";
+            x += &response("200 OK", "[last_CSeq:]", false);
+        }
+    }
+    x += "<label id=\"end\"/>\n<timewait milliseconds=\"200\"/>\n</scenario>\n";
+    x
+}
+
+/// The INVITE's branch, spelled out so CANCEL and the ACK of an error answer can repeat it,
+/// as they must to match the INVITE transaction.
+const INVITE_BRANCH: &str = "z9hG4bK-[pid]-[call_number]-invite";
+
+fn ack(branch: &str) -> String {
+    format!(
+        "<send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={branch}
+From: \"Alice Caller\" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+"
+    )
+}
+
+fn uac_scenario(behaviour: &Caller) -> String {
+    let invite = format!(
+        "<send retrans=\"500\"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={INVITE_BRANCH}
+From: \"Alice Caller\" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{SDP}]]></send>
+"
+    );
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"twinning caller\">\n{invite}"
+    );
+    match behaviour {
+        Caller::CancelAfter { ms } => {
+            // SIPp needs a mandatory message before a pause: wait for the ringing.
+            x += "<recv response=\"100\" optional=\"true\"/>\n<recv response=\"180\"/>\n";
+            x += &format!("<pause milliseconds=\"{ms}\"/>\n");
+            x += "<send><![CDATA[
+CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-invite
+From: \"Alice Caller\" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+<recv response=\"180\" optional=\"true\"/>
+<recv response=\"183\" optional=\"true\"/>
+<recv response=\"200\"/>
+<recv response=\"487\"/>
+";
+            x += &ack(INVITE_BRANCH);
+        }
+        Caller::HangUpAfter { hold_ms } => {
+            x += "<recv response=\"100\" optional=\"true\"/>\n<recv response=\"180\" optional=\"true\"/>\n<recv response=\"183\" optional=\"true\"/>\n";
+            for code in [403, 404, 480, 486, 487, 500, 503, 603] {
+                x += &format!("<recv response=\"{code}\" optional=\"true\" next=\"refused\"/>\n");
+            }
+            x += "<recv response=\"200\" rtd=\"true\"/>\n";
+            x += &ack("[branch]");
+            x += &format!(
+                "<recv request=\"BYE\" timeout=\"{hold_ms}\" ontimeout=\"hangup\" next=\"byed\"/>\n"
+            );
+            x += "<label id=\"hangup\"/>\n<send retrans=\"500\"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: \"Alice Caller\" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+<recv response=\"200\" next=\"end\"/>
+<label id=\"byed\"/>
+";
+            x += &response("200 OK", "[last_CSeq:]", false);
+            x += "<nop next=\"end\"/>\n<label id=\"refused\"/>\n";
+            x += &ack(INVITE_BRANCH);
+        }
+    }
+    x += "<label id=\"end\"/>\n<timewait milliseconds=\"200\"/>\n</scenario>\n";
+    x
+}
