@@ -29,6 +29,10 @@ pub const CALL_MODULES: &[&str] = &[
     "bridge_native_rtp.so",
     "app_dial.so",
     "func_base64.so",
+    "func_callerid.so",
+    "app_playback.so",
+    "app_authenticate.so",
+    "app_stack.so",
 ];
 
 /// Ports of the SIPp phones the PBX points at.
@@ -58,8 +62,18 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
              dtmf_mode=rfc4733\nrtp_symmetric=yes\naors={name}\n\n[{name}]\ntype=aor\n{contact}\n\n"
         )
     };
+    // Users' own phones calling in, identified by their SIP user, with their extension as
+    // caller ID: they reach the feature codes.
+    let own_phone = |ext: &str| {
+        format!(
+            "[phone{ext}]\ntype=endpoint\ncontext=twinning-features\ndisallow=all\nallow=ulaw\ndirect_media=no\n\
+             dtmf_mode=info\ncallerid=Extension {ext} <{ext}>\n\n"
+        )
+    };
     format!(
-        "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:{sip_port}\n\n{}{}{}{}",
+        "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:{sip_port}\n\n{}{}{}{}{}{}",
+        own_phone("1001"),
+        own_phone("1002"),
         endpoint("caller", "max_contacts=1"),
         endpoint("desk1001", &format!("contact=sip:desk@127.0.0.1:{}", ports.desk)),
         endpoint("desk1002", &format!("contact=sip:desk@127.0.0.1:{}", ports.desk2)),
@@ -70,7 +84,7 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
 /// Dialplan: extension 1001 and 1002 run Twinning with `${TOPTS}`-free options given here.
 pub fn extensions_conf(options: &str) -> String {
     format!(
-        "[general]\n[default]\n{}\n[twinning-calls]\n\
+        "[general]\n[default]\n{}\n#include extensions_twinning.conf\n[twinning-calls]\n\
          exten => _100X,1,Twinning(${{EXTEN}},{options})\n\
           same => n,UserEvent(TwinningResult,Status: ${{TWINNINGSTATUS}},AnsweredBy: ${{TWINNINGANSWEREDBY}})\n\
           same => n,Hangup()\n",
@@ -95,6 +109,16 @@ mobile = 07700900456
 enabled = yes
 ";
 
+/// The shipped sample dialplan's feature codes (without its own twinning-calls context,
+/// which the tests define to report results).
+fn features_sample() -> String {
+    let sample = std::fs::read_to_string(
+        crate::module_build::workspace_root().join("asterisk-module/conf/extensions_twinning.conf.sample"),
+    )
+    .expect("read the sample dialplan");
+    sample.split("[twinning-calls]").next().unwrap().to_owned()
+}
+
 /// Starts the PBX with `twinning_conf` and `options` for Twinning().
 pub fn start(twinning_conf: &str, options: &str, ports: PhonePorts) -> Instance {
     let sip_port = free_udp_port();
@@ -102,7 +126,8 @@ pub fn start(twinning_conf: &str, options: &str, ports: PhonePorts) -> Instance 
         .file("twinning.conf", twinning_conf)
         .file("pjsip.conf", &pjsip_conf(sip_port, ports))
         .file("extensions.conf", &extensions_conf(options))
-        .file("rtp.conf", "[general]\nrtpstart=30000\nrtpend=40000\n");
+        .file("rtp.conf", "[general]\nrtpstart=30000\nrtpend=40000\n")
+        .file("extensions_twinning.conf", &features_sample());
     config.modules.extend(CALL_MODULES.iter().map(|m| m.to_string()));
     config.sip_port = sip_port;
     Instance::start(config)

@@ -31,6 +31,10 @@ pub enum Caller {
     HangUpAfter { hold_ms: u64 },
     /// Hang up (CANCEL) after `ms` of ringing.
     CancelAfter { ms: u64 },
+    /// A feature-code call: once answered, wait for the prompt, key `digits` (as SIP INFO
+    /// application/dtmf-relay, which keeps a sequence of keys distinct however fast it is
+    /// sent) and stay until Asterisk hangs up.
+    KeyIn { digits: String },
 }
 
 /// A message in a phone's trace.
@@ -81,7 +85,12 @@ impl Phone {
 
     /// Calls `exten` on Asterisk as SIP user `caller`.
     pub fn call(instance: &Instance, name: &str, exten: &str, behaviour: &Caller) -> Phone {
-        let xml = uac_scenario(behaviour);
+        Phone::call_as(instance, name, "caller", exten, behaviour)
+    }
+
+    /// Calls `exten` as SIP user `from` (which picks the PJSIP endpoint).
+    pub fn call_as(instance: &Instance, name: &str, from: &str, exten: &str, behaviour: &Caller) -> Phone {
+        let xml = uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{from}@"));
         let target = format!("127.0.0.1:{}", instance.sip_port);
         Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
     }
@@ -392,6 +401,39 @@ Content-Length: 0
 <recv response=\"487\"/>
 ";
             x += &ack(INVITE_BRANCH);
+        }
+        Caller::KeyIn { digits } => {
+            x += "<recv response=\"100\" optional=\"true\"/>\n<recv response=\"180\" optional=\"true\"/>\n<recv response=\"183\" optional=\"true\"/>\n";
+            x += "<recv response=\"200\"/>\n";
+            x += &ack("[branch]");
+            if !digits.is_empty() {
+                x += "<pause milliseconds=\"2500\"/>\n";
+                for (i, d) in digits.chars().enumerate() {
+                    x += &format!(
+                        "<send><![CDATA[
+INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: \"Alice Caller\" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {} INFO
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal={d}
+Duration=160
+]]></send>
+<recv response=\"200\"/>
+<pause milliseconds=\"300\"/>
+",
+                        10 + i
+                    );
+                }
+            }
+            x += "<recv request=\"BYE\" timeout=\"30000\"/>\n";
+            x += &response("200 OK", "[last_CSeq:]", false);
         }
         Caller::HangUpAfter { hold_ms } => {
             x += "<recv response=\"100\" optional=\"true\"/>\n<recv response=\"180\" optional=\"true\"/>\n<recv response=\"183\" optional=\"true\"/>\n";
