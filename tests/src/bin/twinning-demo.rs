@@ -1,86 +1,92 @@
-//! The README's run command: app_twinning.so in the provisioned Asterisk 22, loaded with
-//! the sample configuration and driven the way an admin would, with a timeline of what
-//! Asterisk reported.
+//! The README's run command: a twinned call in the provisioned Asterisk 22, with SIPp
+//! playing the caller, the desk phone and the mobile (whose carrier voicemail picks up
+//! at once), and a timeline of what every phone and Asterisk saw.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use twinning_tests::module_build::workspace_root;
-use twinning_tests::{Instance, InstanceConfig, Message};
+use twinning_tests::pbx::{self, PhonePorts};
+use twinning_tests::sipp::{Answer, Caller, Phone};
+use twinning_tests::Message;
+
+const CONF: &str = "\
+[general]
+mobile_dial = PJSIP/{number}@mobile-trunk
+blocked_prefixes = 09, 0871, +449
+
+[1001]
+desk = PJSIP/desk1001
+mobile = 07700900123
+enabled = yes
+answer_guard = 2      ; an answer within 2 s is the carrier's voicemail
+dial_delay = 0.5
+ring_time = 20
+";
 
 fn main() {
-    let sample = std::fs::read_to_string(workspace_root().join("asterisk-module/conf/twinning.conf.sample"))
-        .expect("read the sample twinning.conf");
-    println!("== Starting Asterisk with app_twinning.so and the sample twinning.conf");
-    let a = Instance::start(InstanceConfig::default().file("twinning.conf", &sample));
-    let started = Instant::now();
-    let mut ami = a.ami();
+    println!("== app_twinning.so in Asterisk 22: a twinned call\n");
+    let ports = PhonePorts::new();
+    let pbx = pbx::start(CONF, "", ports);
+    let mut ami = pbx.ami();
+    print!("{}", pbx.cli("module show like twinning"));
+    print!("{}", pbx.cli("twinning show user 1001"));
 
-    section("asterisk -rx 'module show like twinning'");
-    print!("{}", a.cli("module show like twinning"));
-    section("asterisk -rx 'twinning show users'");
-    print!("{}", a.cli("twinning show users"));
-
-    section("AMI TwinningSet: user 1002 switches twinning on");
-    show_response(&ami.action("TwinningSet", &[("User", "1002"), ("Field", "enabled"), ("Value", "yes")]));
-    section("AMI TwinningSet: someone tries to twin 1001 to a premium-rate number");
-    show_response(
-        &ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile"), ("Value", "09012345678")]),
-    );
-    section("AMI TwinningSet: ...and to inject a second dial target");
-    show_response(&ami.action(
-        "TwinningSet",
-        &[("User", "1001"), ("Field", "mobile"), ("Value", "07700900123&PJSIP/9999")],
-    ));
-    section("asterisk -rx 'twinning set 1001 schedule mon-fri 08:00-18:00'");
-    print!("{}", a.cli("twinning set 1001 schedule mon-fri 08:00-18:00"));
-    section("AMI Getvar TWINNING(1001,schedule)");
-    show_response(&ami.action("Getvar", &[("Variable", "TWINNING(1001,schedule)")]));
-    section("asterisk -rx 'twinning show user 1001'");
-    print!("{}", a.cli("twinning show user 1001"));
-
-    section("Timeline of AMI events");
-    let mut events: Vec<Message> = Vec::new();
-    for name in ["TwinningSettingsChanged", "TwinningSettingsRefused"] {
-        events.extend(ami.drain_events(name, Duration::from_millis(300)));
+    println!("\nA caller dials 1001. The desk phone answers after 3 s; the mobile's voicemail");
+    println!("answers after 0.3 s, inside the 2 s answer guard. The caller talks for 2 s.\n");
+    let mut desk = Phone::uas(&pbx, "desk", ports.desk, &Answer::After { after_ms: 3000, dtmf: None });
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::After { after_ms: 300, dtmf: None });
+    let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 2000 });
+    let end = ami.event("TwinningEnd", &[], Duration::from_secs(40)).expect("the call ended");
+    for p in [&mut caller, &mut desk, &mut mobile] {
+        p.wait(Duration::from_secs(10));
     }
-    let stamp = |e: &Message| e.get("Timestamp").and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
-    events.sort_by(|a, b| stamp(a).total_cmp(&stamp(b)));
-    let first = events.first().map(stamp).unwrap_or(0.0);
-    for e in &events {
-        let what = e.must("Event");
-        let detail = match what {
-            "TwinningSettingsChanged" => format!(
-                "{}.{}: '{}' -> '{}' (by {})",
-                e.must("User"),
-                e.must("Field"),
-                e.must("OldValue"),
-                e.must("Value"),
-                e.must("Source")
-            ),
-            _ => format!(
-                "{}.{} refused (by {}): {}",
-                e.must("User"),
-                e.must("Field"),
-                e.must("Source"),
-                e.must("Reason")
-            ),
-        };
-        println!("  +{:>6.3}s  {:<24} {detail}", stamp(e) - first, what);
+
+    let mut events: Vec<Message> = vec![end];
+    for name in ["TwinningStart", "TwinningLeg", "TwinningRefused", "TwinningBridged"] {
+        events.extend(ami.drain_events(name, Duration::from_millis(200)));
     }
-    println!(
-        "\nDemo finished in {:.1} s; Asterisk is stopped and its scratch directory removed.",
-        started.elapsed().as_secs_f64()
-    );
-}
-
-fn section(title: &str) {
-    println!("\n-- {title}");
-}
-
-fn show_response(m: &Message) {
-    for (k, v) in &m.headers {
-        if k != "ActionID" {
-            println!("  {k}: {v}");
+    let mut timeline: Vec<(f64, String)> = events
+        .iter()
+        .map(|e| {
+            let at = e.get("Timestamp").and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0) % 86_400.0;
+            (at, format!("{:<8} {}", "AMI", describe(e)))
+        })
+        .collect();
+    for phone in [&caller, &desk, &mobile] {
+        for m in phone.messages() {
+            let arrow = if m.received { "<-" } else { "->" };
+            let line =
+                m.first_line.split(" sip:").next().unwrap_or(&m.first_line).trim_end_matches(" SIP/2.0");
+            timeline.push((m.at, format!("{:<8} {arrow} {line}", phone.name)));
         }
+    }
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let t0 = timeline.first().map(|t| t.0).unwrap_or(0.0);
+    println!("  time     who      what");
+    for (at, what) in timeline {
+        println!("  +{:6.3}s {what}", at - t0);
+    }
+    let result = events[0].clone();
+    println!(
+        "\nTwinningEnd: Status={} AnsweredBy={} after {} ms. The caller never heard the voicemail.",
+        result.must("Status"),
+        result.must("AnsweredBy"),
+        result.must("Duration")
+    );
+}
+
+fn describe(e: &Message) -> String {
+    let event = e.must("Event");
+    match event {
+        "TwinningLeg" => {
+            let extra = ["Destination", "AnsweredAfter", "Cause"]
+                .iter()
+                .filter_map(|k| e.get(k).map(|v| format!(" {k}={v}")))
+                .collect::<String>();
+            format!("{event} {} {}{extra}", e.must("Leg"), e.must("State"))
+        }
+        "TwinningBridged" => format!("{event} {}", e.must("Leg")),
+        "TwinningRefused" => format!("{event} {} ({})", e.must("Reason"), e.must("Detail")),
+        "TwinningStart" => format!("{event} user {} mobile {}", e.must("User"), e.must("Mobile")),
+        _ => format!("{event} {} {}", e.must("Status"), e.get("AnsweredBy").unwrap_or("")),
     }
 }

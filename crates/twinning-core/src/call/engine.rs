@@ -325,8 +325,9 @@ impl TwinnedCall {
         self.legs[id.0 as usize].state = LegState::Bridged;
         self.cancel_all_but(Some(id));
         let kind = self.legs[id.0 as usize].kind;
-        self.commands.push_back(Command::Bridge { leg: id });
+        // Announced first: the host stays in the bridge until the call ends.
         self.notify(Notification::Bridged { leg: id, kind });
+        self.commands.push_back(Command::Bridge { leg: id });
     }
 
     /// Cancels every live leg except `keep`; legs not yet dialed are dropped silently.
