@@ -60,20 +60,30 @@ fn detect() -> Installation {
     }
 }
 
-/// Asterisk needs /dev (null, urandom) and /proc inside its root.
+/// Asterisk needs /proc inside its root; its /dev nodes (null, urandom...) are the ones
+/// debootstrap created. The host's /dev is never bind-mounted into the root: a cache
+/// directory removed with a plain `rm -rf` would take the host's devices with it.
 fn ensure_mounted(root: &Path) {
     let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
-    for (what, args) in [("dev", vec!["--bind", "/dev"]), ("proc", vec!["-t", "proc", "proc"])] {
-        let target = root.join(what);
-        if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some(target.to_str().unwrap())) {
-            continue;
-        }
-        let status = Command::new("mount").args(&args).arg(&target).status().expect("run mount");
+    let mounted =
+        |target: &Path| mounts.lines().any(|l| l.split_whitespace().nth(1) == Some(target.to_str().unwrap()));
+    // Earlier versions bind-mounted /dev; undo that where it is still in place.
+    let dev = root.join("dev");
+    if mounted(&dev) {
+        let _ = Command::new("umount").arg(&dev).status();
+    }
+    for node in ["null", "zero", "urandom", "random"] {
         assert!(
-            status.success(),
-            "could not mount {what} into {} (tests need root rights)",
-            target.display()
+            dev.join(node).exists(),
+            "{} lacks /dev/{node}; remove the root and run scripts/provision-asterisk again",
+            root.display()
         );
+    }
+    let proc = root.join("proc");
+    if !mounted(&proc) {
+        let status =
+            Command::new("mount").args(["-t", "proc", "proc"]).arg(&proc).status().expect("run mount");
+        assert!(status.success(), "could not mount /proc into {} (tests need root rights)", root.display());
     }
 }
 
