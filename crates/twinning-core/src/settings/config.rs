@@ -7,7 +7,8 @@ use std::fmt;
 use super::error::printable;
 use super::values::parse_bool;
 use super::{
-    DeskDevice, DestinationPolicy, Field, MobileDialTemplate, RawConfig, RawEntry, UserId, UserSettings,
+    CallControl, DeskDevice, DestinationPolicy, Field, MobileDialTemplate, RawConfig, RawEntry, UserId,
+    UserSettings,
 };
 
 /// System-wide settings from `[general]`.
@@ -19,6 +20,7 @@ pub struct General {
     /// what a compromised account or a call flood can cost in outside calls.
     pub max_concurrent: u32,
     pub policy: DestinationPolicy,
+    pub call_control: CallControl,
     /// Per-user defaults given in `[general]`, already validated, applied to every user
     /// before the user's own section.
     defaults: Vec<(Field, String)>,
@@ -114,6 +116,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     let mut mobile_dial = None;
     let mut max_concurrent = General::DEFAULT_MAX_CONCURRENT;
     let mut policy = DestinationPolicy::default();
+    let mut call_control = CallControl::default();
     let mut defaults = Vec::new();
     // Checks defaults against a scratch user, so a bad default is reported at its own line
     // in [general], not once per user.
@@ -146,17 +149,27 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
                 Ok(n) if (1..=20).contains(&n) => policy.max_digits = n,
                 _ => bad("a whole number from 1 to 20".into()),
             },
-            key => match Field::parse(key) {
-                Some(field) if field.has_general_default() => match scratch.set(field, &e.value, &policy) {
-                    Ok(()) => defaults.push((field, e.value.clone())),
-                    Err(err) => problems.push((line, err.to_string())),
+            key => match call_control.set(key, &e.value) {
+                Some(Ok(())) => {}
+                Some(Err(m)) => bad(m),
+                None => match Field::parse(key) {
+                    Some(field) if field.has_general_default() => match scratch.set(field, &e.value, &policy)
+                    {
+                        Ok(()) => defaults.push((field, e.value.clone())),
+                        Err(err) => problems.push((line, err.to_string())),
+                    },
+                    Some(field) => {
+                        problems.push((line, format!("'{field}' is per user; set it in the user's section")))
+                    }
+                    None => {
+                        problems.push((line, format!("unknown setting '{}' in [general]", printable(key))))
+                    }
                 },
-                Some(field) => {
-                    problems.push((line, format!("'{field}' is per user; set it in the user's section")))
-                }
-                None => problems.push((line, format!("unknown setting '{}' in [general]", printable(key)))),
             },
         }
+    }
+    if let Err(m) = call_control.check() {
+        problems.push((None, m));
     }
     if policy.min_digits > policy.max_digits {
         problems.push((None, "min_digits is greater than max_digits".into()));
@@ -170,7 +183,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     if problems.len() > before {
         return None;
     }
-    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, defaults })
+    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, call_control, defaults })
 }
 
 fn set_prefixes(target: &mut Vec<String>, value: &str, bad: &mut impl FnMut(String)) {

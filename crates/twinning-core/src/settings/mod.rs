@@ -1,6 +1,7 @@
 //! The settings model: values, fields, destination policy, the parsed `twinning.conf`, and
 //! the live store that layers runtime overrides over it.
 
+mod call_control;
 mod config;
 mod error;
 mod field;
@@ -11,6 +12,7 @@ mod store;
 mod user;
 mod values;
 
+pub use call_control::{CallControl, DtmfCode};
 pub use config::{Config, ConfigError, General};
 pub use error::{printable, SettingError};
 pub use field::Field;
