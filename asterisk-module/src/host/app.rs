@@ -114,5 +114,6 @@ fn prepare(chan: ChannelRef, data: &str) -> Result<CallSetup, String> {
         dialed: Some(chan.exten()).filter(|e| !e.is_empty()),
         options,
         local_time: clock::local_time(),
+        call_control: general.call_control,
     })
 }

@@ -104,7 +104,7 @@ struct Driver<'a> {
 
 impl Driver<'_> {
     fn execute(&mut self, command: Command, engine: &TwinnedCall, slot: &mut Slot) {
-        match command {
+        match command.clone() {
             Command::Dial { leg, kind, target, caller_id } => {
                 match self.dial(&target.tech, &target.resource, &caller_id.number, &caller_id.name) {
                     Ok(chan) => {
@@ -154,6 +154,14 @@ impl Driver<'_> {
             Command::ReleaseMobileSlot => slot.release(),
             Command::Notify(n) => manager::emit_call_notification(self.caller, self.user, &n),
             Command::Finish { status, answered_by } => self.outcome = Some(Outcome { status, answered_by }),
+            // Mid-call commands answer handover requests and mobile codes, which this
+            // driver never feeds the engine: they cannot arise here.
+            Command::SwapBridge { .. }
+            | Command::HoldCaller
+            | Command::ResumeCaller
+            | Command::BlindTransfer { .. } => {
+                logger::error(&format!("twinning {}: unexpected mid-call command {command:?}", self.user))
+            }
         }
     }
 

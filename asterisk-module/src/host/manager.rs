@@ -298,6 +298,31 @@ pub fn emit_call_notification(caller: ChannelRef, user: &str, n: &Notification) 
         Notification::Bridged { kind, .. } => {
             emit_for(Some(caller), call, c"TwinningBridged", &[("User", user), ("Leg", kind.name())])
         }
+        Notification::Handover { from, to, trigger, result, detail } => emit_for(
+            Some(caller),
+            call,
+            c"TwinningHandover",
+            &[
+                ("User", user),
+                ("From", from.name()),
+                ("To", to.name()),
+                ("Trigger", trigger.name()),
+                ("Result", result.name()),
+                ("Detail", detail),
+            ],
+        ),
+        Notification::Hold { on } => emit_for(
+            Some(caller),
+            call,
+            c"TwinningHold",
+            &[("User", user), ("State", if *on { "on" } else { "off" })],
+        ),
+        Notification::Transfer { context, exten } => emit_for(
+            Some(caller),
+            call,
+            c"TwinningTransfer",
+            &[("User", user), ("Context", context), ("Exten", exten)],
+        ),
         Notification::End { status, answered_by, duration } => emit_for(
             Some(caller),
             call,

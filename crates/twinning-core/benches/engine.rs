@@ -43,6 +43,7 @@ fn setup() -> CallSetup {
         dialed: None,
         options: CallOptions::default(),
         local_time: LocalTime { weekday: 0, minute_of_day: 600 },
+        call_control: s.general().call_control.clone(),
     }
 }
 

@@ -10,7 +10,7 @@ pub mod call;
 pub mod settings;
 
 pub use settings::{
-    printable, CallerIdMode, Change, Config, ConfigError, DeskDevice, DestinationPolicy, Field, General,
-    Millis, MobileDialTemplate, OverrideProblem, PhoneNumber, Pin, RawConfig, RawEntry, RawSection, Schedule,
-    SettingError, Settings, UserId, UserSettings,
+    printable, CallControl, CallerIdMode, Change, Config, ConfigError, DeskDevice, DestinationPolicy,
+    DtmfCode, Field, General, Millis, MobileDialTemplate, OverrideProblem, PhoneNumber, Pin, RawConfig,
+    RawEntry, RawSection, Schedule, SettingError, Settings, UserId, UserSettings,
 };

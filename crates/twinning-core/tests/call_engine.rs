@@ -26,6 +26,7 @@ fn setup_with(changes: &[(&str, &str)], options: &str) -> CallSetup {
         dialed: Some("441632960000".into()),
         options: CallOptions::parse(options).unwrap(),
         local_time: LocalTime { weekday: 0, minute_of_day: 10 * 60 },
+        call_control: s.general().call_control.clone(),
     }
 }
 
@@ -334,6 +335,159 @@ fn caller_id_modes_on_the_mobile_leg() {
     assert_eq!(mobile_cid("+441632960999"), "+441632960999");
 }
 
+fn handovers(r: &Run) -> Vec<(String, String, &'static str)> {
+    r.log
+        .iter()
+        .filter_map(|c| match c {
+            Command::Notify(Notification::Handover { from, to, result, .. }) => {
+                Some((from.to_string(), to.to_string(), result.name()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn swaps(r: &Run) -> Vec<(LegId, LegId)> {
+    r.log
+        .iter()
+        .filter_map(|c| if let Command::SwapBridge { new, old } = c { Some((*new, *old)) } else { None })
+        .collect()
+}
+
+/// A call answered on the desk at 3 s, with the mobile leg cancelled.
+fn on_desk() -> Run {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(3000, Event::LegAnswered(DESK));
+    r
+}
+
+#[test]
+fn push_to_mobile_moves_the_call_when_the_mobile_answers() {
+    let mut r = on_desk();
+    let t = r.at(10_000);
+    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    r.drain();
+    let pushed = LegId(2);
+    assert!(
+        matches!(r.log.iter().rev().find(|c| matches!(c, Command::Dial { .. })), Some(Command::Dial { leg, kind: LegKind::Mobile, .. }) if *leg == pushed)
+    );
+    assert_eq!(r.cap.active(), 1);
+    r.event(13_000, Event::LegAnswered(pushed));
+    assert_eq!(swaps(&r), [(pushed, DESK)]);
+    assert_eq!(
+        handovers(&r),
+        [("desk".into(), "mobile".into(), "started"), ("desk".into(), "mobile".into(), "completed")]
+    );
+    r.event(20_000, Event::LegHungUp(pushed));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+    assert_eq!(r.cap.active(), 0);
+}
+
+#[test]
+fn a_push_answered_by_voicemail_or_not_at_all_leaves_the_call_on_the_desk() {
+    let mut r = on_desk();
+    let t = r.at(10_000);
+    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Dtmf, &mut r.cap, t).unwrap();
+    r.event(10_500, Event::LegAnswered(LegId(2)));
+    assert!(swaps(&r).is_empty());
+    assert_eq!(handovers(&r).last().unwrap().2, "guarded");
+    assert_eq!(r.cap.active(), 0);
+
+    let t = r.at(20_000);
+    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    r.drain();
+    assert_eq!(r.call.poll_timeout(), Some(r.at(35_000)), "a push rings for handover_timeout (15 s)");
+    r.timeout(35_000);
+    assert!(r.log.contains(&Command::Cancel { leg: LegId(3) }));
+    assert_eq!(handovers(&r).last().unwrap().2, "noanswer");
+    assert!(r.finish().is_none(), "the call is still up on the desk");
+    r.event(40_000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
+}
+
+#[test]
+fn handover_refusals() {
+    let mut r = Run::new(setup_with(&[], ""));
+    let t = r.at(100);
+    assert!(
+        r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).is_err(),
+        "not answered yet"
+    );
+    let mut r = on_desk();
+    let t = r.at(5000);
+    assert!(
+        r.call.request_handover(LegKind::Desk, HandoverTrigger::Ami, &mut r.cap, t).is_err(),
+        "already there"
+    );
+    assert!(r.call.pickup(t).is_err(), "pickup is for calls on the mobile");
+    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    assert!(
+        r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).is_err(),
+        "in progress"
+    );
+    let mut r = Run::new(setup_with(&[("mobile", "")], ""));
+    r.event(1000, Event::LegAnswered(DESK));
+    let t = r.at(2000);
+    assert!(r
+        .call
+        .request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t)
+        .unwrap_err()
+        .contains("no mobile"));
+    r.drain();
+    assert!(handovers(&r).iter().all(|h| h.2 == "refused"));
+}
+
+#[test]
+fn pickup_from_the_desk_takes_a_call_off_the_mobile() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    assert_eq!(r.cap.active(), 1);
+    let t = r.at(9000);
+    let desk = r.call.pickup(t).unwrap();
+    r.drain();
+    assert_eq!(swaps(&r), [(desk, MOBILE)]);
+    assert_eq!(r.cap.active(), 0, "the mobile slot is free once the mobile is released");
+    assert_eq!(r.states(LegKind::Mobile).last(), Some(&"released"));
+    r.event(20_000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
+}
+
+#[test]
+fn mobile_codes_move_hold_and_transfer() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(5000, Event::MobileFeature(MobileFeature::HoldToggle));
+    r.event(6000, Event::MobileFeature(MobileFeature::HoldToggle));
+    assert!(r.log.contains(&Command::HoldCaller) && r.log.contains(&Command::ResumeCaller));
+    r.event(7000, Event::MobileFeature(MobileFeature::Transfer("20&x".into())));
+    assert!(!r.log.iter().any(|c| matches!(c, Command::BlindTransfer { .. })), "only digits are dialed");
+    r.event(7500, Event::MobileFeature(MobileFeature::ToDesk));
+    let desk = LegId(2);
+    r.event(9000, Event::LegAnswered(desk));
+    assert_eq!(swaps(&r), [(desk, MOBILE)]);
+    r.event(9500, Event::MobileFeature(MobileFeature::Transfer("2000".into())));
+    assert!(
+        !r.log.iter().any(|c| matches!(c, Command::BlindTransfer { .. })),
+        "codes are the mobile's, and it has left"
+    );
+
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(5000, Event::MobileFeature(MobileFeature::Transfer("2000".into())));
+    assert!(r.log.contains(&Command::BlindTransfer { context: "default".into(), exten: "2000".into() }));
+}
+
+#[test]
+fn the_call_ending_during_a_handover_cancels_the_ringing_device() {
+    let mut r = on_desk();
+    let t = r.at(5000);
+    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    r.event(6000, Event::LegHungUp(DESK));
+    assert!(r.log.contains(&Command::Cancel { leg: LegId(2) }));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
+    assert_eq!(r.cap.active(), 0);
+}
+
 // Random event sequences: whatever the host reports, and in whatever order, the call
 // keeps its invariants.
 
@@ -341,10 +495,12 @@ fn caller_id_modes_on_the_mobile_leg() {
 enum Step {
     Event(Event),
     Timeout,
+    Handover(LegKind),
+    Pickup,
 }
 
 fn step() -> impl Strategy<Value = (u64, Step)> {
-    let leg = prop_oneof![Just(DESK), Just(MOBILE), Just(LegId(7))];
+    let leg = prop_oneof![Just(DESK), Just(MOBILE), Just(LegId(2)), Just(LegId(3)), Just(LegId(7))];
     let event = prop_oneof![
         leg.clone().prop_map(|l| Step::Event(Event::LegRinging(l))),
         leg.clone().prop_map(|l| Step::Event(Event::LegProgress(l))),
@@ -359,6 +515,14 @@ fn step() -> impl Strategy<Value = (u64, Step)> {
             .prop_map(|(l, d)| Step::Event(Event::LegDtmf(l, d))),
         Just(Step::Event(Event::CallerHungUp)),
         Just(Step::Timeout),
+        prop_oneof![Just(LegKind::Desk), Just(LegKind::Mobile)].prop_map(Step::Handover),
+        Just(Step::Pickup),
+        prop_oneof![
+            Just(MobileFeature::ToDesk),
+            Just(MobileFeature::HoldToggle),
+            Just(MobileFeature::Transfer("2000".into()))
+        ]
+        .prop_map(|f| Step::Event(Event::MobileFeature(f))),
     ];
     (0u64..6000, event)
 }
@@ -406,9 +570,12 @@ proptest! {
                 }
             }
             now += dt;
+            let at = t0 + Duration::from_millis(now);
             match s {
-                Step::Event(e) => call.handle_event(e, t0 + Duration::from_millis(now)),
-                Step::Timeout => call.handle_timeout(t0 + Duration::from_millis(now)),
+                Step::Event(e) => call.handle_event(e, at),
+                Step::Timeout => call.handle_timeout(at),
+                Step::Handover(to) => { let _ = call.request_handover(to, HandoverTrigger::Ami, &mut cap, at); }
+                Step::Pickup => { let _ = call.pickup(at); }
             }
             drain(&mut call, &mut cap, now, &mut log);
         }
@@ -416,25 +583,44 @@ proptest! {
         let finishes: Vec<usize> = log.iter().enumerate().filter(|(_, (_, c))| matches!(c, Command::Finish { .. })).map(|(i, _)| i).collect();
         prop_assert_eq!(finishes.len(), 1);
         prop_assert_eq!(finishes[0], log.len() - 1, "nothing follows the finish");
-        let bridges: Vec<LegId> = log.iter().filter_map(|(_, c)| if let Command::Bridge { leg } = c { Some(*leg) } else { None }).collect();
-        prop_assert!(bridges.len() <= 1, "at most one leg is ever bridged: {:?}", bridges);
-        for (at, c) in &log {
-            if let Command::Dial { kind: LegKind::Mobile, .. } = c {
-                prop_assert!(*at >= delay, "mobile dialed at {} before its delay {}", at, delay);
+        // At most one leg is in the bridge at any time: the first comes by Bridge, each
+        // later one replaces the one in the bridge by SwapBridge.
+        let mut in_bridge: Option<LegId> = None;
+        let mut ever_bridged = Vec::new();
+        for (_, c) in &log {
+            match c {
+                Command::Bridge { leg } => {
+                    prop_assert!(in_bridge.is_none(), "two legs bridged: {:?}", log);
+                    in_bridge = Some(*leg);
+                    ever_bridged.push(*leg);
+                }
+                Command::SwapBridge { new, old } => {
+                    prop_assert_eq!(in_bridge, Some(*old), "swap must replace the bridged leg");
+                    in_bridge = Some(*new);
+                    ever_bridged.push(*new);
+                }
+                _ => {}
             }
         }
-        // Every dialed leg ends exactly once: bridged, or one terminal notice.
-        for leg in [DESK, MOBILE] {
-            let dialed = log.iter().any(|(_, c)| matches!(c, Command::Dial { leg: l, .. } if *l == leg));
+        for (at, c) in &log {
+            if let Command::Dial { kind: LegKind::Mobile, leg, .. } = c {
+                if *leg == MOBILE {
+                    prop_assert!(*at >= delay, "mobile dialed at {} before its delay {}", at, delay);
+                }
+            }
+        }
+        // Every leg dialed (or adopted by pickup) ends exactly once: a terminal notice,
+        // or still in the bridge when the call finished.
+        let mut legs: Vec<LegId> = log.iter().filter_map(|(_, c)| if let Command::Dial { leg, .. } = c { Some(*leg) } else { None }).collect();
+        legs.extend(ever_bridged.iter().copied());
+        legs.sort();
+        legs.dedup();
+        for leg in legs {
             let terminal = log.iter().filter(|(_, c)| matches!(c,
                 Command::Notify(Notification::Leg { leg: l, notice, .. })
-                    if *l == leg && matches!(notice, LegNotice::Cancelled | LegNotice::Failed { .. } | LegNotice::Guarded { .. } | LegNotice::Declined { .. } | LegNotice::HungUp))).count();
-            let bridged = bridges.contains(&leg) as usize;
-            if dialed {
-                prop_assert_eq!(terminal + bridged, 1, "leg {:?}: {:?}", leg, log);
-            } else {
-                prop_assert_eq!(terminal + bridged, 0);
-            }
+                    if *l == leg && matches!(notice, LegNotice::Cancelled | LegNotice::Failed { .. } | LegNotice::Guarded { .. } | LegNotice::Declined { .. } | LegNotice::HungUp | LegNotice::Released))).count();
+            let still_bridged = (in_bridge == Some(leg)) as usize;
+            prop_assert_eq!(terminal + still_bridged, 1, "leg {:?}: {:?}", leg, log);
             let cancels = log.iter().filter(|(_, c)| *c == Command::Cancel { leg }).count();
             prop_assert!(cancels <= 1);
         }

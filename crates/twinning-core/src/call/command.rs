@@ -33,6 +33,20 @@ pub enum Command {
     },
     /// Give back the mobile slot taken from the host's [`super::ConcurrencyCap`].
     ReleaseMobileSlot,
+    /// Put the answered leg `new` into the caller's bridge in place of `old`, in one step
+    /// so the caller is never alone or dropped; the host hangs `old` up.
+    SwapBridge {
+        new: LegId,
+        old: LegId,
+    },
+    /// Music on hold for the caller, or back to the conversation.
+    HoldCaller,
+    ResumeCaller,
+    /// Send the caller to `exten` in `context`; the bridged leg is released.
+    BlindTransfer {
+        context: String,
+        exten: String,
+    },
     Notify(Notification),
     /// The call is over; no command follows.
     Finish {
@@ -69,11 +83,90 @@ pub enum Prompt {
 /// What the engine reports for the audit trail and monitoring (AMI events, ESL events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
-    Start { mobile: Option<String> },
-    Leg { leg: LegId, kind: LegKind, notice: LegNotice },
-    Refused { reason: RefusalReason, detail: String },
-    Bridged { leg: LegId, kind: LegKind },
-    End { status: CallStatus, answered_by: Option<LegKind>, duration: Duration },
+    Start {
+        mobile: Option<String>,
+    },
+    Leg {
+        leg: LegId,
+        kind: LegKind,
+        notice: LegNotice,
+    },
+    Refused {
+        reason: RefusalReason,
+        detail: String,
+    },
+    Bridged {
+        leg: LegId,
+        kind: LegKind,
+    },
+    End {
+        status: CallStatus,
+        answered_by: Option<LegKind>,
+        duration: Duration,
+    },
+    Handover {
+        from: LegKind,
+        to: LegKind,
+        trigger: HandoverTrigger,
+        result: HandoverResult,
+        detail: String,
+    },
+    /// The caller was put on hold or taken off it from the mobile.
+    Hold {
+        on: bool,
+    },
+    Transfer {
+        context: String,
+        exten: String,
+    },
+}
+
+/// What asked for a handover. Names are public interface (`Trigger:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverTrigger {
+    /// A DTMF code pressed during the call (on the desk to push, on the mobile to pull).
+    Dtmf,
+    Ami,
+    /// `TwinningPickup` run from the desk (a feature code).
+    FeatureCode,
+}
+
+impl HandoverTrigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            HandoverTrigger::Dtmf => "dtmf",
+            HandoverTrigger::Ami => "ami",
+            HandoverTrigger::FeatureCode => "featurecode",
+        }
+    }
+}
+
+/// How a handover ended. Names are public interface (`Result:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverResult {
+    /// Ringing the other device (the first `TwinningHandover` of a handover).
+    Started,
+    Completed,
+    /// The other device did not answer in time; the call stayed where it was.
+    NoAnswer,
+    /// The mobile answered inside the answer guard (voicemail); the call stayed.
+    Guarded,
+    Failed,
+    /// Not attempted (not answered yet, already there, in progress, policy, cap...).
+    Refused,
+}
+
+impl HandoverResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            HandoverResult::Started => "started",
+            HandoverResult::Completed => "completed",
+            HandoverResult::NoAnswer => "noanswer",
+            HandoverResult::Guarded => "guarded",
+            HandoverResult::Failed => "failed",
+            HandoverResult::Refused => "refused",
+        }
+    }
 }
 
 /// A leg's state change. Names are public interface (`State:` in `TwinningLeg`).
@@ -99,6 +192,8 @@ pub enum LegNotice {
     },
     /// Hung up after answering but before being bridged (e.g. during confirmation).
     HungUp,
+    /// Left the call because the call moved to the other device.
+    Released,
 }
 
 impl LegNotice {
@@ -113,6 +208,7 @@ impl LegNotice {
             LegNotice::Cancelled => "cancelled",
             LegNotice::Failed { .. } => "failed",
             LegNotice::HungUp => "hungup",
+            LegNotice::Released => "released",
         }
     }
 }

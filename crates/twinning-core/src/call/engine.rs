@@ -10,9 +10,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::command::{
-    CallStatus, CallerId, Command, DialTarget, LegNotice, Notification, Prompt, RefusalReason,
+    CallStatus, CallerId, Command, DialTarget, HandoverResult, HandoverTrigger, LegNotice, Notification,
+    Prompt, RefusalReason,
 };
-use super::{CallSetup, ConcurrencyCap, Event, LegFailure, LegId, LegKind};
+use super::{CallSetup, ConcurrencyCap, Event, LegFailure, LegId, LegKind, MobileFeature};
 use crate::CallerIdMode;
 
 /// How long an answered mobile has to press 1 (counted from the answer, so it includes
@@ -57,6 +58,14 @@ enum Phase {
     Finished,
 }
 
+/// A handover under way: the other device is ringing.
+#[derive(Debug, Clone, Copy)]
+struct Handover {
+    leg: LegId,
+    trigger: HandoverTrigger,
+    deadline: Instant,
+}
+
 #[derive(Debug)]
 pub struct TwinnedCall {
     legs: Vec<Leg>,
@@ -71,6 +80,14 @@ pub struct TwinnedCall {
     commands: VecDeque<Command>,
     /// The time of the input being handled.
     now: Instant,
+    /// Where a handover rings each device: the desk always; the mobile if it has a number
+    /// the policy allows (checked when the call started), else why not.
+    desk: (DialTarget, CallerId),
+    mobile: Result<(DialTarget, CallerId), String>,
+    handover_timeout: Duration,
+    handover: Option<Handover>,
+    transfer_context: String,
+    caller_on_hold: bool,
 }
 
 impl TwinnedCall {
@@ -93,6 +110,15 @@ impl TwinnedCall {
             caller_told_ringing: false,
             commands: VecDeque::new(),
             now,
+            desk: (
+                DialTarget { tech: s.desk.tech().into(), resource: s.desk.resource().into() },
+                setup.caller.clone(),
+            ),
+            mobile: handover_mobile_target(&setup).map(|t| (t, mobile_caller_id(&setup))),
+            handover_timeout: ms(setup.call_control.handover_timeout),
+            handover: None,
+            transfer_context: setup.call_control.transfer_context.clone(),
+            caller_on_hold: false,
         };
         call.notify(Notification::Start { mobile: s.mobile.as_ref().map(|m| m.to_string()) });
         if s.dnd {
@@ -141,6 +167,9 @@ impl TwinnedCall {
 
     /// When the engine next needs [`TwinnedCall::handle_timeout`], if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Phase::Bridged(_) = self.phase {
+            return self.handover.map(|h| h.deadline);
+        }
         if self.phase != Phase::Ringing {
             return None;
         }
@@ -194,8 +223,10 @@ impl TwinnedCall {
         self.now = now.max(self.now);
         let now = self.now;
         self.advance(now);
-        if self.phase == Phase::Finished {
-            return;
+        match self.phase {
+            Phase::Finished => return,
+            Phase::Bridged(bridged) => return self.handle_bridged(bridged, event, now),
+            Phase::Ringing => {}
         }
         match event {
             Event::LegRinging(id) | Event::LegProgress(id) => {
@@ -252,15 +283,251 @@ impl TwinnedCall {
                     _ => {}
                 }
             }
-            Event::CallerHungUp => match self.phase {
-                Phase::Ringing => {
-                    self.cancel_all_but(None);
-                    self.finish(CallStatus::Cancel);
-                }
-                Phase::Bridged(_) => self.finish(CallStatus::Answered),
-                Phase::Finished => {}
-            },
+            Event::CallerHungUp => {
+                self.cancel_all_but(None);
+                self.finish(CallStatus::Cancel);
+            }
+            // Mid-call codes only exist once the call is bridged.
+            Event::MobileFeature(_) => {}
         }
+    }
+
+    /// Events once a leg is bridged with the caller: the call itself, and any handover.
+    fn handle_bridged(&mut self, bridged: LegId, event: Event, now: Instant) {
+        let pending = self.handover.map(|h| h.leg);
+        match event {
+            Event::LegRinging(id) | Event::LegProgress(id) if Some(id) == pending => {
+                let leg = &mut self.legs[id.0 as usize];
+                if !leg.rang {
+                    leg.rang = true;
+                    leg.state = LegState::Ringing;
+                    let kind = leg.kind;
+                    self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Ringing });
+                }
+            }
+            Event::LegAnswered(id) if Some(id) == pending => {
+                let (kind, dialed_at) = (self.legs[id.0 as usize].kind, self.legs[id.0 as usize].dialed_at);
+                self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Answered });
+                let after = now.saturating_duration_since(dialed_at.unwrap_or(now));
+                if kind == LegKind::Mobile && after < self.answer_guard {
+                    self.end_leg(id, LegNotice::Guarded { after }, true);
+                    self.handover_ended(
+                        HandoverResult::Guarded,
+                        format!("answered after {} ms", after.as_millis()),
+                    );
+                } else {
+                    self.complete_handover(bridged, id);
+                }
+            }
+            Event::LegFailed(id, cause) if Some(id) == pending => {
+                self.end_leg(id, LegNotice::Failed { cause }, false);
+                self.handover_ended(HandoverResult::Failed, cause.name().into());
+            }
+            Event::LegHungUp(id) if Some(id) == pending => {
+                self.end_leg(id, LegNotice::Failed { cause: LegFailure::Rejected }, false);
+                self.handover_ended(HandoverResult::Failed, "rejected".into());
+            }
+            Event::LegHungUp(id) if id == bridged => self.finish(CallStatus::Answered),
+            Event::CallerHungUp => self.finish(CallStatus::Answered),
+            Event::MobileFeature(feature) if self.legs[bridged.0 as usize].kind == LegKind::Mobile => {
+                match feature {
+                    MobileFeature::ToDesk => {
+                        let _ = self.start_handover(bridged, LegKind::Desk, HandoverTrigger::Dtmf, None, now);
+                    }
+                    MobileFeature::HoldToggle => {
+                        self.caller_on_hold = !self.caller_on_hold;
+                        let on = self.caller_on_hold;
+                        self.commands.push_back(if on { Command::HoldCaller } else { Command::ResumeCaller });
+                        self.notify(Notification::Hold { on });
+                    }
+                    MobileFeature::Transfer(exten) => {
+                        let valid = !exten.is_empty()
+                            && exten.len() <= 20
+                            && exten.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '#');
+                        if valid {
+                            let context = self.transfer_context.clone();
+                            self.notify(Notification::Transfer {
+                                context: context.clone(),
+                                exten: exten.clone(),
+                            });
+                            self.commands.push_back(Command::BlindTransfer { context, exten });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves the call to the other device: rings it, and swaps it in when it answers.
+    /// `cap` is needed to ring the mobile. On refusal the reason is also reported as a
+    /// `Handover` notification (the audit trail), and returned for the requester.
+    pub fn request_handover(
+        &mut self,
+        to: LegKind,
+        trigger: HandoverTrigger,
+        cap: &mut ConcurrencyCap,
+        now: Instant,
+    ) -> Result<(), String> {
+        self.now = now.max(self.now);
+        let now = self.now;
+        self.advance(now);
+        if self.phase == Phase::Finished {
+            return Err("the call has ended".into());
+        }
+        let Phase::Bridged(bridged) = self.phase else {
+            let e = "the call is not answered yet".to_string();
+            let from = if to == LegKind::Desk { LegKind::Mobile } else { LegKind::Desk };
+            self.notify(Notification::Handover {
+                from,
+                to,
+                trigger,
+                result: HandoverResult::Refused,
+                detail: e.clone(),
+            });
+            return Err(e);
+        };
+        self.start_handover(bridged, to, trigger, Some(cap), now)
+    }
+
+    fn start_handover(
+        &mut self,
+        bridged: LegId,
+        to: LegKind,
+        trigger: HandoverTrigger,
+        cap: Option<&mut ConcurrencyCap>,
+        now: Instant,
+    ) -> Result<(), String> {
+        let from = self.legs[bridged.0 as usize].kind;
+        let refuse = |call: &mut Self, e: String| {
+            call.notify(Notification::Handover {
+                from,
+                to,
+                trigger,
+                result: HandoverResult::Refused,
+                detail: e.clone(),
+            });
+            Err(e)
+        };
+        if from == to {
+            return refuse(self, format!("the call is already on the {to}"));
+        }
+        if self.handover.is_some() {
+            return refuse(self, "a handover is already under way".into());
+        }
+        let (target, caller_id) = match to {
+            LegKind::Desk => self.desk.clone(),
+            LegKind::Mobile => match (&self.mobile, cap) {
+                (Err(e), _) => return refuse(self, e.clone()),
+                (Ok(_), None) => return refuse(self, "no mobile slot could be taken".into()),
+                (Ok(t), Some(cap)) => {
+                    let t = t.clone();
+                    if !cap.try_acquire() {
+                        return refuse(
+                            self,
+                            format!("{} twinned mobile calls already up (max_concurrent)", cap.max()),
+                        );
+                    }
+                    self.holds_mobile_slot = true;
+                    t
+                }
+            },
+        };
+        let id = LegId(self.legs.len() as u32);
+        self.legs.push(Leg {
+            kind: to,
+            target: target.clone(),
+            caller_id: caller_id.clone(),
+            state: LegState::Dialing,
+            start_at: now,
+            dialed_at: Some(now),
+            rang: false,
+        });
+        self.handover = Some(Handover { leg: id, trigger, deadline: now + self.handover_timeout });
+        self.notify(Notification::Handover {
+            from,
+            to,
+            trigger,
+            result: HandoverResult::Started,
+            detail: String::new(),
+        });
+        self.notify(Notification::Leg {
+            leg: id,
+            kind: to,
+            notice: LegNotice::Dialing { target: target.to_string() },
+        });
+        self.commands.push_back(Command::Dial { leg: id, kind: to, target, caller_id });
+        Ok(())
+    }
+
+    /// The desk joined the call on its own (the pickup code) while the call is on the
+    /// mobile. On success the host puts the returned leg in the bridge (the engine has
+    /// queued [`Command::SwapBridge`]).
+    pub fn pickup(&mut self, now: Instant) -> Result<LegId, String> {
+        self.now = now.max(self.now);
+        let now = self.now;
+        self.advance(now);
+        let Phase::Bridged(bridged) = self.phase else {
+            return Err("the call is not answered yet".into());
+        };
+        let trigger = HandoverTrigger::FeatureCode;
+        if self.legs[bridged.0 as usize].kind == LegKind::Desk {
+            let e = "the call is already on the desk".to_string();
+            self.notify(Notification::Handover {
+                from: LegKind::Desk,
+                to: LegKind::Desk,
+                trigger,
+                result: HandoverResult::Refused,
+                detail: e.clone(),
+            });
+            return Err(e);
+        }
+        // A desk already being rung for this call is no longer needed.
+        if let Some(h) = self.handover.take() {
+            self.end_leg(h.leg, LegNotice::Cancelled, true);
+        }
+        let id = LegId(self.legs.len() as u32);
+        let (target, caller_id) = self.desk.clone();
+        self.legs.push(Leg {
+            kind: LegKind::Desk,
+            target,
+            caller_id,
+            state: LegState::Dialing,
+            start_at: now,
+            dialed_at: Some(now),
+            rang: true,
+        });
+        self.handover = Some(Handover { leg: id, trigger, deadline: now + self.handover_timeout });
+        self.complete_handover(bridged, id);
+        Ok(id)
+    }
+
+    fn complete_handover(&mut self, old: LegId, new: LegId) {
+        let Some(h) = self.handover.take() else { return };
+        let (from, to) = (self.legs[old.0 as usize].kind, self.legs[new.0 as usize].kind);
+        self.commands.push_back(Command::SwapBridge { new, old });
+        self.legs[old.0 as usize].state = LegState::Ended;
+        self.notify(Notification::Leg { leg: old, kind: from, notice: LegNotice::Released });
+        if from == LegKind::Mobile {
+            self.release_if_mobile(old);
+        }
+        self.legs[new.0 as usize].state = LegState::Bridged;
+        self.phase = Phase::Bridged(new);
+        self.notify(Notification::Handover {
+            from,
+            to,
+            trigger: h.trigger,
+            result: HandoverResult::Completed,
+            detail: String::new(),
+        });
+        self.notify(Notification::Bridged { leg: new, kind: to });
+    }
+
+    fn handover_ended(&mut self, result: HandoverResult, detail: String) {
+        let Some(h) = self.handover.take() else { return };
+        let to = self.legs[h.leg.0 as usize].kind;
+        let from = if to == LegKind::Desk { LegKind::Mobile } else { LegKind::Desk };
+        self.notify(Notification::Handover { from, to, trigger: h.trigger, result, detail });
     }
 
     fn answered(&mut self, id: LegId, now: Instant) {
@@ -288,6 +555,15 @@ impl TwinnedCall {
 
     /// Applies every deadline that has passed by `now`.
     fn advance(&mut self, now: Instant) {
+        if let (Phase::Bridged(_), Some(h)) = (self.phase, self.handover) {
+            if now >= h.deadline {
+                self.end_leg(h.leg, LegNotice::Cancelled, true);
+                self.handover_ended(
+                    HandoverResult::NoAnswer,
+                    format!("no answer in {} s", self.handover_timeout.as_secs()),
+                );
+            }
+        }
         if self.phase != Phase::Ringing {
             return;
         }
@@ -389,6 +665,10 @@ impl TwinnedCall {
         if self.phase == Phase::Finished {
             return;
         }
+        if let Some(h) = self.handover {
+            self.end_leg(h.leg, LegNotice::Cancelled, true);
+            self.handover_ended(HandoverResult::Failed, "the call ended".into());
+        }
         let answered_by = match self.phase {
             Phase::Bridged(id) => Some(self.legs[id.0 as usize].kind),
             _ => None,
@@ -441,6 +721,15 @@ fn mobile_target(setup: &CallSetup) -> Result<DialTarget, (RefusalReason, String
     }
     // Checked again here: the policy may have tightened since the number was set.
     setup.policy.check(number).map_err(|e| (RefusalReason::Policy, e))?;
+    Ok(DialTarget { tech: setup.mobile_dial.tech().into(), resource: setup.mobile_dial.resource_for(number) })
+}
+
+/// Where a push rings the mobile: the user's number if the policy allows it. Unlike the
+/// initial ring, a push is the user's explicit request, so `enabled`, the schedule and
+/// eligibility do not apply; the policy and the cap do.
+fn handover_mobile_target(setup: &CallSetup) -> Result<DialTarget, String> {
+    let number = setup.settings.mobile.as_ref().ok_or("the user has no mobile number")?;
+    setup.policy.check(number)?;
     Ok(DialTarget { tech: setup.mobile_dial.tech().into(), resource: setup.mobile_dial.resource_for(number) })
 }
 

@@ -16,6 +16,19 @@ pub enum Event {
     LegDtmf(LegId, char),
     /// The caller hung up, or left the bridge.
     CallerHungUp,
+    /// A mid-call code pressed on the bridged mobile.
+    MobileFeature(MobileFeature),
+}
+
+/// What the mobile's DTMF codes ask for during a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MobileFeature {
+    /// Move the call to the desk (ring it; the call moves when it answers).
+    ToDesk,
+    /// Hold the caller, or resume if on hold.
+    HoldToggle,
+    /// Blind-transfer the caller to this extension.
+    Transfer(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

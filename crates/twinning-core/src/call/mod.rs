@@ -13,10 +13,11 @@ mod setup;
 
 pub use cap::ConcurrencyCap;
 pub use command::{
-    CallStatus, CallerId, Command, DialTarget, LegNotice, Notification, Prompt, RefusalReason,
+    CallStatus, CallerId, Command, DialTarget, HandoverResult, HandoverTrigger, LegNotice, Notification,
+    Prompt, RefusalReason,
 };
 pub use engine::{TwinnedCall, CONFIRM_TIMEOUT};
-pub use event::{Event, LegFailure};
+pub use event::{Event, LegFailure, MobileFeature};
 pub use leg::{LegId, LegKind};
 pub use options::CallOptions;
 pub use setup::{CallSetup, LocalTime};

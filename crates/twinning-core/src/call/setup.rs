@@ -1,5 +1,5 @@
 use super::{CallOptions, CallerId};
-use crate::{DestinationPolicy, MobileDialTemplate, UserId, UserSettings};
+use crate::{CallControl, DestinationPolicy, MobileDialTemplate, UserId, UserSettings};
 
 /// Local wall-clock time where the schedule applies, as the host read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,4 +22,6 @@ pub struct CallSetup {
     pub dialed: Option<String>,
     pub options: CallOptions,
     pub local_time: LocalTime,
+    /// Handover and mid-call codes, from `[general]`.
+    pub call_control: CallControl,
 }
