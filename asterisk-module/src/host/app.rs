@@ -15,33 +15,72 @@ use super::channel::ChannelRef;
 use super::{call, clock, cstr, guard, logger, state};
 
 pub const NAME: &CStr = c"Twinning";
+pub const PICKUP_NAME: &CStr = c"TwinningPickup";
 pub const STATUS_VARIABLE: &str = "TWINNINGSTATUS";
 pub const ANSWERED_BY_VARIABLE: &str = "TWINNINGANSWEREDBY";
 
+type Exec = unsafe extern "C" fn(*mut sys::ast_channel, *const c_char) -> c_int;
+
 pub fn register(module: *mut sys::ast_module) -> Result<(), String> {
-    // SAFETY: static name (Asterisk keeps the pointer); NULL synopsis and description make
-    // Asterisk load the XML documentation; `module` is our handle.
-    let rc = unsafe {
-        sys::ast_register_application2(
-            NAME.as_ptr(),
-            Some(exec),
-            std::ptr::null(),
-            std::ptr::null(),
-            module.cast(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err("could not register the Twinning application".into())
+    let apps: [(&CStr, Exec); 2] = [(NAME, exec), (PICKUP_NAME, exec_pickup)];
+    for (name, exec) in apps {
+        // SAFETY: static name (Asterisk keeps the pointer); NULL synopsis and description
+        // make Asterisk load the XML documentation; `module` is our handle.
+        let rc = unsafe {
+            sys::ast_register_application2(
+                name.as_ptr(),
+                Some(exec),
+                std::ptr::null(),
+                std::ptr::null(),
+                module.cast(),
+            )
+        };
+        if rc != 0 {
+            unregister();
+            return Err(format!("could not register the {} application", name.to_string_lossy()));
+        }
     }
+    Ok(())
 }
 
 pub fn unregister() {
-    // SAFETY: static name; unregistering an unregistered application is a no-op.
-    unsafe {
-        sys::ast_unregister_application(NAME.as_ptr());
+    for name in [NAME, PICKUP_NAME] {
+        // SAFETY: static name; unregistering an unregistered application is a no-op.
+        unsafe {
+            sys::ast_unregister_application(name.as_ptr());
+        }
     }
+}
+
+/// `TwinningPickup(user)`, run on the desk phone's own call (a feature code): takes the
+/// user's call off the mobile onto this phone. Sets `TWINNINGSTATUS` to `PICKEDUP`, or to
+/// `FAILED` with the reason in `TWINNINGERROR` (no answered call, already on the desk).
+unsafe extern "C" fn exec_pickup(chan: *mut sys::ast_channel, data: *const c_char) -> c_int {
+    // SAFETY: Asterisk runs an application with a live channel and its argument string.
+    let (chan, data) = unsafe { (ChannelRef::from_raw(chan), cstr::borrow(data).into_owned()) };
+    let Some(chan) = chan else { return -1 };
+    guard::catch("TwinningPickup()", 0, || {
+        let user = data.trim();
+        let result = if user.is_empty() {
+            Err("usage: TwinningPickup(user)".to_string())
+        } else {
+            call::pickup(chan, user)
+        };
+        match result {
+            Ok(()) => chan.set_variable(STATUS_VARIABLE, "PICKEDUP"),
+            Err(e) => {
+                logger::notice(&format!("TwinningPickup({}): {e}", printable(user)));
+                chan.set_variable(STATUS_VARIABLE, "FAILED");
+                chan.set_variable(super::function::ERROR_VARIABLE, &e);
+            }
+        }
+        // SAFETY: live channel for the application's run.
+        if unsafe { sys::ast_check_hangup(chan.raw()) } != 0 {
+            -1
+        } else {
+            0
+        }
+    })
 }
 
 unsafe extern "C" fn exec(chan: *mut sys::ast_channel, data: *const c_char) -> c_int {

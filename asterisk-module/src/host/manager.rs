@@ -7,20 +7,25 @@ use std::ffi::{c_int, CStr};
 use asterisk_sys as sys;
 use twinning_core::printable;
 
-use twinning_core::call::{LegNotice, Notification};
+use twinning_core::call::{LegKind, LegNotice, Notification};
 
 use super::channel::ChannelRef;
-use super::{cstr, guard, logger, state};
+use super::{call, cstr, guard, logger, state};
 use twinning_service::{report, Source};
 
 const STATUS: &CStr = c"TwinningStatus";
 const SET: &CStr = c"TwinningSet";
+const HANDOVER: &CStr = c"TwinningHandover";
 
 pub fn register(module: *mut sys::ast_module) -> Result<(), String> {
     // Reading settings is reporting; changing them needs the `config` write class, as
     // Asterisk's own configuration actions do.
-    let actions: [(&CStr, u32, ActionFn); 2] =
-        [(STATUS, sys::EVENT_FLAG_REPORTING, action_status), (SET, sys::EVENT_FLAG_CONFIG, action_set)];
+    // Moving a live call is call control, as Asterisk's own Redirect and Bridge are.
+    let actions: [(&CStr, u32, ActionFn); 3] = [
+        (STATUS, sys::EVENT_FLAG_REPORTING, action_status),
+        (SET, sys::EVENT_FLAG_CONFIG, action_set),
+        (HANDOVER, sys::EVENT_FLAG_CALL, action_handover),
+    ];
     for (name, authority, handler) in actions {
         // SAFETY: `name` is a static string (the manager keeps the pointer); synopsis and
         // description are NULL so Asterisk takes them from the module's XML documentation;
@@ -44,7 +49,7 @@ pub fn register(module: *mut sys::ast_module) -> Result<(), String> {
 }
 
 pub fn unregister() {
-    for name in [STATUS, SET] {
+    for name in [STATUS, SET, HANDOVER] {
         // SAFETY: static action name; unregistering one that is not registered is a no-op.
         unsafe {
             sys::ast_manager_unregister(name.as_ptr());
@@ -183,6 +188,28 @@ unsafe extern "C" fn action_set(s: *mut sys::mansession, m: *const sys::message)
         match state::apply_change(&Source::Ami, &user, &field, &value) {
             Ok(change) => req.ack(&format!("{}.{} set to '{}'", change.user, change.field, change.shown().1)),
             Err(e) => req.error(&e.to_string()),
+        }
+    })
+}
+
+unsafe extern "C" fn action_handover(s: *mut sys::mansession, m: *const sys::message) -> c_int {
+    run_action("AMI TwinningHandover", &Request { s, m }, |req| {
+        let user = req.header(c"User");
+        let to = match req.header(c"To").to_ascii_lowercase().as_str() {
+            "desk" => LegKind::Desk,
+            "mobile" => LegKind::Mobile,
+            _ => {
+                req.error("To must be desk or mobile");
+                return;
+            }
+        };
+        if user.is_empty() {
+            req.error("missing header: User");
+            return;
+        }
+        match call::handover(&user, to) {
+            Ok(()) => req.ack(&format!("handover of {user}'s call to the {to} started")),
+            Err(e) => req.error(&format!("handover refused: {}", printable(&e))),
         }
     })
 }

@@ -80,11 +80,20 @@ const FUNCTIONS: &[&str] = &[
     "ast_bridge_destroy",
     "ast_bridge_features_new",
     "ast_bridge_features_destroy",
+    // Mid-call control: DTMF hooks on legs, hold, blind transfer, references, stopping legs.
+    "ast_bridge_dtmf_hook",
+    "ast_bridge_channel_write_hold",
+    "ast_bridge_channel_write_unhold",
+    "ast_bridge_transfer_blind",
+    "ast_readstring",
+    "ast_softhangup",
+    "__ao2_ref",
     "localtime_r",
     "time",
     "twinning_channel_caller",
     "twinning_set_outgoing_identity",
     "twinning_channel_language",
+    "twinning_softhangup",
 ];
 
 const TYPES: &[&str] = &[
@@ -109,6 +118,9 @@ const TYPES: &[&str] = &[
     "ast_bridge_impart_flags",
     "ast_bridge_join_flags",
     "tm",
+    "ast_bridge_channel",
+    "ast_transfer_result",
+    "ast_bridge_hook_remove_flags",
 ];
 
 const VARS: &[&str] = &[
@@ -121,6 +133,7 @@ const VARS: &[&str] = &[
     "ast_config_AST_.*",
     "twinning_.*",
     "AST_CAUSE_.*",
+    "AST_SOFTHANGUP_.*",
 ];
 
 fn main() {
@@ -166,6 +179,9 @@ fn main() {
         .opaque_type("ast_str")
         .opaque_type("ast_config")
         .opaque_type("ast_bridge")
+        .opaque_type("ast_bridge_channel_.*")
+        .opaque_type("ast_bridge_technology")
+        .opaque_type("ast_bridge_tech_optimizations")
         .opaque_type("ast_format_cap")
         .opaque_type("ast_format")
         .opaque_type("ast_bridge_features")

@@ -56,3 +56,9 @@ void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_l
 	ast_copy_string(out, ast_channel_language(chan), out_len);
 	ast_channel_unlock(chan);
 }
+
+/* Asks a channel's servicing thread to hang it up; the reason is an anonymous enum. */
+void twinning_softhangup(struct ast_channel *chan)
+{
+	ast_softhangup(chan, AST_SOFTHANGUP_DEV);
+}

@@ -192,6 +192,24 @@ impl TwinnedCall {
         self.holds_mobile_slot
     }
 
+    /// Whether `leg` is still being rung or waited on (not yet bridged or ended).
+    pub fn is_leg_live(&self, leg: LegId) -> bool {
+        self.legs.get(leg.0 as usize).is_some_and(|l| l.state.is_live())
+    }
+
+    /// The leg bridged with the caller now, if any.
+    pub fn bridged_leg(&self) -> Option<LegId> {
+        match self.phase {
+            Phase::Bridged(leg) => Some(leg),
+            _ => None,
+        }
+    }
+
+    /// Whether a leg is bridged with the caller (the call can be handed over).
+    pub fn is_bridged(&self) -> bool {
+        matches!(self.phase, Phase::Bridged(_))
+    }
+
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Finished
     }

@@ -1,0 +1,246 @@
+//! A call's shared state once threads other than the caller's can act on it: AMI
+//! (`TwinningHandover`), the desk's `TwinningPickup`, DTMF hooks on the bridged leg, and
+//! the threads that ring a device mid-call. All of them step the one engine under one
+//! lock, then carry out the resulting commands with the lock released, so no Asterisk
+//! call (which may wait on bridge or channel locks, or call back into a hook) is ever made
+//! while holding it.
+
+use std::collections::BTreeMap;
+use std::ffi::c_int;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use asterisk_sys as sys;
+use twinning_core::call::{CallStatus, Command, Event, LegId, LegKind, TwinnedCall};
+use twinning_core::CallControl;
+
+use super::handles::{BridgeRef, ChanRef};
+use super::{handover_leg, legs};
+use crate::host::channel::ChannelRef;
+use crate::host::{cstr, logger, manager, state};
+
+pub struct Outcome {
+    pub status: CallStatus,
+    pub answered_by: Option<LegKind>,
+}
+
+pub struct CallCtl {
+    pub user: String,
+    /// The caller's channel; valid while the application runs, which outlives every
+    /// use: the call is unregistered before the application returns.
+    pub caller: ChannelRef,
+    pub call_control: CallControl,
+    call_id: u64,
+    inner: Mutex<Inner>,
+}
+
+// SAFETY: the raw channel pointer inside is only used as documented on `caller`.
+unsafe impl Send for CallCtl {}
+unsafe impl Sync for CallCtl {}
+
+pub struct Inner {
+    pub engine: TwinnedCall,
+    pub bridge: Option<BridgeRef>,
+    /// References to legs other threads may act on: the bridged leg (to swap it out) and
+    /// devices being rung mid-call (to stop them).
+    pub chans: BTreeMap<LegId, ChanRef>,
+    pub outcome: Option<Outcome>,
+}
+
+/// Calls in progress, so mid-call requests can find them by user.
+static ACTIVE: Mutex<Vec<Arc<CallCtl>>> = Mutex::new(Vec::new());
+
+fn active() -> MutexGuard<'static, Vec<Arc<CallCtl>>> {
+    ACTIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl CallCtl {
+    pub fn register(
+        user: &str,
+        caller: ChannelRef,
+        call_control: CallControl,
+        engine: TwinnedCall,
+    ) -> Arc<CallCtl> {
+        let call_id = state::calls().begin(user, &caller.name(), engine.started());
+        let ctl = Arc::new(CallCtl {
+            user: user.to_owned(),
+            caller,
+            call_control,
+            call_id,
+            inner: Mutex::new(Inner { engine, bridge: None, chans: BTreeMap::new(), outcome: None }),
+        });
+        active().push(ctl.clone());
+        ctl
+    }
+
+    /// Removes the call from the registry and stops anything still ringing for it. The
+    /// mobile slot is given back if the engine never did (the call was abandoned).
+    pub fn unregister(self: &Arc<Self>) {
+        active().retain(|c| !Arc::ptr_eq(c, self));
+        state::calls().end(self.call_id);
+        let mut inner = self.lock();
+        for (_, chan) in std::mem::take(&mut inner.chans) {
+            chan.soft_hangup();
+        }
+        inner.bridge = None;
+        if inner.engine.holds_mobile_slot() && !inner.engine.is_finished() {
+            state::cap().release();
+        }
+    }
+
+    /// The user's most recent call that has a leg bridged with the caller.
+    pub fn find_bridged(user: &str) -> Option<Arc<CallCtl>> {
+        active().iter().rev().find(|c| c.user == user && c.lock().engine.is_bridged()).cloned()
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Commands are taken from the engine within the same critical section that fed
+        // it, so a panic cannot leave half a step behind: take the lock over.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the engine and takes every command it produced.
+    pub fn step<R>(&self, f: impl FnOnce(&mut TwinnedCall) -> R) -> (R, Vec<Command>) {
+        let mut inner = self.lock();
+        let r = f(&mut inner.engine);
+        let mut commands = Vec::new();
+        while let Some(c) = inner.engine.poll_command() {
+            commands.push(c);
+        }
+        state::calls().update(self.call_id, inner.engine.leg_states());
+        (r, commands)
+    }
+
+    pub fn event(&self, event: Event) -> Vec<Command> {
+        self.step(|e| e.handle_event(event, Instant::now())).1
+    }
+
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.lock().outcome.take()
+    }
+}
+
+/// Where a command is carried out: on a bridge channel's thread (a DTMF hook), or not.
+#[derive(Clone, Copy)]
+pub struct Here {
+    pub bridge_channel: *mut sys::ast_bridge_channel,
+}
+
+impl Here {
+    pub const NOWHERE: Here = Here { bridge_channel: std::ptr::null_mut() };
+}
+
+/// Carries out the commands any thread can; returns the ones only a particular thread can
+/// (the ringing-phase commands the caller's thread owns, and a swap into the bridge, which
+/// the thread servicing the new leg performs).
+pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>, here: Here) -> Vec<Command> {
+    let mut rest = Vec::new();
+    let mut queue: std::collections::VecDeque<Command> = commands.into();
+    while let Some(command) = queue.pop_front() {
+        match command {
+            Command::Dial { leg, kind, target, caller_id } if ctl.lock().engine.is_bridged() => {
+                match legs::dial(ctl.caller, &target, &caller_id) {
+                    Ok(chan) => {
+                        // SAFETY: `chan` is the live channel just created, owned by us.
+                        let reference = unsafe { ChanRef::new(chan) };
+                        ctl.lock().chans.insert(leg, reference);
+                        handover_leg::spawn(ctl.clone(), leg, kind, chan);
+                    }
+                    Err(failure) => {
+                        logger::warning(&format!(
+                            "twinning {}: {kind} {target} could not be placed ({})",
+                            ctl.user,
+                            failure.name()
+                        ));
+                        queue.extend(ctl.event(Event::LegFailed(leg, failure)));
+                    }
+                }
+            }
+            Command::Cancel { leg } if ctl.lock().chans.contains_key(&leg) => {
+                if let Some(chan) = ctl.lock().chans.remove(&leg) {
+                    chan.soft_hangup();
+                }
+            }
+            Command::Notify(n) => manager::emit_call_notification(ctl.caller, &ctl.user, &n),
+            Command::ReleaseMobileSlot => state::cap().release(),
+            Command::Finish { status, answered_by } => {
+                ctl.lock().outcome = Some(Outcome { status, answered_by })
+            }
+            Command::HoldCaller | Command::ResumeCaller if !here.bridge_channel.is_null() => {
+                // SAFETY: a hook's bridge channel is live for the hook's run; writing hold
+                // from the mobile makes the bridge play music on hold to the caller.
+                unsafe {
+                    if command == Command::HoldCaller {
+                        sys::ast_bridge_channel_write_hold(here.bridge_channel, std::ptr::null());
+                    } else {
+                        sys::ast_bridge_channel_write_unhold(here.bridge_channel);
+                    }
+                }
+            }
+            Command::BlindTransfer { context, exten } if !here.bridge_channel.is_null() => {
+                let (context, exten) = (cstr::owned(&context), cstr::owned(&exten));
+                // SAFETY: the mobile's bridge channel is live for the hook's run; the
+                // transfer moves the caller to exten@context and releases the mobile.
+                let result = unsafe {
+                    sys::ast_bridge_transfer_blind(
+                        0,
+                        (*here.bridge_channel).chan,
+                        exten.as_ptr(),
+                        context.as_ptr(),
+                        None,
+                        std::ptr::null_mut(),
+                    )
+                };
+                if result != sys::ast_transfer_result::AST_BRIDGE_TRANSFER_SUCCESS {
+                    logger::warning(&format!("twinning {}: blind transfer failed ({result})", ctl.user));
+                }
+            }
+            other => rest.push(other),
+        }
+    }
+    rest
+}
+
+/// Puts `new` into the call's bridge in place of `old`, from the thread that services
+/// `new`: `join` (blocking, for a channel running its own application, i.e. the pickup)
+/// or impart (the bridge takes the channel over). Returns whether it got in.
+pub fn swap_in(
+    ctl: &Arc<CallCtl>,
+    new: LegId,
+    kind: LegKind,
+    chan: *mut sys::ast_channel,
+    old: LegId,
+    join: bool,
+) -> bool {
+    // SAFETY: `chan` is live and serviced by the calling thread.
+    let reference = unsafe { ChanRef::new(chan) };
+    let (bridge, swap) = {
+        let mut inner = ctl.lock();
+        let Some(bridge) = inner.bridge.as_ref().map(BridgeRef::raw) else { return false };
+        let swap = inner.chans.remove(&old).map(|c| c.give()).unwrap_or(std::ptr::null_mut());
+        inner.chans.insert(new, reference);
+        (bridge, swap)
+    };
+    let features = super::hooks::features_for(ctl, kind);
+    // SAFETY: `bridge` stays valid (the call holds a reference); `swap` carries a reference
+    // the bridge takes; `features` is handed over (impart) or destroyed after the join.
+    unsafe {
+        if join {
+            let rc = sys::ast_bridge_join(bridge, chan, swap, features, std::ptr::null_mut(), 0);
+            sys::ast_bridge_features_destroy(features);
+            rc == 0
+        } else {
+            let rc = sys::ast_bridge_impart(
+                bridge,
+                chan,
+                swap,
+                features,
+                sys::ast_bridge_impart_flags::AST_BRIDGE_IMPART_CHAN_INDEPENDENT,
+            );
+            rc == 0
+        }
+    }
+}
+
+/// The C-side value of a status for a hook's return.
+pub const KEEP_HOOK: c_int = 0;

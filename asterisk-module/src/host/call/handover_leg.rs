@@ -1,0 +1,87 @@
+//! Rings a device mid-call (a push to the mobile, a pull to the desk) on its own thread,
+//! while the caller stays in the bridge with the current leg. When the engine says the
+//! device won, it replaces the current leg in the bridge; when the engine gives up on it
+//! (timeout, voicemail, the call ended) or the device fails, it is hung up here.
+
+use std::ffi::c_int;
+use std::sync::Arc;
+use std::time::Instant;
+
+use asterisk_sys as sys;
+use twinning_core::call::{Command, LegId, LegKind};
+
+use super::control::{execute, swap_in, CallCtl, Here};
+use super::legs;
+use crate::host::{guard, logger};
+
+struct Owned(*mut sys::ast_channel);
+
+// SAFETY: the channel is handed to exactly one thread, which services it alone.
+unsafe impl Send for Owned {}
+
+pub fn spawn(ctl: Arc<CallCtl>, leg: LegId, kind: LegKind, chan: *mut sys::ast_channel) {
+    let owned = Owned(chan);
+    let spawned = std::thread::Builder::new().name("twinning-handover".into()).spawn(move || {
+        let owned = owned;
+        guard::catch("handover leg", (), || ring(&ctl, leg, kind, owned.0));
+    });
+    if let Err(e) = spawned {
+        logger::error(&format!("twinning: could not start a handover thread: {e}"));
+        // SAFETY: the thread did not start, so the channel is still ours alone.
+        unsafe {
+            sys::ast_hangup(chan);
+        }
+    }
+}
+
+fn ring(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, chan: *mut sys::ast_channel) {
+    let mut in_bridge = false;
+    loop {
+        let deadline = {
+            let inner = ctl.lock();
+            if !inner.engine.is_leg_live(leg) {
+                break;
+            }
+            inner.engine.poll_timeout()
+        };
+        let mut ms: c_int = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()).as_millis().min(c_int::MAX as u128) as c_int)
+            .unwrap_or(1000);
+        let mut chans = [chan];
+        // SAFETY: `chan` is live and serviced only by this thread.
+        let ready = unsafe { sys::ast_waitfor_n(chans.as_mut_ptr(), 1, &mut ms) };
+        let (commands, finished) = if ready.is_null() {
+            (ctl.step(|e| e.handle_timeout(Instant::now())).1, false)
+        } else {
+            // SAFETY: as above.
+            match unsafe { legs::read(leg, chan) } {
+                Ok(Some(event)) => (ctl.event(event), false),
+                Ok(None) => continue,
+                Err(event) => (ctl.event(event), true),
+            }
+        };
+        for command in execute(ctl, commands, Here::NOWHERE) {
+            if let Command::SwapBridge { new, old } = command {
+                if new == leg {
+                    in_bridge = swap_in(ctl, leg, kind, chan, old, false);
+                    if !in_bridge {
+                        logger::error(&format!(
+                            "twinning {}: the {kind} could not take the call over",
+                            ctl.user
+                        ));
+                    }
+                }
+            }
+        }
+        if finished || in_bridge {
+            break;
+        }
+    }
+    if !in_bridge {
+        ctl.lock().chans.remove(&leg);
+        // SAFETY: not handed to the bridge, so still ours to hang up.
+        unsafe {
+            sys::ast_hangup(chan);
+        }
+    }
+}
