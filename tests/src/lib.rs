@@ -10,6 +10,7 @@ pub mod asterisk;
 pub mod dialplan;
 pub mod module_build;
 pub mod pbx;
+pub mod rtp_events;
 pub mod sipp;
 
 pub use ami::{Ami, Message};

@@ -33,6 +33,7 @@ pub const CALL_MODULES: &[&str] = &[
     "app_playback.so",
     "app_authenticate.so",
     "app_stack.so",
+    "res_musiconhold.so",
 ];
 
 /// Ports of the SIPp phones the PBX points at.
@@ -84,7 +85,9 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
 /// Dialplan: extension 1001 and 1002 run Twinning with `${TOPTS}`-free options given here.
 pub fn extensions_conf(options: &str) -> String {
     format!(
-        "[general]\n[default]\n{}\n#include extensions_twinning.conf\n[twinning-calls]\n\
+        "[general]\n[default]\n\
+         exten => 2000,1,UserEvent(TwinningTransferred,Channel: ${{CHANNEL}})\n same => n,Answer()\n same => n,Wait(3)\n same => n,Hangup()\n\
+         {}\n#include extensions_twinning.conf\n[twinning-calls]\n\
          exten => _100X,1,Twinning(${{EXTEN}},{options})\n\
           same => n,UserEvent(TwinningResult,Status: ${{TWINNINGSTATUS}},AnsweredBy: ${{TWINNINGANSWEREDBY}})\n\
           same => n,Hangup()\n",

@@ -14,9 +14,10 @@ use crate::asterisk::{Instance, INSTALLATION};
 /// How a desk phone or mobile answers an INVITE.
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// Ring, then answer after `after_ms` (unless cancelled first). Optionally press a DTMF
-    /// key (RFC 4733) `dtmf_after_ms` after answering; stay until Asterisk hangs up.
-    After { after_ms: u64, dtmf: Option<(u64, char)> },
+    /// Ring, then answer after `after_ms` (unless cancelled first). Then, for each
+    /// `(pause_ms, keys)`, wait and key the sequence as RFC 4733 events; stay until
+    /// Asterisk hangs up.
+    After { after_ms: u64, dtmf: Vec<(u64, &'static str)> },
     /// Ring until cancelled.
     Never,
     /// Refuse with 486 Busy Here.
@@ -79,7 +80,18 @@ pub fn free_udp_port() -> u16 {
 impl Phone {
     /// A phone that answers calls as `answer` says, listening on `port`.
     pub fn uas(instance: &Instance, name: &str, port: u16, answer: &Answer) -> Phone {
-        let xml = uas_scenario(answer);
+        let dir = format!("sipp-{name}");
+        fs::create_dir_all(instance.path(&dir)).unwrap();
+        if let Answer::After { dtmf, .. } = answer {
+            for (i, (_, keys)) in dtmf.iter().enumerate() {
+                fs::write(
+                    instance.path(&format!("{dir}/keys{i}.pcap")),
+                    crate::rtp_events::pcap(keys, i as u32),
+                )
+                .unwrap();
+            }
+        }
+        let xml = uas_scenario(answer, &instance.inside_path(&dir));
         Phone::spawn(instance, name, port, &xml, &[])
     }
 
@@ -284,16 +296,7 @@ Contact: <sip:[local_ip]:[local_port];transport=[transport]>
     )
 }
 
-fn dtmf_pcap(digit: char) -> String {
-    let name = match digit {
-        '*' => "star".to_owned(),
-        '#' => "pound".to_owned(),
-        d => d.to_string(),
-    };
-    format!("/usr/share/sip-tester/dtmf_2833_{name}.pcap")
-}
-
-fn uas_scenario(answer: &Answer) -> String {
+fn uas_scenario(answer: &Answer, dir: &str) -> String {
     let invite_cseq = "CSeq: [$invite_cseq] INVITE";
     let mut x = String::from(
         "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"twinning phone\">\n",
@@ -321,11 +324,12 @@ fn uas_scenario(answer: &Answer) -> String {
             x += "<recv request=\"ACK\" next=\"end\"/>\n<label id=\"answer\"/>\n";
             x += &response("200 OK", invite_cseq, true);
             x += "<recv request=\"CANCEL\" optional=\"true\" next=\"late_cancel\"/>\n<recv request=\"ACK\"/>\n";
-            if let Answer::After { dtmf: Some((after, digit)), .. } = answer {
-                x += &format!(
-                    "<pause milliseconds=\"{after}\"/>\n<nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n",
-                    dtmf_pcap(*digit)
-                );
+            if let Answer::After { dtmf, .. } = answer {
+                for (i, (pause, _)) in dtmf.iter().enumerate() {
+                    x += &format!(
+                        "<pause milliseconds=\"{pause}\"/>\n<nop><action><exec play_pcap_audio=\"{dir}/keys{i}.pcap\"/></action></nop>\n"
+                    );
+                }
             }
             x += "<recv request=\"BYE\" next=\"bye\"/>\n<label id=\"late_cancel\"/>\n";
             x += &response("200 OK", "[last_CSeq:]", false);

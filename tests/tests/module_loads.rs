@@ -43,6 +43,15 @@ fn documentation_comes_from_the_xml() {
     let set = a.cli("manager show command TwinningSet");
     assert!(set.contains("Change one twinning setting of a user"), "{set}");
     assert!(set.contains("config,all"), "privilege shown: {set}");
+    let handover = a.cli("manager show command TwinningHandover");
+    assert!(handover.contains("Move a user's answered twinned call"), "{handover}");
+    for (app, synopsis) in [
+        ("Twinning", "Ring a user's desk phone and twinned mobile together"),
+        ("TwinningPickup", "Take a user's twinned call off the mobile onto this phone"),
+    ] {
+        let shown = a.cli(&format!("core show application {app}"));
+        assert!(shown.contains(synopsis) && shown.contains("TWINNINGSTATUS"), "{shown}");
+    }
     let status = a.cli("manager show command TwinningStatus");
     assert!(status.contains("List twinning users and their settings"), "{status}");
 }

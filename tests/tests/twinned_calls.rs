@@ -12,7 +12,7 @@ const WAIT: Duration = Duration::from_secs(40);
 const SETTLE: Duration = Duration::from_secs(5);
 
 fn ring(after_ms: u64) -> Answer {
-    Answer::After { after_ms, dtmf: None }
+    Answer::After { after_ms, dtmf: vec![] }
 }
 
 struct Call {
@@ -141,7 +141,7 @@ fn confirmation_accepted_by_pressing_1() {
         pbx::TWINNING_CONF,
         "c",
         Answer::Never,
-        Answer::After { after_ms: 500, dtmf: Some((1500, '1')) },
+        Answer::After { after_ms: 500, dtmf: vec![(1500, "1")] },
     );
     let end = c.call(Caller::HangUpAfter { hold_ms: 500 });
     assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"), "{}", c.phones());
@@ -160,7 +160,7 @@ fn confirmation_accepted_by_pressing_1() {
 #[test]
 fn confirmation_declined_by_pressing_2_leaves_the_desk_ringing() {
     let mut c =
-        setup(pbx::TWINNING_CONF, "c", ring(4000), Answer::After { after_ms: 500, dtmf: Some((1000, '2')) });
+        setup(pbx::TWINNING_CONF, "c", ring(4000), Answer::After { after_ms: 500, dtmf: vec![(1000, "2")] });
     let end = c.call(Caller::HangUpAfter { hold_ms: 500 });
     assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"), "{}", c.phones());
     let declined = c.ami.event("TwinningLeg", &[("Leg", "mobile"), ("State", "declined")], Duration::ZERO);

@@ -32,8 +32,8 @@ fn main() {
 
     println!("\nA caller dials 1001. The desk phone answers after 3 s; the mobile's voicemail");
     println!("answers after 0.3 s, inside the 2 s answer guard. The caller talks for 2 s.\n");
-    let mut desk = Phone::uas(&pbx, "desk", ports.desk, &Answer::After { after_ms: 3000, dtmf: None });
-    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::After { after_ms: 300, dtmf: None });
+    let mut desk = Phone::uas(&pbx, "desk", ports.desk, &Answer::After { after_ms: 3000, dtmf: vec![] });
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::After { after_ms: 300, dtmf: vec![] });
     let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 2000 });
     let end = ami.event("TwinningEnd", &[], Duration::from_secs(40)).expect("the call ended");
     for p in [&mut caller, &mut desk, &mut mobile] {
