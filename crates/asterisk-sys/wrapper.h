@@ -22,6 +22,7 @@
 #include <asterisk/file.h>
 #include <asterisk/bridge.h>
 #include <asterisk/bridge_basic.h>
+#include <asterisk/bridge_roles.h>
 #include <asterisk/causes.h>
 #include <asterisk/callerid.h>
 #include <time.h>

@@ -34,6 +34,7 @@ pub const CALL_MODULES: &[&str] = &[
     "app_authenticate.so",
     "app_stack.so",
     "res_musiconhold.so",
+    "bridge_holding.so",
 ];
 
 /// Ports of the SIPp phones the PBX points at.

@@ -18,6 +18,8 @@ pub enum Answer {
     /// `(pause_ms, keys)`, wait and key the sequence as RFC 4733 events; stay until
     /// Asterisk hangs up.
     After { after_ms: u64, dtmf: Vec<(u64, &'static str)> },
+    /// Ring, answer after `after_ms`, then hang up (send BYE) `hold_ms` later.
+    AnswerThenHangUp { after_ms: u64, hold_ms: u64 },
     /// Ring until cancelled.
     Never,
     /// Refuse with 486 Busy Here.
@@ -305,12 +307,39 @@ fn uas_scenario(answer: &Answer, dir: &str) -> String {
     // the INVITE's CSeq (for the 487 or 200 they send after other messages).
     x += match answer {
         Answer::Busy => "<recv request=\"INVITE\" crlf=\"true\"/>\n",
+        Answer::AnswerThenHangUp { .. } => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/><ereg regexp=\"sip:[^>;]*\" search_in=\"hdr\" header=\"Contact:\" assign_to=\"peer_contact\"/></action></recv>\n",
         _ => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/></action></recv>\n",
     };
     match answer {
         Answer::Busy => {
             x += &response("486 Busy Here", "[last_CSeq:]", false);
             x += "<recv request=\"ACK\"/>\n";
+        }
+        Answer::AnswerThenHangUp { after_ms, hold_ms } => {
+            x += &response("180 Ringing", "[last_CSeq:]", false);
+            x += &format!("<pause milliseconds=\"{after_ms}\"/>\n");
+            x += &response("200 OK", "CSeq: [$invite_cseq] INVITE", true);
+            // Our own BYE: From is the dialog's local side (the ACK's To, with our tag),
+            // To the remote side (the ACK's From), sent to the Contact of the INVITE.
+            x += "<recv request=\"ACK\"><action>\
+<ereg regexp=\".*\" search_in=\"hdr\" header=\"To:\" assign_to=\"local_party\"/>\
+<ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"remote_party\"/>\
+</action></recv>\n";
+            x += &format!("<pause milliseconds=\"{hold_ms}\"/>\n");
+            x += "<send retrans=\"500\"><![CDATA[
+BYE [$peer_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$local_party]
+To: [$remote_party]
+Call-ID: [call_id]
+CSeq: 1 BYE
+Contact: <sip:[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+<recv response=\"200\"/>
+";
         }
         Answer::Never | Answer::After { .. } => {
             x += &response("180 Ringing", "[last_CSeq:]", false);

@@ -254,3 +254,68 @@ fn handover_requests_are_checked() {
         assert!(r.must("Message").contains(needle), "{r:?}");
     }
 }
+
+fn parked_conf(secs: u32) -> String {
+    conf().replace("handover_timeout = 5", &format!("handover_timeout = 5\ndesk_pickup_time = {secs}"))
+}
+
+#[test]
+fn after_the_mobile_hangs_up_the_desk_takes_the_held_caller() {
+    let mut c = answered_by(
+        "mobile",
+        9000,
+        Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 1500 },
+        &parked_conf(8),
+    );
+    let mut desk = Phone::uas(&c.pbx, "desk2", c.ports.desk, &ring(800));
+    let started = c.handover("started");
+    assert_eq!(
+        (started.must("From"), started.must("To"), started.must("Trigger")),
+        ("mobile", "desk", "hangup")
+    );
+    c.handover("completed");
+    let end = c.end();
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    desk.wait(Duration::from_secs(5));
+    assert!(desk.answered() && desk.received("BYE").len() == 1, "{}", desk.summary());
+}
+
+#[test]
+fn a_held_caller_nobody_takes_is_let_go_after_the_pickup_time() {
+    let mut c = answered_by(
+        "mobile",
+        20_000,
+        Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 1000 },
+        &parked_conf(4),
+    );
+    let mut desk = Phone::uas(&c.pbx, "desk2", c.ports.desk, &Answer::Never);
+    let h = c.handover("noanswer");
+    assert_eq!(h.must("Trigger"), "hangup");
+    let result =
+        c.ami.event("UserEvent", &[("UserEvent", "TwinningResult")], WAIT).expect("the dialplan continued");
+    assert_eq!((result.must("Status"), result.must("AnsweredBy")), ("ANSWERED", "mobile"));
+    desk.wait(Duration::from_secs(5));
+    assert_eq!(desk.received("CANCEL").len(), 1, "{}", desk.summary());
+    c.caller.wait(WAIT);
+}
+
+#[test]
+fn the_pickup_code_takes_a_held_caller() {
+    let mut c = answered_by(
+        "mobile",
+        9000,
+        Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 1000 },
+        &parked_conf(10),
+    );
+    // The desk phone keeps ringing unanswered; the user dials *27 from it instead.
+    let _desk = Phone::uas(&c.pbx, "desk2", c.ports.desk, &Answer::Never);
+    c.handover("started");
+    let mut pickup =
+        Phone::call_as(&c.pbx, "desk-pickup", "phone1001", "*27", &Caller::KeyIn { digits: String::new() });
+    let h = c.handover("completed");
+    assert_eq!(h.must("Trigger"), "featurecode");
+    let end = c.end();
+    assert_eq!(end.must("AnsweredBy"), "desk");
+    assert_eq!(pickup.wait(WAIT), Some(0), "{}", pickup.summary());
+    assert_eq!(pickup.received("BYE").len(), 1);
+}

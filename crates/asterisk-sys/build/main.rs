@@ -88,6 +88,12 @@ const FUNCTIONS: &[&str] = &[
     "ast_readstring",
     "ast_softhangup",
     "__ao2_ref",
+    // Holding the caller for the desk after the mobile hangs up.
+    "ast_bridge_base_new",
+    "ast_bridge_remove",
+    "ast_channel_add_bridge_role",
+    "ast_channel_set_bridge_role_option",
+    "ast_channel_remove_bridge_role",
     "localtime_r",
     "time",
     "twinning_channel_caller",
@@ -121,6 +127,8 @@ const TYPES: &[&str] = &[
     "ast_bridge_channel",
     "ast_transfer_result",
     "ast_bridge_hook_remove_flags",
+    "ast_bridge_capability",
+    "ast_bridge_feature_flags",
 ];
 
 const VARS: &[&str] = &[

@@ -488,6 +488,71 @@ fn the_call_ending_during_a_handover_cancels_the_ringing_device() {
     assert_eq!(r.cap.active(), 0);
 }
 
+fn with_desk_pickup(secs: u64) -> CallSetup {
+    let mut setup = setup_with(&[], "");
+    setup.call_control.desk_pickup_time = twinning_core::Millis::from_secs(secs);
+    setup
+}
+
+#[test]
+fn after_the_mobile_hangs_up_the_desk_can_take_the_held_caller() {
+    let mut r = Run::new(with_desk_pickup(10));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(8000, Event::LegHungUp(MOBILE));
+    assert!(r.log.contains(&Command::Park));
+    assert!(r.finish().is_none(), "the caller is held, not dropped");
+    let desk = LegId(2);
+    assert!(r
+        .log
+        .iter()
+        .any(|c| matches!(c, Command::Dial { leg, kind: LegKind::Desk, .. } if *leg == desk)));
+    assert_eq!(r.call.poll_timeout(), Some(r.at(18_000)));
+    r.event(10_000, Event::LegAnswered(desk));
+    assert!(r.log.contains(&Command::Unpark { leg: desk }));
+    assert_eq!(handovers(&r).last().unwrap(), &("mobile".into(), "desk".into(), "completed"));
+    r.event(30_000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
+    assert_eq!(r.cap.active(), 0);
+}
+
+#[test]
+fn a_held_caller_nobody_takes_is_released_after_the_pickup_time() {
+    let mut r = Run::new(with_desk_pickup(10));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(8000, Event::LegHungUp(MOBILE));
+    r.timeout(18_000);
+    assert!(r.log.contains(&Command::Cancel { leg: LegId(2) }));
+    assert!(r.log.contains(&Command::ReleaseCaller));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+    assert_eq!(handovers(&r).last().unwrap().2, "noanswer");
+}
+
+#[test]
+fn the_pickup_code_takes_a_held_caller() {
+    let mut r = Run::new(with_desk_pickup(10));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(8000, Event::LegHungUp(MOBILE));
+    let t = r.at(9000);
+    let desk = r.call.pickup(t).unwrap();
+    r.drain();
+    assert!(r.log.contains(&Command::Cancel { leg: LegId(2) }), "the ringing desk leg gives way");
+    assert!(r.log.contains(&Command::Unpark { leg: desk }));
+    let t = r.at(9500);
+    assert!(
+        r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).is_ok(),
+        "bridged again"
+    );
+}
+
+#[test]
+fn without_desk_pickup_a_mobile_hang_up_ends_the_call() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(8000, Event::LegHungUp(MOBILE));
+    assert!(!r.log.contains(&Command::Park));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+}
+
 // Random event sequences: whatever the host reports, and in whatever order, the call
 // keeps its invariants.
 
@@ -545,10 +610,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
-    fn invariants_hold_for_any_event_sequence(changes in changes(), steps in proptest::collection::vec(step(), 0..30)) {
+    fn invariants_hold_for_any_event_sequence(changes in changes(), park in any::<bool>(), steps in proptest::collection::vec(step(), 0..30)) {
         let t0 = Instant::now();
         let mut cap = ConcurrencyCap::new(1);
-        let mut call = TwinnedCall::start(setup_with(&changes, ""), &mut cap, t0);
+        let mut setup = setup_with(&changes, "");
+        if park {
+            setup.call_control.desk_pickup_time = twinning_core::Millis::from_secs(4);
+        }
+        let mut call = TwinnedCall::start(setup, &mut cap, t0);
         let delay = if changes.contains(&("dial_delay", "3")) { 3000 } else { 0 };
         let mut log: Vec<(u64, Command)> = Vec::new();
         let mut now = 0u64;
@@ -598,6 +667,15 @@ proptest! {
                     prop_assert_eq!(in_bridge, Some(*old), "swap must replace the bridged leg");
                     in_bridge = Some(*new);
                     ever_bridged.push(*new);
+                }
+                Command::Park => {
+                    prop_assert!(in_bridge.is_some(), "only a bridged call is parked");
+                    in_bridge = None;
+                }
+                Command::Unpark { leg } => {
+                    prop_assert!(in_bridge.is_none(), "unpark into an occupied bridge: {:?}", log);
+                    in_bridge = Some(*leg);
+                    ever_bridged.push(*leg);
                 }
                 _ => {}
             }

@@ -38,9 +38,20 @@ pub struct CallCtl {
 unsafe impl Send for CallCtl {}
 unsafe impl Sync for CallCtl {}
 
+/// How the caller, held for the desk, gets back into a call: the caller's thread bridges
+/// it with an answered desk leg (which it takes over), or joins a bridge the desk's own
+/// thread (the pickup code) is in.
+pub enum Rejoin {
+    Impart { leg: LegId, chan: *mut sys::ast_channel },
+    Join { bridge: BridgeRef },
+}
+
 pub struct Inner {
     pub engine: TwinnedCall,
     pub bridge: Option<BridgeRef>,
+    /// The holding bridge the caller waits in after the mobile hung up.
+    pub holding: Option<BridgeRef>,
+    pub rejoin: Option<Rejoin>,
     /// References to legs other threads may act on: the bridged leg (to swap it out) and
     /// devices being rung mid-call (to stop them).
     pub chans: BTreeMap<LegId, ChanRef>,
@@ -67,7 +78,14 @@ impl CallCtl {
             caller,
             call_control,
             call_id,
-            inner: Mutex::new(Inner { engine, bridge: None, chans: BTreeMap::new(), outcome: None }),
+            inner: Mutex::new(Inner {
+                engine,
+                bridge: None,
+                holding: None,
+                rejoin: None,
+                chans: BTreeMap::new(),
+                outcome: None,
+            }),
         });
         active().push(ctl.clone());
         ctl
@@ -83,14 +101,28 @@ impl CallCtl {
             chan.soft_hangup();
         }
         inner.bridge = None;
+        if let Some(Rejoin::Impart { chan, .. }) = inner.rejoin.take() {
+            // SAFETY: an answered desk handed to the caller's thread that never took it.
+            unsafe {
+                sys::ast_hangup(chan);
+            }
+        }
         if inner.engine.holds_mobile_slot() && !inner.engine.is_finished() {
             state::cap().release();
         }
     }
 
-    /// The user's most recent call that has a leg bridged with the caller.
-    pub fn find_bridged(user: &str) -> Option<Arc<CallCtl>> {
-        active().iter().rev().find(|c| c.user == user && c.lock().engine.is_bridged()).cloned()
+    /// The user's most recent answered call: a leg bridged with the caller, or the caller
+    /// held for the desk after the mobile hung up.
+    pub fn find_answered(user: &str) -> Option<Arc<CallCtl>> {
+        active()
+            .iter()
+            .rev()
+            .find(|c| {
+                let inner = c.lock();
+                c.user == user && (inner.engine.is_bridged() || inner.engine.is_parked())
+            })
+            .cloned()
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -137,8 +169,19 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>, here: Here) -> Vec<Co
     let mut rest = Vec::new();
     let mut queue: std::collections::VecDeque<Command> = commands.into();
     while let Some(command) = queue.pop_front() {
+        // Read what the command needs in one short critical section; nothing below runs
+        // with the lock held.
+        let (midcall, owned_here) = {
+            let inner = ctl.lock();
+            let midcall = inner.engine.is_bridged() || inner.engine.is_parked();
+            let tracked = match &command {
+                Command::Cancel { leg } => inner.chans.contains_key(leg),
+                _ => false,
+            };
+            (midcall, tracked)
+        };
         match command {
-            Command::Dial { leg, kind, target, caller_id } if ctl.lock().engine.is_bridged() => {
+            Command::Dial { leg, kind, target, caller_id } if midcall => {
                 match legs::dial(ctl.caller, &target, &caller_id) {
                     Ok(chan) => {
                         // SAFETY: `chan` is the live channel just created, owned by us.
@@ -156,13 +199,15 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>, here: Here) -> Vec<Co
                     }
                 }
             }
-            Command::Cancel { leg } if ctl.lock().chans.contains_key(&leg) => {
-                if let Some(chan) = ctl.lock().chans.remove(&leg) {
+            Command::Cancel { leg } if owned_here => {
+                let chan = ctl.lock().chans.remove(&leg);
+                if let Some(chan) = chan {
                     chan.soft_hangup();
                 }
             }
             Command::Notify(n) => manager::emit_call_notification(ctl.caller, &ctl.user, &n),
             Command::ReleaseMobileSlot => state::cap().release(),
+            Command::ReleaseCaller => release_from_holding(ctl),
             Command::Finish { status, answered_by } => {
                 ctl.lock().outcome = Some(Outcome { status, answered_by })
             }
@@ -201,6 +246,26 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>, here: Here) -> Vec<Co
     rest
 }
 
+/// Takes the caller out of the holding bridge, so its thread can bridge it again (see
+/// [`Rejoin`]) or, with nothing to rejoin, end the call. The caller may be a moment from
+/// entering the bridge; its thread checks for a pending rejoin or finish before it does,
+/// and the removal is retried meanwhile.
+pub fn release_from_holding(ctl: &Arc<CallCtl>) {
+    for _ in 0..100 {
+        let holding = ctl.lock().holding.as_ref().map(BridgeRef::raw);
+        let Some(holding) = holding else {
+            return;
+        };
+        // SAFETY: the call holds a reference to the bridge; the caller channel is live for
+        // the application's run.
+        if unsafe { sys::ast_bridge_remove(holding, ctl.caller.raw()) } == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    logger::warning(&format!("twinning {}: could not take the caller off hold", ctl.user));
+}
+
 /// Puts `new` into the call's bridge in place of `old`, from the thread that services
 /// `new`: `join` (blocking, for a channel running its own application, i.e. the pickup)
 /// or impart (the bridge takes the channel over). Returns whether it got in.
@@ -209,7 +274,7 @@ pub fn swap_in(
     new: LegId,
     kind: LegKind,
     chan: *mut sys::ast_channel,
-    old: LegId,
+    old: Option<LegId>,
     join: bool,
 ) -> bool {
     // SAFETY: `chan` is live and serviced by the calling thread.
@@ -217,7 +282,8 @@ pub fn swap_in(
     let (bridge, swap) = {
         let mut inner = ctl.lock();
         let Some(bridge) = inner.bridge.as_ref().map(BridgeRef::raw) else { return false };
-        let swap = inner.chans.remove(&old).map(|c| c.give()).unwrap_or(std::ptr::null_mut());
+        let swap =
+            old.and_then(|old| inner.chans.remove(&old)).map(|c| c.give()).unwrap_or(std::ptr::null_mut());
         inner.chans.insert(new, reference);
         (bridge, swap)
     };

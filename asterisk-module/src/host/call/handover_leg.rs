@@ -10,7 +10,7 @@ use std::time::Instant;
 use asterisk_sys as sys;
 use twinning_core::call::{Command, LegId, LegKind};
 
-use super::control::{execute, swap_in, CallCtl, Here};
+use super::control::{execute, release_from_holding, swap_in, CallCtl, Here, Rejoin};
 use super::legs;
 use crate::host::{guard, logger};
 
@@ -61,9 +61,9 @@ fn ring(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, chan: *mut sys::ast_chann
             }
         };
         for command in execute(ctl, commands, Here::NOWHERE) {
-            if let Command::SwapBridge { new, old } = command {
-                if new == leg {
-                    in_bridge = swap_in(ctl, leg, kind, chan, old, false);
+            match command {
+                Command::SwapBridge { new, old } if new == leg => {
+                    in_bridge = swap_in(ctl, leg, kind, chan, Some(old), false);
                     if !in_bridge {
                         logger::error(&format!(
                             "twinning {}: the {kind} could not take the call over",
@@ -71,6 +71,13 @@ fn ring(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, chan: *mut sys::ast_chann
                         ));
                     }
                 }
+                Command::Unpark { leg: unparked } if unparked == leg => {
+                    // The caller's thread bridges the held caller with this leg.
+                    ctl.lock().rejoin = Some(Rejoin::Impart { leg, chan });
+                    in_bridge = true;
+                    release_from_holding(ctl);
+                }
+                _ => {}
             }
         }
         if finished || in_bridge {

@@ -44,7 +44,7 @@ pub fn run(caller: ChannelRef, user: &str, setup: CallSetup) -> Outcome {
 /// `TwinningHandover` from AMI: moves the user's bridged call to `to`.
 pub fn handover(user: &str, to: LegKind) -> Result<(), String> {
     let ctl =
-        CallCtl::find_bridged(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
+        CallCtl::find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
     let (result, commands) =
         ctl.step(|e| e.request_handover(to, HandoverTrigger::Ami, &mut state::cap(), Instant::now()));
     execute(&ctl, commands, Here::NOWHERE);
@@ -55,7 +55,7 @@ pub fn handover(user: &str, to: LegKind) -> Result<(), String> {
 /// and stays in the call until this channel leaves it.
 pub fn pickup(desk: ChannelRef, user: &str) -> Result<(), String> {
     let ctl =
-        CallCtl::find_bridged(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
+        CallCtl::find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
     let (result, commands) = ctl.step(|e| e.pickup(Instant::now()));
     let leg = match result {
         Ok(leg) => leg,
@@ -72,17 +72,47 @@ pub fn pickup(desk: ChannelRef, user: &str) -> Result<(), String> {
         }
     }
     for command in execute(&ctl, commands, Here::NOWHERE) {
-        if let Command::SwapBridge { new, old } = command {
-            if new == leg {
-                // Blocks while the desk is in the call.
-                swap_in(&ctl, leg, LegKind::Desk, chan, old, true);
-                // SAFETY: live channel for the application's run.
-                if unsafe { sys::ast_check_hangup(chan) } != 0 {
-                    let commands = ctl.event(Event::LegHungUp(leg));
-                    execute(&ctl, commands, Here::NOWHERE);
-                }
+        let joined = match command {
+            // Blocks while the desk is in the call.
+            Command::SwapBridge { new, old } if new == leg => {
+                swap_in(&ctl, leg, LegKind::Desk, chan, Some(old), true)
             }
+            Command::Unpark { leg: unparked } if unparked == leg => unpark_here(&ctl, leg, chan),
+            _ => continue,
+        };
+        // SAFETY: live channel for the application's run.
+        if joined && unsafe { sys::ast_check_hangup(chan) } != 0 {
+            let commands = ctl.event(Event::LegHungUp(leg));
+            execute(&ctl, commands, Here::NOWHERE);
         }
     }
     Ok(())
+}
+
+/// The held caller, taken by the pickup code: this thread opens a new bridge and stays in
+/// it; the caller's thread, released from holding, joins it.
+fn unpark_here(
+    ctl: &std::sync::Arc<CallCtl>,
+    leg: twinning_core::call::LegId,
+    chan: *mut sys::ast_channel,
+) -> bool {
+    // SAFETY: a new bridge; the call keeps references to it.
+    let bridge = unsafe { sys::ast_bridge_basic_new() };
+    if bridge.is_null() {
+        return false;
+    }
+    {
+        let mut inner = ctl.lock();
+        // SAFETY: `bridge` is live (we hold its creation reference until the end of this
+        // function).
+        inner.bridge = Some(unsafe { handles::BridgeRef::new(bridge) });
+        inner.rejoin = Some(control::Rejoin::Join { bridge: unsafe { handles::BridgeRef::new(bridge) } });
+    }
+    control::release_from_holding(ctl);
+    let joined = swap_in(ctl, leg, LegKind::Desk, chan, None, true);
+    // SAFETY: drops the creation reference; the call's references keep the bridge.
+    unsafe {
+        sys::ast_bridge_destroy(bridge, 0);
+    }
+    joined
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use asterisk_sys as sys;
 use twinning_core::call::{Command, Event, LegId, LegKind};
 
-use super::control::{execute, CallCtl, Here};
+use super::control::{execute, CallCtl, Here, Rejoin};
 use super::handles::{BridgeRef, ChanRef};
 use super::legs;
 use crate::host::logger;
@@ -124,8 +124,16 @@ impl Ringing {
             }
             Command::Bridge { leg } => {
                 let kind = self.ctl.lock().engine.leg_kind(leg).unwrap_or(LegKind::Desk);
-                let event = self.bridge(leg, kind);
+                let event = match self.legs.0.remove(&leg) {
+                    Some(chan) => self.bridge(leg, chan, kind),
+                    None => Event::LegHungUp(leg),
+                };
                 self.events.push_back(event);
+            }
+            Command::Park => {
+                if let Some(event) = self.park() {
+                    self.events.push_back(event);
+                }
             }
             other => logger::error(&format!(
                 "twinning {}: unexpected command on the caller's thread: {other:?}",
@@ -192,12 +200,9 @@ impl Ringing {
         }
     }
 
-    /// Answers the caller, bridges it with `leg` and stays in the bridge until the call
-    /// ends; returns what ended it.
-    fn bridge(&mut self, leg: LegId, kind: LegKind) -> Event {
-        let Some(chan) = self.legs.0.remove(&leg) else {
-            return Event::LegHungUp(leg);
-        };
+    /// Answers the caller, bridges it with `leg` (whose channel this thread owns) and
+    /// stays in the bridge until the call ends; returns what ended it.
+    fn bridge(&mut self, leg: LegId, chan: *mut sys::ast_channel, kind: LegKind) -> Event {
         let caller = self.ctl.caller.raw();
         // SAFETY: `chan` is a live leg we own until ast_bridge_impart succeeds, after which
         // the bridge owns it (INDEPENDENT: it is hung up when it leaves); `caller` is live.
@@ -259,12 +264,107 @@ impl Ringing {
                 sys::ast_bridge_join_flags::AST_BRIDGE_JOIN_PASS_REFERENCE,
             );
             sys::ast_bridge_features_destroy(caller_features);
+        }
+        self.left_bridge(leg)
+    }
+
+    /// What the caller leaving a bridge means: the caller hung up, or the leg bridged by
+    /// then (whichever it was after handovers) left.
+    fn left_bridge(&self, fallback: LegId) -> Event {
+        // SAFETY: live caller channel.
+        if unsafe { sys::ast_check_hangup(self.ctl.caller.raw()) } != 0 {
+            Event::CallerHungUp
+        } else {
+            Event::LegHungUp(self.ctl.lock().engine.bridged_leg().unwrap_or(fallback))
+        }
+    }
+
+    /// Holds the caller in a holding bridge (music on hold) while the desk is offered the
+    /// call, then bridges it again with whoever took it. `None` when nobody did (the
+    /// call is over).
+    fn park(&mut self) -> Option<Event> {
+        let caller = self.ctl.caller.raw();
+        use sys::ast_bridge_feature_flags as flags;
+        // SAFETY: `caller` is live for the application's run; the holding bridge is ours
+        // until the reference is passed to ast_bridge_join (the call keeps its own).
+        unsafe {
+            let holding = sys::ast_bridge_base_new(
+                sys::ast_bridge_capability::AST_BRIDGE_CAPABILITY_HOLDING,
+                flags::AST_BRIDGE_FLAG_DISSOLVE_EMPTY
+                    | flags::AST_BRIDGE_FLAG_MERGE_INHIBIT_TO
+                    | flags::AST_BRIDGE_FLAG_MERGE_INHIBIT_FROM,
+                c"twinning".as_ptr(),
+                c"twinning-hold".as_ptr(),
+                std::ptr::null(),
+            );
+            if holding.is_null() {
+                logger::error(&format!("twinning {}: could not create a holding bridge", self.ctl.user));
+                return None;
+            }
+            {
+                let mut inner = self.ctl.lock();
+                // The desk may already have taken the call, or the call be over.
+                if inner.rejoin.is_some() || inner.engine.is_finished() {
+                    drop(inner);
+                    sys::ast_bridge_destroy(holding, 0);
+                    return self.rejoin();
+                }
+                inner.holding = Some(BridgeRef::new(holding));
+            }
+            let role = c"holding_participant";
+            sys::ast_channel_add_bridge_role(caller, role.as_ptr());
+            sys::ast_channel_set_bridge_role_option(
+                caller,
+                role.as_ptr(),
+                c"idle_mode".as_ptr(),
+                c"musiconhold".as_ptr(),
+            );
+            let features = sys::ast_bridge_features_new();
+            if !features.is_null() {
+                sys::ast_bridge_join(
+                    holding,
+                    caller,
+                    std::ptr::null_mut(),
+                    features,
+                    std::ptr::null_mut(),
+                    sys::ast_bridge_join_flags::AST_BRIDGE_JOIN_PASS_REFERENCE,
+                );
+                sys::ast_bridge_features_destroy(features);
+            }
+            sys::ast_channel_remove_bridge_role(caller, role.as_ptr());
+            self.ctl.lock().holding = None;
             if sys::ast_check_hangup(caller) != 0 {
-                Event::CallerHungUp
-            } else {
-                // The bridged leg left (whichever leg it was by then).
-                let current = self.ctl.lock().engine.bridged_leg().unwrap_or(leg);
-                Event::LegHungUp(current)
+                return Some(Event::CallerHungUp);
+            }
+        }
+        self.rejoin()
+    }
+
+    /// Bridges the caller with whoever took the held call, if anyone did.
+    fn rejoin(&mut self) -> Option<Event> {
+        let rejoin = self.ctl.lock().rejoin.take()?;
+        match rejoin {
+            Rejoin::Impart { leg, chan } => Some(self.bridge(leg, chan, LegKind::Desk)),
+            Rejoin::Join { bridge } => {
+                let caller = self.ctl.caller.raw();
+                let leg = self.ctl.lock().engine.bridged_leg()?;
+                // SAFETY: we hold a reference to the bridge the desk's thread is in; the
+                // caller joins it from its own thread.
+                unsafe {
+                    let features = sys::ast_bridge_features_new();
+                    if !features.is_null() {
+                        sys::ast_bridge_join(
+                            bridge.raw(),
+                            caller,
+                            std::ptr::null_mut(),
+                            features,
+                            std::ptr::null_mut(),
+                            0,
+                        );
+                        sys::ast_bridge_features_destroy(features);
+                    }
+                }
+                Some(self.left_bridge(leg))
             }
         }
     }

@@ -47,6 +47,15 @@ pub enum Command {
         context: String,
         exten: String,
     },
+    /// The mobile hung up: hold the caller (music on hold) while the desk is offered
+    /// the call.
+    Park,
+    /// Bridge the held caller with the answered `leg` (the desk took the call).
+    Unpark {
+        leg: LegId,
+    },
+    /// Nobody took the held caller in time: let the caller go (the call is over).
+    ReleaseCaller,
     Notify(Notification),
     /// The call is over; no command follows.
     Finish {
@@ -129,6 +138,8 @@ pub enum HandoverTrigger {
     Ami,
     /// `TwinningPickup` run from the desk (a feature code).
     FeatureCode,
+    /// The mobile hung up and the desk is offered the held caller (desk_pickup_time).
+    MobileHangup,
 }
 
 impl HandoverTrigger {
@@ -137,6 +148,7 @@ impl HandoverTrigger {
             HandoverTrigger::Dtmf => "dtmf",
             HandoverTrigger::Ami => "ami",
             HandoverTrigger::FeatureCode => "featurecode",
+            HandoverTrigger::MobileHangup => "hangup",
         }
     }
 }

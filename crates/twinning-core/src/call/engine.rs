@@ -55,6 +55,10 @@ struct Leg {
 enum Phase {
     Ringing,
     Bridged(LegId),
+    /// The bridged mobile hung up; the caller is held for the desk until `deadline`.
+    Parked {
+        deadline: Instant,
+    },
     Finished,
 }
 
@@ -88,6 +92,9 @@ pub struct TwinnedCall {
     handover: Option<Handover>,
     transfer_context: String,
     caller_on_hold: bool,
+    desk_pickup_time: Duration,
+    /// The device that last had the call, for `answered_by` once the call ends.
+    last_bridged: Option<LegKind>,
 }
 
 impl TwinnedCall {
@@ -119,6 +126,8 @@ impl TwinnedCall {
             handover: None,
             transfer_context: setup.call_control.transfer_context.clone(),
             caller_on_hold: false,
+            desk_pickup_time: ms(setup.call_control.desk_pickup_time),
+            last_bridged: None,
         };
         call.notify(Notification::Start { mobile: s.mobile.as_ref().map(|m| m.to_string()) });
         if s.dnd {
@@ -167,8 +176,10 @@ impl TwinnedCall {
 
     /// When the engine next needs [`TwinnedCall::handle_timeout`], if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if let Phase::Bridged(_) = self.phase {
-            return self.handover.map(|h| h.deadline);
+        match self.phase {
+            Phase::Bridged(_) => return self.handover.map(|h| h.deadline),
+            Phase::Parked { deadline } => return Some(deadline),
+            _ => {}
         }
         if self.phase != Phase::Ringing {
             return None;
@@ -203,6 +214,11 @@ impl TwinnedCall {
             Phase::Bridged(leg) => Some(leg),
             _ => None,
         }
+    }
+
+    /// Whether the caller is held for the desk after the mobile hung up.
+    pub fn is_parked(&self) -> bool {
+        matches!(self.phase, Phase::Parked { .. })
     }
 
     /// Whether a leg is bridged with the caller (the call can be handed over).
@@ -244,6 +260,7 @@ impl TwinnedCall {
         match self.phase {
             Phase::Finished => return,
             Phase::Bridged(bridged) => return self.handle_bridged(bridged, event, now),
+            Phase::Parked { .. } => return self.handle_parked(event),
             Phase::Ringing => {}
         }
         match event {
@@ -345,7 +362,13 @@ impl TwinnedCall {
                 self.end_leg(id, LegNotice::Failed { cause: LegFailure::Rejected }, false);
                 self.handover_ended(HandoverResult::Failed, "rejected".into());
             }
-            Event::LegHungUp(id) if id == bridged => self.finish(CallStatus::Answered),
+            Event::LegHungUp(id) if id == bridged => {
+                if self.legs[id.0 as usize].kind == LegKind::Mobile && !self.desk_pickup_time.is_zero() {
+                    self.park(bridged, now);
+                } else {
+                    self.finish(CallStatus::Answered);
+                }
+            }
             Event::CallerHungUp => self.finish(CallStatus::Answered),
             Event::MobileFeature(feature) if self.legs[bridged.0 as usize].kind == LegKind::Mobile => {
                 match feature {
@@ -377,6 +400,97 @@ impl TwinnedCall {
         }
     }
 
+    /// The bridged mobile hung up: hold the caller and offer the call to the desk (it
+    /// rings, and the pickup code works) for `desk_pickup_time`.
+    fn park(&mut self, mobile: LegId, now: Instant) {
+        let pending = self.handover.take();
+        self.end_leg(mobile, LegNotice::HungUp, false);
+        self.phase = Phase::Parked { deadline: now + self.desk_pickup_time };
+        self.commands.push_back(Command::Park);
+        let trigger = HandoverTrigger::MobileHangup;
+        self.notify(Notification::Handover {
+            from: LegKind::Mobile,
+            to: LegKind::Desk,
+            trigger,
+            result: HandoverResult::Started,
+            detail: String::new(),
+        });
+        let deadline = now + self.desk_pickup_time;
+        match pending {
+            // A desk already ringing for a pull carries on as the pickup.
+            Some(h) => self.handover = Some(Handover { leg: h.leg, trigger, deadline }),
+            None => {
+                let id = LegId(self.legs.len() as u32);
+                let (target, caller_id) = self.desk.clone();
+                self.legs.push(Leg {
+                    kind: LegKind::Desk,
+                    target: target.clone(),
+                    caller_id: caller_id.clone(),
+                    state: LegState::Dialing,
+                    start_at: now,
+                    dialed_at: Some(now),
+                    rang: false,
+                });
+                self.handover = Some(Handover { leg: id, trigger, deadline });
+                self.notify(Notification::Leg {
+                    leg: id,
+                    kind: LegKind::Desk,
+                    notice: LegNotice::Dialing { target: target.to_string() },
+                });
+                self.commands.push_back(Command::Dial { leg: id, kind: LegKind::Desk, target, caller_id });
+            }
+        }
+    }
+
+    fn handle_parked(&mut self, event: Event) {
+        let pending = self.handover.map(|h| h.leg);
+        match event {
+            Event::LegRinging(id) | Event::LegProgress(id) if Some(id) == pending => {
+                let leg = &mut self.legs[id.0 as usize];
+                if !leg.rang {
+                    leg.rang = true;
+                    leg.state = LegState::Ringing;
+                    self.notify(Notification::Leg {
+                        leg: id,
+                        kind: LegKind::Desk,
+                        notice: LegNotice::Ringing,
+                    });
+                }
+            }
+            Event::LegAnswered(id) if Some(id) == pending => {
+                self.notify(Notification::Leg { leg: id, kind: LegKind::Desk, notice: LegNotice::Answered });
+                self.unpark(id);
+            }
+            Event::LegFailed(id, cause) if Some(id) == pending => {
+                // The pickup code can still take the call until the deadline.
+                self.handover = None;
+                self.end_leg(id, LegNotice::Failed { cause }, false);
+            }
+            Event::LegHungUp(id) if Some(id) == pending => {
+                self.handover = None;
+                self.end_leg(id, LegNotice::Failed { cause: LegFailure::Rejected }, false);
+            }
+            Event::CallerHungUp => self.finish(CallStatus::Answered),
+            _ => {}
+        }
+    }
+
+    fn unpark(&mut self, leg: LegId) {
+        let trigger = self.handover.take().map_or(HandoverTrigger::MobileHangup, |h| h.trigger);
+        self.legs[leg.0 as usize].state = LegState::Bridged;
+        self.phase = Phase::Bridged(leg);
+        self.last_bridged = Some(LegKind::Desk);
+        self.commands.push_back(Command::Unpark { leg });
+        self.notify(Notification::Handover {
+            from: LegKind::Mobile,
+            to: LegKind::Desk,
+            trigger,
+            result: HandoverResult::Completed,
+            detail: String::new(),
+        });
+        self.notify(Notification::Bridged { leg, kind: LegKind::Desk });
+    }
+
     /// Moves the call to the other device: rings it, and swaps it in when it answers.
     /// `cap` is needed to ring the mobile. On refusal the reason is also reported as a
     /// `Handover` notification (the audit trail), and returned for the requester.
@@ -394,7 +508,11 @@ impl TwinnedCall {
             return Err("the call has ended".into());
         }
         let Phase::Bridged(bridged) = self.phase else {
-            let e = "the call is not answered yet".to_string();
+            let e = if self.is_parked() {
+                "the caller is on hold for the desk".to_string()
+            } else {
+                "the call is not answered yet".to_string()
+            };
             let from = if to == LegKind::Desk { LegKind::Mobile } else { LegKind::Desk };
             self.notify(Notification::Handover {
                 from,
@@ -485,6 +603,15 @@ impl TwinnedCall {
         self.now = now.max(self.now);
         let now = self.now;
         self.advance(now);
+        if self.is_parked() {
+            if let Some(h) = self.handover.take() {
+                self.end_leg(h.leg, LegNotice::Cancelled, true);
+            }
+            let id = self.adopt_desk(now);
+            self.handover = Some(Handover { leg: id, trigger: HandoverTrigger::FeatureCode, deadline: now });
+            self.unpark(id);
+            return Ok(id);
+        }
         let Phase::Bridged(bridged) = self.phase else {
             return Err("the call is not answered yet".into());
         };
@@ -504,6 +631,14 @@ impl TwinnedCall {
         if let Some(h) = self.handover.take() {
             self.end_leg(h.leg, LegNotice::Cancelled, true);
         }
+        let id = self.adopt_desk(now);
+        self.handover = Some(Handover { leg: id, trigger, deadline: now + self.handover_timeout });
+        self.complete_handover(bridged, id);
+        Ok(id)
+    }
+
+    /// A desk leg the host already has (the pickup code's own call), answered.
+    fn adopt_desk(&mut self, now: Instant) -> LegId {
         let id = LegId(self.legs.len() as u32);
         let (target, caller_id) = self.desk.clone();
         self.legs.push(Leg {
@@ -515,9 +650,7 @@ impl TwinnedCall {
             dialed_at: Some(now),
             rang: true,
         });
-        self.handover = Some(Handover { leg: id, trigger, deadline: now + self.handover_timeout });
-        self.complete_handover(bridged, id);
-        Ok(id)
+        id
     }
 
     fn complete_handover(&mut self, old: LegId, new: LegId) {
@@ -531,6 +664,7 @@ impl TwinnedCall {
         }
         self.legs[new.0 as usize].state = LegState::Bridged;
         self.phase = Phase::Bridged(new);
+        self.last_bridged = Some(to);
         self.notify(Notification::Handover {
             from,
             to,
@@ -573,6 +707,23 @@ impl TwinnedCall {
 
     /// Applies every deadline that has passed by `now`.
     fn advance(&mut self, now: Instant) {
+        if let Phase::Parked { deadline } = self.phase {
+            if now >= deadline {
+                if let Some(h) = self.handover.take() {
+                    self.end_leg(h.leg, LegNotice::Cancelled, true);
+                }
+                self.notify(Notification::Handover {
+                    from: LegKind::Mobile,
+                    to: LegKind::Desk,
+                    trigger: HandoverTrigger::MobileHangup,
+                    result: HandoverResult::NoAnswer,
+                    detail: format!("nobody took the call in {} s", self.desk_pickup_time.as_secs()),
+                });
+                self.commands.push_back(Command::ReleaseCaller);
+                self.finish(CallStatus::Answered);
+            }
+            return;
+        }
         if let (Phase::Bridged(_), Some(h)) = (self.phase, self.handover) {
             if now >= h.deadline {
                 self.end_leg(h.leg, LegNotice::Cancelled, true);
@@ -616,6 +767,7 @@ impl TwinnedCall {
 
     fn win(&mut self, id: LegId) {
         self.phase = Phase::Bridged(id);
+        self.last_bridged = Some(self.legs[id.0 as usize].kind);
         self.legs[id.0 as usize].state = LegState::Bridged;
         self.cancel_all_but(Some(id));
         let kind = self.legs[id.0 as usize].kind;
@@ -689,6 +841,7 @@ impl TwinnedCall {
         }
         let answered_by = match self.phase {
             Phase::Bridged(id) => Some(self.legs[id.0 as usize].kind),
+            Phase::Parked { .. } => self.last_bridged,
             _ => None,
         };
         if self.holds_mobile_slot {
