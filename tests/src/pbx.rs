@@ -35,6 +35,7 @@ pub const CALL_MODULES: &[&str] = &[
     "app_stack.so",
     "res_musiconhold.so",
     "bridge_holding.so",
+    "app_read.so",
 ];
 
 /// Ports of the SIPp phones the PBX points at.
@@ -88,6 +89,7 @@ pub fn extensions_conf(options: &str) -> String {
     format!(
         "[general]\n[default]\n\
          exten => 2000,1,UserEvent(TwinningTransferred,Channel: ${{CHANNEL}})\n same => n,Answer()\n same => n,Wait(3)\n same => n,Hangup()\n\
+         [twinning-listen]\nexten => s,1,Read(DIGITS,,2,,,10)\n same => n,UserEvent(TwinningDigits,Digits: ${{DIGITS}})\n same => n,Wait(1)\n same => n,Hangup()\n\
          {}\n#include extensions_twinning.conf\n[twinning-calls]\n\
          exten => _100X,1,Twinning(${{EXTEN}},{options})\n\
           same => n,UserEvent(TwinningResult,Status: ${{TWINNINGSTATUS}},AnsweredBy: ${{TWINNINGANSWEREDBY}})\n\

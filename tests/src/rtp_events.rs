@@ -88,6 +88,43 @@ pub fn pcap(keys: &str, part: u32) -> Vec<u8> {
     out
 }
 
+/// `seconds` of G.711 µ-law audio as RTP in a pcap, 20 ms a packet, for a phone to "talk"
+/// with. Every sample is `sample`, so a listener can tell which phone it is hearing
+/// (bridged µ-law legs pass the payload through unchanged).
+pub fn pcap_audio(seconds: u32, sample: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xa1b2c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend(0i32.to_le_bytes());
+    out.extend(0u32.to_le_bytes());
+    out.extend(65535u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for i in 0..seconds * 50 {
+        let mut rtp = vec![0x80, if i == 0 { 0x80 } else { 0 }];
+        rtp.extend((i as u16).to_be_bytes());
+        rtp.extend((i * SAMPLES_PER_PACKET).to_be_bytes());
+        rtp.extend(0x5151_0001u32.to_be_bytes());
+        rtp.extend([sample; 160]);
+        let udp_len = 8 + rtp.len() as u16;
+        let mut frame = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0];
+        frame.extend((20 + udp_len).to_be_bytes());
+        frame.extend([0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend(40000u16.to_be_bytes());
+        frame.extend(40002u16.to_be_bytes());
+        frame.extend(udp_len.to_be_bytes());
+        frame.extend([0, 0]);
+        frame.extend(rtp);
+        let at_us = u64::from(i) * 20_000;
+        out.extend(((at_us / 1_000_000) as u32).to_le_bytes());
+        out.extend(((at_us % 1_000_000) as u32).to_le_bytes());
+        out.extend((frame.len() as u32).to_le_bytes());
+        out.extend((frame.len() as u32).to_le_bytes());
+        out.extend(frame);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

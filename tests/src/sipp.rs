@@ -20,6 +20,9 @@ pub enum Answer {
     After { after_ms: u64, dtmf: Vec<(u64, &'static str)> },
     /// Ring, answer after `after_ms`, then hang up (send BYE) `hold_ms` later.
     AnswerThenHangUp { after_ms: u64, hold_ms: u64 },
+    /// Ring, answer after `after_ms`, then send `seconds` of RTP audio; stay until Asterisk
+    /// hangs up.
+    Talk { after_ms: u64, seconds: u32, sample: u8 },
     /// Ring until cancelled.
     Never,
     /// Refuse with 486 Busy Here.
@@ -93,6 +96,13 @@ impl Phone {
                 .unwrap();
             }
         }
+        if let Answer::Talk { seconds, sample, .. } = answer {
+            fs::write(
+                instance.path(&format!("{dir}/audio.pcap")),
+                crate::rtp_events::pcap_audio(*seconds, *sample),
+            )
+            .unwrap();
+        }
         let xml = uas_scenario(answer, &instance.inside_path(&dir));
         Phone::spawn(instance, name, port, &xml, &[])
     }
@@ -100,6 +110,20 @@ impl Phone {
     /// Calls `exten` on Asterisk as SIP user `caller`.
     pub fn call(instance: &Instance, name: &str, exten: &str, behaviour: &Caller) -> Phone {
         Phone::call_as(instance, name, "caller", exten, behaviour)
+    }
+
+    /// Calls `exten`, announcing `media_port` (on 127.0.0.1) for the audio it receives, so
+    /// the test itself can listen to what the caller hears.
+    pub fn call_listening(
+        instance: &Instance,
+        name: &str,
+        exten: &str,
+        behaviour: &Caller,
+        media_port: u16,
+    ) -> Phone {
+        let xml = uac_scenario(behaviour).replace("m=audio [media_port]", &format!("m=audio {media_port}"));
+        let target = format!("127.0.0.1:{}", instance.sip_port);
+        Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
     }
 
     /// Calls `exten` as SIP user `from` (which picks the PJSIP endpoint).
@@ -341,10 +365,10 @@ Content-Length: 0
 <recv response=\"200\"/>
 ";
         }
-        Answer::Never | Answer::After { .. } => {
+        Answer::Never | Answer::After { .. } | Answer::Talk { .. } => {
             x += &response("180 Ringing", "[last_CSeq:]", false);
             let wait = match answer {
-                Answer::After { after_ms, .. } => *after_ms,
+                Answer::After { after_ms, .. } | Answer::Talk { after_ms, .. } => *after_ms,
                 _ => 600_000,
             };
             x += &format!("<recv request=\"CANCEL\" timeout=\"{wait}\" ontimeout=\"answer\"/>\n");
@@ -353,6 +377,9 @@ Content-Length: 0
             x += "<recv request=\"ACK\" next=\"end\"/>\n<label id=\"answer\"/>\n";
             x += &response("200 OK", invite_cseq, true);
             x += "<recv request=\"CANCEL\" optional=\"true\" next=\"late_cancel\"/>\n<recv request=\"ACK\"/>\n";
+            if let Answer::Talk { .. } = answer {
+                x += &format!("<nop><action><exec play_pcap_audio=\"{dir}/audio.pcap\"/></action></nop>\n");
+            }
             if let Answer::After { dtmf, .. } = answer {
                 for (i, (pause, _)) in dtmf.iter().enumerate() {
                     x += &format!(
