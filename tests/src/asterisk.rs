@@ -107,6 +107,26 @@ impl Installation {
         }
     }
 
+    /// Like [`Installation::command_for`], running in `dir` (a path as the program sees
+    /// it), where it writes any files it names relative to its working directory.
+    pub fn command_in(&self, program: &str, dir: &str) -> Command {
+        match &self.root {
+            Some(root) => {
+                // chroot itself changes to the new root's "/", so change directory after it.
+                let mut c = Command::new("chroot");
+                c.arg(root)
+                    .args(["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", dir])
+                    .arg(format!("/usr/bin/{program}"));
+                c
+            }
+            None => {
+                let mut c = self.command_for(program);
+                c.current_dir(dir);
+                c
+            }
+        }
+    }
+
     /// Runs another program of the installation (e.g. `sipp`): inside the root when
     /// there is one, else from the host's PATH (or `SIPP_BIN` for sipp).
     pub fn command_for(&self, program: &str) -> Command {
@@ -353,6 +373,33 @@ impl Instance {
         self.boot();
     }
 
+    /// Asterisk's process id (chroot execs it, so it is the child's).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Asterisk's CPU time so far (user + system), from /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid().unwrap_or(0))).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at ") ".
+        let fields: Vec<&str> =
+            stat.rsplit_once(") ").map(|(_, r)| r.split(' ').collect()).unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+        Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks_per_second() as f64)
+    }
+
+    /// Asterisk's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        fs::read_to_string(format!("/proc/{}/status", self.pid().unwrap_or(0)))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0)
+    }
+
     pub fn is_running_asterisk(&self) -> bool {
         self.cli("core show uptime").contains("System uptime")
     }
@@ -365,7 +412,8 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         self.stop();
-        if !std::thread::panicking() {
+        // TWINNING_KEEP_INSTANCE=1 keeps every instance's files (logs, SIPp traces) to look at.
+        if !std::thread::panicking() && std::env::var_os("TWINNING_KEEP_INSTANCE").is_none() {
             let _ = fs::remove_dir_all(&self.outside);
         } else {
             eprintln!("kept instance directory for inspection: {}", self.outside.display());
@@ -402,6 +450,18 @@ fn stage_data(install: &Installation, dir: &Path) {
         }
     }
     fs::copy(module_build::docs_path(), dir.join("documentation/thirdparty/twinning-en_US.xml")).unwrap();
+}
+
+fn clock_ticks_per_second() -> u64 {
+    static TICKS: Lazy<u64> = Lazy::new(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100)
+    });
+    *TICKS
 }
 
 fn free_port() -> u16 {

@@ -8,6 +8,7 @@
 pub mod ami;
 pub mod asterisk;
 pub mod dialplan;
+pub mod media;
 pub mod module_build;
 pub mod pbx;
 pub mod rtp_events;

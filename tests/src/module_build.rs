@@ -16,15 +16,22 @@ pub fn module_path() -> &'static Path {
     BUILT.get_or_init(|| {
         let root = workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Benchmarks measure the optimised module (TWINNING_MODULE_PROFILE=release); tests use
+        // the debug build, which also carries the fault-injection hook.
+        let release = std::env::var("TWINNING_MODULE_PROFILE").is_ok_and(|p| p == "release");
+        let mut args = vec!["build", "--quiet", "-p", "asterisk-module"];
+        if release {
+            args.push("--release");
+        }
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "asterisk-module"])
+            .args(&args)
             .current_dir(&root)
             .status()
             .expect("run cargo build for the module");
         assert!(status.success(), "building app_twinning.so failed");
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let so = target.join("debug/libapp_twinning.so");
+        let so = target.join(if release { "release" } else { "debug" }).join("libapp_twinning.so");
         assert!(so.is_file(), "{} was not produced", so.display());
         so
     })

@@ -62,7 +62,7 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
     let endpoint = |name: &str, contact: &str| {
         format!(
             "[{name}]\ntype=endpoint\ncontext=twinning-calls\ndisallow=all\nallow=ulaw\ndirect_media=no\n\
-             dtmf_mode=rfc4733\nrtp_symmetric=yes\naors={name}\n\n[{name}]\ntype=aor\n{contact}\n\n"
+             dtmf_mode=rfc4733\nrtp_symmetric=yes\nmedia_address=127.0.0.1\nbind_rtp_to_media_address=yes\naors={name}\n\n[{name}]\ntype=aor\n{contact}\n\n"
         )
     };
     // Users' own phones calling in, identified by their SIP user, with their extension as
@@ -70,7 +70,7 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
     let own_phone = |ext: &str| {
         format!(
             "[phone{ext}]\ntype=endpoint\ncontext=twinning-features\ndisallow=all\nallow=ulaw\ndirect_media=no\n\
-             dtmf_mode=info\ncallerid=Extension {ext} <{ext}>\n\n"
+             dtmf_mode=info\nmedia_address=127.0.0.1\nbind_rtp_to_media_address=yes\ncallerid=Extension {ext} <{ext}>\n\n"
         )
     };
     format!(
@@ -132,7 +132,7 @@ pub fn start(twinning_conf: &str, options: &str, ports: PhonePorts) -> Instance 
         .file("twinning.conf", twinning_conf)
         .file("pjsip.conf", &pjsip_conf(sip_port, ports))
         .file("extensions.conf", &extensions_conf(options))
-        .file("rtp.conf", "[general]\nrtpstart=30000\nrtpend=40000\n")
+        .file("rtp.conf", "[general]\nrtpstart=30000\nrtpend=40000\n; No ICE: gathering candidates resolves the host name and A.ROOT-SERVERS.NET, which\n; blocks SIP threads where there is no DNS.\nicesupport=no\n")
         .file("extensions_twinning.conf", &features_sample());
     config.modules.extend(CALL_MODULES.iter().map(|m| m.to_string()));
     config.sip_port = sip_port;

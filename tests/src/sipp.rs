@@ -134,6 +134,94 @@ impl Phone {
     }
 
     fn spawn(instance: &Instance, name: &str, port: u16, xml: &str, extra: &[&str]) -> Phone {
+        Phone::spawn_load(instance, name, port, xml, extra, Some(1))
+    }
+
+    /// A phone that answers every call it gets, as `answer` says, until stopped.
+    pub fn uas_all(instance: &Instance, name: &str, port: u16, answer: &Answer) -> Phone {
+        let dir = format!("sipp-{name}");
+        fs::create_dir_all(instance.path(&dir)).unwrap();
+        let xml = uas_scenario(answer, &instance.inside_path(&dir));
+        Phone::spawn_load(instance, name, port, &xml, &[], None)
+    }
+
+    /// Places `calls` calls to `exten` at `rate` per second (at most `limit` at once),
+    /// recording each call's INVITE-to-200 time and SIPp's statistics in its directory.
+    pub fn load(
+        instance: &Instance,
+        name: &str,
+        exten: &str,
+        behaviour: &Caller,
+        calls: u64,
+        rate: f64,
+        limit: u32,
+    ) -> Phone {
+        let xml = uac_scenario(behaviour);
+        let target = format!("127.0.0.1:{}", instance.sip_port);
+        let dir = instance.inside_path(&format!("sipp-{name}"));
+        let (rate, limit) = (format!("{rate}"), limit.to_string());
+        let stats = format!("{dir}/stats.csv");
+        let extra = [
+            target.as_str(),
+            "-s",
+            exten,
+            "-r",
+            &rate,
+            "-l",
+            &limit,
+            "-trace_rtt",
+            "-rtt_freq",
+            "1",
+            "-trace_stat",
+            "-stf",
+            &stats,
+            "-fd",
+            "1",
+        ];
+        Phone::spawn_load(instance, name, free_udp_port(), &xml, &extra, Some(calls))
+    }
+
+    /// Each completed call's INVITE-to-200 time, in milliseconds (from `-trace_rtt`).
+    pub fn response_times(&self) -> Vec<f64> {
+        let dir = self.trace.parent().unwrap();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().ends_with("_rtt.csv") {
+                for line in fs::read_to_string(entry.path()).unwrap_or_default().lines() {
+                    if let Some(v) = line.split(';').nth(1).and_then(|v| v.trim().parse::<f64>().ok()) {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// SIPp's cumulative (successful, failed) call counts from its statistics file.
+    pub fn call_counts(&self) -> (u64, u64) {
+        let text = fs::read_to_string(self.trace.parent().unwrap().join("stats.csv")).unwrap_or_default();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split(';').collect();
+        let last: Vec<&str> = text.lines().last().unwrap_or("").split(';').collect();
+        let column = |name: &str| {
+            header
+                .iter()
+                .position(|h| *h == name)
+                .and_then(|i| last.get(i))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (column("SuccessfulCall(C)"), column("FailedCall(C)"))
+    }
+
+    fn spawn_load(
+        instance: &Instance,
+        name: &str,
+        port: u16,
+        xml: &str,
+        extra: &[&str],
+        calls: Option<u64>,
+    ) -> Phone {
         let dir = format!("sipp-{name}");
         fs::create_dir_all(instance.path(&dir)).unwrap();
         fs::write(instance.path(&format!("{dir}/scenario.xml")), xml).unwrap();
@@ -159,19 +247,19 @@ impl Phone {
             "-mp",
             &media_port,
         ]);
-        args.extend([
-            "-m",
-            "1",
-            "-nostdin",
-            "-trace_msg",
-            "-message_file",
-            &messages,
-            "-trace_err",
-            "-error_file",
-            &errors,
-        ]);
+        let calls_arg = calls.map(|c| c.to_string());
+        if let Some(c) = &calls_arg {
+            args.extend(["-m", c]);
+        }
+        args.push("-nostdin");
+        // A single call's messages are what tests check; under load, tracing every message
+        // would cost more than the calls themselves.
+        if calls == Some(1) {
+            args.extend(["-trace_msg", "-message_file", &messages]);
+        }
+        args.extend(["-trace_err", "-error_file", &errors]);
         let child = INSTALLATION
-            .command_for("sipp")
+            .command_in("sipp", &inside)
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -15,7 +15,7 @@ use twinning_core::call::{CallStatus, Command, Event, LegId, LegKind, TwinnedCal
 use twinning_core::CallControl;
 
 use super::handles::{BridgeRef, ChanRef};
-use super::{handover_leg, legs};
+use super::handover_leg;
 use crate::host::channel::ChannelRef;
 use crate::host::{cstr, logger, manager, state};
 
@@ -181,23 +181,11 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>, here: Here) -> Vec<Co
             (midcall, tracked)
         };
         match command {
+            // Placing the leg can take a while (channel drivers resolve names, send the
+            // INVITE): it happens on the thread that will ring it, so AMI, hooks and the
+            // pickup are never held up by it.
             Command::Dial { leg, kind, target, caller_id } if midcall => {
-                match legs::dial(ctl.caller, &target, &caller_id) {
-                    Ok(chan) => {
-                        // SAFETY: `chan` is the live channel just created, owned by us.
-                        let reference = unsafe { ChanRef::new(chan) };
-                        ctl.lock().chans.insert(leg, reference);
-                        handover_leg::spawn(ctl.clone(), leg, kind, chan);
-                    }
-                    Err(failure) => {
-                        logger::warning(&format!(
-                            "twinning {}: {kind} {target} could not be placed ({})",
-                            ctl.user,
-                            failure.name()
-                        ));
-                        queue.extend(ctl.event(Event::LegFailed(leg, failure)));
-                    }
-                }
+                handover_leg::spawn(ctl.clone(), leg, kind, target, caller_id)
             }
             Command::Cancel { leg } if owned_here => {
                 let chan = ctl.lock().chans.remove(&leg);

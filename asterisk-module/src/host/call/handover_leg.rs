@@ -8,30 +8,54 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use asterisk_sys as sys;
-use twinning_core::call::{Command, LegId, LegKind};
+use twinning_core::call::{CallerId, Command, DialTarget, Event, LegFailure, LegId, LegKind};
 
 use super::control::{execute, release_from_holding, swap_in, CallCtl, Here, Rejoin};
+use super::handles::ChanRef;
 use super::legs;
 use crate::host::{guard, logger};
 
-struct Owned(*mut sys::ast_channel);
-
-// SAFETY: the channel is handed to exactly one thread, which services it alone.
-unsafe impl Send for Owned {}
-
-pub fn spawn(ctl: Arc<CallCtl>, leg: LegId, kind: LegKind, chan: *mut sys::ast_channel) {
-    let owned = Owned(chan);
-    let spawned = std::thread::Builder::new().name("twinning-handover".into()).spawn(move || {
-        let owned = owned;
-        guard::catch("handover leg", (), || ring(&ctl, leg, kind, owned.0));
+pub fn spawn(ctl: Arc<CallCtl>, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) {
+    let spawned = std::thread::Builder::new().name("twinning-handover".into()).spawn({
+        let ctl = ctl.clone();
+        move || guard::catch("handover leg", (), || place_and_ring(&ctl, leg, kind, &target, &caller_id))
     });
     if let Err(e) = spawned {
         logger::error(&format!("twinning: could not start a handover thread: {e}"));
-        // SAFETY: the thread did not start, so the channel is still ours alone.
-        unsafe {
-            sys::ast_hangup(chan);
-        }
+        let commands = ctl.event(Event::LegFailed(leg, LegFailure::Congestion));
+        execute(&ctl, commands, Here::NOWHERE);
     }
+}
+
+fn place_and_ring(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, target: &DialTarget, caller_id: &CallerId) {
+    let chan = match legs::dial(ctl.caller, target, caller_id) {
+        Ok(chan) => chan,
+        Err(failure) => {
+            logger::warning(&format!(
+                "twinning {}: {kind} {target} could not be placed ({})",
+                ctl.user,
+                failure.name()
+            ));
+            let commands = ctl.event(Event::LegFailed(leg, failure));
+            execute(ctl, commands, Here::NOWHERE);
+            return;
+        }
+    };
+    {
+        let mut inner = ctl.lock();
+        // The handover may have been given up while the leg was being placed.
+        if !inner.engine.is_leg_live(leg) {
+            drop(inner);
+            // SAFETY: the channel was just created here and nobody else knows of it.
+            unsafe {
+                sys::ast_hangup(chan);
+            }
+            return;
+        }
+        // SAFETY: `chan` is the live channel just created.
+        inner.chans.insert(leg, unsafe { ChanRef::new(chan) });
+    }
+    ring(ctl, leg, kind, chan);
 }
 
 fn ring(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, chan: *mut sys::ast_channel) {
