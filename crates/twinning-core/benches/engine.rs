@@ -86,8 +86,38 @@ fn engine(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("twinned_call");
     group.throughput(Throughput::Elements(4));
+    // A whole call as a host drives it: build the setup, start, four events.
     group.bench_function("typical_call_4_events", |b| {
         b.iter(|| typical_call(black_box(&setup), &mut cap, t0))
+    });
+    // The events alone, on calls started outside the measurement.
+    group.bench_function("events_only_4_events", |b| {
+        b.iter_batched(
+            || {
+                let mut cap = ConcurrencyCap::new(10);
+                let mut call = TwinnedCall::start(setup.clone(), &mut cap, t0);
+                while call.poll_command().is_some() {}
+                (call, cap)
+            },
+            |(mut call, mut cap)| {
+                for (ms, e) in [
+                    (5, Event::LegRinging(LegId(0))),
+                    (7, Event::LegRinging(LegId(1))),
+                    (3000, Event::LegAnswered(LegId(0))),
+                    (60_000, Event::CallerHungUp),
+                ] {
+                    call.handle_event(e, t0 + Duration::from_millis(ms));
+                    while let Some(c) = call.poll_command() {
+                        if c == Command::ReleaseMobileSlot {
+                            cap.release();
+                        }
+                        black_box(c);
+                    }
+                }
+                call
+            },
+            criterion::BatchSize::SmallInput,
+        )
     });
     group.finish();
 }

@@ -131,6 +131,7 @@ fn desk_answers_first_and_the_mobile_is_cancelled() {
     assert_eq!(r.cap.active(), 0, "the mobile slot is back as soon as the mobile leg ends");
     r.event(60_000, Event::CallerHungUp);
     assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
+    assert_eq!(r.call.outcome(), r.finish(), "the engine reports the same outcome as its Finish");
     assert_eq!(r.states(LegKind::Mobile), ["dialing", "ringing", "cancelled"]);
 }
 

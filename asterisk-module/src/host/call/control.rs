@@ -55,7 +55,6 @@ pub struct Inner {
     /// References to legs other threads may act on: the bridged leg (to swap it out) and
     /// devices being rung mid-call (to stop them).
     pub chans: BTreeMap<LegId, ChanRef>,
-    pub outcome: Option<Outcome>,
 }
 
 /// Calls in progress, so mid-call requests can find them by user.
@@ -84,7 +83,6 @@ impl CallCtl {
                 holding: None,
                 rejoin: None,
                 chans: BTreeMap::new(),
-                outcome: None,
             }),
         });
         active().push(ctl.clone());
@@ -147,8 +145,10 @@ impl CallCtl {
         self.step(|e| e.handle_event(event, Instant::now())).1
     }
 
+    /// How the call ended, from the engine itself: the thread that finished the call may
+    /// not have carried out its Finish command yet when the caller's thread asks.
     pub fn outcome(&self) -> Option<Outcome> {
-        self.lock().outcome.take()
+        self.lock().engine.outcome().map(|(status, answered_by)| Outcome { status, answered_by })
     }
 }
 
@@ -196,9 +196,8 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>, here: Here) -> Vec<Co
             Command::Notify(n) => manager::emit_call_notification(ctl.caller, &ctl.user, &n),
             Command::ReleaseMobileSlot => state::cap().release(),
             Command::ReleaseCaller => release_from_holding(ctl),
-            Command::Finish { status, answered_by } => {
-                ctl.lock().outcome = Some(Outcome { status, answered_by })
-            }
+            // The outcome is read from the engine (see CallCtl::outcome).
+            Command::Finish { .. } => {}
             Command::HoldCaller | Command::ResumeCaller if !here.bridge_channel.is_null() => {
                 // SAFETY: a hook's bridge channel is live for the hook's run; writing hold
                 // from the mobile makes the bridge play music on hold to the caller.

@@ -95,6 +95,7 @@ pub struct TwinnedCall {
     desk_pickup_time: Duration,
     /// The device that last had the call, for `answered_by` once the call ends.
     last_bridged: Option<LegKind>,
+    outcome: Option<(CallStatus, Option<LegKind>)>,
 }
 
 impl TwinnedCall {
@@ -128,6 +129,7 @@ impl TwinnedCall {
             caller_on_hold: false,
             desk_pickup_time: ms(setup.call_control.desk_pickup_time),
             last_bridged: None,
+            outcome: None,
         };
         call.notify(Notification::Start { mobile: s.mobile.as_ref().map(|m| m.to_string()) });
         if s.dnd {
@@ -224,6 +226,11 @@ impl TwinnedCall {
     /// Whether a leg is bridged with the caller (the call can be handed over).
     pub fn is_bridged(&self) -> bool {
         matches!(self.phase, Phase::Bridged(_))
+    }
+
+    /// How the call ended (the same as its `Finish` command), once it has.
+    pub fn outcome(&self) -> Option<(CallStatus, Option<LegKind>)> {
+        self.outcome
     }
 
     pub fn is_finished(&self) -> bool {
@@ -849,6 +856,7 @@ impl TwinnedCall {
             self.commands.push_back(Command::ReleaseMobileSlot);
         }
         self.phase = Phase::Finished;
+        self.outcome = Some((status, answered_by));
         let duration = self.now.saturating_duration_since(self.started);
         self.notify(Notification::End { status, answered_by, duration });
         self.commands.push_back(Command::Finish { status, answered_by });
