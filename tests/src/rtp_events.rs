@@ -20,92 +20,40 @@ fn event_code(key: char) -> Option<u8> {
     }
 }
 
-/// The pcap bytes for `keys` (Ethernet/IPv4/UDP/RTP; SIPp rewrites addresses and ports
-/// but keeps the RTP header). `part` numbers the captures played in one call: each starts
-/// at its own RTP sequence number and timestamp, or the receiver would take a later
-/// capture's events for repeats of an earlier one's.
-pub fn pcap(keys: &str, part: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    // Global header: magic, version 2.4, GMT, accuracy, snaplen, Ethernet.
-    out.extend(0xa1b2c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend(0i32.to_le_bytes());
-    out.extend(0u32.to_le_bytes());
-    out.extend(65535u32.to_le_bytes());
-    out.extend(1u32.to_le_bytes());
-
-    let (mut seq, mut timestamp, mut clock_us) =
-        (1000u16.wrapping_add(part as u16 * 1000), 8000 + part * 800_000, 0u64);
-    let packet = |out: &mut Vec<u8>,
-                  marker: bool,
-                  ts: u32,
-                  event: u8,
-                  end: bool,
-                  duration: u16,
-                  at_us: u64,
-                  seq: u16| {
-        let mut rtp = vec![0x80, (if marker { 0x80 } else { 0 }) | PAYLOAD_TYPE];
-        rtp.extend(seq.to_be_bytes());
-        rtp.extend(ts.to_be_bytes());
-        rtp.extend(0x7711_2233u32.to_be_bytes());
-        rtp.extend([event, (if end { 0x80 } else { 0 }) | 10]);
-        rtp.extend(duration.to_be_bytes());
-        let udp_len = 8 + rtp.len() as u16;
-        let ip_len = 20 + udp_len;
-        let mut frame = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00];
-        frame.extend([0x45, 0]);
-        frame.extend(ip_len.to_be_bytes());
-        frame.extend([0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
-        frame.extend(40000u16.to_be_bytes());
-        frame.extend(40002u16.to_be_bytes());
-        frame.extend(udp_len.to_be_bytes());
-        frame.extend([0, 0]);
-        frame.extend(rtp);
-        out.extend(((at_us / 1_000_000) as u32).to_le_bytes());
-        out.extend(((at_us % 1_000_000) as u32).to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.write_all(&frame).unwrap();
-    };
-    for key in keys.chars() {
-        let Some(event) = event_code(key) else { continue };
-        for i in 0..PACKETS_PER_KEY {
-            let duration = ((i + 1) * SAMPLES_PER_PACKET) as u16;
-            packet(&mut out, i == 0, timestamp, event, false, duration, clock_us, seq);
-            seq = seq.wrapping_add(1);
-            clock_us += 20_000;
-        }
-        let duration = ((PACKETS_PER_KEY + 1) * SAMPLES_PER_PACKET) as u16;
-        // The end of the event is sent three times, as RFC 4733 recommends.
-        for _ in 0..3 {
-            packet(&mut out, false, timestamp, event, true, duration, clock_us, seq);
-            seq = seq.wrapping_add(1);
-        }
-        clock_us += 20_000 + u64::from(GAP_SAMPLES) * 125;
-        timestamp = timestamp.wrapping_add((PACKETS_PER_KEY + 1) * SAMPLES_PER_PACKET + GAP_SAMPLES);
-    }
-    out
+/// The RTP header fields that vary.
+struct Header {
+    marker: bool,
+    payload_type: u8,
+    seq: u16,
+    timestamp: u32,
+    ssrc: u32,
 }
 
-/// `seconds` of G.711 µ-law audio as RTP in a pcap, 20 ms a packet, for a phone to "talk"
-/// with. Every sample is `sample`, so a listener can tell which phone it is hearing
-/// (bridged µ-law legs pass the payload through unchanged).
-pub fn pcap_audio(seconds: u32, sample: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(0xa1b2c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend(0i32.to_le_bytes());
-    out.extend(0u32.to_le_bytes());
-    out.extend(65535u32.to_le_bytes());
-    out.extend(1u32.to_le_bytes());
-    for i in 0..seconds * 50 {
-        let mut rtp = vec![0x80, if i == 0 { 0x80 } else { 0 }];
-        rtp.extend((i as u16).to_be_bytes());
-        rtp.extend((i * SAMPLES_PER_PACKET).to_be_bytes());
-        rtp.extend(0x5151_0001u32.to_be_bytes());
-        rtp.extend([sample; 160]);
+/// A pcap capture of RTP packets (Ethernet/IPv4/UDP; SIPp rewrites addresses and ports
+/// but keeps the RTP header and the timing).
+struct Capture(Vec<u8>);
+
+impl Capture {
+    fn new() -> Capture {
+        let mut out = Vec::new();
+        // Global header: magic, version 2.4, GMT, accuracy, snaplen, Ethernet.
+        out.extend(0xa1b2c3d4u32.to_le_bytes());
+        out.extend(2u16.to_le_bytes());
+        out.extend(4u16.to_le_bytes());
+        out.extend(0i32.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend(65535u32.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        Capture(out)
+    }
+
+    /// Adds an RTP packet sent `at_us` after the capture starts.
+    fn rtp(&mut self, at_us: u64, header: Header, payload: &[u8]) {
+        let mut rtp = vec![0x80, (if header.marker { 0x80 } else { 0 }) | header.payload_type];
+        rtp.extend(header.seq.to_be_bytes());
+        rtp.extend(header.timestamp.to_be_bytes());
+        rtp.extend(header.ssrc.to_be_bytes());
+        rtp.extend(payload);
         let udp_len = 8 + rtp.len() as u16;
         let mut frame = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0];
         frame.extend((20 + udp_len).to_be_bytes());
@@ -115,14 +63,62 @@ pub fn pcap_audio(seconds: u32, sample: u8) -> Vec<u8> {
         frame.extend(udp_len.to_be_bytes());
         frame.extend([0, 0]);
         frame.extend(rtp);
-        let at_us = u64::from(i) * 20_000;
-        out.extend(((at_us / 1_000_000) as u32).to_le_bytes());
-        out.extend(((at_us % 1_000_000) as u32).to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.extend((frame.len() as u32).to_le_bytes());
-        out.extend(frame);
+        self.0.extend(((at_us / 1_000_000) as u32).to_le_bytes());
+        self.0.extend(((at_us % 1_000_000) as u32).to_le_bytes());
+        self.0.extend((frame.len() as u32).to_le_bytes());
+        self.0.extend((frame.len() as u32).to_le_bytes());
+        self.0.write_all(&frame).unwrap();
     }
-    out
+}
+
+/// The pcap bytes for `keys`. `part` numbers the captures played in one call: each starts
+/// at its own RTP sequence number and timestamp, or the receiver would take a later
+/// capture's events for repeats of an earlier one's.
+pub fn pcap(keys: &str, part: u32) -> Vec<u8> {
+    let mut capture = Capture::new();
+    let (mut seq, mut timestamp, mut clock_us) =
+        (1000u16.wrapping_add(part as u16 * 1000), 8000 + part * 800_000, 0u64);
+    const SSRC: u32 = 0x7711_2233;
+    for key in keys.chars() {
+        let Some(event) = event_code(key) else { continue };
+        for i in 0..PACKETS_PER_KEY {
+            let duration = ((i + 1) * SAMPLES_PER_PACKET) as u16;
+            let payload = [[event, 10], duration.to_be_bytes()].concat();
+            let header = Header { marker: i == 0, payload_type: PAYLOAD_TYPE, seq, timestamp, ssrc: SSRC };
+            capture.rtp(clock_us, header, &payload);
+            seq = seq.wrapping_add(1);
+            clock_us += 20_000;
+        }
+        let duration = ((PACKETS_PER_KEY + 1) * SAMPLES_PER_PACKET) as u16;
+        // The end of the event is sent three times, as RFC 4733 recommends.
+        for _ in 0..3 {
+            let payload = [[event, 0x80 | 10], duration.to_be_bytes()].concat();
+            let header = Header { marker: false, payload_type: PAYLOAD_TYPE, seq, timestamp, ssrc: SSRC };
+            capture.rtp(clock_us, header, &payload);
+            seq = seq.wrapping_add(1);
+        }
+        clock_us += 20_000 + u64::from(GAP_SAMPLES) * 125;
+        timestamp = timestamp.wrapping_add((PACKETS_PER_KEY + 1) * SAMPLES_PER_PACKET + GAP_SAMPLES);
+    }
+    capture.0
+}
+
+/// `seconds` of G.711 µ-law audio as RTP in a pcap, 20 ms a packet, for a phone to "talk"
+/// with. Every sample is `sample`, so a listener can tell which phone it is hearing
+/// (bridged µ-law legs pass the payload through unchanged).
+pub fn pcap_audio(seconds: u32, sample: u8) -> Vec<u8> {
+    let mut capture = Capture::new();
+    for i in 0..seconds * 50 {
+        let header = Header {
+            marker: i == 0,
+            payload_type: 0,
+            seq: i as u16,
+            timestamp: i * SAMPLES_PER_PACKET,
+            ssrc: 0x5151_0001,
+        };
+        capture.rtp(u64::from(i) * 20_000, header, &[sample; 160]);
+    }
+    capture.0
 }
 
 #[cfg(test)]

@@ -339,13 +339,7 @@ impl TwinnedCall {
         let pending = self.handover.map(|h| h.leg);
         match event {
             Event::LegRinging(id) | Event::LegProgress(id) if Some(id) == pending => {
-                let leg = &mut self.legs[id.0 as usize];
-                if !leg.rang {
-                    leg.rang = true;
-                    leg.state = LegState::Ringing;
-                    let kind = leg.kind;
-                    self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Ringing });
-                }
+                self.handover_leg_ringing(id)
             }
             Event::LegAnswered(id) if Some(id) == pending => {
                 let (kind, dialed_at) = (self.legs[id.0 as usize].kind, self.legs[id.0 as usize].dialed_at);
@@ -449,20 +443,22 @@ impl TwinnedCall {
         }
     }
 
+    /// The device rung for a handover (or for a held caller) rings: reported once.
+    fn handover_leg_ringing(&mut self, id: LegId) {
+        let leg = &mut self.legs[id.0 as usize];
+        if !leg.rang {
+            leg.rang = true;
+            leg.state = LegState::Ringing;
+            let kind = leg.kind;
+            self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Ringing });
+        }
+    }
+
     fn handle_parked(&mut self, event: Event) {
         let pending = self.handover.map(|h| h.leg);
         match event {
             Event::LegRinging(id) | Event::LegProgress(id) if Some(id) == pending => {
-                let leg = &mut self.legs[id.0 as usize];
-                if !leg.rang {
-                    leg.rang = true;
-                    leg.state = LegState::Ringing;
-                    self.notify(Notification::Leg {
-                        leg: id,
-                        kind: LegKind::Desk,
-                        notice: LegNotice::Ringing,
-                    });
-                }
+                self.handover_leg_ringing(id)
             }
             Event::LegAnswered(id) if Some(id) == pending => {
                 self.notify(Notification::Leg { leg: id, kind: LegKind::Desk, notice: LegNotice::Answered });
