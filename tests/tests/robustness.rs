@@ -1,0 +1,57 @@
+//! Robustness of the module in a live Asterisk: answers racing each other, and unloading or
+//! reloading the module while calls are up.
+
+use std::time::Duration;
+
+use twinning_tests::pbx::{self, PhonePorts};
+use twinning_tests::sipp::{Answer, Caller, Phone};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+fn ring(after_ms: u64) -> Answer {
+    Answer::After { after_ms, dtmf: vec![] }
+}
+
+#[test]
+fn simultaneous_answers_never_bridge_two_legs_over_many_calls() {
+    let ports = PhonePorts::new();
+    let pbx = pbx::start(pbx::TWINNING_CONF, "", ports);
+    let mut ami = pbx.ami();
+    // Both phones answer every call after the same delay.
+    let _desk = Phone::uas_all(&pbx, "desk", ports.desk, &ring(700));
+    let _mobile = Phone::uas_all(&pbx, "mobile", ports.mobile, &ring(700));
+    let calls = 12;
+    let mut caller =
+        Phone::load(&pbx, "callers", "1001", &Caller::HangUpAfter { hold_ms: 300 }, calls, 4.0, 4);
+    caller.wait(WAIT);
+    let ends = ami.drain_events("TwinningEnd", Duration::from_secs(2));
+    let bridged = ami.drain_events("TwinningBridged", Duration::from_millis(200));
+    assert_eq!(ends.len() as u64, calls, "one TwinningEnd per call");
+    assert_eq!(bridged.len() as u64, calls, "exactly one leg bridged per call");
+    assert!(ends.iter().all(|e| e.get("Status") == Some("ANSWERED")), "{ends:?}");
+    let (ok, failed) = caller.call_counts();
+    assert_eq!((ok, failed), (calls, 0));
+    assert!(pbx.cli("core show channels").contains("0 active channels"), "{}", pbx.cli("core show channels"));
+}
+
+#[test]
+fn unload_is_refused_while_a_call_is_up_and_reload_keeps_it() {
+    let ports = PhonePorts::new();
+    let pbx = pbx::start(pbx::TWINNING_CONF, "", ports);
+    let mut ami = pbx.ami();
+    let _desk = Phone::uas(&pbx, "desk", ports.desk, &ring(300));
+    let _mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 4000 });
+    ami.event("TwinningBridged", &[], WAIT).expect("answered");
+    let unload = pbx.cli("module unload app_twinning.so");
+    assert!(!unload.contains("Unloaded app_twinning.so"), "unload during a call: {unload}");
+    let reload = pbx.cli("module reload app_twinning.so");
+    assert!(!reload.to_lowercase().contains("error"), "{reload}");
+    let end = ami.event("TwinningEnd", &[], WAIT).expect("the call ended normally");
+    assert_eq!(end.must("Status"), "ANSWERED");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    assert!(caller.received("BYE").is_empty(), "the call was not cut: {}", caller.summary());
+    // With the call gone, the module unloads cleanly.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(pbx.cli("module unload app_twinning.so").contains("Unloaded app_twinning.so"));
+}
