@@ -55,3 +55,28 @@ fn unload_is_refused_while_a_call_is_up_and_reload_keeps_it() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(pbx.cli("module unload app_twinning.so").contains("Unloaded app_twinning.so"));
 }
+
+#[test]
+fn the_concurrent_cap_holds_under_a_burst() {
+    let conf = pbx::TWINNING_CONF.replace("answer_guard = 0", "answer_guard = 0\nmax_concurrent = 2");
+    let ports = PhonePorts::new();
+    let pbx = pbx::start(&conf, "r(5)", ports);
+    let mut ami = pbx.ami();
+    let _desk = Phone::uas_all(&pbx, "desk", ports.desk, &Answer::Never);
+    let _mobile = Phone::uas_all(&pbx, "mobile", ports.mobile, &Answer::Never);
+    // Ten calls for the same user within a quarter of a second.
+    let calls = 10;
+    let mut burst =
+        Phone::load(&pbx, "burst", "1001", &Caller::HangUpAfter { hold_ms: 100 }, calls, 40.0, 10);
+    burst.wait(WAIT);
+    let ends = ami.drain_events("TwinningEnd", Duration::from_secs(3));
+    assert_eq!(ends.len() as u64, calls, "every call ended");
+    let mobiles = ami.drain_events("TwinningLeg", Duration::from_millis(200));
+    let dialed = mobiles
+        .iter()
+        .filter(|e| e.get("Leg") == Some("mobile") && e.get("State") == Some("dialing"))
+        .count();
+    let refused = ami.drain_events("TwinningRefused", Duration::from_millis(200));
+    assert_eq!(dialed, 2, "only max_concurrent mobile legs were placed");
+    assert_eq!(refused.iter().filter(|e| e.get("Reason") == Some("cap")).count(), 8, "{refused:?}");
+}
