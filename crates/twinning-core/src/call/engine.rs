@@ -421,24 +421,8 @@ impl TwinnedCall {
             // A desk already ringing for a pull carries on as the pickup.
             Some(h) => self.handover = Some(Handover { leg: h.leg, trigger, deadline }),
             None => {
-                let id = LegId(self.legs.len() as u32);
-                let (target, caller_id) = self.desk.clone();
-                self.legs.push(Leg {
-                    kind: LegKind::Desk,
-                    target: target.clone(),
-                    caller_id: caller_id.clone(),
-                    state: LegState::Dialing,
-                    start_at: now,
-                    dialed_at: Some(now),
-                    rang: false,
-                });
+                let id = self.dial_midcall_leg(LegKind::Desk, self.desk.clone(), now);
                 self.handover = Some(Handover { leg: id, trigger, deadline });
-                self.notify(Notification::Leg {
-                    leg: id,
-                    kind: LegKind::Desk,
-                    notice: LegNotice::Dialing { target: target.to_string() },
-                });
-                self.commands.push_back(Command::Dial { leg: id, kind: LegKind::Desk, target, caller_id });
             }
         }
     }
@@ -572,17 +556,6 @@ impl TwinnedCall {
                 }
             },
         };
-        let id = LegId(self.legs.len() as u32);
-        self.legs.push(Leg {
-            kind: to,
-            target: target.clone(),
-            caller_id: caller_id.clone(),
-            state: LegState::Dialing,
-            start_at: now,
-            dialed_at: Some(now),
-            rang: false,
-        });
-        self.handover = Some(Handover { leg: id, trigger, deadline: now + self.handover_timeout });
         self.notify(Notification::Handover {
             from,
             to,
@@ -590,13 +563,47 @@ impl TwinnedCall {
             result: HandoverResult::Started,
             detail: String::new(),
         });
+        let id = self.dial_midcall_leg(to, (target, caller_id), now);
+        self.handover = Some(Handover { leg: id, trigger, deadline: now + self.handover_timeout });
+        Ok(())
+    }
+
+    /// A new leg being placed during the call (a handover, or the desk for a held caller):
+    /// reported as dialing and handed to the host to dial.
+    fn dial_midcall_leg(
+        &mut self,
+        kind: LegKind,
+        (target, caller_id): (DialTarget, CallerId),
+        now: Instant,
+    ) -> LegId {
+        let id = self.push_leg(kind, (target.clone(), caller_id.clone()), now, false);
         self.notify(Notification::Leg {
             leg: id,
-            kind: to,
+            kind,
             notice: LegNotice::Dialing { target: target.to_string() },
         });
-        self.commands.push_back(Command::Dial { leg: id, kind: to, target, caller_id });
-        Ok(())
+        self.commands.push_back(Command::Dial { leg: id, kind, target, caller_id });
+        id
+    }
+
+    fn push_leg(
+        &mut self,
+        kind: LegKind,
+        (target, caller_id): (DialTarget, CallerId),
+        now: Instant,
+        rang: bool,
+    ) -> LegId {
+        let id = LegId(self.legs.len() as u32);
+        self.legs.push(Leg {
+            kind,
+            target,
+            caller_id,
+            state: LegState::Dialing,
+            start_at: now,
+            dialed_at: Some(now),
+            rang,
+        });
+        id
     }
 
     /// The desk joined the call on its own (the pickup code) while the call is on the
@@ -642,18 +649,7 @@ impl TwinnedCall {
 
     /// A desk leg the host already has (the pickup code's own call), answered.
     fn adopt_desk(&mut self, now: Instant) -> LegId {
-        let id = LegId(self.legs.len() as u32);
-        let (target, caller_id) = self.desk.clone();
-        self.legs.push(Leg {
-            kind: LegKind::Desk,
-            target,
-            caller_id,
-            state: LegState::Dialing,
-            start_at: now,
-            dialed_at: Some(now),
-            rang: true,
-        });
-        id
+        self.push_leg(LegKind::Desk, self.desk.clone(), now, true)
     }
 
     fn complete_handover(&mut self, old: LegId, new: LegId) {
