@@ -3,6 +3,7 @@
 //! goes through, the durable journal of runtime changes, and the text reports. It does
 //! file IO, which is why it is not part of the sans-IO core, and knows no host types.
 
+pub mod api_command;
 pub mod calls;
 pub mod journal;
 pub mod report;
@@ -19,9 +20,13 @@ use journal::{Entry, Journal};
 /// Where a change came from, for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    Dialplan { channel: Option<String> },
+    Dialplan {
+        channel: Option<String>,
+    },
     Cli,
     Ami,
+    /// FreeSWITCH's `twinning` API from fs_cli or an ESL client.
+    Esl,
 }
 
 impl Source {
@@ -30,6 +35,7 @@ impl Source {
             Source::Dialplan { .. } => "dialplan",
             Source::Cli => "cli",
             Source::Ami => "ami",
+            Source::Esl => "esl",
         }
     }
 }
@@ -75,7 +81,7 @@ impl Service {
         journal_path: &Path,
         read_astdb: impl FnOnce() -> Vec<(String, String)>,
     ) -> Result<(Service, Vec<LoadWarning>), String> {
-        let config = Config::from_raw(raw).map_err(|e| format!("twinning.conf: {e}"))?;
+        let config = Config::from_raw(raw).map_err(|e| format!("twinning.conf: {}", e.render(raw)))?;
         let (journal, replay) =
             Journal::open(journal_path).map_err(|e| format!("journal {}: {e}", journal_path.display()))?;
         let mut warnings = Vec::new();
@@ -154,7 +160,7 @@ impl Service {
 
     /// Re-reads the configuration. A broken file changes nothing and says why.
     pub fn reload(&mut self, raw: &RawConfig) -> Result<Vec<OverrideProblem>, String> {
-        let config = Config::from_raw(raw).map_err(|e| format!("twinning.conf: {e}"))?;
+        let config = Config::from_raw(raw).map_err(|e| format!("twinning.conf: {}", e.render(raw)))?;
         Ok(self.settings.replace_config(config))
     }
 }

@@ -5,6 +5,7 @@
 
 mod cap;
 mod command;
+mod dtmf_codes;
 mod engine;
 mod event;
 mod leg;
@@ -16,6 +17,7 @@ pub use command::{
     CallStatus, CallerId, Command, DialTarget, HandoverResult, HandoverTrigger, LegNotice, Notification,
     Prompt, RefusalReason,
 };
+pub use dtmf_codes::{CodeAction, CodeKind, DtmfCodeMatcher, Keyed, CODE_DIGIT_TIMEOUT};
 pub use engine::{TwinnedCall, CONFIRM_TIMEOUT};
 pub use event::{Event, LegFailure, MobileFeature};
 pub use leg::{LegId, LegKind};

@@ -60,6 +60,21 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// The problems with each place named as `raw` names it (see [`RawConfig::locate`]).
+    pub fn render(&self, raw: &RawConfig) -> String {
+        let parts: Vec<String> = self
+            .problems
+            .iter()
+            .map(|(line, message)| match line {
+                Some(l) => format!("{}: {message}", raw.locate(*l)),
+                None => message.clone(),
+            })
+            .collect();
+        parts.join("; ")
+    }
+}
+
 impl Config {
     /// Validates a configuration as read by the host. Either every section and entry is
     /// valid, or the result lists every problem found; there is no partly applied config.

@@ -8,6 +8,20 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawConfig {
     pub sections: Vec<RawSection>,
+    /// What each `line` number means when the host's reader has no lines (FreeSWITCH's XML
+    /// tree): entry `n - 1` describes position `n`, e.g. `<user id="1001"> param ring_time`.
+    /// Empty when the numbers are real line numbers.
+    pub locations: Vec<String>,
+}
+
+impl RawConfig {
+    /// Where problem `line` is, in the words the admin's file uses.
+    pub fn locate(&self, line: u32) -> String {
+        match self.locations.get((line as usize).wrapping_sub(1)) {
+            Some(place) => place.clone(),
+            None => format!("line {line}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -178,6 +178,10 @@ fn split_dial_string(s: &str) -> Result<(&str, &str), String> {
     {
         return Err(format!("a dial string may not contain {}", describe_char(bad)));
     }
+    // FreeSWITCH's separator for dialing several destinations at once.
+    if s.contains(":_:") {
+        return Err("a dial string may not contain ':_:'".into());
+    }
     let Some((tech, resource)) = s.split_once('/') else {
         return Err("a dial string has the form Tech/resource, e.g. PJSIP/1001".into());
     };
@@ -408,7 +412,9 @@ mod tests {
     #[test]
     fn desk_device_is_one_device() {
         assert_eq!(DeskDevice::parse("PJSIP/1001").unwrap().to_string(), "PJSIP/1001");
-        for bad in ["PJSIP/1001&PJSIP/1002", "1001", "/1001", "PJSIP/", "PJSIP/1001,20"] {
+        for bad in
+            ["PJSIP/1001&PJSIP/1002", "user/1001:_:user/1002", "1001", "/1001", "PJSIP/", "PJSIP/1001,20"]
+        {
             assert!(DeskDevice::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -1,0 +1,120 @@
+//! The `twinning` API command of FreeSWITCH (fs_cli, ESL `api`/`bgapi`, `${twinning(...)}`
+//! in the dialplan): its words, parsed and checked before anything is looked up.
+
+use twinning_core::call::LegKind;
+
+pub const USAGE: &str =
+    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile | calls | help";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiCommand {
+    /// Every user (a table), or one user's fields.
+    Status(Option<String>),
+    Set {
+        user: String,
+        field: String,
+        value: String,
+    },
+    Handover {
+        user: String,
+        to: LegKind,
+    },
+    Calls,
+    Help,
+}
+
+impl ApiCommand {
+    pub fn parse(line: &str) -> Result<ApiCommand, String> {
+        let line = line.trim();
+        let (verb, rest) = split_word(line);
+        match verb {
+            "" | "help" if rest.is_empty() => Ok(ApiCommand::Help),
+            "status" => {
+                let (user, extra) = split_word(rest);
+                if !extra.is_empty() {
+                    return Err("usage: twinning status [user]".into());
+                }
+                Ok(ApiCommand::Status((!user.is_empty()).then(|| user.to_owned())))
+            }
+            "set" => {
+                let (user, rest) = split_word(rest);
+                let (field, value) = split_word(rest);
+                if user.is_empty() || field.is_empty() {
+                    return Err("usage: twinning set <user> <field> <value>".into());
+                }
+                // The value is the rest of the line (an empty value clears, e.g. the mobile).
+                Ok(ApiCommand::Set { user: user.into(), field: field.into(), value: value.into() })
+            }
+            "handover" => {
+                let (user, rest) = split_word(rest);
+                let (to, extra) = split_word(rest);
+                let to = match to {
+                    "desk" => LegKind::Desk,
+                    "mobile" => LegKind::Mobile,
+                    _ => return Err("usage: twinning handover <user> desk|mobile".into()),
+                };
+                if user.is_empty() || !extra.is_empty() {
+                    return Err("usage: twinning handover <user> desk|mobile".into());
+                }
+                Ok(ApiCommand::Handover { user: user.into(), to })
+            }
+            "calls" if rest.is_empty() => Ok(ApiCommand::Calls),
+            _ => Err(format!("unknown twinning command; usage: {USAGE}")),
+        }
+    }
+}
+
+fn split_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    match s.find(char::is_whitespace) {
+        Some(i) => (&s[..i], s[i..].trim()),
+        None => (s, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_command() {
+        assert_eq!(ApiCommand::parse("").unwrap(), ApiCommand::Help);
+        assert_eq!(ApiCommand::parse(" help ").unwrap(), ApiCommand::Help);
+        assert_eq!(ApiCommand::parse("status").unwrap(), ApiCommand::Status(None));
+        assert_eq!(ApiCommand::parse("status 1001").unwrap(), ApiCommand::Status(Some("1001".into())));
+        assert_eq!(
+            ApiCommand::parse("set 1001 schedule mon-fri 09:00-17:00").unwrap(),
+            ApiCommand::Set {
+                user: "1001".into(),
+                field: "schedule".into(),
+                value: "mon-fri 09:00-17:00".into()
+            }
+        );
+        assert_eq!(
+            ApiCommand::parse("set 1001 mobile").unwrap(),
+            ApiCommand::Set { user: "1001".into(), field: "mobile".into(), value: String::new() }
+        );
+        assert_eq!(
+            ApiCommand::parse("handover 1001 mobile").unwrap(),
+            ApiCommand::Handover { user: "1001".into(), to: LegKind::Mobile }
+        );
+        assert_eq!(ApiCommand::parse("calls").unwrap(), ApiCommand::Calls);
+    }
+
+    #[test]
+    fn refuses_malformed_commands() {
+        for bad in [
+            "status 1001 extra",
+            "set",
+            "set 1001",
+            "handover 1001",
+            "handover 1001 voicemail",
+            "handover 1001 desk now",
+            "calls now",
+            "help me",
+            "drop tables",
+        ] {
+            assert!(ApiCommand::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}
