@@ -12,7 +12,7 @@ use twinning_core::call::{CallOptions, CallSetup, CallerId};
 use twinning_core::printable;
 
 use super::channel::ChannelRef;
-use super::{call, clock, cstr, guard, logger, state};
+use super::{authenticate, call, clock, cstr, guard, logger, state};
 
 pub const NAME: &CStr = c"Twinning";
 pub const PICKUP_NAME: &CStr = c"TwinningPickup";
@@ -22,7 +22,8 @@ pub const ANSWERED_BY_VARIABLE: &str = "TWINNINGANSWEREDBY";
 type Exec = unsafe extern "C" fn(*mut sys::ast_channel, *const c_char) -> c_int;
 
 pub fn register(module: *mut sys::ast_module) -> Result<(), String> {
-    let apps: [(&CStr, Exec); 2] = [(NAME, exec), (PICKUP_NAME, exec_pickup)];
+    let apps: [(&CStr, Exec); 3] =
+        [(NAME, exec), (PICKUP_NAME, exec_pickup), (authenticate::NAME, authenticate::exec)];
     for (name, exec) in apps {
         // SAFETY: static name (Asterisk keeps the pointer); NULL synopsis and description
         // make Asterisk load the XML documentation; `module` is our handle.
@@ -44,7 +45,7 @@ pub fn register(module: *mut sys::ast_module) -> Result<(), String> {
 }
 
 pub fn unregister() {
-    for name in [NAME, PICKUP_NAME] {
+    for name in [NAME, PICKUP_NAME, authenticate::NAME] {
         // SAFETY: static name; unregistering an unregistered application is a no-op.
         unsafe {
             sys::ast_unregister_application(name.as_ptr());

@@ -289,6 +289,22 @@ pub fn emit_settings_refused(user: &str, field: &str, source: &str, channel: &st
     );
 }
 
+/// A wrong PIN at `TwinningAuthenticate()`, or a PIN entered during a lockout: someone
+/// may be guessing a user's PIN.
+pub fn emit_auth_failed(chan: ChannelRef, user: &str, reason: &str, attempts: u32, locked_for_secs: u64) {
+    emit_for(
+        Some(chan),
+        sys::EVENT_FLAG_SECURITY,
+        c"TwinningAuthFailed",
+        &[
+            ("User", user),
+            ("Reason", reason),
+            ("Attempts", &attempts.to_string()),
+            ("LockedFor", &locked_for_secs.to_string()),
+        ],
+    );
+}
+
 /// Reports what the call engine announced, as the `Twinning*` call events.
 pub fn emit_call_notification(caller: ChannelRef, user: &str, n: &Notification) {
     let call = sys::EVENT_FLAG_CALL;

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod astdb;
+pub mod authenticate;
 pub mod call;
 pub mod channel;
 pub mod cli;

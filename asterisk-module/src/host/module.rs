@@ -178,6 +178,11 @@ unsafe extern "C" fn reload() -> c_int {
                 for p in &problems {
                     logger::warning(&p.to_string());
                 }
+                // Users gone from the file, or without a PIN now, need no PIN record.
+                let settings = service.settings();
+                state::pin_guard().prune(std::time::Instant::now(), |user| {
+                    settings.user(user.as_str()).is_some_and(|u| u.pin.is_some())
+                });
                 // Dropped overrides leave the journal and the AstDB mirror too.
                 if !problems.is_empty() {
                     if let Err(e) = mirror_to_astdb(service) {

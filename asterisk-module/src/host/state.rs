@@ -4,8 +4,10 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use once_cell::sync::Lazy;
 use twinning_core::call::ConcurrencyCap;
-use twinning_core::{printable, Change};
+use twinning_core::pin_guard::{PinGuard, PinPolicy};
+use twinning_core::{printable, Change, Field};
 use twinning_service::calls::LiveCalls;
 
 use super::{astdb, logger, manager};
@@ -43,6 +45,11 @@ pub fn apply_change(source: &Source, user: &str, field: &str, value: &str) -> Re
     };
     match &result {
         Ok(change) => {
+            if change.field == Field::Pin {
+                // Wrong guesses at the old PIN say nothing about the new one; an admin
+                // setting a new PIN also lifts a lockout.
+                pin_guard().reset(&change.user);
+            }
             let key = format!("{}/{}", change.user, change.field.name());
             if let Err(e) = astdb::put(&key, &change.new) {
                 // The journal already holds the change; AstDB is only the mirror.
@@ -90,4 +97,13 @@ static CALLS: Mutex<LiveCalls> = Mutex::new(LiveCalls::new());
 
 pub fn calls() -> MutexGuard<'static, LiveCalls> {
     CALLS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Wrong PINs per user across calls, for `TwinningAuthenticate()`. Kept in memory: a
+/// module reload keeps it, a restart of Asterisk clears it. Where both this and the
+/// service lock are held, the service lock is taken first.
+static PIN_GUARD: Lazy<Mutex<PinGuard>> = Lazy::new(|| Mutex::new(PinGuard::new(PinPolicy::default())));
+
+pub fn pin_guard() -> MutexGuard<'static, PinGuard> {
+    PIN_GUARD.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -94,6 +94,9 @@ const FUNCTIONS: &[&str] = &[
     "ast_channel_add_bridge_role",
     "ast_channel_set_bridge_role_option",
     "ast_channel_remove_bridge_role",
+    // TwinningAuthenticate(): a prompt that reads the PIN, and the prompts around it.
+    "ast_app_getdata",
+    "ast_stream_and_wait",
     "localtime_r",
     "time",
     "twinning_channel_caller",

@@ -10,6 +10,7 @@ use super::{
     CallControl, DeskDevice, DestinationPolicy, Field, MobileDialTemplate, RawConfig, RawEntry, UserId,
     UserSettings,
 };
+use crate::pin_guard::PinPolicy;
 
 /// System-wide settings from `[general]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub struct General {
     pub max_concurrent: u32,
     pub policy: DestinationPolicy,
     pub call_control: CallControl,
+    /// How wrong PINs are rate-limited across calls.
+    pub pin: PinPolicy,
     /// Per-user defaults given in `[general]`, already validated, applied to every user
     /// before the user's own section.
     defaults: Vec<(Field, String)>,
@@ -132,6 +135,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     let mut max_concurrent = General::DEFAULT_MAX_CONCURRENT;
     let mut policy = DestinationPolicy::default();
     let mut call_control = CallControl::default();
+    let mut pin = PinPolicy::default();
     let mut defaults = Vec::new();
     // Checks defaults against a scratch user, so a bad default is reported at its own line
     // in [general], not once per user.
@@ -164,7 +168,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
                 Ok(n) if (1..=20).contains(&n) => policy.max_digits = n,
                 _ => bad("a whole number from 1 to 20".into()),
             },
-            key => match call_control.set(key, &e.value) {
+            key => match call_control.set(key, &e.value).or_else(|| pin.set(key, &e.value)) {
                 Some(Ok(())) => {}
                 Some(Err(m)) => bad(m),
                 None => match Field::parse(key) {
@@ -198,7 +202,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     if problems.len() > before {
         return None;
     }
-    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, call_control, defaults })
+    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, call_control, pin, defaults })
 }
 
 fn set_prefixes(target: &mut Vec<String>, value: &str, bad: &mut impl FnMut(String)) {
@@ -309,6 +313,31 @@ ring_time = 30
         let c = load(text).unwrap();
         assert_eq!(c.users.len(), 2);
         assert!(c.general.policy.check(&crate::PhoneNumber::parse("09001234567").unwrap()).is_err());
+    }
+
+    #[test]
+    fn pin_rate_limits_are_read_and_bad_ones_reported_at_their_line() {
+        let c = load(&SAMPLE.replace(
+            "answer_guard = 2",
+            "answer_guard = 2\npin_max_attempts = 5\npin_lockout = 60\npin_window = 600",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.general.pin,
+            PinPolicy {
+                max_attempts: 5,
+                lockout: crate::Millis::from_secs(60),
+                window: crate::Millis::from_secs(600)
+            }
+        );
+        assert_eq!(load(SAMPLE).unwrap().general.pin, PinPolicy::default());
+        let e = load(
+            &SAMPLE.replace("answer_guard = 2", "answer_guard = 2\npin_max_attempts = 0\npin_lockout = 0"),
+        )
+        .unwrap_err();
+        let lines: Vec<_> = e.problems.iter().map(|p| p.0).collect();
+        assert_eq!(lines, vec![Some(8), Some(9)], "{e}");
+        assert!(e.to_string().contains("pin_max_attempts"), "{e}");
     }
 
     #[test]
