@@ -214,7 +214,9 @@ impl Phone {
         (column("SuccessfulCall(C)"), column("FailedCall(C)"))
     }
 
-    fn spawn_load(
+    /// Runs SIPp with scenario `xml` on `port` (`extra` arguments first), for `calls` calls
+    /// or, with `None`, until stopped. Its files live in the instance's `sipp-{name}`.
+    pub fn spawn_load(
         instance: &Instance,
         name: &str,
         port: u16,

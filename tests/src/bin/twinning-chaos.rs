@@ -1,0 +1,38 @@
+//! The chaos run (`scripts/chaos [calls] [--seed N] [--rate R] [--limit L] [--reloads K]`):
+//! thousands of twinned calls where every party answers, declines, never answers or hangs
+//! up at random moments, handovers included, then checks the PBX is clean. See
+//! tests/src/chaos.rs. Exits non-zero if a check failed. `--seed` repeats a run's plan.
+
+use twinning_tests::chaos::{self, Options};
+
+fn main() {
+    let mut o = Options::new(2000, chaos::random_seed());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> u64 {
+            args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
+        };
+        match arg.as_str() {
+            "--seed" => o.seed = value("--seed"),
+            "--rate" => o.rate = value("--rate") as u32,
+            "--limit" => o.limit = value("--limit") as u32,
+            "--reloads" => o.reloads = value("--reloads") as u32,
+            "-h" | "--help" => {
+                println!(
+                    "usage: twinning-chaos [calls] [--seed N] [--rate calls/s] [--limit calls] [--reloads N]"
+                );
+                return;
+            }
+            n => o.calls = n.parse().unwrap_or_else(|_| panic!("unknown argument {n}; see --help")),
+        }
+    }
+    println!("chaos: seed {} ({} calls); repeat this plan with --seed {}", o.seed, o.calls, o.seed);
+    let report = chaos::run(&o);
+    print!("{}", report.summary);
+    if !report.failures.is_empty() {
+        for f in &report.failures {
+            println!("FAILED: {f}");
+        }
+        std::process::exit(1);
+    }
+}
