@@ -89,7 +89,7 @@ fn ensure_mounted(root: &Path) {
 
 impl Installation {
     /// A path as seen from the host, for a path as Asterisk sees it.
-    fn outside(&self, inside: &Path) -> PathBuf {
+    pub fn outside(&self, inside: &Path) -> PathBuf {
         match &self.root {
             Some(root) => root.join(inside.strip_prefix("/").unwrap_or(inside)),
             None => inside.to_owned(),
@@ -143,7 +143,7 @@ impl Installation {
         }
     }
 
-    fn scratch_dir(&self) -> PathBuf {
+    pub fn scratch_dir(&self) -> PathBuf {
         match &self.root {
             Some(_) => PathBuf::from("/tmp"),
             None => std::env::temp_dir(),

@@ -9,11 +9,14 @@ pub mod ami;
 pub mod asterisk;
 pub mod chaos;
 pub mod dialplan;
+pub mod esl;
+pub mod freeswitch;
 pub mod media;
 pub mod module_build;
 pub mod pbx;
 pub mod rtp_events;
 pub mod sipp;
+pub mod skip;
 
 pub use ami::{Ami, Message};
 pub use asterisk::{Instance, InstanceConfig};

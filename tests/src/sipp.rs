@@ -11,6 +11,31 @@ use std::time::{Duration, Instant};
 
 use crate::asterisk::{Instance, INSTALLATION};
 
+/// Where SIPp phones run and whom they call: a PBX under test (Asterisk or FreeSWITCH)
+/// with a directory inside the provisioned root (SIPp runs there) for their files.
+pub trait SipSite {
+    /// The PBX's SIP port on 127.0.0.1.
+    fn sip_port(&self) -> u16;
+    /// A path under the site's directory, as this process sees it.
+    fn path(&self, relative: &str) -> PathBuf;
+    /// The same path as SIPp (inside the root) sees it.
+    fn inside_path(&self, relative: &str) -> String;
+}
+
+impl SipSite for Instance {
+    fn sip_port(&self) -> u16 {
+        self.sip_port
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        Instance::path(self, relative)
+    }
+
+    fn inside_path(&self, relative: &str) -> String {
+        Instance::inside_path(self, relative)
+    }
+}
+
 /// How a desk phone or mobile answers an INVITE.
 #[derive(Debug, Clone)]
 pub enum Answer {
@@ -84,7 +109,7 @@ pub fn free_udp_port() -> u16 {
 
 impl Phone {
     /// A phone that answers calls as `answer` says, listening on `port`.
-    pub fn uas(instance: &Instance, name: &str, port: u16, answer: &Answer) -> Phone {
+    pub fn uas(instance: &dyn SipSite, name: &str, port: u16, answer: &Answer) -> Phone {
         let dir = format!("sipp-{name}");
         fs::create_dir_all(instance.path(&dir)).unwrap();
         if let Answer::After { dtmf, .. } = answer {
@@ -108,37 +133,37 @@ impl Phone {
     }
 
     /// Calls `exten` on Asterisk as SIP user `caller`.
-    pub fn call(instance: &Instance, name: &str, exten: &str, behaviour: &Caller) -> Phone {
+    pub fn call(instance: &dyn SipSite, name: &str, exten: &str, behaviour: &Caller) -> Phone {
         Phone::call_as(instance, name, "caller", exten, behaviour)
     }
 
     /// Calls `exten`, announcing `media_port` (on 127.0.0.1) for the audio it receives, so
     /// the test itself can listen to what the caller hears.
     pub fn call_listening(
-        instance: &Instance,
+        instance: &dyn SipSite,
         name: &str,
         exten: &str,
         behaviour: &Caller,
         media_port: u16,
     ) -> Phone {
         let xml = uac_scenario(behaviour).replace("m=audio [media_port]", &format!("m=audio {media_port}"));
-        let target = format!("127.0.0.1:{}", instance.sip_port);
+        let target = format!("127.0.0.1:{}", instance.sip_port());
         Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
     }
 
     /// Calls `exten` as SIP user `from` (which picks the PJSIP endpoint).
-    pub fn call_as(instance: &Instance, name: &str, from: &str, exten: &str, behaviour: &Caller) -> Phone {
+    pub fn call_as(instance: &dyn SipSite, name: &str, from: &str, exten: &str, behaviour: &Caller) -> Phone {
         let xml = uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{from}@"));
-        let target = format!("127.0.0.1:{}", instance.sip_port);
+        let target = format!("127.0.0.1:{}", instance.sip_port());
         Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
     }
 
-    fn spawn(instance: &Instance, name: &str, port: u16, xml: &str, extra: &[&str]) -> Phone {
+    fn spawn(instance: &dyn SipSite, name: &str, port: u16, xml: &str, extra: &[&str]) -> Phone {
         Phone::spawn_load(instance, name, port, xml, extra, Some(1))
     }
 
     /// A phone that answers every call it gets, as `answer` says, until stopped.
-    pub fn uas_all(instance: &Instance, name: &str, port: u16, answer: &Answer) -> Phone {
+    pub fn uas_all(instance: &dyn SipSite, name: &str, port: u16, answer: &Answer) -> Phone {
         let dir = format!("sipp-{name}");
         fs::create_dir_all(instance.path(&dir)).unwrap();
         let xml = uas_scenario(answer, &instance.inside_path(&dir));
@@ -148,7 +173,7 @@ impl Phone {
     /// Places `calls` calls to `exten` at `rate` per second (at most `limit` at once),
     /// recording each call's INVITE-to-200 time and SIPp's statistics in its directory.
     pub fn load(
-        instance: &Instance,
+        instance: &dyn SipSite,
         name: &str,
         exten: &str,
         behaviour: &Caller,
@@ -157,7 +182,7 @@ impl Phone {
         limit: u32,
     ) -> Phone {
         let xml = uac_scenario(behaviour);
-        let target = format!("127.0.0.1:{}", instance.sip_port);
+        let target = format!("127.0.0.1:{}", instance.sip_port());
         let dir = instance.inside_path(&format!("sipp-{name}"));
         let (rate, limit) = (format!("{rate}"), limit.to_string());
         let stats = format!("{dir}/stats.csv");
@@ -217,7 +242,7 @@ impl Phone {
     /// Runs SIPp with scenario `xml` on `port` (`extra` arguments first), for `calls` calls
     /// or, with `None`, until stopped. Its files live in the instance's `sipp-{name}`.
     pub fn spawn_load(
-        instance: &Instance,
+        instance: &dyn SipSite,
         name: &str,
         port: u16,
         xml: &str,

@@ -4,7 +4,7 @@
 use twinning_core::call::LegKind;
 
 pub const USAGE: &str =
-    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile | calls | help";
+    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile | calls | reload | help";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCommand {
@@ -20,6 +20,8 @@ pub enum ApiCommand {
         to: LegKind,
     },
     Calls,
+    /// Re-read twinning.conf.xml (after `reloadxml`); a broken file changes nothing.
+    Reload,
     Help,
 }
 
@@ -59,6 +61,7 @@ impl ApiCommand {
                 Ok(ApiCommand::Handover { user: user.into(), to })
             }
             "calls" if rest.is_empty() => Ok(ApiCommand::Calls),
+            "reload" if rest.is_empty() => Ok(ApiCommand::Reload),
             _ => Err(format!("unknown twinning command; usage: {USAGE}")),
         }
     }
@@ -99,6 +102,7 @@ mod tests {
             ApiCommand::Handover { user: "1001".into(), to: LegKind::Mobile }
         );
         assert_eq!(ApiCommand::parse("calls").unwrap(), ApiCommand::Calls);
+        assert_eq!(ApiCommand::parse("reload").unwrap(), ApiCommand::Reload);
     }
 
     #[test]

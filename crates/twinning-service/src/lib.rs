@@ -4,6 +4,7 @@
 //! file IO, which is why it is not part of the sans-IO core, and knows no host types.
 
 pub mod api_command;
+pub mod call_events;
 pub mod calls;
 pub mod journal;
 pub mod report;

@@ -70,7 +70,7 @@ impl<A: Copy> DtmfCodeMatcher<A> {
         if let Some((action, mut digits)) = self.collecting.take() {
             if gap.is_some_and(|g| g <= COLLECT_DIGIT_TIMEOUT) {
                 if key == '#' {
-                    let action = (!digits.is_empty()).then(|| CodeAction::CodeWithDigits(action, digits));
+                    let action = (!digits.is_empty()).then_some(CodeAction::CodeWithDigits(action, digits));
                     return Keyed { pass, action };
                 }
                 if key.is_ascii_digit() && digits.len() < MAX_COLLECTED_DIGITS {

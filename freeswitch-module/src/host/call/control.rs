@@ -1,0 +1,309 @@
+//! A call's shared state. Every thread that acts on the call (the caller's, each leg's,
+//! the API's, a DTMF callback in a bridge, the desk's pickup) steps the one engine under
+//! one lock and takes the commands it produced; the commands are then carried out with
+//! the lock released, because FreeSWITCH calls may block or call back into the module.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use twinning_core::call::{CallStatus, Command, Event, LegId, LegKind, Prompt, TwinnedCall};
+use twinning_core::CallControl;
+
+use super::leg;
+use crate::host::session::Session;
+use crate::host::{cstr, events, ffi, logger, state};
+
+pub struct Outcome {
+    pub status: CallStatus,
+    pub answered_by: Option<LegKind>,
+}
+
+/// One leg as the threads share it.
+pub struct LegHandle {
+    pub kind: LegKind,
+    /// Read by `switch_ivr_originate` (its `cancel_cause`) and by the leg's thread: a
+    /// non-zero cause stops the attempt or ends the leg.
+    pub cancel: Arc<AtomicU32>,
+    /// The leg's session once `switch_ivr_originate` returned it (its thread holds the read
+    /// lock until the leg is over), or the desk's own session for a pickup.
+    pub session: Option<Session>,
+    /// A prompt the leg's thread is to play (the confirmation).
+    pub prompt: Option<Prompt>,
+    /// The engine has heard how this leg ended (or released it): nothing more is reported.
+    pub ended: bool,
+    /// The desk running `twinning_pickup`: no thread of ours holds it.
+    pub joined: bool,
+}
+
+impl LegHandle {
+    pub fn dialing(kind: LegKind) -> LegHandle {
+        LegHandle {
+            kind,
+            cancel: Arc::new(AtomicU32::new(0)),
+            session: None,
+            prompt: None,
+            ended: false,
+            joined: false,
+        }
+    }
+
+    pub fn joined(kind: LegKind, session: Session) -> LegHandle {
+        LegHandle { session: Some(session), joined: true, ..LegHandle::dialing(kind) }
+    }
+}
+
+pub struct Inner {
+    pub engine: TwinnedCall,
+    pub legs: BTreeMap<LegId, LegHandle>,
+    /// Commands only the caller's thread can carry out (it owns the caller's media).
+    pub for_caller: VecDeque<Command>,
+    /// The leg the caller is bridged with now.
+    pub in_bridge: Option<LegId>,
+    /// A leg to bridge as soon as the current bridge ends (a swap under way).
+    pub swap_to: Option<LegId>,
+}
+
+pub struct CallCtl {
+    pub user: String,
+    /// The caller's session; valid while `twinning` runs, which outlives every use: the
+    /// call is unregistered before the application returns and leg threads are joined.
+    pub caller: Session,
+    pub call_control: CallControl,
+    call_id: u64,
+    inner: Mutex<Inner>,
+    /// Wakes the caller's thread when something is queued for it.
+    pub wake: Condvar,
+}
+
+static ACTIVE: Mutex<Vec<Arc<CallCtl>>> = Mutex::new(Vec::new());
+
+fn active() -> MutexGuard<'static, Vec<Arc<CallCtl>>> {
+    ACTIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl CallCtl {
+    pub fn register(
+        user: &str,
+        caller: Session,
+        call_control: CallControl,
+        engine: TwinnedCall,
+    ) -> Arc<CallCtl> {
+        let call_id = state::calls().begin(user, &caller.name(), engine.started());
+        let ctl = Arc::new(CallCtl {
+            user: user.to_owned(),
+            caller,
+            call_control,
+            call_id,
+            inner: Mutex::new(Inner {
+                engine,
+                legs: BTreeMap::new(),
+                for_caller: VecDeque::new(),
+                in_bridge: None,
+                swap_to: None,
+            }),
+            wake: Condvar::new(),
+        });
+        active().push(ctl.clone());
+        ctl
+    }
+
+    /// Removes the call from the registry, stops every leg still up and waits for the leg
+    /// threads to let go of their sessions; gives back the mobile slot if the engine never
+    /// did (the call was abandoned).
+    pub fn unregister(self: &Arc<Self>) {
+        active().retain(|c| !Arc::ptr_eq(c, self));
+        state::calls().end(self.call_id);
+        let sessions: Vec<Session> = {
+            let mut inner = self.lock();
+            let mut s = Vec::new();
+            for h in inner.legs.values_mut() {
+                h.cancel.store(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL, Ordering::SeqCst);
+                if let (Some(session), false) = (h.session, h.joined) {
+                    s.push(session);
+                }
+            }
+            if inner.engine.holds_mobile_slot() && !inner.engine.is_finished() {
+                state::cap().release();
+            }
+            s
+        };
+        for s in sessions {
+            s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
+        }
+        // Leg threads hold only a clone of this Arc; wait until they are gone so no
+        // thread outlives the caller's session.
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while Arc::strong_count(self) > 1 && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if Arc::strong_count(self) > 1 {
+            logger::warning(&format!("twinning {}: a leg thread did not finish in time", self.user));
+        }
+    }
+
+    /// The user's most recent answered call: bridged, or the caller held for the desk.
+    pub fn find_answered(user: &str) -> Option<Arc<CallCtl>> {
+        active()
+            .iter()
+            .rev()
+            .find(|c| {
+                let inner = c.lock();
+                c.user == user && (inner.engine.is_bridged() || inner.engine.is_parked())
+            })
+            .cloned()
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Commands are taken in the same critical section that fed the engine, so a panic
+        // cannot leave half a step behind: a poisoned lock is taken over.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the engine and takes every command it produced.
+    pub fn step<R>(&self, f: impl FnOnce(&mut TwinnedCall) -> R) -> (R, Vec<Command>) {
+        let mut inner = self.lock();
+        let r = f(&mut inner.engine);
+        let mut commands = Vec::new();
+        while let Some(c) = inner.engine.poll_command() {
+            commands.push(c);
+        }
+        state::calls().update(self.call_id, inner.engine.leg_states());
+        (r, commands)
+    }
+
+    pub fn event(&self, event: Event) -> Vec<Command> {
+        self.step(|e| e.handle_event(event, Instant::now())).1
+    }
+
+    /// Fires the engine's timers that are due.
+    pub fn tick(&self) -> Vec<Command> {
+        let now = Instant::now();
+        self.step(|e| {
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
+        })
+        .1
+    }
+
+    /// Reports how leg `leg` ended, unless someone already did.
+    pub fn leg_ended(&self, leg: LegId, event: Event) -> Vec<Command> {
+        let first = {
+            let mut inner = self.lock();
+            match inner.legs.get_mut(&leg) {
+                Some(h) if !h.ended => {
+                    h.ended = true;
+                    true
+                }
+                Some(_) => false,
+                None => true,
+            }
+        };
+        if first {
+            self.event(event)
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.lock().engine.outcome().map(|(status, answered_by)| Outcome { status, answered_by })
+    }
+}
+
+/// Carries out commands. The ones that need the caller's own thread are queued for it.
+pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>) {
+    for command in commands {
+        match command {
+            Command::Dial { leg, kind, target, caller_id } => {
+                ctl.lock().legs.insert(leg, LegHandle::dialing(kind));
+                leg::spawn(ctl.clone(), leg, kind, target, caller_id);
+            }
+            Command::Cancel { leg } => {
+                let session = {
+                    let mut inner = ctl.lock();
+                    inner.legs.get_mut(&leg).and_then(|h| {
+                        h.cancel.store(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL, Ordering::SeqCst);
+                        h.ended = true;
+                        h.session
+                    })
+                };
+                if let Some(s) = session {
+                    s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
+                }
+            }
+            Command::PlayPrompt { leg, prompt } => {
+                if let Some(h) = ctl.lock().legs.get_mut(&leg) {
+                    h.prompt = Some(prompt);
+                }
+            }
+            Command::IndicateRinging => ctl.caller.ring_ready(),
+            Command::SwapBridge { new, old } => {
+                // The caller's bridge ends when `old` hangs up; its thread then bridges `new`.
+                let old_session = {
+                    let mut inner = ctl.lock();
+                    inner.swap_to = Some(new);
+                    inner.legs.get_mut(&old).and_then(|h| {
+                        h.ended = true;
+                        h.cancel.store(ffi::SWITCH_CAUSE_NORMAL_CLEARING, Ordering::SeqCst);
+                        h.session
+                    })
+                };
+                ctl.wake.notify_all();
+                if let Some(s) = old_session {
+                    s.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+                }
+            }
+            Command::HoldCaller | Command::ResumeCaller => {
+                // Holding the bridged mobile makes FreeSWITCH play the caller's hold music
+                // (`hold_music`) to the caller, with no signalling towards the caller.
+                let mobile = {
+                    let inner = ctl.lock();
+                    inner.in_bridge.and_then(|l| inner.legs.get(&l)).and_then(|h| h.session)
+                };
+                if let Some(m) = mobile {
+                    let uuid = cstr::owned(&m.uuid());
+                    // SAFETY: looks the session up by uuid (FreeSWITCH locks it meanwhile).
+                    unsafe {
+                        if command == Command::HoldCaller {
+                            ffi::switch_ivr_hold_uuid(uuid.as_ptr(), std::ptr::null(), ffi::SWITCH_TRUE);
+                        } else {
+                            ffi::switch_ivr_unhold_uuid(uuid.as_ptr());
+                        }
+                    }
+                }
+            }
+            Command::BlindTransfer { context, exten } => {
+                let (exten, context) = (cstr::owned(&exten), cstr::owned(&context));
+                // SAFETY: the caller's session is valid for the call (see CallCtl::caller);
+                // the transfer ends its bridge and sends it through the XML dialplan.
+                let status = unsafe {
+                    ffi::switch_ivr_session_transfer(
+                        ctl.caller.raw(),
+                        exten.as_ptr(),
+                        c"XML".as_ptr(),
+                        context.as_ptr(),
+                    )
+                };
+                if status != ffi::SWITCH_STATUS_SUCCESS {
+                    logger::warning(&format!("twinning {}: blind transfer failed", ctl.user));
+                }
+            }
+            Command::Notify(n) => events::fire_call(ctl.caller, &ctl.user, &n),
+            Command::ReleaseMobileSlot => state::cap().release(),
+            // The outcome is read from the engine (see CallCtl::outcome).
+            Command::Finish { .. } => {
+                ctl.wake.notify_all();
+            }
+            caller_only @ (Command::Bridge { .. }
+            | Command::Park
+            | Command::Unpark { .. }
+            | Command::ReleaseCaller) => {
+                ctl.lock().for_caller.push_back(caller_only);
+                ctl.wake.notify_all();
+            }
+        }
+    }
+}

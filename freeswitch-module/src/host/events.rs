@@ -1,0 +1,98 @@
+//! `CUSTOM` events (`twinning::*`), the ESL counterpart of the Asterisk module's AMI
+//! events, with the same fields.
+
+use std::ffi::CStr;
+
+use twinning_core::call::Notification;
+use twinning_service::call_events::{self, SUBCLASSES};
+
+use super::session::Session;
+use super::{cstr, ffi, logger};
+
+const OWNER: &CStr = c"mod_twinning";
+const FILE: &CStr = c"mod_twinning.rs";
+const FUNC: &CStr = c"twinning";
+
+/// Reserves every subclass (FreeSWITCH warns about unreserved ones and ties them to us).
+pub fn reserve() {
+    for s in SUBCLASSES {
+        let s = cstr::owned(s);
+        // SAFETY: both strings are copied by FreeSWITCH.
+        if unsafe { ffi::switch_event_reserve_subclass_detailed(OWNER.as_ptr(), s.as_ptr()) }
+            != ffi::SWITCH_STATUS_SUCCESS
+        {
+            logger::warning(&format!("could not reserve event subclass {}", s.to_string_lossy()));
+        }
+    }
+}
+
+pub fn free() {
+    for s in SUBCLASSES {
+        let s = cstr::owned(s);
+        // SAFETY: as in `reserve`.
+        unsafe {
+            ffi::switch_event_free_subclass_detailed(OWNER.as_ptr(), s.as_ptr());
+        }
+    }
+}
+
+/// Fires `subclass` with `fields`; with a session, also `Channel` and `Uniqueid` (as the
+/// AMI events carry) and FreeSWITCH's own channel headers.
+pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)]) {
+    let subclass = cstr::owned(subclass);
+    let mut event: *mut ffi::switch_event_t = std::ptr::null_mut();
+    // SAFETY: creates an event we own until it is fired (which takes it) or destroyed.
+    unsafe {
+        if ffi::switch_event_create_subclass_detailed(
+            FILE.as_ptr(),
+            FUNC.as_ptr(),
+            line!() as i32,
+            &mut event,
+            ffi::SWITCH_EVENT_CUSTOM,
+            subclass.as_ptr(),
+        ) != ffi::SWITCH_STATUS_SUCCESS
+            || event.is_null()
+        {
+            logger::warning("could not create a twinning event");
+            return;
+        }
+    }
+    let add = |name: &str, value: &str| {
+        let (name, value) = (cstr::owned(name), cstr::owned(&call_events::one_line(value)));
+        // SAFETY: `event` is ours; the strings are copied.
+        unsafe {
+            ffi::switch_event_add_header_string(
+                event,
+                ffi::SWITCH_STACK_BOTTOM,
+                name.as_ptr(),
+                value.as_ptr(),
+            );
+        }
+    };
+    if let Some(s) = session {
+        add("Channel", &s.name());
+        add("Uniqueid", &s.uuid());
+    }
+    for (name, value) in fields {
+        add(name, value);
+    }
+    // SAFETY: `event` is ours; the session (if any) is valid for the caller's run; firing
+    // hands the event to FreeSWITCH.
+    unsafe {
+        if let Some(s) = session {
+            ffi::switch_channel_event_set_data(s.channel_ptr(), event);
+        }
+        ffi::switch_event_fire_detailed(
+            FILE.as_ptr(),
+            FUNC.as_ptr(),
+            line!() as i32,
+            &mut event,
+            std::ptr::null_mut(),
+        );
+    }
+}
+
+pub fn fire_call(caller: Session, user: &str, n: &Notification) {
+    let e = call_events::call_event(user, n);
+    fire(e.subclass, Some(caller), &e.fields);
+}

@@ -1,0 +1,344 @@
+//! Running a private FreeSWITCH 1.10 for one test, with the real `mod_twinning.so`:
+//! its own configuration (written from scratch, not the vanilla tree), directories, event
+//! socket and SIP port on loopback.
+//!
+//! FreeSWITCH has no package this project can install, so it is used when one is given:
+//! `FREESWITCH_PREFIX` (an install prefix holding `bin/freeswitch` and
+//! `lib/freeswitch/mod`). Without it, [`FreeSwitch::start`] returns `None` after reporting
+//! the test as skipped (see [`crate::skip`]).
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use once_cell::sync::OnceCell;
+
+use crate::asterisk::INSTALLATION;
+use crate::esl::Esl;
+use crate::sipp::{free_udp_port, SipSite};
+
+pub const ESL_PASSWORD: &str = "ClueCon";
+
+/// The FreeSWITCH to test against, if one was given.
+pub fn prefix() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os("FREESWITCH_PREFIX")?);
+    assert!(p.join("bin/freeswitch").is_file(), "FREESWITCH_PREFIX={} has no bin/freeswitch", p.display());
+    Some(p)
+}
+
+/// `mod_twinning.so`, built once per test run from the current source.
+pub fn module_path() -> &'static Path {
+    static BUILT: OnceCell<PathBuf> = OnceCell::new();
+    BUILT.get_or_init(|| {
+        let root = crate::module_build::workspace_root();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = std::env::var("TWINNING_MODULE_PROFILE").is_ok_and(|p| p == "release");
+        let mut args = vec!["build", "--quiet", "-p", "freeswitch-module"];
+        if release {
+            args.push("--release");
+        }
+        let status = Command::new(cargo).args(&args).current_dir(&root).status().expect("cargo build");
+        assert!(status.success(), "building mod_twinning.so failed");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        target.join(if release { "release" } else { "debug" }).join("libmod_twinning.so")
+    })
+}
+
+/// Ports of the SIPp phones FreeSWITCH points at.
+#[derive(Debug, Clone, Copy)]
+pub struct FsPorts {
+    pub sip: u16,
+    pub desk: u16,
+    pub mobile: u16,
+    pub desk2: u16,
+}
+
+impl FsPorts {
+    pub fn new() -> FsPorts {
+        FsPorts {
+            sip: free_udp_port(),
+            desk: free_udp_port(),
+            mobile: free_udp_port(),
+            desk2: free_udp_port(),
+        }
+    }
+}
+
+impl Default for FsPorts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct FreeSwitch {
+    prefix: PathBuf,
+    /// The instance directory as this process sees it, and as SIPp (in the root) sees it.
+    outside: PathBuf,
+    inside: PathBuf,
+    pub esl_port: u16,
+    pub ports: FsPorts,
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl FreeSwitch {
+    /// Starts FreeSWITCH with `twinning` (the body of `<configuration name="twinning.conf">`)
+    /// and the test dialplan; `None` (reported as skipped) when no FreeSWITCH was given.
+    pub fn start(test: &str, twinning: &str, options: &str, ports: FsPorts) -> Option<FreeSwitch> {
+        Self::start_with_env(test, twinning, options, ports, &[])
+    }
+
+    pub fn start_with_env(
+        test: &str,
+        twinning: &str,
+        options: &str,
+        ports: FsPorts,
+        env: &[(&str, &str)],
+    ) -> Option<FreeSwitch> {
+        let Some(prefix) = prefix() else {
+            crate::skip::report(
+                test,
+                "no FreeSWITCH given (set FREESWITCH_PREFIX to a FreeSWITCH 1.10 install; see README)",
+            );
+            return None;
+        };
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // Inside the provisioned root, so SIPp (which runs there) can use the same files.
+        let inside = INSTALLATION.scratch_dir().join(format!("twinning-fs-{}-{n}", std::process::id()));
+        let outside = INSTALLATION.outside(&inside);
+        let _ = fs::remove_dir_all(&outside);
+        for d in ["conf", "log", "db", "run", "mod", "temp", "storage", "cache", "sounds", "recordings"] {
+            fs::create_dir_all(outside.join(d)).unwrap();
+        }
+        stage_modules(&prefix, &outside.join("mod"));
+        let esl_port = free_tcp_port();
+        let mut fs = FreeSwitch {
+            prefix,
+            outside,
+            inside,
+            esl_port,
+            ports,
+            child: None,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        fs.write_config(twinning, options);
+        fs.boot();
+        Some(fs)
+    }
+
+    fn write_config(&self, twinning: &str, options: &str) {
+        let d = self.outside.display();
+        let p = self.ports;
+        let xml = format!(
+            r#"<?xml version="1.0"?>
+<document type="freeswitch/xml">
+  <section name="configuration">
+    <configuration name="switch.conf">
+      <settings>
+        <param name="loglevel" value="debug"/>
+        <param name="max-sessions" value="2000"/>
+        <param name="sessions-per-second" value="1000"/>
+        <param name="rtp-start-port" value="41000"/>
+        <param name="rtp-end-port" value="49000"/>
+      </settings>
+    </configuration>
+    <configuration name="modules.conf">
+      <modules>
+        <load module="mod_logfile"/>
+        <load module="mod_event_socket"/>
+        <load module="mod_commands"/>
+        <load module="mod_dptools"/>
+        <load module="mod_dialplan_xml"/>
+        <load module="mod_tone_stream"/>
+        <load module="mod_sofia"/>
+        <load module="mod_twinning"/>
+      </modules>
+    </configuration>
+    <configuration name="logfile.conf">
+      <profiles><profile name="default"><settings>
+        <param name="logfile" value="{d}/log/freeswitch.log"/>
+      </settings><mappings><map name="all" value="debug,info,notice,warning,err,crit,alert"/></mappings></profile></profiles>
+    </configuration>
+    <configuration name="event_socket.conf">
+      <settings>
+        <param name="listen-ip" value="127.0.0.1"/>
+        <param name="listen-port" value="{esl}"/>
+        <param name="password" value="{ESL_PASSWORD}"/>
+      </settings>
+    </configuration>
+    <configuration name="sofia.conf">
+      <global_settings><param name="log-level" value="0"/></global_settings>
+      <profiles><profile name="internal"><gateways/><domains/><settings>
+        <param name="context" value="twinning-test"/>
+        <param name="dialplan" value="XML"/>
+        <param name="sip-ip" value="127.0.0.1"/>
+        <param name="sip-port" value="{sip}"/>
+        <param name="rtp-ip" value="127.0.0.1"/>
+        <param name="ext-rtp-ip" value="127.0.0.1"/>
+        <param name="ext-sip-ip" value="127.0.0.1"/>
+        <param name="auth-calls" value="false"/>
+        <param name="inbound-codec-prefs" value="PCMU"/>
+        <param name="outbound-codec-prefs" value="PCMU"/>
+        <param name="dtmf-type" value="rfc2833"/>
+        <param name="rfc2833-pt" value="101"/>
+        <param name="liberal-dtmf" value="true"/>
+      </settings></profile></profiles>
+    </configuration>
+    <configuration name="twinning.conf" description="Mobile twinning">
+{twinning}
+    </configuration>
+  </section>
+  <section name="dialplan">
+    <context name="twinning-test">
+      <extension name="pickup">
+        <condition field="destination_number" expression="^\*27$">
+          <action application="twinning_pickup" data="${{caller_id_number}}"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Result=${{twinning_status}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="bad-arguments">
+        <condition field="destination_number" expression="^9(.*)$">
+          <action application="twinning" data="$1"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Status=${{twinning_status}},Error=${{twinning_error}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="twinned">
+        <condition field="destination_number" expression="^(1\d\d\d)$">
+          <action application="twinning" data="$1 {options}"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Status=${{twinning_status}},AnsweredBy=${{twinning_answered_by}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+    </context>
+  </section>
+</document>
+"#,
+            esl = self.esl_port,
+            sip = p.sip,
+        );
+        fs::write(self.outside.join("conf/freeswitch.xml"), xml).unwrap();
+    }
+
+    fn boot(&mut self) {
+        let d = &self.outside;
+        let log = fs::File::create(d.join("log/console.out")).unwrap();
+        let dir = |s: &str| d.join(s).display().to_string();
+        let child = Command::new(self.prefix.join("bin/freeswitch"))
+            .args(["-nf", "-nc", "-nonat", "-nosql"])
+            .args(["-conf", &dir("conf"), "-log", &dir("log"), "-db", &dir("db"), "-run", &dir("run")])
+            .args(["-mod", &dir("mod"), "-temp", &dir("temp"), "-storage", &dir("storage")])
+            .args(["-cache", &dir("cache"), "-sounds", &dir("sounds"), "-recordings", &dir("recordings")])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start freeswitch");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("freeswitch exited at start ({status}); see {}", d.join("log").display());
+            }
+            if let Ok(mut esl) = Esl::connect(self.esl_port, ESL_PASSWORD) {
+                if esl.api("sofia status").contains("RUNNING") {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "freeswitch did not come up; see {}", d.join("log").display());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn esl(&self) -> Esl {
+        Esl::connect(self.esl_port, ESL_PASSWORD).expect("connect to the event socket")
+    }
+
+    /// `fs_cli -x`, as an admin would type it.
+    pub fn fs_cli(&self, command: &str) -> String {
+        let out = Command::new(self.prefix.join("bin/fs_cli"))
+            .args(["-H", "127.0.0.1", "-P", &self.esl_port.to_string(), "-p", ESL_PASSWORD, "-x", command])
+            .output()
+            .expect("run fs_cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A SIP target on this test's loopback phones, as the desk/mobile settings name them.
+    pub fn sip_target(port: u16, user: &str) -> String {
+        format!("sofia/internal/{user}@127.0.0.1:{port}")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Kills FreeSWITCH at once (as a crash would) and starts it again on the same
+    /// directories.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.boot();
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.outside.join("log/freeswitch.log")).unwrap_or_default()
+    }
+}
+
+impl SipSite for FreeSwitch {
+    fn sip_port(&self) -> u16 {
+        self.ports.sip
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.outside.join(relative)
+    }
+
+    fn inside_path(&self, relative: &str) -> String {
+        self.inside.join(relative).display().to_string()
+    }
+}
+
+impl Drop for FreeSwitch {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Ok(mut esl) = Esl::connect(self.esl_port, ESL_PASSWORD) {
+                let _ = esl.command("api fsctl shutdown");
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::env::var_os("TWINNING_KEEP_INSTANCE").is_none() && !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.outside);
+        }
+    }
+}
+
+/// Every module of the FreeSWITCH install, and ours, in the instance's module directory.
+fn stage_modules(prefix: &Path, dir: &Path) {
+    let installed = prefix.join("lib/freeswitch/mod");
+    for entry in fs::read_dir(&installed).unwrap_or_else(|e| panic!("{}: {e}", installed.display())) {
+        let entry = entry.unwrap();
+        let _ = symlink(entry.path(), dir.join(entry.file_name()));
+    }
+    fs::copy(module_path(), dir.join("mod_twinning.so")).expect("stage mod_twinning.so");
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

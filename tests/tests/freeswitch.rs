@@ -1,0 +1,330 @@
+//! mod_twinning in a real FreeSWITCH 1.10, driven as an admin and users would: the XML
+//! dialplan, the `twinning` API over ESL and fs_cli, `CUSTOM twinning::*` events, and real
+//! SIP calls from SIPp (caller, desk phone, mobile trunk) over mod_sofia on loopback.
+//!
+//! FreeSWITCH is used when one is given (`FREESWITCH_PREFIX`); without it every test here
+//! reports itself SKIPPED (stderr and the summary of `scripts/test`), never as a pass.
+
+use std::time::Duration;
+
+use twinning_tests::esl::{Esl, EslEvent};
+use twinning_tests::freeswitch::{FreeSwitch, FsPorts};
+use twinning_tests::sipp::{Answer, Caller, Phone, SipSite};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+const EVENTS: &[&str] = &[
+    "twinning::start",
+    "twinning::leg",
+    "twinning::bridged",
+    "twinning::handover",
+    "twinning::end",
+    "twinning::refused",
+    "twinning::settings",
+    "twinning::settings_refused",
+    "twinning::test",
+];
+
+fn conf(ports: FsPorts, general_extra: &str) -> String {
+    format!(
+        r#"      <settings>
+        <param name="mobile_dial" value="sofia/internal/{{number}}@127.0.0.1:{mobile}"/>
+        <param name="blocked_prefixes" value="09"/>
+        <param name="answer_guard" value="0"/>
+        <param name="handover_timeout" value="5"/>
+{general_extra}      </settings>
+      <users>
+        <user id="1001">
+          <param name="desk" value="{desk}"/>
+          <param name="mobile" value="07700900123"/>
+          <param name="enabled" value="yes"/>
+        </user>
+        <user id="1002">
+          <param name="desk" value="{desk2}"/>
+          <param name="mobile" value="07700900456"/>
+          <param name="enabled" value="no"/>
+        </user>
+      </users>"#,
+        mobile = ports.mobile,
+        desk = FreeSwitch::sip_target(ports.desk, "desk1001"),
+        desk2 = FreeSwitch::sip_target(ports.desk2, "desk1002"),
+    )
+}
+
+struct Pbx {
+    fs: FreeSwitch,
+    esl: Esl,
+    ports: FsPorts,
+}
+
+fn start(test: &str, general_extra: &str, options: &str) -> Option<Pbx> {
+    let ports = FsPorts::new();
+    let fs = FreeSwitch::start(test, &conf(ports, general_extra), options, ports)?;
+    let mut esl = fs.esl();
+    esl.subscribe(EVENTS);
+    Some(Pbx { fs, esl, ports })
+}
+
+fn ring(after_ms: u64) -> Answer {
+    Answer::After { after_ms, dtmf: vec![] }
+}
+
+impl Pbx {
+    fn event(&mut self, subclass: &str, with: &[(&str, &str)]) -> EslEvent {
+        self.esl
+            .event(subclass, with, WAIT)
+            .unwrap_or_else(|| panic!("no {subclass} {with:?}; log:\n{}", tail(&self.fs.log())))
+    }
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+#[test]
+fn loads_and_answers_the_api() {
+    let Some(mut p) = start("freeswitch::loads_and_answers_the_api", "", "") else { return };
+    let status = p.esl.api("twinning status");
+    assert!(status.contains("1001") && status.contains("2 twinning users"), "{status}");
+    let one = p.esl.api("twinning status 1001");
+    assert!(one.contains("07700900123"), "{one}");
+    assert!(p.esl.api("twinning help").starts_with("USAGE:"));
+    assert!(p.esl.api("twinning calls").contains("0 twinned calls"));
+    // fs_cli, as an admin types it.
+    assert!(p.fs.fs_cli("twinning status 1001").contains("07700900123"));
+    for bad in ["twinning frobnicate", "twinning status nobody", "twinning handover 1001 voicemail"] {
+        let reply = p.esl.api(bad);
+        assert!(reply.starts_with("-ERR"), "{bad}: {reply}");
+    }
+    assert!(p.esl.api("module_exists mod_twinning").contains("true"));
+}
+
+#[test]
+fn settings_change_by_api_with_an_audit_event_and_bad_values_change_nothing() {
+    let Some(mut p) = start("freeswitch::settings_change", "", "") else { return };
+    let ok = p.esl.api("twinning set 1001 mobile 07700900999");
+    assert!(ok.starts_with("+OK"), "{ok}");
+    let e = p.event("twinning::settings", &[]);
+    assert_eq!((e.must("User"), e.must("Field"), e.must("Value")), ("1001", "mobile", "07700900999"));
+    assert_eq!((e.must("OldValue"), e.must("Source")), ("07700900123", "esl"));
+    for bad in [
+        "twinning set 1001 mobile 0770&0900",
+        "twinning set 1001 mobile 07700900123,sofia/internal/x",
+        "twinning set 1001 mobile ${system(id)}",
+        "twinning set 1001 mobile 09001234567",
+        "twinning set 1001 mobile 0770:_:0900",
+        "twinning set 1001 desk sofia/internal/evil",
+        "twinning set nobody mobile 07700900123",
+        "twinning set 1001 ring_time forever",
+    ] {
+        let reply = p.esl.api(bad);
+        assert!(reply.starts_with("-ERR"), "{bad}: {reply}");
+        let refused = p.event("twinning::settings_refused", &[]);
+        assert!(!refused.must("Reason").is_empty());
+    }
+    assert!(p.esl.api("twinning status 1001").contains("07700900999"));
+}
+
+#[test]
+fn runtime_changes_survive_a_crash() {
+    let Some(mut p) = start("freeswitch::runtime_changes_survive_a_crash", "", "") else { return };
+    assert!(p.esl.api("twinning set 1001 dial_delay 3").starts_with("+OK"));
+    assert!(p.esl.api("twinning set 1002 enabled yes").starts_with("+OK"));
+    p.fs.kill_and_restart();
+    let mut esl = p.fs.esl();
+    let one = esl.api("twinning status 1001");
+    assert!(one.contains("dial_delay       : 3  (runtime)"), "{one}");
+    assert!(esl.api("twinning status 1002").contains("enabled          : yes  (runtime)"));
+}
+
+#[test]
+fn a_broken_reload_changes_nothing() {
+    let Some(mut p) = start("freeswitch::a_broken_reload_changes_nothing", "", "") else { return };
+    let conf_path = p.fs.path("conf/freeswitch.xml");
+    let xml = std::fs::read_to_string(&conf_path).unwrap();
+    std::fs::write(
+        &conf_path,
+        xml.replace("<param name=\"enabled\" value=\"yes\"/>", "<param name=\"enabled\" value=\"maybe\"/>"),
+    )
+    .unwrap();
+    assert!(p.esl.api("reloadxml").contains("+OK"));
+    let reply = p.esl.api("twinning reload");
+    assert!(reply.starts_with("-ERR") && reply.contains("<user id=\"1001\"> param enabled"), "{reply}");
+    assert!(p.esl.api("twinning status 1001").contains("enabled          : yes"));
+}
+
+#[test]
+fn the_desk_answers_first_and_the_mobile_stops_ringing() {
+    let Some(mut p) = start("freeswitch::the_desk_answers_first", "", "") else { return };
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(500));
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1500 });
+    let start = p.event("twinning::start", &[("User", "1001")]);
+    assert_eq!(start.must("Mobile"), "07700900123");
+    assert!(!start.must("Uniqueid").is_empty() && !start.must("Channel").is_empty());
+    let bridged = p.event("twinning::bridged", &[]);
+    assert_eq!(bridged.must("Leg"), "desk");
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    mobile.wait(Duration::from_secs(5));
+    assert_eq!(mobile.received("CANCEL").len(), 1, "{}", mobile.summary());
+    desk.wait(Duration::from_secs(5));
+    assert!(desk.answered());
+}
+
+#[test]
+fn the_mobile_answers_first_with_the_callers_number() {
+    let Some(mut p) = start("freeswitch::the_mobile_answers_first", "", "") else { return };
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(400));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1500 });
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    mobile.wait(Duration::from_secs(5));
+    let invite = mobile.received("INVITE");
+    assert!(invite[0].first_line.contains("07700900123@"), "{}", invite[0].first_line);
+    assert!(invite[0].header("From").unwrap_or_default().contains("caller"), "{}", invite[0].text);
+    desk.wait(Duration::from_secs(5));
+    assert_eq!(desk.received("CANCEL").len(), 1, "{}", desk.summary());
+}
+
+#[test]
+fn a_mobile_answer_inside_the_guard_is_voicemail_and_ignored() {
+    let Some(mut p) =
+        start("freeswitch::answer_guard", "        <param name=\"answer_guard\" value=\"3\"/>\n", "")
+    else {
+        return;
+    };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(4500));
+    let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(200));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 500 });
+    let guarded = p.event("twinning::leg", &[("State", "guarded")]);
+    assert_eq!(guarded.must("Leg"), "mobile");
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+}
+
+#[test]
+fn nobody_answers_and_the_dialplan_goes_on() {
+    let Some(mut p) = start("freeswitch::nobody_answers", "", "r(5)") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
+    let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 500 });
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("Status"), "NOANSWER");
+    // The dialplan goes on after `twinning` (here to report), as it would to voicemail.
+    let result = p.event("twinning::test", &[]);
+    assert_eq!((result.must("Status"), result.get("AnsweredBy").unwrap_or("")), ("NOANSWER", ""));
+}
+
+#[test]
+fn a_disabled_user_rings_only_the_desk_and_bad_arguments_fail() {
+    let Some(mut p) = start("freeswitch::disabled_and_bad_arguments", "", "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk2", p.ports.desk2, &ring(300));
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(100));
+    let _caller = Phone::call(&p.fs, "caller", "1002", &Caller::HangUpAfter { hold_ms: 300 });
+    let refused = p.event("twinning::refused", &[]);
+    assert_eq!(refused.must("Reason"), "disabled");
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "desk");
+    mobile.stop();
+    assert!(mobile.received("INVITE").is_empty(), "{}", mobile.summary());
+    // "9<args>" runs `twinning <args>`: an unknown user, bad options.
+    for (exten, error) in [("9nobody", "unknown twinning user"), ("91001", "")] {
+        let _ = (exten, error);
+    }
+    let _bad = Phone::call(&p.fs, "bad", "9nobody", &Caller::HangUpAfter { hold_ms: 100 });
+    let result = p.event("twinning::test", &[]);
+    assert_eq!(result.must("Status"), "FAILED");
+    assert!(result.must("Error").contains("unknown twinning user"), "{result:?}");
+}
+
+#[test]
+fn api_handover_pushes_a_desk_call_to_the_mobile_without_touching_the_caller() {
+    let Some(mut p) = start("freeswitch::api_handover", "", "") else { return };
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
+    let mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 6000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "desk");
+    drop(mobile);
+    let mut mobile2 = Phone::uas(&p.fs, "mobile2", p.ports.mobile, &ring(500));
+    let reply = p.esl.api("twinning handover 1001 mobile");
+    assert!(reply.starts_with("+OK"), "{reply}");
+    let h = p.event("twinning::handover", &[("Result", "completed")]);
+    assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("desk", "mobile", "ami"));
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    let touched: Vec<String> = caller
+        .messages()
+        .iter()
+        .filter(|m| m.received && (m.first_line.starts_with("INVITE") || m.first_line.starts_with("BYE")))
+        .map(|m| m.first_line.clone())
+        .collect();
+    assert!(touched.is_empty(), "the caller's dialog was touched: {touched:?}");
+    desk.wait(Duration::from_secs(5));
+    assert!(!desk.received("BYE").is_empty(), "the desk was released: {}", desk.summary());
+    mobile2.wait(Duration::from_secs(5));
+    assert!(mobile2.answered());
+}
+
+#[test]
+fn the_desk_pushes_its_call_to_the_mobile_by_dtmf() {
+    let Some(mut p) = start("freeswitch::desk_push_dtmf", "", "") else { return };
+    let _desk =
+        Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::After { after_ms: 300, dtmf: vec![(1500, "*8")] });
+    let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 7000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "desk");
+    drop(_mobile);
+    let mut mobile2 = Phone::uas(&p.fs, "mobile2", p.ports.mobile, &ring(500));
+    let h = p.event("twinning::handover", &[("Result", "completed")]);
+    assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("desk", "mobile", "dtmf"));
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "mobile");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    mobile2.wait(Duration::from_secs(5));
+    assert!(mobile2.answered());
+}
+
+#[test]
+fn the_desk_picks_up_a_mobile_call_by_feature_code() {
+    let Some(mut p) = start("freeswitch::pickup", "", "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(300));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 6000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut pickup =
+        Phone::call_as(&p.fs, "desk-pickup", "1001", "*27", &Caller::KeyIn { digits: String::new() });
+    let h = p.event("twinning::handover", &[("Result", "completed")]);
+    assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("mobile", "desk", "featurecode"));
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    mobile.wait(Duration::from_secs(5));
+    assert!(!mobile.received("BYE").is_empty(), "the mobile was released: {}", mobile.summary());
+    pickup.wait(Duration::from_secs(10));
+    assert!(pickup.got_response(200), "the pickup call was answered: {}", pickup.summary());
+}
+
+#[test]
+fn unload_is_refused_while_a_call_is_up() {
+    let Some(mut p) = start("freeswitch::unload_refused", "", "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
+    let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 4000 });
+    p.event("twinning::bridged", &[]);
+    let unload = p.esl.api("unload mod_twinning");
+    assert!(unload.starts_with("-ERR"), "unload during a call: {unload}");
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("Status"), "ANSWERED");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(p.esl.api("unload mod_twinning").starts_with("+OK"));
+    assert!(p.fs.is_running());
+}
