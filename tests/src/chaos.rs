@@ -37,11 +37,13 @@ pub struct Options {
     pub limit: u32,
     /// Module reloads spread over the run.
     pub reloads: u32,
+    /// Desk pickups by feature code (`*27` from the user's own phone), spread over the run.
+    pub pickups: u64,
 }
 
 impl Options {
     pub fn new(calls: u64, seed: u64) -> Options {
-        Options { calls, seed, rate: 6, limit: 60, reloads: 4 }
+        Options { calls, seed, rate: 6, limit: 60, reloads: 4, pickups: calls / 10 }
     }
 }
 
@@ -425,10 +427,10 @@ Content-Length: 0
 
 const INVITE_BRANCH: &str = "z9hG4bK-[pid]-[call_number]-invite";
 
-/// The caller: each call's extension, display name (the plan) and own behaviour come
-/// from the injection file (`[field0]`..`[field3]`).
+/// The caller: each call's display name (the plan), extension, own behaviour and SIP user
+/// (which picks the PJSIP endpoint) come from the injection file (`[field0]`..`[field4]`).
 fn caller_scenario() -> String {
-    let from = "From: \"[field0]\" <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]";
+    let from = "From: \"[field0]\" <sip:[field4]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]";
     let cancel = format!(
         "<send start_txn=\"cancel\"><![CDATA[
 CANCEL sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
@@ -453,7 +455,7 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={INVITE_BRANCH}
 To: <sip:[field1]@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
 CSeq: 1 INVITE
-Contact: <sip:caller@[local_ip]:[local_port]>
+Contact: <sip:[field4]@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
@@ -495,7 +497,7 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 [last_To:]
 Call-ID: [call_id]
 CSeq: 1 ACK
-Contact: <sip:caller@[local_ip]:[local_port]>
+Contact: <sip:[field4]@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Length: 0
 
@@ -515,7 +517,7 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 [last_To:]
 Call-ID: [call_id]
 CSeq: 2 BYE
-Contact: <sip:caller@[local_ip]:[local_port]>
+Contact: <sip:[field4]@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Length: 0
 
@@ -532,7 +534,7 @@ ACK sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
     x += "[last_To:]
 Call-ID: [call_id]
 CSeq: 1 ACK
-Contact: <sip:caller@[local_ip]:[local_port]>
+Contact: <sip:[field4]@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Length: 0
 
@@ -560,6 +562,8 @@ fn twinning_conf(desk_pickup_time: u32) -> String {
 /// events can be tied to it by Uniqueid.
 const EXTENSIONS: &str = "[general]\n[default]\n\
 exten => 2000,1,Answer()\n same => n,Wait(2)\n same => n,Hangup()\n\
+[twinning-features]\n\
+exten => *27,1,TwinningPickup(${CALLERID(num)})\n same => n,Hangup()\n\
 [twinning-calls]\n\
 exten => _100X,1,UserEvent(ChaosCall,Plan: ${CALLERID(name)})\n same => n,Twinning(${EXTEN},r(8))\n same => n,Hangup()\n\
 exten => _6100X,1,UserEvent(ChaosCall,Plan: ${CALLERID(name)})\n same => n,Twinning(${EXTEN:1},r(8)d(0.5)g(1.5))\n same => n,Hangup()\n\
@@ -599,6 +603,9 @@ struct Seen {
     bridged: HashMap<String, u64>,
     leg_states: BTreeMap<String, u64>,
     events: u64,
+    /// Twinning events for a call that came after its TwinningEnd (each thread reports
+    /// what it did once the call's lock is released, so a late report is possible).
+    after_end: Vec<String>,
 }
 
 enum Action {
@@ -644,6 +651,9 @@ fn handle_event(
     let Some(event) = m.get("Event") else { return };
     seen.events += 1;
     let uid = m.get("Uniqueid").unwrap_or("").to_owned();
+    if event.starts_with("Twinning") && seen.ends.contains_key(&uid) {
+        seen.after_end.push(format!("{event} {uid}"));
+    }
     match event {
         "UserEvent" if m.get("UserEvent") == Some("ChaosCall") => {
             let id = m
@@ -680,6 +690,10 @@ fn handle_event(
                 m.get("Result").unwrap_or("?")
             );
             *seen.handovers.entry(key).or_default() += 1;
+            // The pickup's own desk call joins the call without being dialed.
+            if m.get("Trigger") == Some("featurecode") && m.get("Result") == Some("completed") {
+                seen.legs.entry((uid, "desk".into())).or_default().dialing += 1;
+            }
         }
         "TwinningBridged" => {
             let n = seen.bridged.entry(uid.clone()).or_default();
@@ -774,10 +788,19 @@ pub fn run(o: &Options) -> Report {
             CallerPlan::HangUp(ms) => ("h", ms),
             CallerPlan::Wait => ("w", 0),
         };
-        let _ = writeln!(csv, "{};{};{act};{ms}", p.display_name(), p.exten());
+        let _ = writeln!(csv, "{};{};{act};{ms};caller", p.display_name(), p.exten());
     }
     std::fs::create_dir_all(pbx.path("sipp-callers")).unwrap();
     std::fs::write(pbx.path("sipp-callers/plans.csv"), csv).unwrap();
+    // The users' own phones pick calls up with *27 and stay a while.
+    let mut pickups = String::from("SEQUENTIAL\n");
+    for i in 0..o.pickups {
+        let user = if rng.chance(0.5) { "1001" } else { "1002" };
+        let _ = writeln!(pickups, "p{i};*27;h;{};phone{user}", rng.range(300, 8000));
+        *faults.entry(format!("pickup by *27 from the desk ({user})")).or_default() += 1;
+    }
+    std::fs::create_dir_all(pbx.path("sipp-pickups")).unwrap();
+    std::fs::write(pbx.path("sipp-pickups/plans.csv"), pickups).unwrap();
 
     let stop = AtomicBool::new(false);
     let seen = Mutex::new(Seen::default());
@@ -856,10 +879,22 @@ pub fn run(o: &Options) -> Report {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut callers =
             Phone::spawn_load(&pbx, "callers", free_udp_port(), &caller_scenario(), &args, Some(o.calls));
+        let mut pickup_phones = (o.pickups > 0).then(|| {
+            let csv = pbx.inside_path("sipp-pickups/plans.csv");
+            let period = (run_for.as_millis() as u64 / o.pickups).max(100).to_string();
+            let mut args = stats_args(&pbx, "pickups");
+            let target = format!("127.0.0.1:{}", pbx.sip_port);
+            args.splice(0..0, [target, "-inf".into(), csv, "-r".into(), "1".into(), "-rp".into(), period]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Phone::spawn_load(&pbx, "pickups", free_udp_port(), &caller_scenario(), &args, Some(o.pickups))
+        });
         // Every call ends within about 75 s of starting (the caller waits 60 s for an answer).
         let code = callers.wait(run_for + Duration::from_secs(240));
         if code.is_none() {
             eprintln!("chaos: the caller did not finish in time; stopped it");
+        }
+        if let Some(p) = pickup_phones.as_mut() {
+            p.wait(Duration::from_secs(60));
         }
         caller_counts = (stat(&pbx, "callers", "SuccessfulCall(C)"), stat(&pbx, "callers", "FailedCall(C)"));
         // Drain: legs still being torn down, handovers timing out.
@@ -1002,6 +1037,14 @@ fn check(
         failed.unwrap_or(0),
         phone_failed.join(", ")
     );
+    if o.pickups > 0 {
+        let _ = writeln!(
+            s,
+            "  pickups by *27: {} completed, {} failed (SIPp's view: a pickup with no call to take is refused)",
+            stat(pbx, "pickups", "SuccessfulCall(C)").unwrap_or(0),
+            stat(pbx, "pickups", "FailedCall(C)").unwrap_or(0)
+        );
+    }
     let _ = writeln!(s, "  faults planned:");
     for (k, v) in &faults {
         let _ = writeln!(s, "    {v:>6}  {k}");
@@ -1016,6 +1059,12 @@ fn check(
         seen.starts.len(),
         seen.ends.values().map(Vec::len).sum::<usize>(),
         seen.events
+    );
+    let _ = writeln!(
+        s,
+        "  events after their call's TwinningEnd: {} {}",
+        seen.after_end.len(),
+        seen.after_end.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
     );
     let _ = writeln!(s, "  statuses:");
     for (k, v) in &seen.statuses {

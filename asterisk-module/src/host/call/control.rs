@@ -26,15 +26,20 @@ pub struct Outcome {
 
 pub struct CallCtl {
     pub user: String,
-    /// The caller's channel; valid while the application runs, which outlives every
-    /// use: the call is unregistered before the application returns.
+    /// The caller's channel. Its memory stays valid as long as the call does (see
+    /// `_caller_ref`), though the application may have returned: AMI, the pickup, DTMF
+    /// hooks and ringing threads that took the call before it was unregistered still
+    /// step it and report on it afterwards.
     pub caller: ChannelRef,
+    /// The reference that keeps `caller` valid until the last holder of the call lets go.
+    _caller_ref: ChanRef,
     pub call_control: CallControl,
     call_id: u64,
     inner: Mutex<Inner>,
 }
 
-// SAFETY: the raw channel pointer inside is only used as documented on `caller`.
+// SAFETY: the raw channel pointer inside is only used as documented on `caller`, and a
+// counted reference keeps it valid for as long as the call exists.
 unsafe impl Send for CallCtl {}
 unsafe impl Sync for CallCtl {}
 
@@ -72,9 +77,12 @@ impl CallCtl {
         engine: TwinnedCall,
     ) -> Arc<CallCtl> {
         let call_id = state::calls().begin(user, &caller.name(), engine.started());
+        // SAFETY: the caller channel runs this application, so it is live here.
+        let caller_ref = unsafe { ChanRef::new(caller.raw()) };
         let ctl = Arc::new(CallCtl {
             user: user.to_owned(),
             caller,
+            _caller_ref: caller_ref,
             call_control,
             call_id,
             inner: Mutex::new(Inner {

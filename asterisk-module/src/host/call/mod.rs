@@ -64,6 +64,10 @@ pub fn pickup(desk: ChannelRef, user: &str) -> Result<(), String> {
             return Err(e);
         }
     };
+    // Report the pickup before answering the desk, which can take a while: the caller's
+    // thread may end the call meanwhile, and its TwinningEnd must come after this call's
+    // last events, not before them (found by scripts/chaos).
+    let commands = execute(&ctl, commands, Here::NOWHERE);
     let chan = desk.raw();
     // SAFETY: the desk channel runs this application; answering it is this thread's job.
     unsafe {
@@ -71,7 +75,7 @@ pub fn pickup(desk: ChannelRef, user: &str) -> Result<(), String> {
             sys::ast_answer(chan);
         }
     }
-    for command in execute(&ctl, commands, Here::NOWHERE) {
+    for command in commands {
         let joined = match command {
             // Blocks while the desk is in the call.
             Command::SwapBridge { new, old } if new == leg => {
