@@ -76,6 +76,18 @@ fn auth_result(ami: &mut Ami) -> String {
         .to_owned()
 }
 
+/// Whether Asterisk's log says `text`, given its logger thread a moment to write it.
+fn logged(pbx: &Instance, text: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pbx.log().contains(text) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
 fn failures(ami: &mut Ami, settle: Duration) -> Vec<Message> {
     ami.drain_events("TwinningAuthFailed", settle)
 }
@@ -99,7 +111,7 @@ fn the_right_pin_is_ok_and_a_user_without_a_pin_is_not_asked() {
     dial(&pbx, "phone1002", "*99", "");
     assert_eq!(auth_result(&mut ami), "NOPIN");
     assert!(failures(&mut ami, Duration::from_millis(500)).is_empty());
-    assert!(pbx.log().contains("Playing 'auth-thankyou"), "{}", pbx.log());
+    assert!(logged(&pbx, "Playing 'auth-thankyou"), "{}", pbx.log());
     // The application is documented.
     let doc = pbx.cli("core show application TwinningAuthenticate");
     assert!(doc.contains("TWINNINGAUTH") && doc.contains("pin_lockout"), "{doc}");
@@ -142,9 +154,8 @@ fn wrong_pins_across_calls_lock_the_user_out_until_the_lockout_ends() {
     dial(&pbx, "phone1001", "*99", "4826#");
     assert_eq!(auth_result(&mut ami), "LOCKED");
     assert_eq!(failures(&mut ami, Duration::from_secs(1)).len(), 1);
-    let log = pbx.log();
-    assert!(log.contains("wrong PIN for 1001; locked out for"), "{log}");
-    assert!(log.contains("a PIN was entered while 1001 is locked out"), "{log}");
+    assert!(logged(&pbx, "wrong PIN for 1001; locked out for"), "{}", pbx.log());
+    assert!(logged(&pbx, "a PIN was entered while 1001 is locked out"), "{}", pbx.log());
 
     // After the lockout the right PIN works again and the change is made.
     let end = Duration::from_secs(LOCKOUT_SECS + 1);
@@ -196,6 +207,15 @@ fn bad_pin_limits_are_refused_on_reload_and_nothing_changes() {
         let named = format!("line {line}: {key}");
         let before = pbx.log().matches(&named).count();
         pbx.cli("module reload app_twinning.so");
+        let refused = ami
+            .event("TwinningSettingsRefused", &[("Source", "reload")], Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{bad}: no security event for the refused reload"));
+        assert!(refused.must("Reason").contains(&named), "{refused:?}");
+        // Asterisk's logger writes on its own thread: give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pbx.log().matches(&named).count() <= before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let log = pbx.log();
         assert!(
             log.matches(&named).count() > before,
@@ -257,6 +277,14 @@ fn bad_arguments_and_internal_errors_fail_closed() {
         let e = run_local(&mut ami, tag, args);
         assert_eq!(e.must("Auth"), "FAILED", "{args:?}: {e:?}");
         assert!(e.must("Error").contains(error), "{args:?}: {e:?}");
+        let refused = ami
+            .event(
+                "TwinningRequestRefused",
+                &[("Application", "TwinningAuthenticate")],
+                Duration::from_secs(5),
+            )
+            .unwrap_or_else(|| panic!("{args:?}: no security event"));
+        assert!(refused.must("Reason").contains(error), "{refused:?}");
     }
     let a = local_instance(Some("TwinningAuthenticate()"));
     let mut ami = a.ami();
@@ -265,6 +293,6 @@ fn bad_arguments_and_internal_errors_fail_closed() {
         "FAILED",
         "never NOPIN or OK after a panic"
     );
-    assert!(a.log().contains("internal error in TwinningAuthenticate(): fault injected"), "{}", a.log());
+    assert!(logged(&a, "internal error in TwinningAuthenticate(): fault injected"), "{}", a.log());
     assert!(a.is_running_asterisk());
 }

@@ -12,7 +12,7 @@ use twinning_core::call::{CallOptions, CallSetup, CallerId};
 use twinning_core::printable;
 
 use super::channel::ChannelRef;
-use super::{authenticate, call, clock, cstr, guard, logger, state};
+use super::{authenticate, call, clock, cstr, guard, logger, manager, state};
 
 pub const NAME: &CStr = c"Twinning";
 pub const PICKUP_NAME: &CStr = c"TwinningPickup";
@@ -103,6 +103,7 @@ fn twinning(chan: ChannelRef, data: &str) -> c_int {
         Ok(s) => s,
         Err(e) => {
             logger::warning(&format!("Twinning({}): {e}", printable(data)));
+            manager::emit_request_refused(chan, "Twinning", data, &e);
             chan.set_variable(super::function::ERROR_VARIABLE, &e);
             finish(chan, "FAILED", "");
             return 0;

@@ -83,6 +83,7 @@ fn authenticate(chan: ChannelRef, data: &str) -> c_int {
         }
         Err(e) => {
             logger::warning(&format!("TwinningAuthenticate({}): {e}", printable(data)));
+            manager::emit_request_refused(chan, "TwinningAuthenticate", data, &e);
             chan.set_variable(function::ERROR_VARIABLE, &e);
             chan.set_variable(VARIABLE, AuthOutcome::Failed.name());
             return 0;

@@ -289,6 +289,17 @@ pub fn emit_settings_refused(user: &str, field: &str, source: &str, channel: &st
     );
 }
 
+/// A twinning application refused its arguments (unknown user, bad options): a dialplan
+/// may be handing caller-controlled text to it, so this is reported as security.
+pub fn emit_request_refused(chan: ChannelRef, application: &str, arguments: &str, reason: &str) {
+    emit_for(
+        Some(chan),
+        sys::EVENT_FLAG_SECURITY,
+        c"TwinningRequestRefused",
+        &[("Application", application), ("Arguments", &printable(arguments)), ("Reason", reason)],
+    );
+}
+
 /// A wrong PIN at `TwinningAuthenticate()`, or a PIN entered during a lockout: someone
 /// may be guessing a user's PIN.
 pub fn emit_auth_failed(chan: ChannelRef, user: &str, reason: &str, attempts: u32, locked_for_secs: u64) {

@@ -165,7 +165,7 @@ unsafe extern "C" fn reload() -> c_int {
         let raw = match config::load() {
             Ok(raw) => raw,
             Err(e) => {
-                logger::error(&format!("twinning reload failed, previous settings kept: {e}"));
+                reload_refused(&e);
                 return -1;
             }
         };
@@ -196,11 +196,19 @@ unsafe extern "C" fn reload() -> c_int {
                 0
             }
             Err(e) => {
-                logger::error(&format!("twinning reload failed, previous settings kept: {e}"));
+                reload_refused(&e);
                 -1
             }
         }
     })
+}
+
+/// A twinning.conf that was refused: the log names every bad line, and the security event
+/// every other refused change raises says so too (someone may have written a number the
+/// policy forbids, or a dial string into the file).
+fn reload_refused(reason: &str) {
+    logger::error(&format!("twinning reload failed, previous settings kept: {reason}"));
+    manager::emit_settings_refused("", "", "reload", "", reason);
 }
 
 unsafe extern "C" fn unload() -> c_int {
