@@ -95,10 +95,30 @@ impl FreeSwitch {
         Self::start_with_env(test, twinning, options, ports, &[])
     }
 
+    /// With `extensions` (XML `<extension>` elements) as the whole test context.
+    pub fn start_with_dialplan(
+        test: &str,
+        twinning: &str,
+        extensions: &str,
+        ports: FsPorts,
+    ) -> Option<FreeSwitch> {
+        Self::launch(test, twinning, Dialplan::Extensions(extensions), ports, &[])
+    }
+
     pub fn start_with_env(
         test: &str,
         twinning: &str,
         options: &str,
+        ports: FsPorts,
+        env: &[(&str, &str)],
+    ) -> Option<FreeSwitch> {
+        Self::launch(test, twinning, Dialplan::Test { options }, ports, env)
+    }
+
+    fn launch(
+        test: &str,
+        twinning: &str,
+        dialplan: Dialplan,
         ports: FsPorts,
         env: &[(&str, &str)],
     ) -> Option<FreeSwitch> {
@@ -128,12 +148,12 @@ impl FreeSwitch {
             child: None,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
-        fs.write_config(twinning, options);
+        fs.write_config(twinning, &dialplan.extensions());
         fs.boot();
         Some(fs)
     }
 
-    fn write_config(&self, twinning: &str, options: &str) {
+    fn write_config(&self, twinning: &str, extensions: &str) {
         let d = self.outside.display();
         let p = self.ports;
         let xml = format!(
@@ -197,33 +217,13 @@ impl FreeSwitch {
   </section>
   <section name="dialplan">
     <context name="twinning-test">
-      <extension name="pickup">
-        <condition field="destination_number" expression="^\*27$">
-          <action application="twinning_pickup" data="${{caller_id_number}}"/>
-          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Result=${{twinning_status}}"/>
-          <action application="hangup"/>
-        </condition>
-      </extension>
-      <extension name="bad-arguments">
-        <condition field="destination_number" expression="^9(.*)$">
-          <action application="twinning" data="$1"/>
-          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Status=${{twinning_status}},Error=${{twinning_error}}"/>
-          <action application="hangup"/>
-        </condition>
-      </extension>
-      <extension name="twinned">
-        <condition field="destination_number" expression="^(1\d\d\d)$">
-          <action application="twinning" data="$1 {options}"/>
-          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Status=${{twinning_status}},AnsweredBy=${{twinning_answered_by}}"/>
-          <action application="hangup"/>
-        </condition>
-      </extension>
-    </context>
+{extensions}    </context>
   </section>
 </document>
 "#,
             esl = self.esl_port,
             sip = p.sip,
+            extensions = extensions,
         );
         fs::write(self.outside.join("conf/freeswitch.xml"), xml).unwrap();
     }
@@ -291,6 +291,18 @@ impl FreeSwitch {
         self.boot();
     }
 
+    /// Sessions up now (from `status`; `show channels` needs the core database, which the
+    /// test instance runs without).
+    pub fn sessions(&self) -> usize {
+        let status = self.esl().api("status");
+        status
+            .lines()
+            .find(|l| l.contains("session(s) - peak"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no session count in: {status}"))
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(self.outside.join("log/freeswitch.log")).unwrap_or_default()
     }
@@ -341,4 +353,47 @@ fn stage_modules(prefix: &Path, dir: &Path) {
 
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The test context's extensions.
+enum Dialplan<'a> {
+    /// `twinning <user> <options>` for 1xxx, `twinning <args>` for 9<args>, the pickup code
+    /// *27; each reports its outcome as a `twinning::test` event.
+    Test {
+        options: &'a str,
+    },
+    Extensions(&'a str),
+}
+
+impl Dialplan<'_> {
+    fn extensions(&self) -> String {
+        match self {
+            Dialplan::Test { options } => format!(
+                r#"      <extension name="pickup">
+        <condition field="destination_number" expression="^\*27$">
+          <action application="twinning_pickup" data="${{caller_id_number}}"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Result=${{twinning_status}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="bad-arguments">
+        <condition field="destination_number" expression="^9(.*)$">
+          <action application="twinning" data="$1"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Status=${{twinning_status}},Error=${{twinning_error}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="twinned">
+        <condition field="destination_number" expression="^(1\d\d\d)$">
+          <action application="set" data="hold_music=tone_stream://%(1000,0,440);loops=-1"/>
+          <action application="twinning" data="$1 {options}"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Status=${{twinning_status}},AnsweredBy=${{twinning_answered_by}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+"#
+            ),
+            Dialplan::Extensions(x) => x.to_string(),
+        }
+    }
 }

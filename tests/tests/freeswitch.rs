@@ -22,6 +22,8 @@ const EVENTS: &[&str] = &[
     "twinning::refused",
     "twinning::settings",
     "twinning::settings_refused",
+    "twinning::hold",
+    "twinning::transfer",
     "twinning::test",
 ];
 
@@ -233,10 +235,7 @@ fn a_disabled_user_rings_only_the_desk_and_bad_arguments_fail() {
     assert_eq!(end.must("AnsweredBy"), "desk");
     mobile.stop();
     assert!(mobile.received("INVITE").is_empty(), "{}", mobile.summary());
-    // "9<args>" runs `twinning <args>`: an unknown user, bad options.
-    for (exten, error) in [("9nobody", "unknown twinning user"), ("91001", "")] {
-        let _ = (exten, error);
-    }
+    // "9<args>" runs `twinning <args>`: here an unknown user.
     let _bad = Phone::call(&p.fs, "bad", "9nobody", &Caller::HangUpAfter { hold_ms: 100 });
     let result = p.event("twinning::test", &[]);
     assert_eq!(result.must("Status"), "FAILED");
@@ -325,6 +324,151 @@ fn unload_is_refused_while_a_call_is_up() {
     assert_eq!(end.must("Status"), "ANSWERED");
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
     std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
     assert!(p.esl.api("unload mod_twinning").starts_with("+OK"));
     assert!(p.fs.is_running());
+}
+
+#[test]
+fn a_confirmed_mobile_answer_wins_and_a_declined_one_does_not() {
+    let Some(mut p) = start("freeswitch::confirmation", "", "c") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1500, "1")] },
+    );
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1000 });
+    p.event("twinning::leg", &[("Leg", "mobile"), ("State", "confirmed")]);
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    drop(p);
+
+    let Some(mut p) = start("freeswitch::confirmation_declined", "", "cr(6)") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1500, "2")] },
+    );
+    let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1000 });
+    let declined = p.event("twinning::leg", &[("Leg", "mobile"), ("State", "declined")]);
+    assert_eq!(declined.must("Cause"), "key");
+    assert_eq!(p.event("twinning::end", &[]).must("Status"), "NOANSWER");
+}
+
+#[test]
+fn the_caller_hanging_up_first_cancels_both_legs() {
+    let Some(mut p) = start("freeswitch::caller_cancel", "", "") else { return };
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
+    let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::CancelAfter { ms: 1500 });
+    assert_eq!(p.event("twinning::end", &[]).must("Status"), "CANCEL");
+    desk.wait(Duration::from_secs(5));
+    mobile.wait(Duration::from_secs(5));
+    assert_eq!(desk.received("CANCEL").len(), 1, "{}", desk.summary());
+    assert_eq!(mobile.received("CANCEL").len(), 1, "{}", mobile.summary());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
+}
+
+#[test]
+fn busy_on_both_devices_is_busy() {
+    let Some(mut p) = start("freeswitch::busy", "", "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Busy);
+    let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Busy);
+    let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 300 });
+    assert_eq!(p.event("twinning::end", &[]).must("Status"), "BUSY");
+    let result = p.event("twinning::test", &[]);
+    assert_eq!(result.must("Status"), "BUSY");
+}
+
+#[test]
+fn the_mobile_moves_its_call_to_the_desk_and_holds_by_dtmf() {
+    let Some(mut p) = start("freeswitch::mobile_codes", "", "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1200, "**2"), (1200, "**2"), (1200, "**1")] },
+    );
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 9000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    drop(_desk);
+    let mut desk2 = Phone::uas(&p.fs, "desk2", p.ports.desk, &ring(500));
+    assert_eq!(p.event("twinning::hold", &[]).must("State"), "on");
+    assert_eq!(p.event("twinning::hold", &[]).must("State"), "off");
+    let h = p.event("twinning::handover", &[("Result", "completed")]);
+    assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("mobile", "desk", "dtmf"));
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "desk");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    let touched: Vec<String> = caller
+        .messages()
+        .iter()
+        .filter(|m| m.received && (m.first_line.starts_with("INVITE") || m.first_line.starts_with("BYE")))
+        .map(|m| m.first_line.clone())
+        .collect();
+    assert!(touched.is_empty(), "the caller's dialog was touched: {touched:?}");
+    desk2.wait(Duration::from_secs(5));
+    assert!(desk2.answered());
+}
+
+#[test]
+fn a_panic_in_the_module_is_an_error_not_a_crash() {
+    let ports = FsPorts::new();
+    let Some(fs) = FreeSwitch::start_with_env(
+        "freeswitch::panic_guard",
+        &conf(ports, ""),
+        "",
+        ports,
+        &[("TWINNING_INJECT_PANIC", "twinning API,twinning app")],
+    ) else {
+        return;
+    };
+    let mut p = Pbx { esl: fs.esl(), fs, ports };
+    p.esl.subscribe(EVENTS);
+    assert!(p.esl.api("twinning status").starts_with("-ERR internal error"));
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
+    let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 300 });
+    let result = p.event("twinning::test", &[]);
+    assert_eq!(result.must("Status"), "FAILED");
+    assert!(p.fs.is_running());
+    assert!(p.fs.log().contains("internal error in twinning app"));
+}
+
+#[test]
+fn the_sample_feature_codes_change_settings_from_the_phone() {
+    let sample = std::fs::read_to_string(
+        twinning_tests::module_build::workspace_root().join("freeswitch-module/conf/dialplan/twinning.xml"),
+    )
+    .unwrap();
+    let inner = sample.split("<include>").nth(1).unwrap().split("</include>").next().unwrap().to_owned();
+    let ports = FsPorts::new();
+    let Some(fs) =
+        FreeSwitch::start_with_dialplan("freeswitch::sample_feature_codes", &conf(ports, ""), &inner, ports)
+    else {
+        return;
+    };
+    let mut p = Pbx { esl: fs.esl(), fs, ports };
+    p.esl.subscribe(EVENTS);
+    let mut phone =
+        Phone::call_as(&p.fs, "set", "1001", "*2107700900777", &Caller::KeyIn { digits: String::new() });
+    let e = p.event("twinning::settings", &[("Field", "mobile")]);
+    assert_eq!((e.must("User"), e.must("Value"), e.must("Source")), ("1001", "07700900777", "dialplan"));
+    assert!(e.must("Channel").starts_with("sofia/internal/"), "{e:?}");
+    phone.wait(WAIT);
+    let mut off = Phone::call_as(&p.fs, "off", "1001", "*22", &Caller::KeyIn { digits: String::new() });
+    p.event("twinning::settings", &[("Field", "enabled"), ("Value", "no")]);
+    off.wait(WAIT);
+    // A premium number from the phone is refused and changes nothing.
+    let mut bad =
+        Phone::call_as(&p.fs, "bad", "1001", "*2109001234567", &Caller::KeyIn { digits: String::new() });
+    p.event("twinning::settings_refused", &[("Field", "mobile")]);
+    bad.wait(WAIT);
+    assert!(p.esl.api("twinning status 1001").contains("07700900777"));
 }

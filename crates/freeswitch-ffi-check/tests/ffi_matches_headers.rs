@@ -9,7 +9,6 @@ mod generated {
 }
 
 #[cfg(freeswitch_headers)]
-#[allow(dead_code)]
 #[path = "../../../freeswitch-module/src/host/ffi.rs"]
 mod hand;
 

@@ -9,7 +9,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use twinning_core::call::{CallOptions, CallSetup, CallerId, LocalTime};
+use twinning_core::call::{CallOptions, CallSetup, CallStatus, CallerId, LocalTime};
 use twinning_core::printable;
 
 use super::session::Session;
@@ -58,6 +58,21 @@ fn twinning(session: Session, data: &str) {
     let user = setup.user.to_string();
     let outcome = call::run(session, &user, setup);
     finish(session, outcome.status.name(), outcome.answered_by.map_or("", |k| k.name()));
+    // As FreeSWITCH's own `bridge` does: with hangup_after_bridge set, an answered call
+    // ends the caller's dialplan here (and voicemail after `twinning` is only for calls
+    // nobody answered).
+    if outcome.status == CallStatus::Answered
+        && session.is_ready()
+        && session.variable("hangup_after_bridge").is_some_and(|v| is_true(&v))
+    {
+        session.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+    }
+}
+
+/// FreeSWITCH's `switch_true`: the words it takes for yes.
+fn is_true(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "yes" | "on" | "true" | "t" | "enabled" | "active" | "allow")
+        || v.parse::<i64>().is_ok_and(|n| n != 0)
 }
 
 fn finish(session: Session, status: &str, answered_by: &str) {

@@ -77,6 +77,10 @@ pub type switch_ring_ready_t = c_uint;
 pub type switch_dtmf_source_t = c_uint;
 pub type switch_originate_flag_t = u32;
 pub type switch_module_flag_t = u32;
+pub type switch_media_flag_t = u32;
+
+pub const SMF_ECHO_ALEG: switch_media_flag_t = 1 << 1;
+pub const SMF_LOOP: switch_media_flag_t = 1 << 4;
 
 pub const SWITCH_STATUS_SUCCESS: switch_status_t = 0;
 pub const SWITCH_STATUS_FALSE: switch_status_t = 1;
@@ -111,6 +115,9 @@ pub const SWITCH_RING_READY_RINGING: switch_ring_ready_t = 1;
 pub const SWITCH_DTMF_APP: switch_dtmf_source_t = 4;
 
 pub const CF_ANSWERED: switch_channel_flag_t = 1;
+pub const CF_BREAK: switch_channel_flag_t = 23;
+pub const CF_BROADCAST: switch_channel_flag_t = 24;
+pub const CF_STOP_BROADCAST: switch_channel_flag_t = 31;
 
 pub const CS_EXECUTE: switch_channel_state_t = 4;
 pub const CS_HANGUP: switch_channel_state_t = 10;
@@ -408,12 +415,17 @@ extern "C" {
         dialplan: *const c_char,
         context: *const c_char,
     ) -> switch_status_t;
-    pub fn switch_ivr_hold_uuid(
+    pub fn switch_ivr_broadcast(
         uuid: *const c_char,
-        message: *const c_char,
-        moh: switch_bool_t,
+        path: *const c_char,
+        flags: switch_media_flag_t,
     ) -> switch_status_t;
-    pub fn switch_ivr_unhold_uuid(uuid: *const c_char) -> switch_status_t;
+    pub fn switch_channel_set_flag_value(
+        channel: *mut switch_channel_t,
+        flag: switch_channel_flag_t,
+        value: u32,
+    );
+    pub fn switch_channel_get_hold_music(channel: *mut switch_channel_t) -> *const c_char;
 
     pub fn switch_xml_open_cfg(
         file_path: *const c_char,

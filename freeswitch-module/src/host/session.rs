@@ -128,6 +128,37 @@ impl Session {
         }
     }
 
+    /// The channel's hold music (`hold_music`, else FreeSWITCH's default), if any.
+    pub fn hold_music(self) -> Option<String> {
+        // SAFETY: valid channel; the value is copied at once.
+        unsafe {
+            let p = ffi::switch_channel_get_hold_music(self.channel());
+            (!p.is_null()).then(|| cstr::borrow(p).into_owned()).filter(|m| !m.is_empty())
+        }
+    }
+
+    /// Plays `path` to this channel, looping, even while it is bridged (its far end then
+    /// hears nothing from it): hold, with no signalling to either phone.
+    pub fn broadcast_loop(self, path: &str) -> bool {
+        let (uuid, path) = (cstr::owned(&self.uuid()), cstr::owned(path));
+        // SAFETY: broadcast finds the session by uuid itself and copies both strings.
+        let status = unsafe {
+            ffi::switch_ivr_broadcast(uuid.as_ptr(), path.as_ptr(), ffi::SMF_ECHO_ALEG | ffi::SMF_LOOP)
+        };
+        status == ffi::SWITCH_STATUS_SUCCESS
+    }
+
+    /// Stops a broadcast (what `switch_channel_stop_broadcast` does).
+    pub fn stop_broadcast(self) {
+        // SAFETY: valid channel; setting flags is thread-safe.
+        unsafe {
+            if ffi::switch_channel_test_flag(self.channel(), ffi::CF_BROADCAST) != 0 {
+                ffi::switch_channel_set_flag_value(self.channel(), ffi::CF_BREAK, 1);
+                ffi::switch_channel_set_flag_value(self.channel(), ffi::CF_STOP_BROADCAST, 1);
+            }
+        }
+    }
+
     pub fn channel_ptr(self) -> *mut ffi::switch_channel_t {
         self.channel()
     }

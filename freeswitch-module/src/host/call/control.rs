@@ -15,6 +15,9 @@ use super::leg;
 use crate::host::session::Session;
 use crate::host::{cstr, events, ffi, logger, state};
 
+/// What a held caller hears when its channel names no `hold_music`.
+const DEFAULT_HOLD_MUSIC: &str = "local_stream://moh";
+
 pub struct Outcome {
     pub status: CallStatus,
     pub answered_by: Option<LegKind>,
@@ -256,25 +259,15 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>) {
                     s.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
                 }
             }
-            Command::HoldCaller | Command::ResumeCaller => {
-                // Holding the bridged mobile makes FreeSWITCH play the caller's hold music
-                // (`hold_music`) to the caller, with no signalling towards the caller.
-                let mobile = {
-                    let inner = ctl.lock();
-                    inner.in_bridge.and_then(|l| inner.legs.get(&l)).and_then(|h| h.session)
-                };
-                if let Some(m) = mobile {
-                    let uuid = cstr::owned(&m.uuid());
-                    // SAFETY: looks the session up by uuid (FreeSWITCH locks it meanwhile).
-                    unsafe {
-                        if command == Command::HoldCaller {
-                            ffi::switch_ivr_hold_uuid(uuid.as_ptr(), std::ptr::null(), ffi::SWITCH_TRUE);
-                        } else {
-                            ffi::switch_ivr_unhold_uuid(uuid.as_ptr());
-                        }
-                    }
+            // Music for the caller from its own channel (a broadcast), so neither the
+            // caller nor the mobile is re-INVITEd; the mobile hears silence meanwhile.
+            Command::HoldCaller => {
+                let music = ctl.caller.hold_music().unwrap_or_else(|| DEFAULT_HOLD_MUSIC.into());
+                if !ctl.caller.broadcast_loop(&music) {
+                    logger::warning(&format!("twinning {}: could not play hold music {music}", ctl.user));
                 }
             }
+            Command::ResumeCaller => ctl.caller.stop_broadcast(),
             Command::BlindTransfer { context, exten } => {
                 let (exten, context) = (cstr::owned(&exten), cstr::owned(&context));
                 // SAFETY: the caller's session is valid for the call (see CallCtl::caller);
