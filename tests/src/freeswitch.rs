@@ -376,6 +376,14 @@ impl Dialplan<'_> {
           <action application="hangup"/>
         </condition>
       </extension>
+      <extension name="authenticate">
+        <condition field="destination_number" expression="^\*99$">
+          <action application="set" data="twinning_pin_prompt=tone_stream://%(100,0,500)"/>
+          <action application="twinning_authenticate" data="${{caller_id_number}} a(1)"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Auth=${{twinning_auth}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
       <extension name="bad-arguments">
         <condition field="destination_number" expression="^9(.*)$">
           <action application="twinning" data="$1"/>

@@ -24,6 +24,8 @@ const EVENTS: &[&str] = &[
     "twinning::settings_refused",
     "twinning::hold",
     "twinning::transfer",
+    "twinning::auth_failed",
+    "twinning::request_refused",
     "twinning::test",
 ];
 
@@ -471,4 +473,48 @@ fn the_sample_feature_codes_change_settings_from_the_phone() {
     p.event("twinning::settings_refused", &[("Field", "mobile")]);
     bad.wait(WAIT);
     assert!(p.esl.api("twinning status 1001").contains("07700900777"));
+}
+
+#[test]
+fn wrong_pins_are_rate_limited_across_calls() {
+    let extra = "        <param name=\"pin_max_attempts\" value=\"2\"/>\n        <param name=\"pin_lockout\" value=\"4\"/>\n";
+    let Some(mut p) = start("freeswitch::pin_rate_limit", extra, "") else { return };
+    assert!(p.esl.api("twinning set 1001 pin 4826").starts_with("+OK"));
+    let attempt = |p: &mut Pbx, name: &str, digits: &str| -> (String, Option<EslEvent>) {
+        let mut phone =
+            Phone::call_as(&p.fs, name, "1001", "*99", &Caller::KeyIn { digits: format!("{digits}#") });
+        let result = p.event("twinning::test", &[]);
+        phone.wait(WAIT);
+        let failed = p.esl.event("twinning::auth_failed", &[], Duration::from_millis(300));
+        (result.get("Auth").unwrap_or("").to_owned(), failed)
+    };
+    let (auth, failed) = attempt(&mut p, "wrong1", "1111");
+    assert_eq!(auth, "FAILED");
+    assert_eq!(failed.expect("an auth_failed event").must("Reason"), "incorrect");
+    let (auth, failed) = attempt(&mut p, "wrong2", "2222");
+    assert_eq!(auth, "LOCKED");
+    assert_eq!(failed.expect("an auth_failed event").must("Reason"), "lockout");
+    // During the lockout even the right PIN is refused.
+    let (auth, failed) = attempt(&mut p, "right-locked", "4826");
+    assert_eq!(auth, "LOCKED");
+    assert_eq!(failed.expect("an auth_failed event").must("Reason"), "locked");
+    std::thread::sleep(Duration::from_secs(5));
+    let (auth, failed) = attempt(&mut p, "right", "4826");
+    assert_eq!(auth, "OK");
+    assert!(failed.is_none(), "{failed:?}");
+    // A user without a PIN is not asked.
+    assert!(p.esl.api("twinning set 1001 pin").starts_with("+OK"));
+    let (auth, _) = attempt(&mut p, "nopin", "");
+    assert_eq!(auth, "NOPIN");
+}
+
+#[test]
+fn refused_application_arguments_raise_an_event() {
+    let Some(mut p) = start("freeswitch::request_refused", "", "") else { return };
+    let _bad = Phone::call(&p.fs, "bad", "9x1001", &Caller::HangUpAfter { hold_ms: 100 });
+    let e = p.event("twinning::request_refused", &[]);
+    assert_eq!((e.must("Application"), e.must("Arguments")), ("twinning", "x1001"));
+    assert!(e.must("Reason").contains("unknown twinning user"), "{e:?}");
+    assert!(!e.must("Uniqueid").is_empty());
+    assert_eq!(p.event("twinning::test", &[]).must("Status"), "FAILED");
 }

@@ -25,6 +25,8 @@ pub const SUBCLASSES: &[&str] = &[
     "twinning::settings_refused",
     "twinning::hold",
     "twinning::transfer",
+    "twinning::auth_failed",
+    "twinning::request_refused",
 ];
 
 pub fn call_event(user: &str, n: &Notification) -> CallEvent {

@@ -30,6 +30,12 @@ pub const APPLICATIONS: &[(&CStr, AppFunction, &CStr, &CStr)] = &[
         c"<user> [options: h f c d(s) g(s) r(s)]",
     ),
     (c"twinning_pickup", pickup_app, c"Take a user's twinned call off the mobile onto this phone", c"<user>"),
+    (
+        c"twinning_authenticate",
+        super::authenticate::authenticate_app,
+        c"Ask for a user's PIN; wrong PINs are rate-limited across calls",
+        c"<user> [options: a(n) t(s)]",
+    ),
 ];
 
 unsafe extern "C" fn twinning_app(session: *mut ffi::switch_core_session_t, data: *const c_char) {
@@ -49,8 +55,7 @@ fn twinning(session: Session, data: &str) {
     let setup = match prepare(session, data) {
         Ok(s) => s,
         Err(e) => {
-            logger::warning(&format!("twinning {}: {e}", printable(data)));
-            session.set_variable(ERROR_VARIABLE, &e);
+            refuse_request(session, "twinning", data, &e);
             finish(session, "FAILED", "");
             return;
         }
@@ -73,6 +78,23 @@ fn twinning(session: Session, data: &str) {
 fn is_true(v: &str) -> bool {
     matches!(v.to_ascii_lowercase().as_str(), "yes" | "on" | "true" | "t" | "enabled" | "active" | "allow")
         || v.parse::<i64>().is_ok_and(|n| n != 0)
+}
+
+/// Arguments an application refused (an unknown user, bad options): someone may be
+/// probing, so a `twinning::request_refused` event (Asterisk: the security-class
+/// `TwinningRequestRefused`), a log line, and the reason in `twinning_error`.
+pub fn refuse_request(session: Session, application: &str, arguments: &str, reason: &str) {
+    logger::warning(&format!("{application} {}: {reason}", printable(arguments)));
+    super::events::fire(
+        "twinning::request_refused",
+        Some(session),
+        &[
+            ("Application", application.into()),
+            ("Arguments", printable(arguments)),
+            ("Reason", reason.into()),
+        ],
+    );
+    session.set_variable(ERROR_VARIABLE, reason);
 }
 
 fn finish(session: Session, status: &str, answered_by: &str) {

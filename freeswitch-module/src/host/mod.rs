@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod authenticate;
 pub mod call;
 pub mod config;
 pub mod cstr;

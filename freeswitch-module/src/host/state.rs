@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use twinning_core::call::ConcurrencyCap;
+use twinning_core::pin_guard::{PinGuard, PinPolicy};
 use twinning_core::{printable, Change};
 use twinning_service::calls::LiveCalls;
 use twinning_service::{Service, SetError, Source};
@@ -64,6 +65,11 @@ pub fn apply_change(source: &Source, user: &str, field: &str, value: &str) -> Re
     };
     match &result {
         Ok(change) => {
+            if change.field == twinning_core::Field::Pin {
+                // Wrong guesses at the old PIN say nothing about the new one; an admin
+                // setting a new PIN also lifts a lockout.
+                pin_guard().reset(&change.user);
+            }
             let (old, new) = change.shown();
             events::fire(
                 "twinning::settings",
@@ -120,4 +126,13 @@ static CALLS: Mutex<LiveCalls> = Mutex::new(LiveCalls::new());
 
 pub fn calls() -> MutexGuard<'static, LiveCalls> {
     CALLS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Wrong PINs per user, across calls (see `twinning_authenticate`). In memory: a reload
+/// keeps the counts, a restart clears them.
+static PIN_GUARD: once_cell::sync::Lazy<Mutex<PinGuard>> =
+    once_cell::sync::Lazy::new(|| Mutex::new(PinGuard::new(PinPolicy::default())));
+
+pub fn pin_guard() -> MutexGuard<'static, PinGuard> {
+    PIN_GUARD.lock().unwrap_or_else(PoisonError::into_inner)
 }
