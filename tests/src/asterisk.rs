@@ -97,13 +97,25 @@ impl Installation {
     }
 
     fn command(&self) -> Command {
+        self.command_under(&[])
+    }
+
+    /// Asterisk itself, run by `wrapper` (a program and its arguments, e.g. valgrind's)
+    /// when it is not empty.
+    fn command_under(&self, wrapper: &[String]) -> Command {
+        let mut words: Vec<std::ffi::OsString> = wrapper.iter().map(Into::into).collect();
+        words.push(self.binary.clone().into());
         match &self.root {
             Some(root) => {
                 let mut c = Command::new("chroot");
-                c.arg(root).arg(&self.binary);
+                c.arg(root).args(words);
                 c
             }
-            None => Command::new(&self.binary),
+            None => {
+                let mut c = Command::new(&words[0]);
+                c.args(&words[1..]);
+                c
+            }
         }
     }
 
@@ -195,6 +207,23 @@ pub struct Instance {
     pub sip_port: u16,
     child: Option<Child>,
     env: Vec<(String, String)>,
+}
+
+/// `TWINNING_ASTERISK_WRAPPER`: a command that runs Asterisk (e.g. `valgrind --leak-check=full`),
+/// split at spaces, with `{dir}` standing for the instance's directory as Asterisk sees it.
+/// Asterisk is then given ten times as long to start and to stop (see scripts/memcheck).
+fn wrapper(inside: &Path) -> Vec<String> {
+    let line = std::env::var("TWINNING_ASTERISK_WRAPPER").unwrap_or_default();
+    line.split_whitespace().map(|w| w.replace("{dir}", &inside.display().to_string())).collect()
+}
+
+/// How much longer than usual Asterisk takes to start and stop (10 under a wrapper).
+pub fn slowdown() -> u32 {
+    if std::env::var("TWINNING_ASTERISK_WRAPPER").is_ok_and(|w| !w.trim().is_empty()) {
+        10
+    } else {
+        1
+    }
 }
 
 pub const AMI_USER: &str = "test";
@@ -292,7 +321,7 @@ impl Instance {
     fn boot(&mut self) {
         let log = fs::File::create(self.outside.join("log/console.out")).unwrap();
         let child = INSTALLATION
-            .command()
+            .command_under(&wrapper(&self.inside))
             .args(["-C", &self.conf(), "-f", "-n", "-g"])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -301,7 +330,7 @@ impl Instance {
             .spawn()
             .expect("start asterisk");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(60) * slowdown();
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("asterisk exited during start-up ({status}):\n{}", self.console_output());
@@ -355,7 +384,8 @@ impl Instance {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = self.cli_output("core stop now");
-            let deadline = Instant::now() + Duration::from_secs(15);
+            // Under a wrapper, 150 s: valgrind checks for leaks after Asterisk exits.
+            let deadline = Instant::now() + Duration::from_secs(15) * slowdown();
             while child.try_wait().unwrap().is_none() {
                 if Instant::now() > deadline {
                     let _ = child.kill();

@@ -274,23 +274,28 @@ pub fn swap_in(
 ) -> bool {
     // SAFETY: `chan` is live and serviced by the calling thread.
     let reference = unsafe { ChanRef::new(chan) };
-    let (bridge, swap) = {
+    let (bridge, old) = {
         let mut inner = ctl.lock();
         let Some(bridge) = inner.bridge.as_ref().map(BridgeRef::raw) else { return false };
-        let swap =
-            old.and_then(|old| inner.chans.remove(&old)).map(|c| c.give()).unwrap_or(std::ptr::null_mut());
+        let old = old.and_then(|old| inner.chans.remove(&old));
         inner.chans.insert(new, reference);
-        (bridge, swap)
+        (bridge, old)
     };
     let features = super::hooks::features_for(ctl, kind);
-    // SAFETY: `bridge` stays valid (the call holds a reference); `swap` carries a reference
-    // the bridge takes; `features` is handed over (impart) or destroyed after the join.
+    // SAFETY: `bridge` stays valid (the call holds a reference); `features` is handed over
+    // (impart) or destroyed after the join. The two calls treat the swapped-out channel
+    // differently: ast_bridge_join steals a reference to it (so it gets one of its own),
+    // ast_bridge_impart only borrows it and takes its own (so our reference, `old`, is
+    // kept until impart has returned and then released). Giving impart a reference of its
+    // own leaked every channel a handover swapped out (found by scripts/memcheck).
     unsafe {
         if join {
+            let swap = old.as_ref().map_or(std::ptr::null_mut(), ChanRef::give);
             let rc = sys::ast_bridge_join(bridge, chan, swap, features, std::ptr::null_mut(), 0);
             sys::ast_bridge_features_destroy(features);
             rc == 0
         } else {
+            let swap = old.as_ref().map_or(std::ptr::null_mut(), ChanRef::raw);
             let rc = sys::ast_bridge_impart(
                 bridge,
                 chan,
@@ -298,6 +303,7 @@ pub fn swap_in(
                 features,
                 sys::ast_bridge_impart_flags::AST_BRIDGE_IMPART_CHAN_INDEPENDENT,
             );
+            drop(old);
             rc == 0
         }
     }

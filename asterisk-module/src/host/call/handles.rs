@@ -36,6 +36,11 @@ impl ChanRef {
         self.0
     }
 
+    /// The channel, borrowed: valid while this reference is held.
+    pub fn raw(&self) -> *mut sys::ast_channel {
+        self.0
+    }
+
     /// Asks whoever services the channel to hang it up (it reads a hangup next).
     pub fn soft_hangup(&self) {
         // SAFETY: we hold a reference; ast_softhangup locks the channel itself.
