@@ -473,6 +473,18 @@ fn the_sample_feature_codes_change_settings_from_the_phone() {
     p.event("twinning::settings_refused", &[("Field", "mobile")]);
     bad.wait(WAIT);
     assert!(p.esl.api("twinning status 1001").contains("07700900777"));
+    // With a PIN set, a wrong PIN keeps the change from happening.
+    assert!(p.esl.api("twinning set 1001 pin 4826").starts_with("+OK"));
+    p.esl.drain("twinning::settings", Duration::from_millis(300));
+    let mut wrong =
+        Phone::call_as(&p.fs, "wrong-pin", "1001", "*21", &Caller::KeyIn { digits: "1111#".into() });
+    p.event("twinning::auth_failed", &[("Reason", "incorrect")]);
+    wrong.wait(WAIT);
+    assert!(p.esl.event("twinning::settings", &[("Field", "enabled")], Duration::from_secs(2)).is_none());
+    let mut right =
+        Phone::call_as(&p.fs, "right-pin", "1001", "*21", &Caller::KeyIn { digits: "4826#".into() });
+    p.event("twinning::settings", &[("Field", "enabled"), ("Value", "yes")]);
+    right.wait(WAIT);
 }
 
 #[test]

@@ -117,11 +117,30 @@ fn authenticate(session: Session, data: &str) {
 /// Plays `prompt` and reads digits up to `#`, `MAX_DIGITS` or the timeout; `None` when the
 /// caller hung up.
 fn read_pin(session: Session, prompt: &str, timeout_ms: u64) -> Option<String> {
+    let (status, digits) = read_digits(session, prompt, timeout_ms);
+    if !session.is_ready() {
+        return None;
+    }
+    // A prompt that cannot be played (sounds not installed) makes switch_ivr_read give up
+    // at once; read without it rather than spend the caller's tries on nothing.
+    if digits.is_empty() && status != ffi::SWITCH_STATUS_SUCCESS && status != ffi::SWITCH_STATUS_TIMEOUT {
+        logger::warning(&format!(
+            "twinning_authenticate: could not play {prompt}; reading the PIN without it"
+        ));
+        let (_, digits) = read_digits(session, SILENT_PROMPT, timeout_ms);
+        return session.is_ready().then_some(digits);
+    }
+    Some(digits)
+}
+
+const SILENT_PROMPT: &str = "silence_stream://200";
+
+fn read_digits(session: Session, prompt: &str, timeout_ms: u64) -> (ffi::switch_status_t, String) {
     let prompt = cstr::owned(prompt);
     let mut buf = [0 as c_char; MAX_DIGITS + 2];
     // SAFETY: the application's own session, on its thread; `buf` has room for MAX_DIGITS
     // digits, the terminator and the NUL.
-    unsafe {
+    let status = unsafe {
         ffi::switch_ivr_read(
             session.raw(),
             0,
@@ -133,13 +152,10 @@ fn read_pin(session: Session, prompt: &str, timeout_ms: u64) -> Option<String> {
             timeout_ms.min(u32::MAX as u64) as u32,
             c"#".as_ptr(),
             0,
-        );
-    }
-    if !session.is_ready() {
-        return None;
-    }
+        )
+    };
     // SAFETY: switch_ivr_read leaves a NUL-terminated string in `buf`.
-    Some(unsafe { cstr::borrow(buf.as_ptr()) }.trim_end_matches('#').to_owned())
+    (status, unsafe { cstr::borrow(buf.as_ptr()) }.trim_end_matches('#').to_owned())
 }
 
 /// A wrong PIN, or an entry refused during a lockout: a `twinning::auth_failed` event (the
