@@ -530,3 +530,49 @@ fn refused_application_arguments_raise_an_event() {
     assert!(!e.must("Uniqueid").is_empty());
     assert_eq!(p.event("twinning::test", &[]).must("Status"), "FAILED");
 }
+
+#[test]
+fn after_the_mobile_hangs_up_the_desk_takes_the_held_caller() {
+    let extra = "        <param name=\"desk_pickup_time\" value=\"8\"/>\n";
+    let Some(mut p) = start("freeswitch::desk_pickup_after_hangup", extra, "") else { return };
+    let desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 1500 },
+    );
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 7000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    drop(desk);
+    let mut desk2 = Phone::uas(&p.fs, "desk2", p.ports.desk, &ring(1000));
+    let h = p.event("twinning::handover", &[("Result", "completed")]);
+    assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("mobile", "desk", "hangup"));
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    desk2.wait(Duration::from_secs(5));
+    assert!(desk2.answered());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
+}
+
+#[test]
+fn the_mobile_transfers_the_caller_blind() {
+    let extra = "        <param name=\"transfer_context\" value=\"twinning-test\"/>\n";
+    let Some(mut p) = start("freeswitch::mobile_transfer", extra, "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1500, "**31002#")] },
+    );
+    let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 6000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    let t = p.event("twinning::transfer", &[]);
+    assert_eq!((t.must("Context"), t.must("Exten")), ("twinning-test", "1002"));
+    // The caller lands on 1002 (a twinned user too): a second twinned call starts.
+    let start = p.event("twinning::start", &[("User", "1002")]);
+    assert!(!start.must("Uniqueid").is_empty());
+}

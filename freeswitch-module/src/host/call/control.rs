@@ -290,10 +290,22 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>) {
             Command::Finish { .. } => {
                 ctl.wake.notify_all();
             }
-            caller_only @ (Command::Bridge { .. }
-            | Command::Park
-            | Command::Unpark { .. }
-            | Command::ReleaseCaller) => {
+            // The mobile hung up: the caller hears hold music while the desk is offered
+            // the call (the caller's thread waits meanwhile).
+            Command::Park => {
+                let music = ctl.caller.hold_music().unwrap_or_else(|| DEFAULT_HOLD_MUSIC.into());
+                ctl.caller.broadcast_loop(&music);
+                ctl.lock().for_caller.push_back(Command::Park);
+                ctl.wake.notify_all();
+            }
+            // The music plays on the caller's own thread, which cannot take the command
+            // until it stops: stop it from here.
+            caller_only @ (Command::Unpark { .. } | Command::ReleaseCaller) => {
+                ctl.caller.stop_broadcast();
+                ctl.lock().for_caller.push_back(caller_only);
+                ctl.wake.notify_all();
+            }
+            caller_only @ Command::Bridge { .. } => {
                 ctl.lock().for_caller.push_back(caller_only);
                 ctl.wake.notify_all();
             }
