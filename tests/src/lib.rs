@@ -17,6 +17,7 @@ pub mod pbx;
 pub mod rtp_events;
 pub mod sipp;
 pub mod skip;
+pub mod toll_fraud;
 
 pub use ami::{Ami, Message};
 pub use asterisk::{Instance, InstanceConfig};

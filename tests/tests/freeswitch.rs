@@ -576,3 +576,77 @@ fn the_mobile_transfers_the_caller_blind() {
     let start = p.event("twinning::start", &[("User", "1002")]);
     assert!(!start.must("Uniqueid").is_empty());
 }
+
+/// The toll-fraud corpus over ESL (`twinning set`) and through twinning.conf.xml at
+/// reload: every payload is refused with an event and changes nothing, and a real call
+/// afterwards reaches the mobile trunk at the original number only.
+#[test]
+fn the_toll_fraud_corpus_never_reaches_the_trunk() {
+    let ports = FsPorts::new();
+    let policy =
+        "<param name=\"blocked_prefixes\" value=\"09, 0871, 118, 1900, +449, 00449, +1900\"/>\n        \
+                  <param name=\"international_prefixes\" value=\"00, +, 011\"/>\n        \
+                  <param name=\"home_prefixes\" value=\"+44, 0044\"/>\n        \
+                  <param name=\"min_digits\" value=\"4\"/>";
+    let conf = conf(ports, "").replace("<param name=\"blocked_prefixes\" value=\"09\"/>", policy);
+    let Some(fs) = FreeSwitch::start("freeswitch::toll_fraud", &conf, "", ports) else { return };
+    let mut p = Pbx { esl: fs.esl(), fs, ports };
+    p.esl.subscribe(EVENTS);
+    let corpus: Vec<String> = twinning_tests::toll_fraud::corpus()
+        .into_iter()
+        .filter(|c| !c.contains(['\0', '\r', '\n']))
+        .collect();
+    let original = "mobile           : 07700900123";
+    for payload in &corpus {
+        let reply = p.esl.api(&format!("twinning set 1001 mobile {payload}"));
+        assert!(reply.starts_with("-ERR"), "ESL accepted {payload:?}: {reply}");
+        p.event("twinning::settings_refused", &[("Field", "mobile")]);
+        assert!(p.esl.api("twinning status 1001").contains(original), "{payload:?} changed the number");
+    }
+    // The same payloads written into twinning.conf.xml and reloaded.
+    let conf_path = p.fs.path("conf/freeswitch.xml");
+    let xml = std::fs::read_to_string(&conf_path).unwrap();
+    let mut reloads_refused = 0;
+    for payload in &corpus {
+        let escaped = payload
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;");
+        let bad = xml.replacen("value=\"07700900123\"", &format!("value=\"{escaped}\""), 1);
+        std::fs::write(&conf_path, bad).unwrap();
+        // An XML error makes FreeSWITCH keep its old tree; otherwise the module refuses it.
+        p.esl.api("reloadxml");
+        if p.esl.api("twinning reload").starts_with("-ERR") {
+            reloads_refused += 1;
+        }
+        assert!(
+            p.esl.api("twinning status 1001").contains(original),
+            "reloading {payload:?} changed the number"
+        );
+    }
+    std::fs::write(&conf_path, &xml).unwrap();
+    p.esl.api("reloadxml");
+    assert!(p.esl.api("twinning reload").starts_with("+OK"));
+    assert!(
+        reloads_refused * 10 >= corpus.len() * 9,
+        "{reloads_refused} of {} reloads refused",
+        corpus.len()
+    );
+    // A real call: one INVITE at the trunk, to the original number.
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut trunk = Phone::uas(&p.fs, "trunk", p.ports.mobile, &ring(200));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 500 });
+    assert_eq!(p.event("twinning::end", &[]).must("AnsweredBy"), "mobile");
+    caller.wait(WAIT);
+    trunk.wait(Duration::from_secs(5));
+    let invites = trunk.received("INVITE");
+    assert_eq!(invites.len(), 1, "{}", trunk.summary());
+    assert!(invites[0].first_line.starts_with("INVITE sip:07700900123@"), "{}", invites[0].first_line);
+    eprintln!(
+        "freeswitch toll fraud: {} payloads over ESL refused, {reloads_refused} of {} reloads refused, 1 INVITE at the trunk",
+        corpus.len(),
+        corpus.len()
+    );
+}
