@@ -7,7 +7,7 @@ use std::ffi::{c_int, CStr};
 use asterisk_sys as sys;
 use twinning_core::printable;
 
-use twinning_core::call::{LegKind, LegNotice, Notification};
+use twinning_core::call::{LegKind, Notification};
 
 use super::channel::ChannelRef;
 use super::{call, cstr, guard, logger, state};
@@ -318,80 +318,14 @@ pub fn emit_auth_failed(chan: ChannelRef, user: &str, reason: &str, attempts: u3
 
 /// Reports what the call engine announced, as the `Twinning*` call events.
 pub fn emit_call_notification(caller: ChannelRef, user: &str, n: &Notification) {
-    let call = sys::EVENT_FLAG_CALL;
-    match n {
-        Notification::Start { mobile } => emit_for(
-            Some(caller),
-            call,
-            c"TwinningStart",
-            &[("User", user), ("Mobile", mobile.as_deref().unwrap_or(""))],
-        ),
-        Notification::Leg { kind, notice, .. } => {
-            let mut headers: Vec<(&str, String)> =
-                vec![("User", user.into()), ("Leg", kind.name().into()), ("State", notice.state().into())];
-            match notice {
-                LegNotice::Dialing { target } => headers.push(("Destination", target.clone())),
-                LegNotice::Guarded { after } => {
-                    headers.push(("AnsweredAfter", format!("{}", after.as_millis())))
-                }
-                LegNotice::Declined { timeout } => {
-                    headers.push(("Cause", if *timeout { "timeout" } else { "key" }.into()))
-                }
-                LegNotice::Failed { cause } => headers.push(("Cause", cause.name().into())),
-                _ => {}
-            }
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            emit_for(Some(caller), call, c"TwinningLeg", &headers)
-        }
-        Notification::Refused { reason, detail } => emit_for(
-            Some(caller),
-            call,
-            c"TwinningRefused",
-            &[("User", user), ("Reason", reason.name()), ("Detail", detail)],
-        ),
-        Notification::Bridged { kind, .. } => {
-            emit_for(Some(caller), call, c"TwinningBridged", &[("User", user), ("Leg", kind.name())])
-        }
-        Notification::Handover { from, to, trigger, result, detail } => emit_for(
-            Some(caller),
-            call,
-            c"TwinningHandover",
-            &[
-                ("User", user),
-                ("From", from.name()),
-                ("To", to.name()),
-                ("Trigger", trigger.name()),
-                ("Result", result.name()),
-                ("Detail", detail),
-            ],
-        ),
-        Notification::Hold { on } => emit_for(
-            Some(caller),
-            call,
-            c"TwinningHold",
-            &[("User", user), ("State", if *on { "on" } else { "off" })],
-        ),
-        Notification::Transfer { context, exten } => emit_for(
-            Some(caller),
-            call,
-            c"TwinningTransfer",
-            &[("User", user), ("Context", context), ("Exten", exten)],
-        ),
-        Notification::End { status, answered_by, duration } => emit_for(
-            Some(caller),
-            call,
-            c"TwinningEnd",
-            &[
-                ("User", user),
-                ("Status", status.name()),
-                ("AnsweredBy", answered_by.map_or("", |k| k.name())),
-                ("Duration", &format!("{}", duration.as_millis())),
-            ],
-        ),
-    }
+    // The names and fields are shared with the FreeSWITCH module's events.
+    let e = twinning_service::call_events::call_event(user, n);
+    let name = cstr::owned(e.ami_name);
+    let fields: Vec<(&str, &str)> = e.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    emit_for(Some(caller), sys::EVENT_FLAG_CALL, &name, &fields);
 }
 
 /// A header value on one line, with no control characters.
 fn header_value(v: &str) -> String {
-    v.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    twinning_service::call_events::one_line(v)
 }
