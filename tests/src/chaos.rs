@@ -173,7 +173,9 @@ impl DevicePlan {
 
 #[derive(Debug, Clone, Copy)]
 enum CallerPlan {
-    /// Hang up (CANCEL) this long after the INVITE, if not answered by then.
+    /// Hang up (CANCEL) this long after the ringing starts, if not answered by then. (The
+    /// pause starts after the 180: a response arriving during a SIPp pause ends it only when
+    /// the next message comes, so a pause started at the INVITE never ended in time.)
     Cancel(u64),
     /// Hang up this long after the answer.
     HangUp(u64),
@@ -486,7 +488,10 @@ Content-Length: [len]
     x += "<label id=\"plan\"/>\n<nop test=\"cancel\" next=\"cancel_later\"/>\n\
 <recv response=\"200\" response_txn=\"invite\" timeout=\"60000\" ontimeout=\"give_up\" next=\"answered\"/>\n\
 <label id=\"give_up\"/>\n<nop next=\"do_cancel\"/>\n\
-<label id=\"cancel_later\"/>\n<pause variable=\"ms\"/>\n<label id=\"do_cancel\"/>\n";
+<label id=\"cancel_later\"/>\n\
+<recv response=\"100\" optional=\"true\" response_txn=\"invite\"/>\n\
+<recv response=\"180\" response_txn=\"invite\" timeout=\"3000\" ontimeout=\"cancel_pause\"/>\n\
+<label id=\"cancel_pause\"/>\n<pause variable=\"ms\"/>\n<label id=\"do_cancel\"/>\n";
     x += &cancel;
     x += "<label id=\"answered\"/>\n<send><![CDATA[
 ACK sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
@@ -720,9 +725,16 @@ fn stat(instance: &Instance, phone: &str, column: &str) -> Option<u64> {
     last.get(i)?.trim().parse().ok()
 }
 
+/// SIPp's statistics every second, automatic answers to INFO, UPDATE, OPTIONS and NOTIFY,
+/// and, with TWINNING_CHAOS_TRACE=1, every SIP message in the phone's `messages.log`.
 fn stats_args(instance: &Instance, phone: &str) -> Vec<String> {
     let file = instance.inside_path(&format!("sipp-{phone}/stats.csv"));
-    ["-trace_stat", "-stf", &file, "-fd", "1", "-aa"].map(String::from).to_vec()
+    let mut args: Vec<String> = ["-trace_stat", "-stf", &file, "-fd", "1", "-aa"].map(String::from).to_vec();
+    if std::env::var_os("TWINNING_CHAOS_TRACE").is_some() {
+        let messages = instance.inside_path(&format!("sipp-{phone}/messages.log"));
+        args.extend(["-trace_msg".into(), "-message_file".into(), messages]);
+    }
+    args
 }
 
 /// Runs the chaos and checks the PBX afterwards.
@@ -881,7 +893,7 @@ pub fn run(o: &Options) -> Report {
             Phone::spawn_load(&pbx, "callers", free_udp_port(), &caller_scenario(), &args, Some(o.calls));
         let mut pickup_phones = (o.pickups > 0).then(|| {
             let csv = pbx.inside_path("sipp-pickups/plans.csv");
-            let period = (run_for.as_millis() as u64 / o.pickups).max(100).to_string();
+            let period = (run_for.as_millis() as u64 * 9 / 10 / o.pickups).max(100).to_string();
             let mut args = stats_args(&pbx, "pickups");
             let target = format!("127.0.0.1:{}", pbx.sip_port);
             args.splice(0..0, [target, "-inf".into(), csv, "-r".into(), "1".into(), "-rp".into(), period]);
@@ -894,7 +906,7 @@ pub fn run(o: &Options) -> Report {
             eprintln!("chaos: the caller did not finish in time; stopped it");
         }
         if let Some(p) = pickup_phones.as_mut() {
-            p.wait(Duration::from_secs(60));
+            p.wait(Duration::from_secs(120));
         }
         caller_counts = (stat(&pbx, "callers", "SuccessfulCall(C)"), stat(&pbx, "callers", "FailedCall(C)"));
         // Drain: legs still being torn down, handovers timing out.

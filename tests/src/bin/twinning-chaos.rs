@@ -1,4 +1,5 @@
-//! The chaos run (`scripts/chaos [calls] [--seed N] [--rate R] [--limit L] [--reloads K]`):
+//! The chaos run (`scripts/chaos [calls] [--seed N] [--rate R] [--limit L] [--reloads K]
+//! [--pickups P]`):
 //! thousands of twinned calls where every party answers, declines, never answers or hangs
 //! up at random moments, handovers included, then checks the PBX is clean. See
 //! tests/src/chaos.rs. Exits non-zero if a check failed. `--seed` repeats a run's plan.
@@ -7,6 +8,7 @@ use twinning_tests::chaos::{self, Options};
 
 fn main() {
     let mut o = Options::new(2000, chaos::random_seed());
+    let mut pickups = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> u64 {
@@ -17,6 +19,7 @@ fn main() {
             "--rate" => o.rate = value("--rate") as u32,
             "--limit" => o.limit = value("--limit") as u32,
             "--reloads" => o.reloads = value("--reloads") as u32,
+            "--pickups" => pickups = Some(value("--pickups")),
             "-h" | "--help" => {
                 println!(
                     "usage: twinning-chaos [calls] [--seed N] [--rate calls/s] [--limit calls] [--reloads N]"
@@ -26,6 +29,7 @@ fn main() {
             n => o.calls = n.parse().unwrap_or_else(|_| panic!("unknown argument {n}; see --help")),
         }
     }
+    o.pickups = pickups.unwrap_or(o.calls / 10);
     println!("chaos: seed {} ({} calls); repeat this plan with --seed {}", o.seed, o.calls, o.seed);
     let report = chaos::run(&o);
     print!("{}", report.summary);
