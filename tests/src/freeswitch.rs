@@ -277,6 +277,19 @@ impl FreeSwitch {
         format!("sofia/internal/{user}@127.0.0.1:{port}")
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// FreeSWITCH's CPU time so far (user + system).
+    pub fn cpu_time(&self) -> Duration {
+        crate::procfs::cpu_time(self.pid().unwrap_or(0))
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        crate::procfs::rss_kib(self.pid().unwrap_or(0))
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }

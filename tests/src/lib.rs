@@ -14,6 +14,7 @@ pub mod freeswitch;
 pub mod media;
 pub mod module_build;
 pub mod pbx;
+pub mod procfs;
 pub mod rtp_events;
 pub mod sipp;
 pub mod skip;

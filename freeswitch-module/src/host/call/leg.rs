@@ -15,6 +15,7 @@ use crate::host::session::{LockedSession, Session};
 use crate::host::{cstr, ffi, guard, logger};
 
 const POLL: Duration = Duration::from_millis(20);
+const BRIDGED_POLL: Duration = Duration::from_millis(100);
 /// The confirmation prompt when the caller's channel sets no `twinning_confirm_prompt`.
 const DEFAULT_CONFIRM_PROMPT: &str = "tone_stream://%(400,200,660);loops=2";
 
@@ -55,10 +56,15 @@ fn run(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, target: &DialTarget, calle
     let first = if answered { Event::LegAnswered(leg) } else { Event::LegRinging(leg) };
     let commands = ctl.event(first);
     execute(ctl, commands);
+    let mut bridged_before = false;
     loop {
-        std::thread::sleep(POLL);
-        let commands = ctl.tick();
-        execute(ctl, commands);
+        // A bridged leg only waits for the bridge to end (its end is reported by the
+        // caller's thread); timers are for legs still ringing, which poll them.
+        std::thread::sleep(if bridged_before { BRIDGED_POLL } else { POLL });
+        if !bridged_before {
+            let commands = ctl.tick();
+            execute(ctl, commands);
+        }
         let (ended, prompt, bridged, swap_pending) = {
             let mut inner = ctl.lock();
             let in_bridge = inner.in_bridge == Some(leg);
@@ -68,6 +74,7 @@ fn run(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, target: &DialTarget, calle
                 None => (true, None, in_bridge, swap_pending),
             }
         };
+        bridged_before = bridged;
         if bridged || swap_pending {
             // The caller's thread reports the end of a bridged leg; keep the lock.
             continue;
