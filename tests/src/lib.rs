@@ -7,6 +7,7 @@
 
 pub mod ami;
 pub mod asterisk;
+pub mod bench;
 pub mod chaos;
 pub mod dialplan;
 pub mod esl;

@@ -8,7 +8,7 @@
 use std::ffi::{c_char, c_int, CStr};
 
 use asterisk_sys as sys;
-use twinning_core::call::{CallOptions, CallSetup, CallerId};
+use twinning_core::call::{CallSetup, CallerId};
 use twinning_core::printable;
 
 use super::channel::ChannelRef;
@@ -133,28 +133,18 @@ fn prepare(chan: ChannelRef, data: &str) -> Result<CallSetup, String> {
     if user.is_empty() {
         return Err("usage: Twinning(user[,options])".into());
     }
-    let options = CallOptions::parse(options)?;
-    let (settings, general) = {
+    let (number, name) = chan.caller_id();
+    let (setup, max_concurrent) = {
         let guard = state::lock();
         let service = guard.as_ref().ok_or("app_twinning is not loaded")?;
-        let settings = service.settings();
-        let user_settings = settings
-            .user(user)
-            .cloned()
-            .ok_or_else(|| format!("unknown twinning user '{}'", printable(user)))?;
-        (user_settings, settings.general().clone())
+        service.call_setup(
+            user,
+            options,
+            CallerId { number, name },
+            Some(chan.exten()),
+            clock::local_time(),
+        )?
     };
-    state::cap().set_max(general.max_concurrent);
-    let (number, name) = chan.caller_id();
-    Ok(CallSetup {
-        user: twinning_core::UserId::parse(user).map_err(|e| e.to_string())?,
-        settings,
-        mobile_dial: general.mobile_dial,
-        policy: general.policy,
-        caller: CallerId { number, name },
-        dialed: Some(chan.exten()).filter(|e| !e.is_empty()),
-        options,
-        local_time: clock::local_time(),
-        call_control: general.call_control,
-    })
+    state::cap().set_max(max_concurrent);
+    Ok(setup)
 }

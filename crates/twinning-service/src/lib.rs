@@ -14,7 +14,8 @@ pub use report::function_arguments;
 use std::fmt;
 use std::path::Path;
 
-use twinning_core::{Change, Config, OverrideProblem, RawConfig, SettingError, Settings};
+use twinning_core::call::{CallOptions, CallSetup, CallerId, LocalTime};
+use twinning_core::{printable, Change, Config, OverrideProblem, RawConfig, SettingError, Settings, UserId};
 
 use journal::{Entry, Journal};
 
@@ -157,6 +158,39 @@ impl Service {
         self.journal.append(&entry).map_err(|e| SetError::Storage(e.to_string()))?;
         self.settings = next;
         Ok(change)
+    }
+
+    /// Everything the engine needs for a call to `user` with the settings in force now, and
+    /// the size of the system-wide mobile cap (`max_concurrent`) for the host's
+    /// [`twinning_core::call::ConcurrencyCap`]. `options` is the option string of the
+    /// application (`h f c d(s) g(s) r(s)`).
+    pub fn call_setup(
+        &self,
+        user: &str,
+        options: &str,
+        caller: CallerId,
+        dialed: Option<String>,
+        local_time: LocalTime,
+    ) -> Result<(CallSetup, u32), String> {
+        let options = CallOptions::parse(options)?;
+        let settings = self
+            .settings
+            .user(user)
+            .cloned()
+            .ok_or_else(|| format!("unknown twinning user '{}'", printable(user)))?;
+        let general = self.settings.general();
+        let setup = CallSetup {
+            user: UserId::parse(user).map_err(|e| e.to_string())?,
+            settings,
+            mobile_dial: general.mobile_dial.clone(),
+            policy: general.policy.clone(),
+            caller,
+            dialed: dialed.filter(|d| !d.is_empty()),
+            options,
+            local_time,
+            call_control: general.call_control.clone(),
+        };
+        Ok((setup, general.max_concurrent))
     }
 
     /// Re-reads the configuration. A broken file changes nothing and says why.

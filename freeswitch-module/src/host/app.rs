@@ -9,7 +9,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use twinning_core::call::{CallOptions, CallSetup, CallStatus, CallerId, LocalTime};
+use twinning_core::call::{CallSetup, CallStatus, CallerId, LocalTime};
 use twinning_core::printable;
 
 use super::session::Session;
@@ -109,31 +109,23 @@ fn prepare(session: Session, data: &str) -> Result<CallSetup, String> {
     if user.is_empty() {
         return Err("usage: twinning <user> [options]".into());
     }
-    let options = CallOptions::parse(options.trim())?;
-    let (settings, general) = {
+    let caller = CallerId {
+        number: session.variable("caller_id_number").unwrap_or_default(),
+        name: session.variable("caller_id_name").unwrap_or_default(),
+    };
+    let (setup, max_concurrent) = {
         let guard = state::lock();
         let service = guard.as_ref().ok_or("mod_twinning is not loaded")?;
-        let settings = service.settings();
-        let user_settings = settings
-            .user(user)
-            .cloned()
-            .ok_or_else(|| format!("unknown twinning user '{}'", printable(user)))?;
-        (user_settings, settings.general().clone())
+        service.call_setup(
+            user,
+            options.trim(),
+            caller,
+            session.variable("destination_number"),
+            local_time(),
+        )?
     };
-    state::cap().set_max(general.max_concurrent);
-    let number = session.variable("caller_id_number").unwrap_or_default();
-    let name = session.variable("caller_id_name").unwrap_or_default();
-    Ok(CallSetup {
-        user: twinning_core::UserId::parse(user).map_err(|e| e.to_string())?,
-        settings,
-        mobile_dial: general.mobile_dial,
-        policy: general.policy,
-        caller: CallerId { number, name },
-        dialed: session.variable("destination_number").filter(|d| !d.is_empty()),
-        options,
-        local_time: local_time(),
-        call_control: general.call_control,
-    })
+    state::cap().set_max(max_concurrent);
+    Ok(setup)
 }
 
 unsafe extern "C" fn pickup_app(session: *mut ffi::switch_core_session_t, data: *const c_char) {

@@ -10,23 +10,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use twinning_tests::bench::{self, cpu_model, percentile, Options, Sample};
 use twinning_tests::freeswitch::{FreeSwitch, FsPorts};
 use twinning_tests::module_build::workspace_root;
-use twinning_tests::sipp::{Answer, Caller, Phone};
-
-struct Options {
-    rounds: u32,
-    calls: u64,
-    rate: f64,
-    answer_ms: u64,
-    hold_ms: u64,
-    memory_calls: u64,
-    max_rate: u32,
-    json: std::path::PathBuf,
-}
+use twinning_tests::sipp::{Answer, Phone};
 
 fn options() -> Options {
-    let mut o = Options {
+    let o = Options {
         rounds: 3,
         calls: 300,
         rate: 30.0,
@@ -36,26 +26,7 @@ fn options() -> Options {
         max_rate: 200,
         json: workspace_root().join("target/bench/freeswitch.json"),
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).map(String::as_str).unwrap_or("");
-        let number =
-            || value.parse::<f64>().unwrap_or_else(|_| panic!("{} needs a number, not {value:?}", pair[0]));
-        match pair[0].as_str() {
-            "--rounds" => o.rounds = number() as u32,
-            "--calls" => o.calls = number() as u64,
-            "--rate" => o.rate = number(),
-            "--answer-ms" => o.answer_ms = number() as u64,
-            "--hold-ms" => o.hold_ms = number() as u64,
-            "--memory-calls" => o.memory_calls = number() as u64,
-            "--max-rate" => o.max_rate = number() as u32,
-            "--json" => o.json = value.into(),
-            other => {
-                panic!("unknown option {other}; see the comment at the top of twinning-bench-freeswitch.rs")
-            }
-        }
-    }
-    o
+    Options::from_args(o, "twinning-bench-freeswitch.rs")
 }
 
 const VARIANTS: [(&str, &str); 2] = [("bridge", "2001"), ("twinning", "2003")];
@@ -98,34 +69,8 @@ fn start(ports: FsPorts) -> Option<FreeSwitch> {
     FreeSwitch::start_with_dialplan("twinning-bench-freeswitch", &conf, &extensions, ports)
 }
 
-#[derive(Default, Clone)]
-struct Sample {
-    completed: u64,
-    failed: u64,
-    cpu: Duration,
-    latencies_ms: Vec<f64>,
-}
-
 fn run_load(fs: &FreeSwitch, name: &str, exten: &str, calls: u64, rate: f64, hold_ms: u64) -> Sample {
-    let cpu_before = fs.cpu_time();
-    let mut caller = Phone::load(fs, name, exten, &Caller::HangUpAfter { hold_ms }, calls, rate, 2000);
-    let budget = Duration::from_secs_f64(calls as f64 / rate + 60.0 + hold_ms as f64 / 1000.0);
-    caller.wait(budget);
-    std::thread::sleep(Duration::from_millis(500));
-    let (completed, failed) = caller.call_counts();
-    Sample {
-        completed,
-        failed,
-        cpu: fs.cpu_time().saturating_sub(cpu_before),
-        latencies_ms: caller.response_times(),
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    bench::run_load(fs, &|| fs.cpu_time(), name, exten, calls, rate, hold_ms)
 }
 
 fn main() {
@@ -233,9 +178,11 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     json.push_str(&format!(
-        "  }},\n  \"twinning_cpu_vs_bridge\": {ratio:.4},\n  \"twinning_p99_minus_bridge_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}}\n}}\n",
+        "  }},\n  \"twinning_cpu_vs_bridge\": {ratio:.4},\n  \"twinning_p99_minus_bridge_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}},\n  \"machine\": {{\"cpus\": {}, \"model\": \"{}\"}}\n}}\n",
         p99s["twinning"] - p99s["bridge"],
         memory.completed,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
     ));
     if let Some(dir) = o.json.parent() {
         std::fs::create_dir_all(dir).unwrap();
