@@ -322,6 +322,10 @@ fn unload_is_refused_while_a_call_is_up() {
     p.event("twinning::bridged", &[]);
     let unload = p.esl.api("unload mod_twinning");
     assert!(unload.starts_with("-ERR"), "unload during a call: {unload}");
+    // Re-reading the configuration during the call leaves the call alone.
+    assert!(p.esl.api("reloadxml").contains("+OK"));
+    let reload = p.esl.api("twinning reload");
+    assert!(reload.starts_with("+OK"), "{reload}");
     let end = p.event("twinning::end", &[]);
     assert_eq!(end.must("Status"), "ANSWERED");
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
@@ -649,4 +653,29 @@ fn the_toll_fraud_corpus_never_reaches_the_trunk() {
         corpus.len(),
         corpus.len()
     );
+}
+
+/// Calls in quick succession where legs fail (a busy mobile), answer and are cancelled at
+/// nearly the same moment (the caller hangs up as the desk answers): every leg thread's
+/// session must be let go exactly once, and nothing may touch a session after its end.
+#[test]
+fn a_burst_of_racing_calls_leaves_nothing_behind() {
+    let Some(mut p) = start("freeswitch::burst", "", "") else { return };
+    let _desk = Phone::uas_all(&p.fs, "desk", p.ports.desk, &ring(300));
+    let _mobile = Phone::uas_all(&p.fs, "mobile", p.ports.mobile, &Answer::Busy);
+    let calls = 120;
+    let mut answered =
+        Phone::load(&p.fs, "answered", "1001", &Caller::HangUpAfter { hold_ms: 200 }, calls / 2, 20.0, 40);
+    let mut cancelled =
+        Phone::load(&p.fs, "cancelled", "1001", &Caller::CancelAfter { ms: 300 }, calls / 2, 20.0, 40);
+    answered.wait(Duration::from_secs(120));
+    cancelled.wait(Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(p.fs.is_running(), "FreeSWITCH is up");
+    let starts = p.esl.drain("twinning::start", Duration::from_millis(500)).len();
+    let ends = p.esl.drain("twinning::end", Duration::from_millis(500)).len();
+    assert_eq!(starts as u64, calls, "every call started");
+    assert_eq!(ends, starts, "one end per start");
+    assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
+    assert!(p.esl.api("twinning calls").contains("0 twinned calls"));
 }

@@ -177,6 +177,18 @@ impl LockedSession {
         unsafe { Session::from_raw(p) }.map(LockedSession)
     }
 
+    /// Finds a session by uuid, read-locked; `None` once it is gone. This is how threads
+    /// other than a session's owner act on it: a bare pointer could outlive the session.
+    pub fn locate(uuid: &str) -> Option<LockedSession> {
+        let uuid = cstr::owned(uuid);
+        // SAFETY: locate looks the uuid up under the session table's lock and returns the
+        // session read-locked (the lock we adopt), or NULL.
+        unsafe {
+            let p = ffi::switch_core_session_perform_locate(uuid.as_ptr(), FILE.as_ptr(), FUNC.as_ptr(), 0);
+            Self::adopt(p)
+        }
+    }
+
     pub fn session(&self) -> Session {
         self.0
     }

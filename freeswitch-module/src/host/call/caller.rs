@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use twinning_core::call::{Command, Event, LegId};
 
-use super::control::{execute, CallCtl};
+use super::control::{execute, CallCtl, LegHandle};
 use super::dtmf::BridgeSide;
 use crate::host::{ffi, logger};
 
@@ -102,9 +102,15 @@ impl CallerThread {
     /// the bridge ended for a swap, goes round to bridge the new leg.
     fn bridge(&mut self, leg: LegId) {
         let caller = self.ctl.caller;
-        let (session, kind) = {
+        // The leg's own read lock for the whole bridge: whatever its thread does meanwhile,
+        // the session cannot be destroyed under the bridge.
+        let (locked, kind) = {
             let mut inner = self.ctl.lock();
-            let found = inner.legs.get(&leg).and_then(|h| h.session.map(|s| (s, h.kind)));
+            let found = inner
+                .legs
+                .get(&leg)
+                .filter(|h| !h.ended)
+                .and_then(|h| LegHandle::locate(h.uuid.as_deref()).map(|l| (l, h.kind)));
             if found.is_some() {
                 inner.in_bridge = Some(leg);
             }
@@ -119,12 +125,12 @@ impl CallerThread {
                 }
             }
         };
+        let session = locked.session();
         let caller_side = Box::new(BridgeSide::caller(self.ctl.clone(), session));
         let leg_side = Box::new(BridgeSide::leg(self.ctl.clone(), kind, caller));
         // SAFETY: the caller's session runs this application on this thread; the leg's
-        // session is held by its thread's read lock while `in_bridge` names it (and the
-        // bridge takes its own); the two sides' data outlive the bridge, which returns
-        // before they are dropped below.
+        // session is read-locked by `locked` until after the bridge; the two sides' data
+        // outlive the bridge, which returns before they are dropped below.
         unsafe {
             ffi::switch_ivr_multi_threaded_bridge(
                 caller.raw(),
@@ -135,6 +141,7 @@ impl CallerThread {
             );
         }
         drop((caller_side, leg_side));
+        let leg_gone = !session.is_ready();
         let swapping = {
             let mut inner = self.ctl.lock();
             inner.in_bridge = None;
@@ -148,11 +155,12 @@ impl CallerThread {
             self.ctl.event(Event::CallerHungUp)
         } else {
             // The leg left (or the bridge could not start): either way it is gone.
-            if session.is_ready() {
+            if !leg_gone {
                 session.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
             }
             self.ctl.leg_ended(leg, Event::LegHungUp(leg))
         };
+        drop(locked);
         execute(&self.ctl, commands);
     }
 }

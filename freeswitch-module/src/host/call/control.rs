@@ -12,7 +12,7 @@ use twinning_core::call::{CallStatus, Command, Event, LegId, LegKind, Prompt, Tw
 use twinning_core::CallControl;
 
 use super::leg;
-use crate::host::session::Session;
+use crate::host::session::{LockedSession, Session};
 use crate::host::{cstr, events, ffi, logger, state};
 
 /// What a held caller hears when its channel names no `hold_music`.
@@ -29,9 +29,10 @@ pub struct LegHandle {
     /// Read by `switch_ivr_originate` (its `cancel_cause`) and by the leg's thread: a
     /// non-zero cause stops the attempt or ends the leg.
     pub cancel: Arc<AtomicU32>,
-    /// The leg's session once `switch_ivr_originate` returned it (its thread holds the read
-    /// lock until the leg is over), or the desk's own session for a pickup.
-    pub session: Option<Session>,
+    /// The leg's session uuid once `switch_ivr_originate` returned it, or the desk's own for
+    /// a pickup. Other threads act on the leg through [`LegHandle::locate`], never through
+    /// a pointer that its owner's thread may let go of.
+    pub uuid: Option<String>,
     /// A prompt the leg's thread is to play (the confirmation).
     pub prompt: Option<Prompt>,
     /// The engine has heard how this leg ended (or released it): nothing more is reported.
@@ -45,7 +46,7 @@ impl LegHandle {
         LegHandle {
             kind,
             cancel: Arc::new(AtomicU32::new(0)),
-            session: None,
+            uuid: None,
             prompt: None,
             ended: false,
             joined: false,
@@ -53,7 +54,12 @@ impl LegHandle {
     }
 
     pub fn joined(kind: LegKind, session: Session) -> LegHandle {
-        LegHandle { session: Some(session), joined: true, ..LegHandle::dialing(kind) }
+        LegHandle { uuid: Some(session.uuid()), joined: true, ..LegHandle::dialing(kind) }
+    }
+
+    /// The leg's session, read-locked, if it still exists.
+    pub fn locate(uuid: Option<&str>) -> Option<LockedSession> {
+        uuid.and_then(LockedSession::locate)
     }
 }
 
@@ -118,13 +124,13 @@ impl CallCtl {
     pub fn unregister(self: &Arc<Self>) {
         active().retain(|c| !Arc::ptr_eq(c, self));
         state::calls().end(self.call_id);
-        let sessions: Vec<Session> = {
+        let legs: Vec<String> = {
             let mut inner = self.lock();
             let mut s = Vec::new();
             for h in inner.legs.values_mut() {
                 h.cancel.store(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL, Ordering::SeqCst);
-                if let (Some(session), false) = (h.session, h.joined) {
-                    s.push(session);
+                if let (Some(uuid), false) = (&h.uuid, h.joined) {
+                    s.push(uuid.clone());
                 }
             }
             if inner.engine.holds_mobile_slot() && !inner.engine.is_finished() {
@@ -132,8 +138,10 @@ impl CallCtl {
             }
             s
         };
-        for s in sessions {
-            s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
+        for uuid in legs {
+            if let Some(leg) = LockedSession::locate(&uuid) {
+                leg.session().hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
+            }
         }
         // Leg threads hold only a clone of this Arc; wait until they are gone so no
         // thread outlives the caller's session.
@@ -230,16 +238,16 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>) {
                 leg::spawn(ctl.clone(), leg, kind, target, caller_id);
             }
             Command::Cancel { leg } => {
-                let session = {
+                let uuid = {
                     let mut inner = ctl.lock();
                     inner.legs.get_mut(&leg).and_then(|h| {
                         h.cancel.store(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL, Ordering::SeqCst);
                         h.ended = true;
-                        h.session
+                        h.uuid.clone()
                     })
                 };
-                if let Some(s) = session {
-                    s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
+                if let Some(s) = LegHandle::locate(uuid.as_deref()) {
+                    s.session().hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
                 }
             }
             Command::PlayPrompt { leg, prompt } => {
@@ -250,18 +258,18 @@ pub fn execute(ctl: &Arc<CallCtl>, commands: Vec<Command>) {
             Command::IndicateRinging => ctl.caller.ring_ready(),
             Command::SwapBridge { new, old } => {
                 // The caller's bridge ends when `old` hangs up; its thread then bridges `new`.
-                let old_session = {
+                let old_uuid = {
                     let mut inner = ctl.lock();
                     inner.swap_to = Some(new);
                     inner.legs.get_mut(&old).and_then(|h| {
                         h.ended = true;
                         h.cancel.store(ffi::SWITCH_CAUSE_NORMAL_CLEARING, Ordering::SeqCst);
-                        h.session
+                        h.uuid.clone()
                     })
                 };
                 ctl.wake.notify_all();
-                if let Some(s) = old_session {
-                    s.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+                if let Some(s) = LegHandle::locate(old_uuid.as_deref()) {
+                    s.session().hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
                 }
             }
             // Music for the caller from its own channel (a broadcast), so neither the

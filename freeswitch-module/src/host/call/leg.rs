@@ -43,7 +43,7 @@ fn run(ctl: &Arc<CallCtl>, leg: LegId, kind: LegKind, target: &DialTarget, calle
     {
         let mut inner = ctl.lock();
         match inner.legs.get_mut(&leg) {
-            Some(h) if !h.ended => h.session = Some(s),
+            Some(h) if !h.ended => h.uuid = Some(s.uuid()),
             // Cancelled while the attempt was being made: let it go.
             _ => {
                 drop(inner);
