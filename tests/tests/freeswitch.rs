@@ -679,3 +679,21 @@ fn a_burst_of_racing_calls_leaves_nothing_behind() {
     assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
     assert!(p.esl.api("twinning calls").contains("0 twinned calls"));
 }
+
+#[test]
+fn the_shipped_sample_configuration_loads() {
+    let sample = std::fs::read_to_string(
+        twinning_tests::module_build::workspace_root()
+            .join("freeswitch-module/conf/autoload_configs/twinning.conf.xml"),
+    )
+    .unwrap();
+    let inner = sample.split_once("description=\"Mobile twinning\">").unwrap().1;
+    let inner = inner.rsplit_once("</configuration>").unwrap().0;
+    let Some(fs) = FreeSwitch::start("freeswitch::sample_configuration", inner, "", FsPorts::new()) else {
+        return;
+    };
+    let mut esl = fs.esl();
+    let status = esl.api("twinning status 1001");
+    assert!(status.contains("07700900123") && status.contains("user/1001"), "{status}");
+    assert!(esl.api("twinning status").contains("1 twinning user"));
+}

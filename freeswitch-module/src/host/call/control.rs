@@ -143,14 +143,16 @@ impl CallCtl {
                 leg.session().hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
             }
         }
-        // Leg threads hold only a clone of this Arc; wait until they are gone so no
-        // thread outlives the caller's session.
-        let give_up = Instant::now() + Duration::from_secs(30);
-        while Arc::strong_count(self) > 1 && Instant::now() < give_up {
+        // Leg threads (and an API request or DTMF callback in progress) hold a clone of this
+        // Arc and may use the caller's session: wait until they are gone, however long, so
+        // none outlives it. Every leg has been told to stop above.
+        let mut warn_at = Instant::now() + Duration::from_secs(30);
+        while Arc::strong_count(self) > 1 {
+            if Instant::now() > warn_at {
+                logger::warning(&format!("twinning {}: still waiting for a leg thread to finish", self.user));
+                warn_at += Duration::from_secs(30);
+            }
             std::thread::sleep(Duration::from_millis(10));
-        }
-        if Arc::strong_count(self) > 1 {
-            logger::warning(&format!("twinning {}: a leg thread did not finish in time", self.user));
         }
     }
 
