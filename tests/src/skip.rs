@@ -12,7 +12,8 @@ pub fn report(test: &str, why: &str) {
         .unwrap_or_else(|| crate::module_build::workspace_root().join("target"));
     let _ = std::fs::create_dir_all(target.join("tmp"));
     let path = target.join("tmp").join("skipped.txt");
+    // One write per line: tests run in parallel and O_APPEND keeps each write whole.
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{line}");
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }

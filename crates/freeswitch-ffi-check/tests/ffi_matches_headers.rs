@@ -38,6 +38,6 @@ fn hand_declared_ffi_matches_the_headers() {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped.txt");
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         use std::io::Write;
-        let _ = writeln!(f, "{line}");
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }
