@@ -697,3 +697,32 @@ fn the_shipped_sample_configuration_loads() {
     assert!(status.contains("07700900123") && status.contains("user/1001"), "{status}");
     assert!(esl.api("twinning status").contains("1 twinning user"));
 }
+
+#[test]
+fn the_pickup_code_takes_a_held_caller() {
+    let extra = "        <param name=\"desk_pickup_time\" value=\"10\"/>\n";
+    let Some(mut p) = start("freeswitch::pickup_held_caller", extra, "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 1500 },
+    );
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 8000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    // The mobile hangs up: the desk rings for the held caller; the user takes it with *27
+    // from another phone of theirs instead.
+    p.event("twinning::handover", &[("Trigger", "hangup"), ("Result", "started")]);
+    let mut pickup =
+        Phone::call_as(&p.fs, "desk-pickup", "1001", "*27", &Caller::KeyIn { digits: String::new() });
+    let h = p.event("twinning::handover", &[("Result", "completed")]);
+    assert_eq!((h.must("To"), h.must("Trigger")), ("desk", "featurecode"));
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    pickup.wait(Duration::from_secs(10));
+    assert!(pickup.got_response(200), "{}", pickup.summary());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
+}
