@@ -104,6 +104,33 @@ impl Esl {
         None
     }
 
+    /// Every event of any of `subclasses`, in arrival order, until none has come for
+    /// `window`.
+    pub fn drain_in_order(&mut self, subclasses: &[&str], window: Duration) -> Vec<EslEvent> {
+        let mut out: Vec<EslEvent> = Vec::new();
+        let pending = std::mem::take(&mut self.pending);
+        for e in pending {
+            if subclasses.contains(&e.subclass()) {
+                out.push(e);
+            } else {
+                self.pending.push_back(e);
+            }
+        }
+        loop {
+            self.reader.get_ref().set_read_timeout(Some(window)).expect("set timeout");
+            let Ok((h, body)) = self.read_message() else { break };
+            if header(&h, "Content-Type") == Some("text/event-plain") {
+                let e = parse_event(&body);
+                if subclasses.contains(&e.subclass()) {
+                    out.push(e);
+                } else {
+                    self.pending.push_back(e);
+                }
+            }
+        }
+        out
+    }
+
     /// Every event of `subclass` that arrives within `window`.
     pub fn drain(&mut self, subclass: &str, window: Duration) -> Vec<EslEvent> {
         let mut out = Vec::new();

@@ -82,6 +82,8 @@ pub struct CallCtl {
     pub call_control: CallControl,
     call_id: u64,
     inner: Mutex<Inner>,
+    /// Held while a step's events are fired (see [`CallCtl::step_inner`]).
+    emitting: Mutex<()>,
     /// Wakes the caller's thread when something is queued for it.
     pub wake: Condvar,
 }
@@ -112,6 +114,7 @@ impl CallCtl {
                 in_bridge: None,
                 swap_to: None,
             }),
+            emitting: Mutex::new(()),
             wake: Condvar::new(),
         });
         active().push(ctl.clone());
@@ -176,14 +179,33 @@ impl CallCtl {
 
     /// Runs `f` on the engine and takes every command it produced.
     pub fn step<R>(&self, f: impl FnOnce(&mut TwinnedCall) -> R) -> (R, Vec<Command>) {
+        self.step_inner(|inner| f(&mut inner.engine))
+    }
+
+    /// Like [`CallCtl::step`], with the rest of the shared state at hand too. The step's
+    /// notifications are fired here, in the order the engine made them and before any
+    /// later step's: the event lock is taken before the call lock is let go, so two threads
+    /// stepping the same call cannot interleave their events (no `twinning::leg` after
+    /// `twinning::end`). Firing an event never calls back into the module.
+    pub fn step_inner<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> (R, Vec<Command>) {
         let mut inner = self.lock();
-        let r = f(&mut inner.engine);
+        let r = f(&mut inner);
         let mut commands = Vec::new();
         while let Some(c) = inner.engine.poll_command() {
             commands.push(c);
         }
         state::calls().update(self.call_id, inner.engine.leg_states());
-        (r, commands)
+        let emitting = self.emitting.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(inner);
+        let mut rest = Vec::with_capacity(commands.len());
+        for c in commands {
+            match c {
+                Command::Notify(n) => events::fire_call(self.caller, &self.user, &n),
+                other => rest.push(other),
+            }
+        }
+        drop(emitting);
+        (r, rest)
     }
 
     pub fn event(&self, event: Event) -> Vec<Command> {

@@ -71,18 +71,13 @@ pub fn pickup(desk: Session, user: &str) -> Result<(), String> {
     if !desk.is_answered() {
         desk.answer();
     }
-    let (result, commands) = {
-        let mut inner = ctl.lock();
+    let (result, commands) = ctl.step_inner(|inner| {
         let r = inner.engine.pickup(Instant::now());
         if let Ok(leg) = r {
             inner.legs.insert(leg, LegHandle::joined(LegKind::Desk, desk));
         }
-        let mut commands = Vec::new();
-        while let Some(c) = inner.engine.poll_command() {
-            commands.push(c);
-        }
-        (r, commands)
-    };
+        r
+    });
     let leg = match result {
         Ok(leg) => leg,
         Err(e) => {
