@@ -608,8 +608,8 @@ struct Seen {
     bridged: HashMap<String, u64>,
     leg_states: BTreeMap<String, u64>,
     events: u64,
-    /// Twinning events for a call that came after its TwinningEnd (each thread reports
-    /// what it did once the call's lock is released, so a late report is possible).
+    /// Twinning events for a call that came after its TwinningEnd: none may (a step's
+    /// events are emitted before the next step's, see CallCtl::step).
     after_end: Vec<String>,
 }
 
@@ -1019,6 +1019,14 @@ fn check(
     let finished = ok.unwrap_or(0) + failed.unwrap_or(0);
     if finished != o.calls {
         failures.push(format!("the caller finished {finished} of {} calls", o.calls));
+    }
+    // A call's events are emitted in step order (CallCtl::step), so nothing follows its end.
+    if !seen.after_end.is_empty() {
+        failures.push(format!(
+            "events after their call's TwinningEnd ({}): {}",
+            seen.after_end.len(),
+            seen.after_end.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
     let unload = pbx.cli("module unload app_twinning.so");
     if !unload.contains("Unloaded app_twinning.so") {

@@ -36,6 +36,8 @@ pub struct CallCtl {
     pub call_control: CallControl,
     call_id: u64,
     inner: Mutex<Inner>,
+    /// Held while a step's events are emitted (see [`CallCtl::step`]).
+    emitting: Mutex<()>,
 }
 
 // SAFETY: the raw channel pointer inside is only used as documented on `caller`, and a
@@ -85,6 +87,7 @@ impl CallCtl {
             _caller_ref: caller_ref,
             call_control,
             call_id,
+            emitting: Mutex::new(()),
             inner: Mutex::new(Inner {
                 engine,
                 bridge: None,
@@ -138,6 +141,12 @@ impl CallCtl {
     }
 
     /// Runs `f` on the engine and takes every command it produced.
+    ///
+    /// The step's notifications are emitted here, in the order the engine made them and
+    /// before any later step's: the event lock is taken before the call lock is let go, so
+    /// two threads stepping the same call cannot interleave their AMI events (no
+    /// `TwinningLeg` after `TwinningEnd`). Emitting takes the caller's channel lock but never
+    /// the call lock, and no thread steps a call while holding a channel lock.
     pub fn step<R>(&self, f: impl FnOnce(&mut TwinnedCall) -> R) -> (R, Vec<Command>) {
         let mut inner = self.lock();
         let r = f(&mut inner.engine);
@@ -146,7 +155,17 @@ impl CallCtl {
             commands.push(c);
         }
         state::calls().update(self.call_id, inner.engine.leg_states());
-        (r, commands)
+        let emitting = self.emitting.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(inner);
+        let mut rest = Vec::with_capacity(commands.len());
+        for c in commands {
+            match c {
+                Command::Notify(n) => manager::emit_call_notification(self.caller, &self.user, &n),
+                other => rest.push(other),
+            }
+        }
+        drop(emitting);
+        (r, rest)
     }
 
     pub fn event(&self, event: Event) -> Vec<Command> {
