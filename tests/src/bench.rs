@@ -1,6 +1,7 @@
 //! What the two PBX benchmarks (`twinning-bench`, `twinning-bench-freeswitch`) share: their
 //! options, one load step with its measurements, and the summary arithmetic.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,11 +91,124 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-pub fn cpu_model() -> String {
+fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
         .unwrap_or_default()
         .replace('"', "'")
+}
+
+/// One load step: `(name, exten, calls, rate, hold_ms)`.
+pub type Load<'a> = dyn Fn(&str, &str, u64, f64, u64) -> Sample + 'a;
+
+/// `o.rounds` rounds of every variant in turn (so drift hits all alike), summed per variant.
+pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> BTreeMap<&'v str, Sample> {
+    println!(
+        "== {} rounds of {} calls at {}/s per variant (desk answers after {} ms, mobile rings, talk {} ms)",
+        o.rounds, o.calls, o.rate, o.answer_ms, o.hold_ms
+    );
+    let mut totals: BTreeMap<&str, Sample> = BTreeMap::new();
+    for round in 1..=o.rounds {
+        for &(variant, exten) in variants {
+            let s = load(&format!("{variant}-r{round}"), exten, o.calls, o.rate, o.hold_ms);
+            println!(
+                "   round {round} {variant:<9} completed {:>5} failed {:>3} cpu {:>7.1} ms",
+                s.completed,
+                s.failed,
+                s.cpu.as_secs_f64() * 1e3
+            );
+            totals.entry(variant).or_default().add(s);
+        }
+    }
+    totals
+}
+
+/// The highest rate each variant sustains for 10 s with no failed call, stepping from
+/// 25/s by `next` up to `o.max_rate`.
+pub fn max_rates<'v>(
+    o: &Options,
+    variants: &[(&'v str, &'v str)],
+    load: &Load,
+    next: impl Fn(u32) -> u32,
+) -> BTreeMap<&'v str, u32> {
+    println!("== highest call rate with no failed call (10 s steps up to {}/s)", o.max_rate);
+    let mut max_rate = BTreeMap::new();
+    for &(variant, exten) in variants {
+        let mut best = 0;
+        let mut rate = 25;
+        while rate <= o.max_rate {
+            let calls = u64::from(rate) * 10;
+            let s = load(&format!("{variant}-rate{rate}"), exten, calls, f64::from(rate), 500);
+            if s.failed > 0 || s.completed < calls {
+                break;
+            }
+            best = rate;
+            rate = next(rate);
+        }
+        println!("   {variant:<9} {best}/s");
+        max_rate.insert(variant, best);
+    }
+    max_rate
+}
+
+/// Per variant, as the table shows them.
+pub struct Summary<'v> {
+    pub cpu_ms_per_call: BTreeMap<&'v str, f64>,
+    pub p99_ms: BTreeMap<&'v str, f64>,
+    /// The `"variants": {...}` member of the JSON report.
+    pub json_variants: String,
+}
+
+/// Prints the results table and returns its figures.
+pub fn summarize<'v>(
+    variants: &[(&'v str, &'v str)],
+    totals: &BTreeMap<&'v str, Sample>,
+    max_rate: &BTreeMap<&'v str, u32>,
+) -> Summary<'v> {
+    println!(
+        "\n| variant | completed | failed | CPU per call | setup p50 | setup p99 | max rate, 0 failed |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut json = String::from("\"variants\": {\n");
+    let mut cpu_ms_per_call = BTreeMap::new();
+    let mut p99_ms = BTreeMap::new();
+    for (i, &(variant, _)) in variants.iter().enumerate() {
+        let t = &totals[variant];
+        let mut lat = t.latencies_ms.clone();
+        lat.sort_by(f64::total_cmp);
+        let cpu_ms = t.cpu.as_secs_f64() * 1e3 / t.completed.max(1) as f64;
+        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+        cpu_ms_per_call.insert(variant, cpu_ms);
+        p99_ms.insert(variant, p99);
+        println!(
+            "| {variant} | {} | {} | {cpu_ms:.3} ms | {p50:.1} ms | {p99:.1} ms | {}/s |",
+            t.completed, t.failed, max_rate[variant]
+        );
+        json.push_str(&format!(
+            "    \"{variant}\": {{\"completed\": {}, \"failed\": {}, \"cpu_ms_per_call\": {cpu_ms:.4}, \"setup_p50_ms\": {p50:.2}, \"setup_p99_ms\": {p99:.2}, \"max_rate_no_failures\": {}}}{}\n",
+            t.completed, t.failed, max_rate[variant], if i + 1 < variants.len() { "," } else { "" }
+        ));
+    }
+    json.push_str("  }");
+    Summary { cpu_ms_per_call, p99_ms, json_variants: json }
+}
+
+/// The `"machine": {...}` member of the JSON report.
+pub fn machine_json() -> String {
+    format!(
+        "\"machine\": {{\"cpus\": {}, \"model\": \"{}\"}}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    )
+}
+
+/// Writes the JSON report, its directory first.
+pub fn write_json(path: &std::path::Path, json: &str) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(path, json).unwrap();
+    println!("Results written to {}", path.display());
 }

@@ -81,6 +81,17 @@ impl Pbx {
     }
 }
 
+/// The caller kept one dialog from its INVITE to its own BYE: no re-INVITE, no BYE from us.
+fn assert_caller_untouched(caller: &Phone) {
+    let touched: Vec<String> = caller
+        .messages()
+        .iter()
+        .filter(|m| m.received && (m.first_line.starts_with("INVITE") || m.first_line.starts_with("BYE")))
+        .map(|m| m.first_line.clone())
+        .collect();
+    assert!(touched.is_empty(), "the caller's dialog was touched: {touched:?}");
+}
+
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(60)..].join("\n")
@@ -260,13 +271,7 @@ fn api_handover_pushes_a_desk_call_to_the_mobile_without_touching_the_caller() {
     let end = p.event("twinning::end", &[]);
     assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"));
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
-    let touched: Vec<String> = caller
-        .messages()
-        .iter()
-        .filter(|m| m.received && (m.first_line.starts_with("INVITE") || m.first_line.starts_with("BYE")))
-        .map(|m| m.first_line.clone())
-        .collect();
-    assert!(touched.is_empty(), "the caller's dialog was touched: {touched:?}");
+    assert_caller_untouched(&caller);
     desk.wait(Duration::from_secs(5));
     assert!(!desk.received("BYE").is_empty(), "the desk was released: {}", desk.summary());
     mobile2.wait(Duration::from_secs(5));
@@ -413,13 +418,7 @@ fn the_mobile_moves_its_call_to_the_desk_and_holds_by_dtmf() {
     let end = p.event("twinning::end", &[]);
     assert_eq!(end.must("AnsweredBy"), "desk");
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
-    let touched: Vec<String> = caller
-        .messages()
-        .iter()
-        .filter(|m| m.received && (m.first_line.starts_with("INVITE") || m.first_line.starts_with("BYE")))
-        .map(|m| m.first_line.clone())
-        .collect();
-    assert!(touched.is_empty(), "the caller's dialog was touched: {touched:?}");
+    assert_caller_untouched(&caller);
     desk2.wait(Duration::from_secs(5));
     assert!(desk2.answered());
 }

@@ -7,6 +7,7 @@ pub mod api_command;
 pub mod call_events;
 pub mod calls;
 pub mod journal;
+pub mod panic_guard;
 pub mod report;
 
 pub use report::function_arguments;
