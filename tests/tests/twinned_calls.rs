@@ -304,12 +304,11 @@ fn simultaneous_answers_bridge_exactly_one_leg() {
     assert_eq!(c.bridged(), std::slice::from_ref(&winner));
     let (won, lost) = if winner == "desk" { (&c.desk, &c.mobile) } else { (&c.mobile, &c.desk) };
     assert!(won.answered() && won.received("BYE").len() == 1, "{}", c.phones());
-    assert_eq!(
-        lost.received("CANCEL").len() + lost.received("BYE").len(),
-        1,
-        "the other leg is stopped: {}",
-        c.phones()
-    );
+    // The other leg is stopped: a CANCEL while it rings, a BYE once answered. When its 200
+    // crosses our CANCEL, RFC 3261 has us ACK and BYE that answer too, so both can come.
+    let (cancels, byes) = (lost.received("CANCEL").len(), lost.received("BYE").len());
+    assert!(cancels <= 1 && byes <= 1 && cancels + byes >= 1, "the other leg is stopped: {}", c.phones());
+    assert!(!lost.answered() || byes == 1, "an answered losing leg gets a BYE: {}", c.phones());
 }
 
 #[test]
