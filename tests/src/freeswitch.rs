@@ -370,8 +370,9 @@ fn free_tcp_port() -> u16 {
 
 /// The test context's extensions.
 enum Dialplan<'a> {
-    /// `twinning <user> <options>` for 1xxx, `twinning <args>` for 9<args>, the pickup code
-    /// *27; each reports its outcome as a `twinning::test` event.
+    /// `twinning <user> <options>` for 1xxx (reached also from the DIDs 51xxx by
+    /// `transfer`), `twinning <args>` for 9<args>, the pickup code *27; each reports its
+    /// outcome as a `twinning::test` event.
     Test {
         options: &'a str,
     },
@@ -402,6 +403,11 @@ impl Dialplan<'_> {
           <action application="twinning" data="$1"/>
           <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Status=${{twinning_status}},Error=${{twinning_error}}"/>
           <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="did">
+        <condition field="destination_number" expression="^5(1\d\d\d)$">
+          <action application="transfer" data="$1 XML twinning-test"/>
         </condition>
       </extension>
       <extension name="twinned">

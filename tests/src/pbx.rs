@@ -84,13 +84,15 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
     )
 }
 
-/// Dialplan: extension 1001 and 1002 run Twinning with `${TOPTS}`-free options given here.
+/// Dialplan: extension 1001 and 1002 run Twinning with `${TOPTS}`-free options given here;
+/// the DIDs 51001 and 51002 reach them by Goto, as an inbound route would.
 pub fn extensions_conf(options: &str) -> String {
     format!(
         "[general]\n[default]\n\
          exten => 2000,1,UserEvent(TwinningTransferred,Channel: ${{CHANNEL}})\n same => n,Answer()\n same => n,Wait(3)\n same => n,Hangup()\n\
          [twinning-listen]\nexten => s,1,Read(DIGITS,,2,,,10)\n same => n,UserEvent(TwinningDigits,Digits: ${{DIGITS}})\n same => n,Wait(1)\n same => n,Hangup()\n\
          {}\n#include extensions_twinning.conf\n[twinning-calls]\n\
+         exten => _5100X,1,Goto(${{EXTEN:1}},1)\n\
          exten => _100X,1,Twinning(${{EXTEN}},{options})\n\
           same => n,UserEvent(TwinningResult,Status: ${{TWINNINGSTATUS}},AnsweredBy: ${{TWINNINGANSWEREDBY}})\n\
           same => n,Hangup()\n",

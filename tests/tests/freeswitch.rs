@@ -206,6 +206,29 @@ fn the_mobile_answers_first_with_the_callers_number() {
     assert_eq!(desk.received("CANCEL").len(), 1, "{}", desk.summary());
 }
 
+/// A DID transferred to the extension: `caller_id = did` shows the number the caller
+/// dialed, not the extension `twinning` runs in.
+#[test]
+fn caller_id_did_shows_the_number_the_caller_dialed() {
+    let Some(mut p) =
+        start("freeswitch::caller_id_did", "        <param name=\"caller_id\" value=\"did\"/>\n", "")
+    else {
+        return;
+    };
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(400));
+    let mut caller = Phone::call(&p.fs, "caller", "51001", &Caller::HangUpAfter { hold_ms: 800 });
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    mobile.wait(Duration::from_secs(5));
+    let from = mobile.received("INVITE")[0].header("From").unwrap_or_default();
+    assert!(from.contains("sip:51001@"), "the mobile is shown the DID, not the extension: {from}");
+    desk.wait(Duration::from_secs(5));
+    let desk_from = desk.received("INVITE")[0].header("From").unwrap_or_default();
+    assert!(desk_from.contains("caller"), "{desk_from}");
+}
+
 #[test]
 fn a_mobile_answer_inside_the_guard_is_voicemail_and_ignored() {
     let Some(mut p) =

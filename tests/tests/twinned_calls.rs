@@ -120,6 +120,27 @@ fn mobile_answers_first_with_the_configured_caller_id() {
     );
 }
 
+/// A DID routed to the extension by Goto: `caller_id = did` shows the number the caller
+/// dialed (the DNID), not the extension that ran Twinning().
+#[test]
+fn caller_id_did_shows_the_number_the_caller_dialed() {
+    let mut c = setup(pbx::TWINNING_CONF, "", Answer::Never, ring(800));
+    c.set("caller_id", "did");
+    let mut phone = Phone::call(&c.pbx, "caller", "51001", &Caller::HangUpAfter { hold_ms: 800 });
+    let end =
+        c.ami.event("TwinningEnd", &[], WAIT).unwrap_or_else(|| panic!("no TwinningEnd; {}", c.phones()));
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"));
+    assert_eq!(phone.wait(WAIT), Some(0), "{}", phone.summary());
+    c.mobile.wait(SETTLE);
+    let invite = &c.mobile.received("INVITE")[0];
+    let from = invite.header("From").unwrap_or_default();
+    assert!(from.contains("sip:51001@"), "the mobile is shown the DID, not the extension: {from}");
+    // The desk still sees the caller, whatever the mobile is shown.
+    c.desk.wait(SETTLE);
+    let desk_from = c.desk.received("INVITE")[0].header("From").unwrap_or_default();
+    assert!(desk_from.contains("sip:caller@"), "{desk_from}");
+}
+
 #[test]
 fn a_mobile_answer_inside_the_guard_is_voicemail_and_the_desk_still_wins() {
     let mut c = setup(pbx::TWINNING_CONF, "g(2)", ring(2500), ring(300));

@@ -141,7 +141,7 @@ fn prepare(chan: ChannelRef, data: &str) -> Result<CallSetup, String> {
             user,
             options,
             CallerId { number, name },
-            Some(chan.exten()),
+            Some(chan.dialed_number()),
             clock::local_time(),
         )?
     };

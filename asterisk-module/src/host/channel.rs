@@ -50,10 +50,33 @@ impl ChannelRef {
         }
     }
 
-    /// The extension the channel is executing: the dialed number for an incoming call.
+    /// The extension the channel is executing now (after any Goto).
     pub fn exten(self) -> String {
         // SAFETY: live channel; the string belongs to it and is copied at once.
         unsafe { cstr::borrow(sys::ast_channel_exten(self.0)) }.into_owned()
+    }
+
+    /// The number the caller dialed (`CALLERID(dnid)`), kept across Goto and Local
+    /// channels; empty where the channel driver set none.
+    pub fn dnid(self) -> String {
+        let mut out = [0 as c_char; 128];
+        // SAFETY: live channel; the helper copies under the channel lock into our buffer,
+        // NUL-terminating within its length.
+        unsafe {
+            sys::twinning_channel_dnid(self.0, out.as_mut_ptr(), out.len());
+            cstr::borrow(out.as_ptr()).into_owned()
+        }
+    }
+
+    /// The number the caller dialed, for `caller_id = did`: the DNID, or the extension
+    /// where the channel has none (a call started inside Asterisk).
+    pub fn dialed_number(self) -> String {
+        let dnid = self.dnid();
+        if dnid.is_empty() {
+            self.exten()
+        } else {
+            dnid
+        }
     }
 
     pub fn set_variable(self, name: &str, value: &str) {

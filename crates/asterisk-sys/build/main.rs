@@ -102,6 +102,7 @@ const FUNCTIONS: &[&str] = &[
     "twinning_channel_caller",
     "twinning_set_outgoing_identity",
     "twinning_channel_language",
+    "twinning_channel_dnid",
     "twinning_softhangup",
 ];
 

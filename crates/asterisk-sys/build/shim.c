@@ -49,6 +49,15 @@ void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number
 	ast_set_callerid(chan, number, S_OR(name, NULL), number);
 }
 
+/* Copies the number the caller dialed (the DNID), which Asterisk keeps across Goto and
+ * Local channels; empty where the channel driver set none. */
+void twinning_channel_dnid(struct ast_channel *chan, char *out, size_t out_len)
+{
+	ast_channel_lock(chan);
+	ast_copy_string(out, S_OR(ast_channel_dialed(chan)->number.str, ""), out_len);
+	ast_channel_unlock(chan);
+}
+
 /* Copies the channel's language, for prompts. */
 void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_len)
 {

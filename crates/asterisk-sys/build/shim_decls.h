@@ -8,5 +8,6 @@ extern const void *const twinning_config_status_fileinvalid;
 struct ast_channel;
 void twinning_channel_caller(struct ast_channel *chan, char *number, size_t number_len, char *name, size_t name_len);
 void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number, const char *name);
+void twinning_channel_dnid(struct ast_channel *chan, char *out, size_t out_len);
 void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_len);
 void twinning_softhangup(struct ast_channel *chan);

@@ -116,16 +116,21 @@ fn prepare(session: Session, data: &str) -> Result<CallSetup, String> {
     let (setup, max_concurrent) = {
         let guard = state::lock();
         let service = guard.as_ref().ok_or("mod_twinning is not loaded")?;
-        service.call_setup(
-            user,
-            options.trim(),
-            caller,
-            session.variable("destination_number"),
-            local_time(),
-        )?
+        service.call_setup(user, options.trim(), caller, dialed_number(session), local_time())?
     };
     state::cap().set_max(max_concurrent);
     Ok(setup)
+}
+
+/// The number the caller dialed, for `caller_id = did`. `destination_number` is what the
+/// dialplan routes on now, which a `transfer` to the user's extension has replaced, so the
+/// dialed identity comes first: an admin's `twinning_did`, then the SIP To user (a proxy in
+/// front may rewrite the request URI, but not To), then the request URI's user.
+fn dialed_number(session: Session) -> Option<String> {
+    ["twinning_did", "sip_to_user", "sip_req_user", "destination_number"]
+        .iter()
+        .filter_map(|v| session.variable(v))
+        .find(|v| !v.is_empty())
 }
 
 unsafe extern "C" fn pickup_app(session: *mut ffi::switch_core_session_t, data: *const c_char) {
