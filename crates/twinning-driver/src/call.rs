@@ -1,0 +1,263 @@
+//! One live twinned call as every thread shares it: the caller's thread, each leg's, AMI
+//! or ESL requests, DTMF callbacks in the bridge, the desk's pickup.
+//!
+//! The one lock discipline lives here. A thread steps the engine under the call's lock and
+//! takes every command that step produced in the same critical section; the step's
+//! notifications are emitted in the engine's order before any later step's (the emit lock
+//! is taken before the call lock is let go); then the commands are carried out with no
+//! lock held, because a host call may block or call back into the module. Since the engine
+//! emits nothing after its end, no event can follow a call's end.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use twinning_core::call::{
+    CallStatus, CodeKind, Command, Event, HandoverTrigger, LegKind, MobileFeature, TwinnedCall,
+};
+use twinning_core::{CallControl, DtmfCode};
+use twinning_service::call_events::call_event;
+
+use crate::host::Host;
+use crate::Driver;
+
+/// How a call ended, for `TWINNINGSTATUS` / `twinning_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: CallStatus,
+    pub answered_by: Option<LegKind>,
+}
+
+impl Outcome {
+    pub const FAILED: Outcome = Outcome { status: CallStatus::Failed, answered_by: None };
+}
+
+/// What the call's lock guards: the engine, the host's own per-call state, and the
+/// commands queued for the caller's thread.
+pub struct CallState<H: Host> {
+    pub engine: TwinnedCall,
+    pub host: H::Shared,
+    for_caller: VecDeque<Command>,
+}
+
+pub struct Call<H: Host> {
+    pub user: String,
+    /// The caller's channel or session, valid as long as this call exists.
+    pub caller: H::Caller,
+    pub call_control: CallControl,
+    pub(crate) driver: &'static Driver<H>,
+    pub(crate) id: u64,
+    state: Mutex<CallState<H>>,
+    /// Held while a step's notifications are emitted (see [`Call::step`]).
+    emitting: Mutex<()>,
+    /// Wakes the caller's thread when something is queued for it or the call ends.
+    wake: Condvar,
+}
+
+/// What a code pressed during the bridge asks for. Which codes a leg has depends on the
+/// device (see [`codes_for`]); what they do is the engine's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRequest {
+    /// The desk's push code: ring the mobile and move the call there when it answers.
+    PushToMobile,
+    /// The mobile's desk code.
+    ToDesk,
+    /// The mobile's hold code.
+    HoldToggle,
+    /// The mobile's transfer code, followed by an extension and `#`.
+    Transfer,
+}
+
+/// The codes a leg of `kind` has in the bridge, with how each is keyed; codes switched off
+/// in the settings are left out.
+pub fn codes_for(cc: &CallControl, kind: LegKind) -> Vec<(&DtmfCode, CodeRequest, CodeKind)> {
+    let codes = match kind {
+        LegKind::Desk => vec![(&cc.push_code, CodeRequest::PushToMobile, CodeKind::Immediate)],
+        LegKind::Mobile => vec![
+            (&cc.desk_code, CodeRequest::ToDesk, CodeKind::Immediate),
+            (&cc.hold_code, CodeRequest::HoldToggle, CodeKind::Immediate),
+            (&cc.transfer_code, CodeRequest::Transfer, CodeKind::CollectUntilHash),
+        ],
+    };
+    codes.into_iter().filter(|(c, _, _)| !c.is_off()).collect()
+}
+
+impl<H: Host> Call<H> {
+    pub(crate) fn new(
+        driver: &'static Driver<H>,
+        id: u64,
+        user: String,
+        caller: H::Caller,
+        call_control: CallControl,
+        engine: TwinnedCall,
+    ) -> Call<H> {
+        Call {
+            user,
+            caller,
+            call_control,
+            driver,
+            id,
+            state: Mutex::new(CallState { engine, host: H::Shared::default(), for_caller: VecDeque::new() }),
+            emitting: Mutex::new(()),
+            wake: Condvar::new(),
+        }
+    }
+
+    pub fn host(&self) -> &'static H {
+        &self.driver.host
+    }
+
+    /// The call's state. Commands are taken from the engine in the same critical section
+    /// that fed it, so a panic cannot leave half a step behind: a poisoned lock is taken
+    /// over.
+    pub fn lock(&self) -> MutexGuard<'_, CallState<H>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the call's state and takes every command the engine produced; emits the
+    /// step's notifications, in order, before any later step's, and returns the rest.
+    pub fn step<R>(&self, f: impl FnOnce(&mut CallState<H>) -> R) -> (R, Vec<Command>) {
+        let mut state = self.lock();
+        let r = f(&mut state);
+        let mut commands = Vec::new();
+        while let Some(c) = state.engine.poll_command() {
+            commands.push(c);
+        }
+        self.driver.live().update(self.id, state.engine.leg_states());
+        let emitting = self.emitting.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(state);
+        let mut rest = Vec::with_capacity(commands.len());
+        for c in commands {
+            match c {
+                Command::Notify(n) => self.host().emit_call_event(&self.caller, &call_event(&self.user, &n)),
+                other => rest.push(other),
+            }
+        }
+        drop(emitting);
+        (r, rest)
+    }
+
+    /// Feeds one event to the engine.
+    pub fn event(&self, event: Event) -> Vec<Command> {
+        let now = self.host().now();
+        self.step(|s| s.engine.handle_event(event, now)).1
+    }
+
+    /// Fires the engine's timers that are due. Polling threads call this often: only a due
+    /// timer costs more than a look at the deadline.
+    pub fn tick(&self) -> Vec<Command> {
+        let now = self.host().now();
+        if !self.lock().engine.poll_timeout().is_some_and(|t| t <= now) {
+            return Vec::new();
+        }
+        self.step(|s| {
+            if s.engine.poll_timeout().is_some_and(|t| t <= now) {
+                s.engine.handle_timeout(now);
+            }
+        })
+        .1
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.lock().engine.poll_timeout()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.lock().engine.is_finished()
+    }
+
+    /// Whether the call can be handed over or picked up: bridged, or the caller held for
+    /// the desk after the mobile hung up.
+    pub fn is_answered(&self) -> bool {
+        let s = self.lock();
+        s.engine.is_bridged() || s.engine.is_parked()
+    }
+
+    /// How the call ended, read from the engine: the thread that finished the call may not
+    /// have carried out its `Finish` yet when the caller's thread asks.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.lock().engine.outcome().map(|(status, answered_by)| Outcome { status, answered_by })
+    }
+
+    /// Carries out `commands` from `here`: the driver's own (the cap, the end), and the
+    /// host's; returns those the host gave back for another thread.
+    pub fn execute(self: &Arc<Self>, commands: Vec<Command>, here: H::Here) -> Vec<Command> {
+        let mut rest = Vec::new();
+        for command in commands {
+            match command {
+                Command::Notify(n) => self.host().emit_call_event(&self.caller, &call_event(&self.user, &n)),
+                Command::ReleaseMobileSlot => self.driver.cap().release(),
+                Command::Finish { .. } => self.wake.notify_all(),
+                other => rest.extend(self.host().perform(self, other, here)),
+            }
+        }
+        rest
+    }
+
+    /// Steps the engine with `event` and carries out what follows, from `here`.
+    pub fn feed(self: &Arc<Self>, event: Event, here: H::Here) -> Vec<Command> {
+        let commands = self.event(event);
+        self.execute(commands, here)
+    }
+
+    /// Queues a command for the caller's thread and wakes it.
+    pub fn queue_for_caller(&self, command: Command) {
+        self.lock().for_caller.push_back(command);
+        self.wake.notify_all();
+    }
+
+    pub fn take_for_caller(&self) -> Option<Command> {
+        self.lock().for_caller.pop_front()
+    }
+
+    /// Waits up to `timeout` for a command queued for the caller or the call's end.
+    pub fn wait_for_caller_work(&self, timeout: Duration) {
+        let state = self.lock();
+        if state.for_caller.is_empty() && !state.engine.is_finished() {
+            drop(self.wake.wait_timeout(state, timeout));
+        }
+    }
+
+    /// Moves the answered call to `to` (AMI, ESL, the twinning button).
+    pub fn request_handover(
+        self: &Arc<Self>,
+        to: LegKind,
+        trigger: HandoverTrigger,
+        here: H::Here,
+    ) -> Result<(), String> {
+        let now = self.host().now();
+        let (result, commands) =
+            self.step(|s| s.engine.request_handover(to, trigger, &mut self.driver.cap(), now));
+        for c in self.execute(commands, here) {
+            log::error!("twinning {}: handover command left unperformed: {c:?}", self.user);
+        }
+        result
+    }
+
+    /// A code pressed on the bridged leg; `digits` are those keyed after a transfer code.
+    /// Returns commands the host gave back for another thread.
+    pub fn code_pressed(
+        self: &Arc<Self>,
+        request: CodeRequest,
+        digits: Option<String>,
+        here: H::Here,
+    ) -> Vec<Command> {
+        let now = self.host().now();
+        let commands = match request {
+            CodeRequest::PushToMobile => {
+                self.step(|s| {
+                    let cap = &mut self.driver.cap();
+                    s.engine.request_handover(LegKind::Mobile, HandoverTrigger::Dtmf, cap, now)
+                })
+                .1
+            }
+            CodeRequest::ToDesk => self.event(Event::MobileFeature(MobileFeature::ToDesk)),
+            CodeRequest::HoldToggle => self.event(Event::MobileFeature(MobileFeature::HoldToggle)),
+            CodeRequest::Transfer => match digits {
+                Some(exten) => self.event(Event::MobileFeature(MobileFeature::Transfer(exten))),
+                None => Vec::new(),
+            },
+        };
+        self.execute(commands, here)
+    }
+}

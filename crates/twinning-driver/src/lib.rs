@@ -1,0 +1,271 @@
+//! The call driver: everything between the sans-IO engine of `twinning-core` and a PBX,
+//! written once for every host, as quinn drives quinn-proto.
+//!
+//! It owns each live call's engine and the registry of live calls (found by user), the
+//! one lock discipline (see [`call`]), the system-wide mobile cap, the PIN guard and the
+//! settings service with its audit path. It reaches the PBX only through [`Host`]; the
+//! Asterisk and FreeSWITCH modules implement that trait and translate their callbacks into
+//! driver calls, and nothing else.
+//!
+//! Layers: the core decides, the driver orchestrates, the host adapters translate.
+
+pub mod call;
+pub mod caller_thread;
+pub mod host;
+pub mod pin_entry;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use twinning_core::call::{
+    CallSetup, CallerId, Command, ConcurrencyCap, HandoverTrigger, LegKind, LocalTime, TwinnedCall,
+};
+use twinning_core::pin_guard::{PinGuard, PinPolicy};
+use twinning_core::{printable, Change, Field};
+use twinning_service::calls::LiveCalls;
+use twinning_service::{Service, SetError, Source};
+
+pub use call::{codes_for, Call, CallState, CodeRequest, Outcome};
+pub use caller_thread::CallerThread;
+pub use host::Host;
+
+/// The module's state while it is loaded: one per host module, usually a `static`.
+pub struct Driver<H: Host> {
+    pub host: H,
+    /// What a loaded module calls itself in errors ("app_twinning is not loaded").
+    module_name: &'static str,
+    service: Mutex<Option<Service>>,
+    cap: Mutex<ConcurrencyCap>,
+    live: Mutex<LiveCalls>,
+    pins: Mutex<Option<PinGuard>>,
+    calls: Mutex<Vec<Arc<Call<H>>>>,
+}
+
+/// A poisoned lock is taken over everywhere: every structure here is changed in one
+/// step (settings on a copy that is swapped in, counters by one), so a panic cannot leave
+/// one half-changed.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<H: Host> Driver<H> {
+    pub const fn new(host: H, module_name: &'static str) -> Driver<H> {
+        Driver {
+            host,
+            module_name,
+            service: Mutex::new(None),
+            cap: Mutex::new(ConcurrencyCap::new(0)),
+            live: Mutex::new(LiveCalls::new()),
+            pins: Mutex::new(None),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Puts a freshly started service in place (module load).
+    pub fn install(&self, service: Service) {
+        self.cap().set_max(service.settings().general().max_concurrent);
+        *lock(&self.service) = Some(service);
+    }
+
+    /// Takes the service out (module unload).
+    pub fn remove(&self) -> Option<Service> {
+        lock(&self.service).take()
+    }
+
+    /// The settings service, if the module is loaded. Lock order: the service before a
+    /// call's lock, a call's lock before the cap, the PIN guard or the live-call list.
+    pub fn service(&self) -> MutexGuard<'_, Option<Service>> {
+        lock(&self.service)
+    }
+
+    /// Runs `f` on the service, or says the module is not loaded.
+    pub fn with_service<R>(&self, f: impl FnOnce(&mut Service) -> Result<R, String>) -> Result<R, String> {
+        let mut guard = self.service();
+        let service = guard.as_mut().ok_or_else(|| format!("{} is not loaded", self.module_name))?;
+        f(service)
+    }
+
+    pub fn cap(&self) -> MutexGuard<'_, ConcurrencyCap> {
+        lock(&self.cap)
+    }
+
+    pub fn live(&self) -> MutexGuard<'_, LiveCalls> {
+        lock(&self.live)
+    }
+
+    /// Wrong PINs per user across calls. Kept in memory: a module reload keeps it, a
+    /// restart of the PBX clears it.
+    pub fn with_pin_guard<R>(&self, f: impl FnOnce(&mut PinGuard) -> R) -> R {
+        let mut g = lock(&self.pins);
+        f(g.get_or_insert_with(|| PinGuard::new(PinPolicy::default())))
+    }
+
+    /// Applies a settings change from `source` with its audit trail: validated and made
+    /// durable by the service before anything else sees it; on any error nothing changes.
+    pub fn apply_change(
+        &self,
+        source: &Source,
+        user: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Change, SetError> {
+        let result = match self.service().as_mut() {
+            Some(service) => service.set(user, field, value),
+            None => Err(SetError::Storage(format!("{} is not loaded", self.module_name))),
+        };
+        match &result {
+            Ok(change) => {
+                if change.field == Field::Pin {
+                    // Wrong guesses at the old PIN say nothing about the new one; an admin
+                    // setting a new PIN also lifts a lockout.
+                    self.with_pin_guard(|pins| pins.reset(&change.user));
+                }
+                let (old, new) = change.shown();
+                let channel = source_channel(source);
+                log::info!(
+                    "twinning: {}.{} changed from '{old}' to '{new}' by {}{}",
+                    change.user,
+                    change.field,
+                    source.name(),
+                    if channel.is_empty() { String::new() } else { format!(" ({channel})") }
+                );
+                self.host.settings_changed(change, source);
+            }
+            Err(e) => {
+                log::warn!(
+                    "twinning: refused change of {}.{} by {}: {e}",
+                    printable(user),
+                    printable(field),
+                    source.name()
+                );
+                self.host.settings_refused(user, field, source, &e.to_string());
+            }
+        }
+        result
+    }
+
+    /// Everything the engine needs for a call to `user` now; also brings the cap's size up
+    /// to date (`max_concurrent` may have changed at a reload).
+    pub fn prepare_call(
+        &self,
+        user: &str,
+        options: &str,
+        caller: CallerId,
+        dialed: Option<String>,
+        local_time: LocalTime,
+    ) -> Result<CallSetup, String> {
+        let (setup, max) = self.with_service(|s| s.call_setup(user, options, caller, dialed, local_time))?;
+        self.cap().set_max(max);
+        Ok(setup)
+    }
+
+    /// Starts a call and registers it, so mid-call requests find it; returns it with the
+    /// engine's first commands, for the caller's thread to carry out. The caller's thread
+    /// must [`Driver::unregister`] it however the call ends ([`Driver::run_call`] does).
+    pub fn start_call(&'static self, caller: H::Caller, setup: CallSetup) -> (Arc<Call<H>>, Vec<Command>) {
+        let user = setup.user.to_string();
+        let call_control = setup.call_control.clone();
+        let now = self.host.now();
+        let mut engine = TwinnedCall::start(setup, &mut self.cap(), now);
+        let mut first = Vec::new();
+        let mut notices = Vec::new();
+        while let Some(c) = engine.poll_command() {
+            match c {
+                Command::Notify(n) => notices.push(n),
+                other => first.push(other),
+            }
+        }
+        let id = self.live().begin(&user, &self.host.caller_name(&caller), engine.started());
+        let call = Arc::new(Call::new(self, id, user, caller, call_control, engine));
+        for n in notices {
+            let e = twinning_service::call_events::call_event(&call.user, &n);
+            self.host.emit_call_event(&call.caller, &e);
+        }
+        lock(&self.calls).push(call.clone());
+        (call, first)
+    }
+
+    /// Runs a call on the caller's thread from start to end (see [`caller_thread`]).
+    pub fn run_call(
+        &'static self,
+        caller: H::Caller,
+        setup: CallSetup,
+        thread: &mut impl CallerThread<H>,
+    ) -> Outcome {
+        let (call, first) = self.start_call(caller, setup);
+        // Unregisters (and gives back anything still held) however the call ends, a panic
+        // included.
+        struct Registered<'a, H: Host>(&'a Driver<H>, &'a Arc<Call<H>>);
+        impl<H: Host> Drop for Registered<'_, H> {
+            fn drop(&mut self) {
+                self.0.unregister(self.1);
+            }
+        }
+        let registered = Registered(self, &call);
+        caller_thread::run(&call, thread, first);
+        drop(registered);
+        call.outcome().unwrap_or(Outcome::FAILED)
+    }
+
+    /// Takes the call out of the registry and has the host stop whatever it still holds;
+    /// gives back the mobile slot if the engine never did (the call was abandoned).
+    pub fn unregister(&self, call: &Arc<Call<H>>) {
+        lock(&self.calls).retain(|c| !Arc::ptr_eq(c, call));
+        self.live().end(call.id);
+        let mut state = call.lock();
+        if state.engine.holds_mobile_slot() && !state.engine.is_finished() {
+            self.cap().release();
+        }
+        let shared = &mut state.host;
+        self.host.abandon(call, shared);
+    }
+
+    /// Waits until no thread but the caller's holds `call` (leg threads, a request or a
+    /// bridge callback in progress), however long: each may still use the caller's channel.
+    pub fn wait_for_other_holders(&self, call: &Arc<Call<H>>) {
+        let mut warn_at = Instant::now() + Duration::from_secs(30);
+        while Arc::strong_count(call) > 1 {
+            if Instant::now() > warn_at {
+                log::warn!("twinning {}: still waiting for a leg thread to finish", call.user);
+                warn_at += Duration::from_secs(30);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The user's most recent answered call: a leg bridged with the caller, or the caller
+    /// held for the desk after the mobile hung up.
+    pub fn find_answered(&self, user: &str) -> Option<Arc<Call<H>>> {
+        lock(&self.calls).iter().rev().find(|c| c.user == user && c.is_answered()).cloned()
+    }
+
+    /// Calls in progress.
+    pub fn call_count(&self) -> usize {
+        lock(&self.calls).len()
+    }
+
+    /// Every call in progress (for shutdown: hang them all up).
+    pub fn calls(&self) -> Vec<Arc<Call<H>>> {
+        lock(&self.calls).clone()
+    }
+
+    /// `TwinningHandover` / `twinning handover`: moves the user's answered call to `to`.
+    pub fn handover(&self, user: &str, to: LegKind) -> Result<(), String> {
+        let call =
+            self.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
+        call.request_handover(to, HandoverTrigger::Ami, H::Here::default())
+    }
+
+    /// `twinning show calls`.
+    pub fn calls_report(&self) -> String {
+        self.live().render(self.host.now())
+    }
+}
+
+/// The channel a dialplan change came from, for the audit trail.
+pub fn source_channel(source: &Source) -> &str {
+    match source {
+        Source::Dialplan { channel: Some(c) } => c.as_str(),
+        _ => "",
+    }
+}
