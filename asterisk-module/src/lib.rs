@@ -1,8 +1,20 @@
 //! `app_twinning.so`: mobile twinning for Asterisk 22.
 //!
-//! The module is a shim. `host` is the boundary with Asterisk: every `unsafe` block, every
-//! callback Asterisk makes, each wrapped so a Rust panic becomes an error return and a log
-//! line. Decisions come from `twinning-core`; settings state, durability and reports from
-//! `twinning-service`, which the FreeSWITCH module shares.
+//! Three layers: `twinning-core` decides, `twinning-driver` orchestrates each call (shared
+//! with the FreeSWITCH module), and this module translates. `host` is the boundary with
+//! Asterisk: safe values over asterisk-sys and every trampoline Asterisk calls, each
+//! wrapped so a Rust panic becomes an error return and a log line; all of the module's
+//! `unsafe` is there. Everything else here is safe Rust that turns Asterisk callbacks into
+//! driver calls and driver commands into Asterisk operations.
 
 mod host;
+
+mod ami;
+mod apps;
+mod call;
+mod cli_commands;
+mod dialplan_function;
+mod hooks;
+mod lifecycle;
+mod midcall;
+mod pbx;

@@ -1,9 +1,18 @@
 //! `mod_twinning.so`: mobile twinning for FreeSWITCH 1.10.
 //!
-//! The module is a shim, built like the Asterisk one: `host` is the boundary with
-//! FreeSWITCH (every `unsafe` block, every callback, each under a panic guard); decisions
-//! come from `twinning-core`, settings state, durability and reports from
-//! `twinning-service`. Calls stay in FreeSWITCH's own media path: legs are placed with
-//! `switch_ivr_originate` and bridged with `switch_ivr_multi_threaded_bridge`.
+//! Three layers: `twinning-core` decides, `twinning-driver` orchestrates each call (shared
+//! with the Asterisk module), and this module translates. `host` is the boundary with
+//! FreeSWITCH: the FFI, safe values over it and every trampoline FreeSWITCH calls, each
+//! wrapped so a Rust panic becomes an error return and a log line; all of the module's
+//! `unsafe` is there. Everything else here is safe Rust that turns FreeSWITCH callbacks
+//! into driver calls and driver commands into FreeSWITCH operations.
 
 mod host;
+
+mod api_command;
+mod apps;
+mod call;
+mod hooks;
+mod leg;
+mod lifecycle;
+mod pbx;

@@ -448,7 +448,7 @@ fn stage_modules(install: &Installation, dir: &Path) {
             symlink(install.module_dir.join(&name), dir.join(&name)).unwrap();
         }
     }
-    fs::copy(module_build::module_path(), dir.join("app_twinning.so")).unwrap();
+    module_build::install_file(module_build::module_path(), &dir.join("app_twinning.so")).unwrap();
 }
 
 /// Asterisk's data directory, linked, with the module's documentation among the

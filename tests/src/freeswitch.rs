@@ -355,13 +355,20 @@ impl Drop for FreeSwitch {
 }
 
 /// Every module of the FreeSWITCH install, and ours, in the instance's module directory.
+/// Every installed module, linked, and this build of mod_twinning.so beside them. An
+/// installed mod_twinning.so is never linked: copying ours through that link would
+/// rewrite the file every FreeSWITCH using it has mapped (the given install must never be
+/// modified), so ours is renamed into the instance's own directory instead.
 fn stage_modules(prefix: &Path, dir: &Path) {
     let installed = prefix.join("lib/freeswitch/mod");
     for entry in fs::read_dir(&installed).unwrap_or_else(|e| panic!("{}: {e}", installed.display())) {
         let entry = entry.unwrap();
-        let _ = symlink(entry.path(), dir.join(entry.file_name()));
+        if entry.file_name() != "mod_twinning.so" {
+            let _ = symlink(entry.path(), dir.join(entry.file_name()));
+        }
     }
-    fs::copy(module_path(), dir.join("mod_twinning.so")).expect("stage mod_twinning.so");
+    crate::module_build::install_file(module_path(), &dir.join("mod_twinning.so"))
+        .expect("stage mod_twinning.so");
 }
 
 fn free_tcp_port() -> u16 {

@@ -41,3 +41,14 @@ pub fn module_path() -> &'static Path {
 pub fn docs_path() -> PathBuf {
     workspace_root().join("asterisk-module/docs/twinning-en_US.xml")
 }
+
+/// Puts a copy of `source` at `dest` the way a module must be installed: written beside it
+/// and renamed into place, never written through `dest`. A PBX that has the old file
+/// mapped keeps its inode; writing into it (or through a link to an installed module)
+/// rewrites code a running PBX executes, and it crashes.
+pub fn install_file(source: &Path, dest: &Path) -> std::io::Result<()> {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::copy(source, &staging)?;
+    std::fs::rename(&staging, dest)
+}

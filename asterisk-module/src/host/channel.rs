@@ -1,46 +1,102 @@
-//! The little the module does to a channel outside a call: read its name, set a variable.
+//! Asterisk channels as safe values.
+//!
+//! [`Channel`] is a counted reference (`ast_channel_ref`): its memory stays valid while any
+//! clone is held, whatever another thread does to the call, so it can be kept across
+//! threads. Operations that read media or block (`read`, `answer`, prompts) belong to the
+//! thread servicing the channel, as everywhere in Asterisk: the application's thread for
+//! the channel it runs on, the dialing thread for a leg it placed (a [`Leg`]).
+//!
+//! [`Leg`] is a channel this module requested and owns: dropping it hangs it up, so no leg
+//! can outlive its call; handing it to a bridge (see `bridge`) gives it away.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int, CStr};
+use std::ptr::NonNull;
+use std::time::Duration;
 
 use asterisk_sys as sys;
+use twinning_core::call::LegFailure;
 
 use super::cstr;
 
-/// A channel Asterisk passed into a callback, valid for that callback's duration.
-#[derive(Clone, Copy)]
-pub struct ChannelRef(*mut sys::ast_channel);
+pub struct Channel(NonNull<sys::ast_channel>);
 
-impl ChannelRef {
+// SAFETY: a counted reference may be used and released from any thread; the channel API
+// used through it locks the channel itself, and media operations are documented as the
+// servicing thread's (module docs).
+unsafe impl Send for Channel {}
+unsafe impl Sync for Channel {}
+
+pub(super) fn ao2_ref(obj: *mut std::ffi::c_void, delta: c_int) {
+    // SAFETY: `obj` is a live ao2 object (channel or bridge) on which we hold or are taking
+    // a reference; __ao2_ref is the function behind the ao2_ref() macro.
+    unsafe {
+        sys::__ao2_ref(obj, delta, c"twinning".as_ptr(), c"twinning".as_ptr(), 0, c"twinning".as_ptr());
+    }
+}
+
+/// What reading a leg gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    Ringing,
+    /// Progress or proceeding: early media, not an answer.
+    Progress,
+    Answer,
+    Busy,
+    Congestion,
+    Hangup,
+    /// A key released (DTMF end).
+    Dtmf(char),
+    /// Anything else (voice, other control frames).
+    Other,
+    /// The channel is gone: how it failed, from its hangup cause; `None` for a plain
+    /// hang-up.
+    Gone(Option<LegFailure>),
+}
+
+/// How `wait_any` ended.
+pub enum Ready {
+    /// This one of the channels has a frame to read.
+    Channel(usize),
+    Timeout,
+    /// Woken early with nothing to read (e.g. a soft hang-up).
+    Interrupted,
+}
+
+impl Channel {
+    /// Takes a reference to a channel Asterisk passed in.
+    ///
     /// # Safety
-    /// `chan` is NULL or a channel Asterisk keeps alive for the current callback.
-    pub unsafe fn from_raw(chan: *mut sys::ast_channel) -> Option<ChannelRef> {
-        (!chan.is_null()).then_some(ChannelRef(chan))
+    /// `chan` is NULL or a live channel.
+    pub unsafe fn from_raw(chan: *mut sys::ast_channel) -> Option<Channel> {
+        let chan = NonNull::new(chan)?;
+        ao2_ref(chan.as_ptr().cast(), 1);
+        Some(Channel(chan))
     }
 
-    pub fn raw(self) -> *mut sys::ast_channel {
-        self.0
+    pub(super) fn raw(&self) -> *mut sys::ast_channel {
+        self.0.as_ptr()
     }
 
-    pub fn name(self) -> String {
-        // SAFETY: the channel is alive for this callback (see `from_raw`), and
-        // ast_channel_name returns a string owned by it.
-        unsafe { cstr::borrow(sys::ast_channel_name(self.0)) }.into_owned()
+    pub fn name(&self) -> String {
+        // SAFETY: live channel (we hold a reference); the string belongs to it and is
+        // copied at once.
+        unsafe { cstr::borrow(sys::ast_channel_name(self.raw())) }.into_owned()
     }
 
-    pub fn uniqueid(self) -> String {
-        // SAFETY: live channel; the string belongs to it and is copied at once.
-        unsafe { cstr::borrow(sys::ast_channel_uniqueid(self.0)) }.into_owned()
+    pub fn uniqueid(&self) -> String {
+        // SAFETY: as in `name`.
+        unsafe { cstr::borrow(sys::ast_channel_uniqueid(self.raw())) }.into_owned()
     }
 
     /// The caller's number and name (empty where unknown).
-    pub fn caller_id(self) -> (String, String) {
+    pub fn caller_id(&self) -> (String, String) {
         let mut number = [0 as c_char; 128];
         let mut name = [0 as c_char; 128];
         // SAFETY: live channel; the helper copies under the channel lock into our buffers,
         // NUL-terminating within their length.
         unsafe {
             sys::twinning_channel_caller(
-                self.0,
+                self.raw(),
                 number.as_mut_ptr(),
                 number.len(),
                 name.as_mut_ptr(),
@@ -51,40 +107,280 @@ impl ChannelRef {
     }
 
     /// The extension the channel is executing now (after any Goto).
-    pub fn exten(self) -> String {
-        // SAFETY: live channel; the string belongs to it and is copied at once.
-        unsafe { cstr::borrow(sys::ast_channel_exten(self.0)) }.into_owned()
+    pub fn exten(&self) -> String {
+        // SAFETY: as in `name`.
+        unsafe { cstr::borrow(sys::ast_channel_exten(self.raw())) }.into_owned()
     }
 
     /// The number the caller dialed (`CALLERID(dnid)`), kept across Goto and Local
     /// channels; empty where the channel driver set none.
-    pub fn dnid(self) -> String {
+    pub fn dnid(&self) -> String {
         let mut out = [0 as c_char; 128];
-        // SAFETY: live channel; the helper copies under the channel lock into our buffer,
-        // NUL-terminating within its length.
+        // SAFETY: live channel; the helper copies under the channel lock into our buffer.
         unsafe {
-            sys::twinning_channel_dnid(self.0, out.as_mut_ptr(), out.len());
+            sys::twinning_channel_dnid(self.raw(), out.as_mut_ptr(), out.len());
             cstr::borrow(out.as_ptr()).into_owned()
         }
     }
 
-    /// The number the caller dialed, for `caller_id = did`: the DNID, or the extension
-    /// where the channel has none (a call started inside Asterisk).
-    pub fn dialed_number(self) -> String {
-        let dnid = self.dnid();
-        if dnid.is_empty() {
-            self.exten()
-        } else {
-            dnid
+    pub fn language(&self) -> String {
+        let mut out = [0 as c_char; 32];
+        // SAFETY: live channel; the helper copies the language under the channel lock.
+        unsafe {
+            sys::twinning_channel_language(self.raw(), out.as_mut_ptr(), out.len());
+            cstr::borrow(out.as_ptr()).into_owned()
         }
     }
 
-    pub fn set_variable(self, name: &str, value: &str) {
+    pub fn set_variable(&self, name: &str, value: &str) {
         let (name, value) = (cstr::owned(name), cstr::owned(value));
-        // SAFETY: live channel (see `from_raw`); both strings are NUL-terminated and
-        // copied by Asterisk before the call returns.
+        // SAFETY: live channel; both strings are copied by Asterisk before it returns.
         unsafe {
-            sys::pbx_builtin_setvar_helper(self.0, name.as_ptr(), value.as_ptr() as *const c_char);
+            sys::pbx_builtin_setvar_helper(self.raw(), name.as_ptr(), value.as_ptr());
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        // SAFETY: live channel; reading its state.
+        unsafe { sys::ast_channel_state(self.raw()) == sys::ast_channel_state::AST_STATE_UP }
+    }
+
+    /// Answers if not up yet; false if that failed (the channel hung up).
+    pub fn answer(&self) -> bool {
+        // SAFETY: live channel, on its servicing thread; answering an answered channel is a
+        // no-op.
+        self.is_up() || unsafe { sys::ast_answer(self.raw()) } == 0
+    }
+
+    /// Whether the channel has been asked to hang up (or has).
+    pub fn hung_up(&self) -> bool {
+        // SAFETY: live channel.
+        unsafe { sys::ast_check_hangup(self.raw()) != 0 }
+    }
+
+    /// Asks whoever services the channel to hang it up (it reads a hangup next).
+    pub fn soft_hangup(&self) {
+        // SAFETY: live channel; ast_softhangup locks the channel itself.
+        unsafe { sys::twinning_softhangup(self.raw()) }
+    }
+
+    pub fn indicate_ringing(&self) {
+        // SAFETY: live channel, on its servicing thread.
+        unsafe {
+            sys::ast_indicate(self.raw(), sys::ast_control_frame_type::AST_CONTROL_RINGING as c_int);
+        }
+    }
+
+    /// Starts playing `file` in the channel's language; playback advances as the channel is
+    /// read. False if the file could not be opened.
+    pub fn start_playback(&self, file: &CStr) -> bool {
+        let language = cstr::owned(&self.language());
+        // SAFETY: live channel on its servicing thread; both strings outlive the call.
+        unsafe { sys::ast_streamfile(self.raw(), file.as_ptr(), language.as_ptr()) == 0 }
+    }
+
+    pub fn stop_playback(&self) {
+        // SAFETY: live channel on its servicing thread.
+        unsafe {
+            sys::ast_stopstream(self.raw());
+        }
+    }
+
+    /// Plays `file` to the end (no key interrupts it). A missing file only fails the
+    /// playback.
+    pub fn play(&self, file: &CStr) {
+        // SAFETY: live channel on its servicing thread; "" means no digit interrupts it.
+        unsafe {
+            sys::ast_stream_and_wait(self.raw(), file.as_ptr(), c"".as_ptr());
+        }
+    }
+
+    /// Plays `prompt` and reads up to `max` digits, ended by `#` or `timeout`.
+    /// `None` when the channel hung up.
+    pub fn prompt_digits(&self, prompt: &CStr, max: usize, timeout: Duration) -> Option<String> {
+        let mut buf = vec![0 as c_char; max + 1];
+        let timeout = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+        // SAFETY: live channel on its servicing thread; `buf` has room for `max` digits
+        // and the NUL ast_app_getdata writes; the prompt outlives the call.
+        let rc = unsafe {
+            sys::ast_app_getdata(self.raw(), prompt.as_ptr(), buf.as_mut_ptr(), max as c_int, timeout)
+        };
+        // SAFETY: ast_app_getdata leaves a NUL-terminated string in `buf` (empty at worst).
+        let digits = unsafe { cstr::borrow(buf.as_ptr()) }.into_owned();
+        ((rc as c_int) >= 0 && !self.hung_up()).then_some(digits)
+    }
+
+    /// Reads digits already being keyed (no prompt), up to `max`, ended by `#`, the first
+    /// within `first`, each next within `next`. `None` on timeout with nothing, or hang-up.
+    pub fn read_digits(&self, max: usize, first: Duration, next: Duration) -> Option<String> {
+        let mut buf = vec![0 as c_char; max + 4];
+        let ms = |d: Duration| d.as_millis().min(c_int::MAX as u128) as c_int;
+        // SAFETY: live channel on its servicing thread; `buf` has room for `max` digits and
+        // the NUL; "#" is a mutable copy Asterisk reads.
+        let rc = unsafe {
+            let mut enders = *b"#\0";
+            sys::ast_readstring(
+                self.raw(),
+                buf.as_mut_ptr(),
+                max as c_int,
+                ms(next),
+                ms(first),
+                enders.as_mut_ptr().cast(),
+            )
+        };
+        // SAFETY: ast_readstring NUL-terminates the buffer.
+        let digits = unsafe { cstr::borrow(buf.as_ptr()) }.into_owned();
+        (rc == 0 && !digits.is_empty()).then_some(digits)
+    }
+
+    /// Reads one frame (on the servicing thread).
+    pub fn read(&self) -> Frame {
+        use sys::ast_control_frame_type as ctl;
+        // SAFETY: live channel on its servicing thread; the frame is freed below.
+        unsafe {
+            let f = sys::ast_read(self.raw());
+            if f.is_null() {
+                return Frame::Gone(failure_for_cause(sys::ast_channel_hangupcause(self.raw())));
+            }
+            let frame = match (*f).frametype {
+                sys::ast_frame_type::AST_FRAME_CONTROL => match (*f).subclass.integer as u32 {
+                    ctl::AST_CONTROL_RINGING => Frame::Ringing,
+                    ctl::AST_CONTROL_PROGRESS | ctl::AST_CONTROL_PROCEEDING => Frame::Progress,
+                    ctl::AST_CONTROL_ANSWER => Frame::Answer,
+                    ctl::AST_CONTROL_BUSY => Frame::Busy,
+                    ctl::AST_CONTROL_CONGESTION => Frame::Congestion,
+                    ctl::AST_CONTROL_HANGUP => Frame::Hangup,
+                    _ => Frame::Other,
+                },
+                sys::ast_frame_type::AST_FRAME_DTMF_END => {
+                    char::from_u32((*f).subclass.integer as u32).map_or(Frame::Other, Frame::Dtmf)
+                }
+                _ => Frame::Other,
+            };
+            sys::ast_frame_free(f, 1);
+            frame
+        }
+    }
+
+    /// Waits until one of `chans` has a frame, or `timeout` (on the thread servicing them
+    /// all).
+    pub fn wait_any(chans: &[&Channel], timeout: Duration) -> Ready {
+        let mut raw: Vec<*mut sys::ast_channel> = chans.iter().map(|c| c.raw()).collect();
+        let mut ms = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+        // SAFETY: every pointer is a live channel we hold a reference to; the array outlives
+        // the call.
+        let ready = unsafe { sys::ast_waitfor_n(raw.as_mut_ptr(), raw.len() as c_int, &mut ms) };
+        if ready.is_null() {
+            return if ms != 0 { Ready::Interrupted } else { Ready::Timeout };
+        }
+        raw.iter().position(|&c| c == ready).map_or(Ready::Interrupted, Ready::Channel)
+    }
+}
+
+impl Clone for Channel {
+    fn clone(&self) -> Channel {
+        ao2_ref(self.raw().cast(), 1);
+        Channel(self.0)
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        ao2_ref(self.raw().cast(), -1);
+    }
+}
+
+/// A channel this module requested: hung up when dropped, unless given to a bridge.
+pub struct Leg(Option<Channel>);
+
+/// How a leg that ended unanswered failed, from its hangup cause; `None` for a plain
+/// hang-up.
+pub fn failure_for_cause(cause: c_int) -> Option<LegFailure> {
+    match cause as u32 {
+        sys::AST_CAUSE_BUSY => Some(LegFailure::Busy),
+        sys::AST_CAUSE_CALL_REJECTED => Some(LegFailure::Rejected),
+        sys::AST_CAUSE_NORMAL_CIRCUIT_CONGESTION
+        | sys::AST_CAUSE_SWITCH_CONGESTION
+        | sys::AST_CAUSE_NETWORK_OUT_OF_ORDER
+        | sys::AST_CAUSE_NORMAL_TEMPORARY_FAILURE
+        | sys::AST_CAUSE_REQUESTED_CHAN_UNAVAIL => Some(LegFailure::Congestion),
+        sys::AST_CAUSE_UNALLOCATED
+        | sys::AST_CAUSE_NO_ROUTE_TRANSIT_NET
+        | sys::AST_CAUSE_NO_ROUTE_DESTINATION
+        | sys::AST_CAUSE_SUBSCRIBER_ABSENT
+        | sys::AST_CAUSE_DESTINATION_OUT_OF_ORDER
+        | sys::AST_CAUSE_INVALID_NUMBER_FORMAT
+        | sys::AST_CAUSE_NO_USER_RESPONSE
+        | sys::AST_CAUSE_CHANNEL_UNACCEPTABLE
+        | sys::AST_CAUSE_FACILITY_NOT_SUBSCRIBED => Some(LegFailure::Unavailable),
+        _ => None,
+    }
+}
+
+impl Leg {
+    /// Requests `tech`/`resource` and calls it, linked to `caller` (it inherits the
+    /// caller's variables, and CDR/CEL see one call), presenting `number`/`name`.
+    /// On failure, how (unavailable when Asterisk gave no cause).
+    pub fn dial(
+        caller: &Channel,
+        tech: &str,
+        resource: &str,
+        number: &str,
+        name: &str,
+    ) -> Result<Leg, LegFailure> {
+        let (tech, resource) = (cstr::owned(tech), cstr::owned(resource));
+        let (number, name) = (cstr::owned(number), cstr::owned(name));
+        let mut cause: c_int = 0;
+        // SAFETY: the caller is live (we hold a reference); ast_request returns a new
+        // channel we own, or NULL; the strings outlive the calls, which copy them.
+        unsafe {
+            let chan = sys::ast_request(
+                tech.as_ptr(),
+                sys::ast_channel_nativeformats(caller.raw()),
+                std::ptr::null(),
+                caller.raw(),
+                resource.as_ptr(),
+                &mut cause,
+            );
+            let Some(chan) = NonNull::new(chan) else {
+                return Err(failure_for_cause(cause).unwrap_or(LegFailure::Unavailable));
+            };
+            // The request's own reference becomes the Leg's; hung up (and released) by
+            // ast_hangup when dropped.
+            let leg = Leg(Some(Channel(chan)));
+            sys::ast_channel_inherit_variables(caller.raw(), chan.as_ptr());
+            sys::twinning_set_outgoing_identity(chan.as_ptr(), number.as_ptr(), name.as_ptr());
+            if sys::ast_call(chan.as_ptr(), resource.as_ptr(), 0) != 0 {
+                return Err(LegFailure::Unavailable);
+            }
+            Ok(leg)
+        }
+    }
+
+    pub fn channel(&self) -> &Channel {
+        self.0.as_ref().expect("a leg has its channel until given away")
+    }
+
+    /// Gives the channel away to Asterisk (a bridge took it over): not hung up here.
+    pub(super) fn into_raw(mut self) -> *mut sys::ast_channel {
+        let chan = self.0.take().expect("a leg has its channel until given away");
+        let raw = chan.raw();
+        // The request's reference goes with the channel.
+        std::mem::forget(chan);
+        raw
+    }
+}
+
+impl Drop for Leg {
+    fn drop(&mut self) {
+        if let Some(chan) = self.0.take() {
+            let raw = chan.raw();
+            std::mem::forget(chan);
+            // SAFETY: we own this channel (from ast_request, never given away); ast_hangup
+            // releases the request's reference.
+            unsafe {
+                sys::ast_hangup(raw);
+            }
         }
     }
 }

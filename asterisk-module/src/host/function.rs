@@ -1,39 +1,46 @@
-//! The `TWINNING(user,field)` dialplan function: read a user's setting, or change it with
-//! `Set(TWINNING(user,field)=value)`. A refused write changes nothing, logs why and puts
-//! the reason in the channel variable `TWINNINGERROR` (cleared by a successful write).
+//! Dialplan functions: registration of one function with safe read and write bodies,
+//! under the panic guard.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CStr};
 
 use asterisk_sys as sys;
 
-use super::channel::ChannelRef;
-use super::{cstr, guard, logger, state};
-use twinning_service::{function_arguments, Source};
+use super::channel::Channel;
+use super::module::ModuleHandle;
+use super::{cstr, guard};
 
-pub const ERROR_VARIABLE: &str = "TWINNINGERROR";
+pub struct Function {
+    pub name: &'static CStr,
+    /// `${NAME(args)}`: the value, or the reason it cannot be read.
+    pub read: fn(Option<&Channel>, &str) -> Result<String, String>,
+    /// `Set(NAME(args)=value)`.
+    pub write: fn(Option<&Channel>, &str, &str) -> Result<(), String>,
+}
 
-/// The registered function. Asterisk writes into it (documentation string fields, list
-/// links), so it lives on the heap, owned by the module from register to unregister.
+static FUNCTION: std::sync::OnceLock<&'static Function> = std::sync::OnceLock::new();
+
+/// The registered function. Asterisk writes into it (documentation fields, list links), so
+/// it lives on the heap, owned by the module from register to unregister.
 pub struct Registration(*mut sys::ast_custom_function);
 
 // SAFETY: the pointer is only used on load/unload, which Asterisk serialises.
 unsafe impl Send for Registration {}
 
-pub fn register(module: *mut sys::ast_module) -> Result<Registration, String> {
-    let acf = Box::new(sys::ast_custom_function {
-        name: c"TWINNING".as_ptr(),
+pub fn register(module: ModuleHandle, function: &'static Function) -> Result<Registration, String> {
+    let function = *FUNCTION.get_or_init(|| function);
+    let acf = Box::into_raw(Box::new(sys::ast_custom_function {
+        name: function.name.as_ptr(),
         read: Some(read),
         write: Some(write),
         ..Default::default()
-    });
-    let acf = Box::into_raw(acf);
+    }));
     // SAFETY: `acf` is a zeroed, heap-allocated struct that stays valid until unregister;
     // empty synopsis/description make Asterisk load the XML documentation into it.
-    let rc = unsafe { sys::__ast_custom_function_register(acf, module) };
+    let rc = unsafe { sys::__ast_custom_function_register(acf, module.raw()) };
     if rc != 0 {
         // SAFETY: registration failed, so Asterisk holds no reference to it.
         drop(unsafe { Box::from_raw(acf) });
-        return Err("could not register dialplan function TWINNING".into());
+        return Err(format!("could not register dialplan function {}", function.name.to_string_lossy()));
     }
     Ok(Registration(acf))
 }
@@ -49,13 +56,6 @@ impl Registration {
     }
 }
 
-fn refuse(chan: Option<ChannelRef>, message: &str) -> c_int {
-    if let Some(c) = chan {
-        c.set_variable(ERROR_VARIABLE, message);
-    }
-    -1
-}
-
 unsafe extern "C" fn read(
     chan: *mut sys::ast_channel,
     _function: *const c_char,
@@ -63,20 +63,13 @@ unsafe extern "C" fn read(
     buf: *mut c_char,
     len: usize,
 ) -> c_int {
-    guard::catch("TWINNING() read", -1, || {
+    let Some(function) = FUNCTION.get() else { return -1 };
+    guard::catch(&format!("{}() read", function.name.to_string_lossy()), -1, || {
         // SAFETY: Asterisk passes the calling channel (or NULL) and the argument string,
         // both valid for this call.
-        let (chan, data) = unsafe { (ChannelRef::from_raw(chan), cstr::borrow(data).into_owned()) };
-        let value = function_arguments(&data).and_then(|(user, field)| {
-            let guard = state::lock();
-            let service = guard.as_ref().ok_or("app_twinning is not loaded")?;
-            service.settings().get(&user, &field).map_err(|e| e.to_string())
-        });
-        match value {
-            Ok(v) => {
-                if buf.is_null() || len == 0 {
-                    return -1;
-                }
+        let (chan, data) = unsafe { (Channel::from_raw(chan), cstr::borrow(data).into_owned()) };
+        match (function.read)(chan.as_ref(), &data) {
+            Ok(v) if !buf.is_null() && len > 0 => {
                 let n = v.len().min(len - 1);
                 // SAFETY: `buf` has room for `len` bytes; we write `n < len` bytes and a NUL.
                 unsafe {
@@ -85,10 +78,7 @@ unsafe extern "C" fn read(
                 }
                 0
             }
-            Err(e) => {
-                logger::warning(&format!("TWINNING({}): {e}", twinning_core::printable(&data)));
-                refuse(chan, &e)
-            }
+            _ => -1,
         }
     })
 }
@@ -99,27 +89,15 @@ unsafe extern "C" fn write(
     data: *mut c_char,
     value: *const c_char,
 ) -> c_int {
-    guard::catch("TWINNING() write", -1, || {
+    let Some(function) = FUNCTION.get() else { return -1 };
+    guard::catch(&format!("{}() write", function.name.to_string_lossy()), -1, || {
         // SAFETY: as in `read`; `value` is the assigned text, valid for this call.
         let (chan, data, value) = unsafe {
-            (ChannelRef::from_raw(chan), cstr::borrow(data).into_owned(), cstr::borrow(value).into_owned())
+            (Channel::from_raw(chan), cstr::borrow(data).into_owned(), cstr::borrow(value).into_owned())
         };
-        let (user, field) = match function_arguments(&data) {
-            Ok(a) => a,
-            Err(e) => {
-                logger::warning(&format!("TWINNING({}): {e}", twinning_core::printable(&data)));
-                return refuse(chan, &e);
-            }
-        };
-        let source = Source::Dialplan { channel: chan.map(ChannelRef::name) };
-        match state::apply_change(&source, &user, &field, &value) {
-            Ok(_) => {
-                if let Some(c) = chan {
-                    c.set_variable(ERROR_VARIABLE, "");
-                }
-                0
-            }
-            Err(e) => refuse(chan, &e.to_string()),
+        match (function.write)(chan.as_ref(), &data, &value) {
+            Ok(()) => 0,
+            Err(_) => -1,
         }
     })
 }

@@ -1,11 +1,12 @@
-//! The boundary with Asterisk. Every `unsafe` block of the module lives below this module,
-//! each with the reason it is sound; every function Asterisk calls is an `extern "C"`
-//! trampoline that runs its body under [`guard::catch`].
+//! The boundary with Asterisk: safe values over asterisk-sys (channels, bridges, the
+//! registration of applications, functions, CLI commands and AMI actions, the loader, the
+//! logger, AstDB, the config loader) and every trampoline Asterisk calls, each running its
+//! body under [`guard::catch`]. Every `unsafe` block of the module lives below this module,
+//! each with the reason it is sound; everything above it is safe Rust.
 
 pub mod app;
 pub mod astdb;
-pub mod authenticate;
-pub mod call;
+pub mod bridge;
 pub mod channel;
 pub mod cli;
 pub mod clock;
@@ -17,4 +18,3 @@ pub mod logger;
 pub mod manager;
 pub mod module;
 pub mod paths;
-pub mod state;

@@ -9,12 +9,10 @@
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, CStr};
 use std::mem::MaybeUninit;
-use std::sync::{Mutex, PoisonError};
 
 use asterisk_sys as sys;
 
-use super::{app, astdb, cli, config, function, guard, logger, manager, paths, state};
-use twinning_service::Service;
+use super::{guard, logger};
 
 pub const NAME: &CStr = c"app_twinning";
 
@@ -74,152 +72,41 @@ extern "C" fn unregister_from_loader() {
     })
 }
 
+/// This module's handle, as registrations need it.
+#[derive(Clone, Copy)]
+pub struct ModuleHandle(*mut sys::ast_module);
+
+impl ModuleHandle {
+    pub(super) fn raw(self) -> *mut sys::ast_module {
+        self.0
+    }
+}
+
 /// This module's handle, which the loader stored in `self` during registration.
-fn handle() -> *mut sys::ast_module {
+fn handle() -> ModuleHandle {
     // SAFETY: initialised by the constructor; `self_` is written by the loader before it
     // calls load().
-    unsafe { (*MODULE_INFO.0.get()).assume_init_ref().self_ }
+    ModuleHandle(unsafe { (*MODULE_INFO.0.get()).assume_init_ref().self_ })
 }
-
-struct Registrations {
-    function: function::Registration,
-    cli: cli::Registration,
-}
-
-static REGISTRATIONS: Mutex<Option<Registrations>> = Mutex::new(None);
 
 unsafe extern "C" fn load() -> sys::ast_module_load_result::Type {
     guard::catch("load", sys::ast_module_load_result::AST_MODULE_LOAD_DECLINE, || {
         logger::install();
-        match start() {
-            Ok(users) => {
-                logger::notice(&format!("app_twinning loaded with {users} twinning user(s)"));
-                sys::ast_module_load_result::AST_MODULE_LOAD_SUCCESS
-            }
-            Err(e) => {
-                logger::error(&format!("app_twinning not loaded: {e}"));
-                sys::ast_module_load_result::AST_MODULE_LOAD_DECLINE
-            }
+        if crate::lifecycle::load(handle()) {
+            sys::ast_module_load_result::AST_MODULE_LOAD_SUCCESS
+        } else {
+            sys::ast_module_load_result::AST_MODULE_LOAD_DECLINE
         }
     })
-}
-
-/// The journal of runtime overrides, beside astdb in Asterisk's var lib directory.
-fn journal_path() -> std::path::PathBuf {
-    paths::var_dir().join("twinning").join("overrides.journal")
-}
-
-fn start() -> Result<usize, String> {
-    let raw = config::load()?;
-    let (mut service, warnings) = Service::start(&raw, &journal_path(), astdb::entries)?;
-    for w in warnings {
-        logger::warning(&w);
-    }
-    mirror_to_astdb(&mut service)?;
-    let users = service.settings().users().count();
-    state::cap().set_max(service.settings().general().max_concurrent);
-    state::install(service);
-
-    let module = handle();
-    let registered = function::register(module).and_then(|function| match cli::register(module) {
-        Ok(cli) => match manager::register(module)
-            .and_then(|()| app::register(module).inspect_err(|_| manager::unregister()))
-        {
-            Ok(()) => Ok(Registrations { function, cli }),
-            Err(e) => {
-                cli.unregister();
-                function.unregister();
-                Err(e)
-            }
-        },
-        Err(e) => {
-            function.unregister();
-            Err(e)
-        }
-    });
-    match registered {
-        Ok(r) => {
-            *REGISTRATIONS.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-            Ok(users)
-        }
-        Err(e) => {
-            state::remove();
-            Err(e)
-        }
-    }
-}
-
-/// Compacts the journal and makes AstDB's `twinning` family show exactly the overrides in
-/// force, dropping entries the journal superseded or found invalid.
-fn mirror_to_astdb(service: &mut Service) -> Result<(), String> {
-    let entries = service.compact()?;
-    astdb::clear_family();
-    for e in entries {
-        astdb::put(&format!("{}/{}", e.user, e.field), &e.value)?;
-    }
-    Ok(())
 }
 
 unsafe extern "C" fn reload() -> c_int {
-    guard::catch("reload", -1, || {
-        let raw = match config::load() {
-            Ok(raw) => raw,
-            Err(e) => {
-                reload_refused(&e);
-                return -1;
-            }
-        };
-        let mut guard = state::lock();
-        let Some(service) = guard.as_mut() else {
-            return -1;
-        };
-        match service.reload(&raw) {
-            Ok(problems) => {
-                for p in &problems {
-                    logger::warning(&p.to_string());
-                }
-                // Users gone from the file, or without a PIN now, need no PIN record.
-                let settings = service.settings();
-                state::pin_guard().prune(std::time::Instant::now(), |user| {
-                    settings.user(user.as_str()).is_some_and(|u| u.pin.is_some())
-                });
-                // Dropped overrides leave the journal and the AstDB mirror too.
-                if !problems.is_empty() {
-                    if let Err(e) = mirror_to_astdb(service) {
-                        logger::error(&format!("twinning: {e}"));
-                    }
-                }
-                logger::notice(&format!(
-                    "twinning.conf reloaded: {} twinning user(s)",
-                    service.settings().users().count()
-                ));
-                0
-            }
-            Err(e) => {
-                reload_refused(&e);
-                -1
-            }
-        }
-    })
-}
-
-/// A twinning.conf that was refused: the log names every bad line, and the security event
-/// every other refused change raises says so too (someone may have written a number the
-/// policy forbids, or a dial string into the file).
-fn reload_refused(reason: &str) {
-    logger::error(&format!("twinning reload failed, previous settings kept: {reason}"));
-    manager::emit_settings_refused("", "", "reload", "", reason);
+    guard::catch("reload", -1, || if crate::lifecycle::reload() { 0 } else { -1 })
 }
 
 unsafe extern "C" fn unload() -> c_int {
     guard::catch("unload", -1, || {
-        app::unregister();
-        manager::unregister();
-        if let Some(r) = REGISTRATIONS.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            r.cli.unregister();
-            r.function.unregister();
-        }
-        state::remove();
+        crate::lifecycle::unload();
         0
     })
 }

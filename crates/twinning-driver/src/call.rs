@@ -200,6 +200,19 @@ impl<H: Host> Call<H> {
         self.execute(commands, here)
     }
 
+    /// Waits until no thread but the caller's holds this call (leg threads, a request or a
+    /// bridge callback in progress), however long: each may still use the caller's channel.
+    pub fn wait_for_other_holders(self: &Arc<Self>) {
+        let mut warn_at = Instant::now() + Duration::from_secs(30);
+        while Arc::strong_count(self) > 1 {
+            if Instant::now() > warn_at {
+                log::warn!("twinning {}: still waiting for a leg thread to finish", self.user);
+                warn_at += Duration::from_secs(30);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Queues a command for the caller's thread and wakes it.
     pub fn queue_for_caller(&self, command: Command) {
         self.lock().for_caller.push_back(command);

@@ -33,8 +33,13 @@ pub trait Host: Sized + Send + Sync + 'static {
     fn perform(&self, call: &Arc<Call<Self>>, command: Command, here: Self::Here) -> Option<Command>;
 
     /// The call is leaving the registry (it ended, or its thread is giving up): stop every
-    /// leg the host still holds for it.
-    fn abandon(&self, call: &Call<Self>, shared: &mut Self::Shared);
+    /// leg the host still holds for it. Called with no lock held.
+    fn abandon(&self, call: &Arc<Call<Self>>);
+
+    /// The call is out of the registry and abandoned; the caller's thread is about to
+    /// return to the host. A host whose other threads may still use the caller's channel
+    /// waits for them here (see [`Call::wait_for_other_holders`]).
+    fn released(&self, _call: &Arc<Call<Self>>) {}
 
     /// A call's notification, as the host's monitoring event (AMI `Twinning*`, FreeSWITCH
     /// `CUSTOM twinning::*`), in the order the engine made them.

@@ -15,7 +15,6 @@ pub mod host;
 pub mod pin_entry;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
 use twinning_core::call::{
     CallSetup, CallerId, Command, ConcurrencyCap, HandoverTrigger, LegKind, LocalTime, TwinnedCall,
@@ -204,6 +203,7 @@ impl<H: Host> Driver<H> {
         let registered = Registered(self, &call);
         caller_thread::run(&call, thread, first);
         drop(registered);
+        self.host.released(&call);
         call.outcome().unwrap_or(Outcome::FAILED)
     }
 
@@ -212,25 +212,13 @@ impl<H: Host> Driver<H> {
     pub fn unregister(&self, call: &Arc<Call<H>>) {
         lock(&self.calls).retain(|c| !Arc::ptr_eq(c, call));
         self.live().end(call.id);
-        let mut state = call.lock();
-        if state.engine.holds_mobile_slot() && !state.engine.is_finished() {
-            self.cap().release();
-        }
-        let shared = &mut state.host;
-        self.host.abandon(call, shared);
-    }
-
-    /// Waits until no thread but the caller's holds `call` (leg threads, a request or a
-    /// bridge callback in progress), however long: each may still use the caller's channel.
-    pub fn wait_for_other_holders(&self, call: &Arc<Call<H>>) {
-        let mut warn_at = Instant::now() + Duration::from_secs(30);
-        while Arc::strong_count(call) > 1 {
-            if Instant::now() > warn_at {
-                log::warn!("twinning {}: still waiting for a leg thread to finish", call.user);
-                warn_at += Duration::from_secs(30);
+        {
+            let state = call.lock();
+            if state.engine.holds_mobile_slot() && !state.engine.is_finished() {
+                self.cap().release();
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
+        self.host.abandon(call);
     }
 
     /// The user's most recent answered call: a leg bridged with the caller, or the caller

@@ -116,7 +116,7 @@ impl Host for FakePbx {
         }
     }
 
-    fn abandon(&self, call: &Call<Self>, _: &mut ()) {
+    fn abandon(&self, call: &Arc<Call<Self>>) {
         self.with(call.caller.n, |r| {
             let left: Vec<LegId> = r.bridged.iter().copied().collect();
             for leg in left {

@@ -30,6 +30,8 @@ pub enum Source {
     Ami,
     /// FreeSWITCH's `twinning` API from fs_cli or an ESL client.
     Esl,
+    /// The configuration file, re-read (only refusals are reported from it).
+    Reload,
 }
 
 impl Source {
@@ -39,6 +41,7 @@ impl Source {
             Source::Cli => "cli",
             Source::Ami => "ami",
             Source::Esl => "esl",
+            Source::Reload => "reload",
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use std::ffi::CStr;
 
-use twinning_core::call::Notification;
 use twinning_service::call_events::{self, SUBCLASSES};
 
 use super::session::Session;
@@ -92,7 +91,48 @@ pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)])
     }
 }
 
-pub fn fire_call(caller: Session, user: &str, n: &Notification) {
-    let e = call_events::call_event(user, n);
-    fire(e.subclass, Some(caller), &e.fields);
+/// An event this module owns until it is handed over or dropped: the `ovars` of an
+/// originate (channel variables for the new leg, passed as data, never in a dial string).
+pub struct OwnedEvent(*mut ffi::switch_event_t);
+
+impl OwnedEvent {
+    pub fn variables(vars: &[(&str, &str)]) -> OwnedEvent {
+        let mut event: *mut ffi::switch_event_t = std::ptr::null_mut();
+        // SAFETY: creates an event we own (destroyed in Drop); header strings are copied.
+        unsafe {
+            ffi::switch_event_create_subclass_detailed(
+                FILE.as_ptr(),
+                c"originate".as_ptr(),
+                line!() as i32,
+                &mut event,
+                ffi::SWITCH_EVENT_CLONE,
+                std::ptr::null(),
+            );
+            if !event.is_null() {
+                for (k, v) in vars {
+                    let (k, v) = (cstr::owned(k), cstr::owned(v));
+                    ffi::switch_event_add_header_string(
+                        event,
+                        ffi::SWITCH_STACK_BOTTOM,
+                        k.as_ptr(),
+                        v.as_ptr(),
+                    );
+                }
+            }
+        }
+        OwnedEvent(event)
+    }
+
+    pub(super) fn raw(&self) -> *mut ffi::switch_event_t {
+        self.0
+    }
+}
+
+impl Drop for OwnedEvent {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: our event; originate copies what it needs.
+            unsafe { ffi::switch_event_destroy(&mut self.0) }
+        }
+    }
 }

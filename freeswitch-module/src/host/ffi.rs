@@ -86,6 +86,7 @@ pub const SWITCH_STATUS_SUCCESS: switch_status_t = 0;
 pub const SWITCH_STATUS_FALSE: switch_status_t = 1;
 pub const SWITCH_STATUS_TIMEOUT: switch_status_t = 2;
 pub const SWITCH_STATUS_BREAK: switch_status_t = 11;
+pub const SWITCH_STATUS_NOUNLOAD: switch_status_t = 16;
 pub const SWITCH_STATUS_IGNORE: switch_status_t = 17;
 
 pub const SWITCH_FALSE: switch_bool_t = 0;
@@ -131,6 +132,7 @@ pub const SWITCH_CAUSE_NO_ANSWER: switch_call_cause_t = 19;
 pub const SWITCH_CAUSE_CALL_REJECTED: switch_call_cause_t = 21;
 pub const SWITCH_CAUSE_NORMAL_CIRCUIT_CONGESTION: switch_call_cause_t = 34;
 pub const SWITCH_CAUSE_ORIGINATOR_CANCEL: switch_call_cause_t = 487;
+pub const SWITCH_CAUSE_SYSTEM_SHUTDOWN: switch_call_cause_t = 701;
 pub const SWITCH_CAUSE_LOSE_RACE: switch_call_cause_t = 702;
 
 pub type switch_module_load_t = Option<

@@ -1,12 +1,15 @@
-//! The boundary with FreeSWITCH. Every `unsafe` block of the module lives below this
-//! module, each with the reason it is sound; every function FreeSWITCH calls is an
-//! `extern "C"` trampoline that runs its body under [`guard::catch`].
+//! The boundary with FreeSWITCH: the hand-declared FFI (`ffi`, checked against real
+//! headers by crates/freeswitch-ffi-check), safe values over it (sessions, the bridge,
+//! events, the configuration tree, the core's variables), the module table and every
+//! trampoline FreeSWITCH calls, each running its body under [`guard::catch`]. Every
+//! `unsafe` block of the module lives below this module, each with the reason it is sound;
+//! everything above it is safe Rust.
 
 pub mod api;
 pub mod app;
-pub mod authenticate;
-pub mod call;
+pub mod bridge;
 pub mod config;
+pub mod core;
 pub mod cstr;
 pub mod events;
 pub mod ffi;
@@ -14,4 +17,3 @@ pub mod guard;
 pub mod logger;
 pub mod module;
 pub mod session;
-pub mod state;

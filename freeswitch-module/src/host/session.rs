@@ -26,7 +26,7 @@ impl Session {
         (!p.is_null()).then_some(Session(p))
     }
 
-    pub fn raw(self) -> *mut ffi::switch_core_session_t {
+    pub(super) fn raw(self) -> *mut ffi::switch_core_session_t {
         self.0
     }
 
@@ -159,9 +159,129 @@ impl Session {
         }
     }
 
-    pub fn channel_ptr(self) -> *mut ffi::switch_channel_t {
+    pub(super) fn channel_ptr(self) -> *mut ffi::switch_channel_t {
         self.channel()
     }
+
+    /// Keeps the session's media flowing for `ms` (on its own thread).
+    pub fn sleep(self, ms: u32) {
+        // SAFETY: the session runs the calling application on this thread.
+        unsafe {
+            ffi::switch_ivr_sleep(self.0, ms, ffi::SWITCH_TRUE, std::ptr::null_mut());
+        }
+    }
+
+    /// Plays `prompt` and reads between `min` and `max` keys, ended by one of
+    /// `terminators`, `timeout_ms` at most (on the session's own thread). The keys read (a
+    /// terminator is not kept), and whether the read itself worked (a prompt that cannot
+    /// be played makes it give up at once).
+    pub fn read(
+        self,
+        prompt: &str,
+        min: u32,
+        max: u32,
+        timeout_ms: u64,
+        terminators: &str,
+    ) -> (ReadStatus, String) {
+        let (prompt, terminators) = (cstr::owned(prompt), cstr::owned(terminators));
+        let mut buf = vec![0 as std::ffi::c_char; max as usize + 2];
+        // SAFETY: the session's own thread drives its media; `buf` has room for `max`
+        // keys, the terminator and the NUL.
+        let status = unsafe {
+            ffi::switch_ivr_read(
+                self.0,
+                min,
+                max,
+                prompt.as_ptr(),
+                std::ptr::null(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                timeout_ms.min(u32::MAX as u64) as u32,
+                terminators.as_ptr(),
+                0,
+            )
+        };
+        // SAFETY: switch_ivr_read leaves a NUL-terminated string in `buf`.
+        let keys = unsafe { cstr::borrow(buf.as_ptr()) };
+        let keys = keys.trim_end_matches(|c| terminators.to_bytes().contains(&(c as u8))).to_owned();
+        let status = match status {
+            ffi::SWITCH_STATUS_SUCCESS => ReadStatus::Read,
+            ffi::SWITCH_STATUS_TIMEOUT => ReadStatus::Timeout,
+            _ => ReadStatus::Failed,
+        };
+        (status, keys)
+    }
+
+    /// Sends a key to this session's far end (it is in a bridge).
+    pub fn send_dtmf(self, key: char, like: &ffi::switch_dtmf_t) {
+        let out = ffi::switch_dtmf_t { digit: key as u8 as std::ffi::c_char, ..*like };
+        // SAFETY: the session is in a bridge, read-locked by it, while keys flow.
+        unsafe {
+            ffi::switch_core_session_send_dtmf(self.0, &out);
+        }
+    }
+
+    /// Sends the session through the XML dialplan to `exten` in `context`, ending its
+    /// bridge.
+    pub fn transfer(self, exten: &str, context: &str) -> bool {
+        let (exten, context) = (cstr::owned(exten), cstr::owned(context));
+        // SAFETY: valid session; the strings are copied.
+        let status = unsafe {
+            ffi::switch_ivr_session_transfer(self.0, exten.as_ptr(), c"XML".as_ptr(), context.as_ptr())
+        };
+        status == ffi::SWITCH_STATUS_SUCCESS
+    }
+}
+
+/// How [`Session::read`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStatus {
+    Read,
+    Timeout,
+    Failed,
+}
+
+/// Places a call to `dial` (one endpoint) with the given caller id and channel variables,
+/// and returns the new session once it rings or answers (`return_ring_ready` among
+/// `vars`); a non-zero `cancel` stops the attempt. On failure, the hangup cause.
+pub fn originate(
+    dial: &str,
+    cid_name: &str,
+    cid_number: &str,
+    vars: &[(&str, &str)],
+    cancel: &std::sync::atomic::AtomicU32,
+) -> Result<LockedSession, ffi::switch_call_cause_t> {
+    let dial = cstr::owned(dial);
+    let (cid_name, cid_number) = (cstr::owned(cid_name), cstr::owned(cid_number));
+    let ovars = super::events::OwnedEvent::variables(vars);
+    let mut bleg: *mut ffi::switch_core_session_t = std::ptr::null_mut();
+    let mut cause: ffi::switch_call_cause_t = ffi::SWITCH_CAUSE_NONE;
+    // SAFETY: every string outlives the call; `cancel` is an AtomicU32 (same layout as
+    // the u32 cause) that outlives the call, which originate polls while ringing; on
+    // success `bleg` is returned read-locked and adopted below.
+    let status = unsafe {
+        ffi::switch_ivr_originate(
+            std::ptr::null_mut(),
+            &mut bleg,
+            &mut cause,
+            dial.as_ptr(),
+            600,
+            std::ptr::null(),
+            cid_name.as_ptr(),
+            cid_number.as_ptr(),
+            std::ptr::null_mut(),
+            ovars.raw(),
+            ffi::SOF_NONE,
+            cancel.as_ptr(),
+            std::ptr::null_mut(),
+        )
+    };
+    drop(ovars);
+    if status != ffi::SWITCH_STATUS_SUCCESS || bleg.is_null() {
+        return Err(cause);
+    }
+    // SAFETY: originate returned the session with one read lock, which we now own.
+    unsafe { LockedSession::adopt(bleg) }.ok_or(cause)
 }
 
 /// A session this module holds a read lock on (from `switch_ivr_originate`, which returns

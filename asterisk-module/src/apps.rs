@@ -1,0 +1,180 @@
+//! The dialplan applications.
+//!
+//! - `Twinning(user[,options])` rings the user's desk and twinned mobile as the core
+//!   decides, bridges the first valid answer with the caller, and otherwise returns to the
+//!   dialplan with `TWINNINGSTATUS` (`ANSWERED`, `NOANSWER`, `BUSY`, `CHANUNAVAIL`, `DND`,
+//!   `CANCEL`, `FAILED`) and `TWINNINGANSWEREDBY` (`desk`, `mobile`, or empty).
+//! - `TwinningPickup(user)`, on the desk phone's own call, takes the user's call off the
+//!   mobile onto it: `TWINNINGSTATUS` is `PICKEDUP`, or `FAILED` with `TWINNINGERROR`.
+//! - `TwinningAuthenticate(user[,options])` asks for the user's PIN: `TWINNINGAUTH` is
+//!   `OK`, `FAILED`, `LOCKED`, or `NOPIN` when the user has no PIN (nothing is asked).
+
+use std::time::Duration;
+
+use twinning_core::call::CallerId;
+use twinning_core::pin_guard::AuthOutcome;
+use twinning_core::{printable, UserId};
+use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
+
+use crate::call::Ringing;
+use crate::host::app::{Application, Flow};
+use crate::host::channel::Channel;
+use crate::host::manager::{self, Class};
+use crate::host::{clock, logger};
+use crate::midcall;
+use crate::pbx::DRIVER;
+
+pub const STATUS_VARIABLE: &str = "TWINNINGSTATUS";
+pub const ANSWERED_BY_VARIABLE: &str = "TWINNINGANSWEREDBY";
+pub const ERROR_VARIABLE: &str = "TWINNINGERROR";
+pub const AUTH_VARIABLE: &str = "TWINNINGAUTH";
+
+pub static APPLICATIONS: [Application; crate::host::app::COUNT] = [
+    Application { name: c"Twinning", run: twinning, on_panic: |chan| finish(chan, "FAILED", "") },
+    Application {
+        name: c"TwinningPickup",
+        run: pickup,
+        on_panic: |chan| chan.set_variable(STATUS_VARIABLE, "FAILED"),
+    },
+    // Never OK after an internal error: the dialplan must not go on as if the caller had
+    // proved who they are.
+    Application {
+        name: c"TwinningAuthenticate",
+        run: authenticate,
+        on_panic: |chan| chan.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name()),
+    },
+];
+
+fn twinning(chan: &Channel, data: &str) -> Flow {
+    let (user, options) = data.split_once(',').unwrap_or((data, ""));
+    let user = user.trim();
+    let setup = if user.is_empty() {
+        Err("usage: Twinning(user[,options])".to_string())
+    } else {
+        let (number, name) = chan.caller_id();
+        DRIVER.prepare_call(
+            user,
+            options,
+            CallerId { number, name },
+            Some(dialed_number(chan)),
+            clock::local_time(),
+        )
+    };
+    let setup = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            refuse_request(chan, "Twinning", data, &e);
+            finish(chan, "FAILED", "");
+            return Flow::Continue;
+        }
+    };
+    let outcome = DRIVER.run_call(chan.clone(), setup, &mut Ringing::default());
+    finish(chan, outcome.status.name(), outcome.answered_by.map_or("", |k| k.name()));
+    // Like Dial: a caller who has gone ends the dialplan; otherwise it continues.
+    Flow::after(chan)
+}
+
+/// The number the caller dialed, for `caller_id = did`: the DNID, or the extension where
+/// the channel has none (a call started inside Asterisk).
+fn dialed_number(chan: &Channel) -> String {
+    Some(chan.dnid()).filter(|d| !d.is_empty()).unwrap_or_else(|| chan.exten())
+}
+
+fn finish(chan: &Channel, status: &str, answered_by: &str) {
+    chan.set_variable(STATUS_VARIABLE, status);
+    chan.set_variable(ANSWERED_BY_VARIABLE, answered_by);
+}
+
+/// Arguments an application refused (unknown user, bad options): a dialplan may be
+/// handing caller-controlled text to it, so this is reported as security.
+fn refuse_request(chan: &Channel, application: &str, arguments: &str, reason: &str) {
+    logger::warning(&format!("{application}({}): {reason}", printable(arguments)));
+    manager::emit(
+        Some(chan),
+        Class::Security,
+        "TwinningRequestRefused",
+        &[("Application", application), ("Arguments", &printable(arguments)), ("Reason", reason)],
+    );
+    chan.set_variable(ERROR_VARIABLE, reason);
+}
+
+fn pickup(chan: &Channel, data: &str) -> Flow {
+    let user = data.trim();
+    let result = if user.is_empty() {
+        Err("usage: TwinningPickup(user)".to_string())
+    } else {
+        midcall::pickup(chan, user)
+    };
+    match result {
+        Ok(()) => chan.set_variable(STATUS_VARIABLE, "PICKEDUP"),
+        Err(e) => {
+            logger::notice(&format!("TwinningPickup({}): {e}", printable(user)));
+            chan.set_variable(STATUS_VARIABLE, "FAILED");
+            chan.set_variable(ERROR_VARIABLE, &e);
+        }
+    }
+    Flow::after(chan)
+}
+
+fn authenticate(chan: &Channel, data: &str) -> Flow {
+    let (user, options) = data.split_once(',').unwrap_or((data, ""));
+    let user = user.trim();
+    let entry = if user.is_empty() {
+        PinEntry::Refused("usage: TwinningAuthenticate(user[,options])".into())
+    } else {
+        DRIVER.authenticate(user, options, &mut Phone(chan))
+    };
+    match entry {
+        PinEntry::Done(_) => Flow::after(chan),
+        PinEntry::HungUp => Flow::Hangup,
+        PinEntry::Refused(e) => {
+            refuse_request(chan, "TwinningAuthenticate", data, &e);
+            chan.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name());
+            Flow::Continue
+        }
+    }
+}
+
+/// The phone PIN entry runs on, with Asterisk's core prompts as `Authenticate()` uses
+/// them.
+struct Phone<'a>(&'a Channel);
+
+impl PinPhone for Phone<'_> {
+    fn answer(&mut self) -> bool {
+        self.0.answer()
+    }
+
+    fn read_pin(&mut self, prompt: PinPrompt, timeout_ms: u64) -> Option<String> {
+        let file = match prompt {
+            PinPrompt::First => c"agent-pass",
+            PinPrompt::Again => c"auth-incorrect",
+        };
+        self.0.prompt_digits(file, MAX_PIN_DIGITS, Duration::from_millis(timeout_ms))
+    }
+
+    fn set_outcome(&mut self, outcome: AuthOutcome) {
+        self.0.set_variable(AUTH_VARIABLE, outcome.name());
+    }
+
+    fn auth_failed(&mut self, user: &UserId, reason: &str, attempts: u32, locked_secs: u64) {
+        manager::emit(
+            Some(self.0),
+            Class::Security,
+            "TwinningAuthFailed",
+            &[
+                ("User", user.as_str()),
+                ("Reason", reason),
+                ("Attempts", &attempts.to_string()),
+                ("LockedFor", &locked_secs.to_string()),
+            ],
+        );
+    }
+
+    fn finished(&mut self, outcome: AuthOutcome) {
+        self.0.play(if outcome == AuthOutcome::Ok { c"auth-thankyou" } else { c"vm-goodbye" });
+    }
+
+    fn name(&self) -> String {
+        self.0.name()
+    }
+}

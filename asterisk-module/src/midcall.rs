@@ -1,0 +1,188 @@
+//! Devices rung during a call and the desk taking it: a push to the mobile or a pull to
+//! the desk rings the device on a thread of its own while the caller stays in the bridge
+//! with the current leg; when the engine says the device won, that thread swaps it into
+//! the bridge. The desk's pickup code joins the bridge from the desk's own thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use twinning_core::call::{CallerId, Command, DialTarget, Event, LegFailure, LegId, LegKind};
+
+use crate::call::leg_event;
+use crate::hooks;
+use crate::host::bridge::{Bridge, HookChannel};
+use crate::host::channel::{Channel, Leg, Ready};
+use crate::host::{guard, logger};
+use crate::pbx::{release_from_holding, Rejoin, TwinnedCall, DRIVER};
+
+const NOWHERE: HookChannel = HookChannel::NONE;
+
+pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) {
+    let spawned = std::thread::Builder::new().name("twinning-handover".into()).spawn({
+        let call = call.clone();
+        move || guard::catch("handover leg", (), || place_and_ring(&call, leg, kind, &target, &caller_id))
+    });
+    if let Err(e) = spawned {
+        logger::error(&format!("twinning: could not start a handover thread: {e}"));
+        call.feed(Event::LegFailed(leg, LegFailure::Congestion), NOWHERE);
+    }
+}
+
+fn place_and_ring(
+    call: &Arc<TwinnedCall>,
+    leg: LegId,
+    kind: LegKind,
+    target: &DialTarget,
+    caller_id: &CallerId,
+) {
+    let chan =
+        match Leg::dial(&call.caller, &target.tech, &target.resource, &caller_id.number, &caller_id.name) {
+            Ok(chan) => chan,
+            Err(failure) => {
+                logger::warning(&format!(
+                    "twinning {}: {kind} {target} could not be placed ({})",
+                    call.user,
+                    failure.name()
+                ));
+                call.feed(Event::LegFailed(leg, failure), NOWHERE);
+                return;
+            }
+        };
+    {
+        let mut s = call.lock();
+        // The handover may have been given up while the leg was being placed; then it is
+        // hung up as it drops.
+        if !s.engine.is_leg_live(leg) {
+            return;
+        }
+        s.host.chans.insert(leg, chan.channel().clone());
+    }
+    ring(call, leg, kind, chan);
+}
+
+fn ring(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, chan: Leg) {
+    let mut chan = Some(chan);
+    while let Some(c) = chan.as_ref() {
+        let deadline = {
+            let s = call.lock();
+            if !s.engine.is_leg_live(leg) {
+                break;
+            }
+            s.engine.poll_timeout()
+        };
+        let timeout =
+            deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(Instant::now()));
+        let (commands, finished) = match Channel::wait_any(&[c.channel()], timeout) {
+            Ready::Channel(_) => match leg_event(leg, c.channel().read()) {
+                Some(e @ (Event::LegFailed(..) | Event::LegHungUp(_))) => (call.event(e), true),
+                Some(e) => (call.event(e), false),
+                None => continue,
+            },
+            Ready::Timeout | Ready::Interrupted => (call.tick(), false),
+        };
+        for command in call.execute(commands, NOWHERE) {
+            match command {
+                Command::SwapBridge { new, old } if new == leg => {
+                    let taken = chan.take().expect("still ours");
+                    if !swap_in_imparted(call, leg, kind, taken, old) {
+                        logger::error(&format!(
+                            "twinning {}: the {kind} could not take the call over",
+                            call.user
+                        ));
+                    }
+                }
+                Command::Unpark { leg: unparked } if unparked == leg => {
+                    // The caller's thread bridges the held caller with this leg.
+                    let taken = chan.take().expect("still ours");
+                    call.lock().host.rejoin = Some(Rejoin::Impart { leg, chan: taken });
+                    release_from_holding(call);
+                }
+                other => logger::error(&format!(
+                    "twinning {}: unexpected command on a handover leg: {other:?}",
+                    call.user
+                )),
+            }
+        }
+        if finished {
+            break;
+        }
+    }
+    if chan.is_some() {
+        // Not handed to the bridge: hung up as it drops.
+        call.lock().host.chans.remove(&leg);
+    }
+}
+
+/// Puts the leg this thread placed into the call's bridge in place of `old`; the bridge
+/// takes the leg over. Returns whether it got in.
+fn swap_in_imparted(call: &Arc<TwinnedCall>, new: LegId, kind: LegKind, chan: Leg, old: LegId) -> bool {
+    let Some((bridge, old)) = prepare_swap(call, new, chan.channel(), Some(old)) else { return false };
+    // impart borrows the swapped-out channel and takes a reference of its own: ours goes
+    // once it has returned (giving it one of its own leaked every channel a handover
+    // swapped out, found by scripts/memcheck).
+    bridge.impart(chan, old.as_ref(), hooks::features_for(call, kind))
+}
+
+/// Joins `chan`, run by this thread (the pickup), to the call's bridge in place of `old`;
+/// blocks while it is in the call. Returns whether it got in.
+fn swap_in_joined(call: &Arc<TwinnedCall>, new: LegId, chan: &Channel, old: Option<LegId>) -> bool {
+    let Some((bridge, old)) = prepare_swap(call, new, chan, old) else { return false };
+    let Some(features) = hooks::features_for(call, LegKind::Desk) else { return false };
+    bridge.join(chan, old.as_ref(), &features)
+}
+
+fn prepare_swap(
+    call: &TwinnedCall,
+    new: LegId,
+    chan: &Channel,
+    old: Option<LegId>,
+) -> Option<(Bridge, Option<Channel>)> {
+    let mut s = call.lock();
+    let bridge = s.host.bridge.clone()?;
+    let old = old.and_then(|old| s.host.chans.remove(&old));
+    s.host.chans.insert(new, chan.clone());
+    Some((bridge, old))
+}
+
+/// `TwinningPickup` on the desk: takes the user's call off the mobile onto this channel,
+/// and stays in the call until this channel leaves it.
+pub fn pickup(desk: &Channel, user: &str) -> Result<(), String> {
+    let call =
+        DRIVER.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
+    let now = Instant::now();
+    let (result, commands) = call.step(|s| s.engine.pickup(now));
+    // Report the pickup before answering the desk, which can take a while: the caller's
+    // thread may end the call meanwhile, and its TwinningEnd must come after this call's
+    // last events, not before them (found by scripts/chaos).
+    let commands = call.execute(commands, NOWHERE);
+    let leg = result?;
+    desk.answer();
+    for command in commands {
+        let joined = match command {
+            // Blocks while the desk is in the call.
+            Command::SwapBridge { new, old } if new == leg => swap_in_joined(&call, leg, desk, Some(old)),
+            Command::Unpark { leg: unparked } if unparked == leg => unpark_here(&call, leg, desk),
+            _ => continue,
+        };
+        if joined && desk.hung_up() {
+            call.feed(Event::LegHungUp(leg), NOWHERE);
+        }
+    }
+    Ok(())
+}
+
+/// The held caller, taken by the pickup code: this thread opens a new bridge and stays in
+/// it; the caller's thread, released from holding, joins it.
+fn unpark_here(call: &Arc<TwinnedCall>, leg: LegId, desk: &Channel) -> bool {
+    let Some(bridge) = Bridge::basic() else { return false };
+    {
+        let mut s = call.lock();
+        s.host.bridge = Some(bridge.clone());
+        s.host.rejoin = Some(Rejoin::Join { bridge: bridge.clone() });
+    }
+    release_from_holding(call);
+    let joined = swap_in_joined(call, leg, desk, None);
+    // The call's references keep the bridge; ours, the creation reference, goes.
+    bridge.destroy();
+    joined
+}

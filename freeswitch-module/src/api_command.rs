@@ -1,0 +1,75 @@
+//! The `twinning` API command, for fs_cli, ESL (`api twinning ...`) and the dialplan
+//! (`${twinning(set ${caller_id_number} enabled yes)}`): status, settings changes,
+//! handover and the live calls. Replies follow FreeSWITCH's convention: `+OK ...` or
+//! `-ERR <reason>`, so scripts can test the first character.
+
+use twinning_core::{printable, UserId};
+use twinning_service::api_command::{ApiCommand, USAGE};
+use twinning_service::{report, Source};
+
+use crate::host::api::Api;
+use crate::host::session::Session;
+use crate::host::{config, logger};
+use crate::pbx::DRIVER;
+
+pub static API: Api = Api {
+    name: c"twinning",
+    description: c"Mobile twinning: settings, handover and live calls",
+    syntax:
+        c"status [user] | set <user> <field> <value> | handover <user> desk|mobile | calls | reload | help",
+    run,
+};
+
+fn run(line: &str, session: Option<Session>) -> String {
+    let command = match ApiCommand::parse(line) {
+        Ok(c) => c,
+        Err(e) => return format!("-ERR {e}\n"),
+    };
+    let reply = match command {
+        ApiCommand::Help => Ok(format!("USAGE: {USAGE}\n")),
+        ApiCommand::Status(None) => DRIVER.with_service(|s| Ok(report::users_table(s.settings()))),
+        ApiCommand::Status(Some(user)) => DRIVER.with_service(|service| {
+            let settings = service.settings();
+            match (UserId::parse(&user), settings.user(&user)) {
+                (Ok(id), Some(u)) => Ok(report::user_detail(settings, &id, u)),
+                _ => Err(format!("unknown twinning user '{}'", printable(&user))),
+            }
+        }),
+        ApiCommand::Set { user, field, value } => {
+            let source = match session {
+                Some(s) => Source::Dialplan { channel: Some(s.name()) },
+                None => Source::Esl,
+            };
+            DRIVER
+                .apply_change(&source, &user, &field, &value)
+                .map(|change| format!("+OK {}.{} = {}\n", change.user, change.field.name(), change.shown().1))
+                .map_err(|e| e.to_string())
+        }
+        ApiCommand::Handover { user, to } => DRIVER
+            .handover(&user, to)
+            .map(|()| format!("+OK handover of {} to {} started\n", printable(&user), to.name())),
+        ApiCommand::Calls => Ok(DRIVER.calls_report()),
+        ApiCommand::Reload => {
+            reload().map(|notes| format!("+OK twinning.conf reloaded{notes}\n")).inspect_err(|e| {
+                logger::warning(&format!("twinning reload refused: {e}"));
+            })
+        }
+    };
+    reply.unwrap_or_else(|e| format!("-ERR {e}\n"))
+}
+
+/// Re-reads the configuration; a broken file changes nothing and says why.
+pub fn reload() -> Result<String, String> {
+    let raw = config::load()?;
+    DRIVER.with_service(|service| {
+        let problems = service.reload(&raw)?;
+        for p in &problems {
+            logger::warning(&p.to_string());
+        }
+        Ok(if problems.is_empty() {
+            String::new()
+        } else {
+            format!("; {} runtime override(s) no longer valid and dropped (see the log)", problems.len())
+        })
+    })
+}

@@ -1,0 +1,276 @@
+//! The dialplan applications.
+//!
+//! - `twinning <user> [options]` rings the user's desk and twinned mobile as the core
+//!   decides, bridges the first valid answer with the caller, and otherwise returns to the
+//!   dialplan with `twinning_status` (`ANSWERED`, `NOANSWER`, `BUSY`, `CHANUNAVAIL`,
+//!   `DND`, `CANCEL`, `FAILED`) and `twinning_answered_by` (`desk`, `mobile` or empty).
+//! - `twinning_pickup <user>`, on the desk phone's own call (a feature code), takes the
+//!   user's call off the mobile onto that phone.
+//! - `twinning_authenticate <user> [options]` asks for the user's PIN: `twinning_auth` is
+//!   `OK`, `FAILED`, `LOCKED`, or `NOPIN` when the user has no PIN (nothing is asked).
+
+use std::time::{Duration, Instant};
+
+use twinning_core::call::{CallStatus, CallerId, LegKind};
+use twinning_core::pin_guard::AuthOutcome;
+use twinning_core::{printable, UserId};
+use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
+
+use crate::call::CallerLoop;
+use crate::host::app::{Application, COUNT};
+use crate::host::session::{ReadStatus, Session};
+use crate::host::{core, events, ffi, logger};
+use crate::pbx::{Here, LegHandle, DRIVER};
+
+pub const STATUS_VARIABLE: &str = "twinning_status";
+pub const ANSWERED_BY_VARIABLE: &str = "twinning_answered_by";
+pub const ERROR_VARIABLE: &str = "twinning_error";
+pub const AUTH_VARIABLE: &str = "twinning_auth";
+
+pub static APPLICATIONS: [Application; COUNT] = [
+    Application {
+        name: c"twinning",
+        description: c"Ring a user's desk and twinned mobile; bridge the first real answer",
+        syntax: c"<user> [options: h f c d(s) g(s) r(s)]",
+        run: twinning,
+        on_panic: |s| finish(s, "FAILED", ""),
+    },
+    Application {
+        name: c"twinning_pickup",
+        description: c"Take a user's twinned call off the mobile onto this phone",
+        syntax: c"<user>",
+        run: pickup,
+        on_panic: |s| s.set_variable(STATUS_VARIABLE, "FAILED"),
+    },
+    // Never OK after an internal error.
+    Application {
+        name: c"twinning_authenticate",
+        description: c"Ask for a user's PIN; wrong PINs are rate-limited across calls",
+        syntax: c"<user> [options: a(n) t(s)]",
+        run: authenticate,
+        on_panic: |s| s.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name()),
+    },
+];
+
+/// The caller's channel variables that would make FreeSWITCH end or move the caller when
+/// one bridge ends; a swap ends a bridge on purpose, so they are held off during the call
+/// and put back after.
+const AFTER_BRIDGE_VARIABLES: [&str; 3] =
+    ["hangup_after_bridge", "park_after_bridge", "transfer_after_bridge"];
+
+fn twinning(session: Session, data: &str) {
+    let data = data.trim();
+    let (user, options) = data.split_once(char::is_whitespace).unwrap_or((data, ""));
+    let setup = if user.is_empty() {
+        Err("usage: twinning <user> [options]".to_string())
+    } else {
+        let caller = CallerId {
+            number: session.variable("caller_id_number").unwrap_or_default(),
+            name: session.variable("caller_id_name").unwrap_or_default(),
+        };
+        DRIVER.prepare_call(user, options.trim(), caller, dialed_number(session), core::local_time())
+    };
+    let setup = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            refuse_request(session, "twinning", data, &e);
+            finish(session, "FAILED", "");
+            return;
+        }
+    };
+    let saved: Vec<(&str, Option<String>)> =
+        AFTER_BRIDGE_VARIABLES.iter().map(|v| (*v, session.variable(v))).collect();
+    for (name, value) in &saved {
+        if value.is_some() {
+            session.set_variable(name, "false");
+        }
+    }
+    let outcome = DRIVER.run_call(session, setup, &mut CallerLoop::default());
+    for (name, value) in saved {
+        if let Some(v) = value {
+            session.set_variable(name, &v);
+        }
+    }
+    finish(session, outcome.status.name(), outcome.answered_by.map_or("", |k| k.name()));
+    // As FreeSWITCH's own `bridge` does: with hangup_after_bridge set, an answered call
+    // ends the caller's dialplan here (and voicemail after `twinning` is only for calls
+    // nobody answered).
+    if outcome.status == CallStatus::Answered
+        && session.is_ready()
+        && session.variable("hangup_after_bridge").is_some_and(|v| is_true(&v))
+    {
+        session.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+    }
+}
+
+/// The number the caller dialed, for `caller_id = did`. `destination_number` is what the
+/// dialplan routes on now, which a `transfer` to the user's extension has replaced, so the
+/// dialed identity comes first: an admin's `twinning_did`, then the SIP To user (a proxy in
+/// front may rewrite the request URI, but not To), then the request URI's user.
+fn dialed_number(session: Session) -> Option<String> {
+    ["twinning_did", "sip_to_user", "sip_req_user", "destination_number"]
+        .iter()
+        .filter_map(|v| session.variable(v))
+        .find(|v| !v.is_empty())
+}
+
+/// FreeSWITCH's `switch_true`: the words it takes for yes.
+fn is_true(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "yes" | "on" | "true" | "t" | "enabled" | "active" | "allow")
+        || v.parse::<i64>().is_ok_and(|n| n != 0)
+}
+
+/// Arguments an application refused (an unknown user, bad options): someone may be
+/// probing, so a `twinning::request_refused` event (Asterisk: the security-class
+/// `TwinningRequestRefused`), a log line, and the reason in `twinning_error`.
+fn refuse_request(session: Session, application: &str, arguments: &str, reason: &str) {
+    logger::warning(&format!("{application} {}: {reason}", printable(arguments)));
+    events::fire(
+        "twinning::request_refused",
+        Some(session),
+        &[
+            ("Application", application.into()),
+            ("Arguments", printable(arguments)),
+            ("Reason", reason.into()),
+        ],
+    );
+    session.set_variable(ERROR_VARIABLE, reason);
+}
+
+fn finish(session: Session, status: &str, answered_by: &str) {
+    session.set_variable(STATUS_VARIABLE, status);
+    session.set_variable(ANSWERED_BY_VARIABLE, answered_by);
+}
+
+fn pickup(session: Session, data: &str) {
+    let user = data.trim();
+    // Set before the bridge takes the session over (the dialplan stops here then).
+    session.set_variable(STATUS_VARIABLE, "PICKEDUP");
+    let result = if user.is_empty() || user.contains(char::is_whitespace) {
+        Err("usage: twinning_pickup <user>".to_string())
+    } else {
+        take_call(session, user)
+    };
+    if let Err(e) = result {
+        logger::notice(&format!("twinning_pickup {}: {e}", printable(user)));
+        session.set_variable(STATUS_VARIABLE, "FAILED");
+        session.set_variable(ERROR_VARIABLE, &e);
+    }
+}
+
+/// The caller's thread bridges the caller with this desk; this returns once the bridge
+/// has taken the session over (its state leaves CS_EXECUTE), or with an error if the call
+/// could not move here.
+fn take_call(desk: Session, user: &str) -> Result<(), String> {
+    let call =
+        DRIVER.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
+    if !desk.is_answered() {
+        desk.answer();
+    }
+    let now = Instant::now();
+    let (result, commands) = call.step(|s| {
+        let r = s.engine.pickup(now);
+        if let Ok(leg) = r {
+            s.host.legs.insert(leg, LegHandle::joined(LegKind::Desk, desk));
+        }
+        r
+    });
+    for c in call.execute(commands, Here::Anywhere) {
+        logger::error(&format!("twinning {user}: left over after a pickup: {c:?}"));
+    }
+    let leg = result?;
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        if desk.state() != ffi::CS_EXECUTE {
+            return Ok(());
+        }
+        let gone = {
+            let s = call.lock();
+            s.engine.is_finished() || !s.engine.is_leg_live(leg)
+        };
+        if gone || !desk.is_ready() || Instant::now() > give_up {
+            call.lock().host.legs.remove(&leg);
+            return Err("the call could not be moved to this phone".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn authenticate(session: Session, data: &str) {
+    let data = data.trim();
+    let (user, options) = data.split_once(char::is_whitespace).unwrap_or((data, ""));
+    let entry = if user.is_empty() {
+        PinEntry::Refused("usage: twinning_authenticate <user> [options]".into())
+    } else {
+        DRIVER.authenticate(user, options.trim(), &mut Phone(session))
+    };
+    if let PinEntry::Refused(e) = entry {
+        refuse_request(session, "twinning_authenticate", data, &e);
+        session.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name());
+    }
+}
+
+/// FreeSWITCH's standard prompts (the en/us sound set); a channel may name its own with
+/// `twinning_pin_prompt`, `twinning_pin_retry_prompt`.
+const PROMPT_FIRST: &str = "ivr/ivr-please_enter_pin_followed_by_pound.wav";
+const PROMPT_AGAIN: &str = "ivr/ivr-that_was_an_invalid_entry.wav";
+const SILENT_PROMPT: &str = "silence_stream://200";
+
+struct Phone(Session);
+
+impl PinPhone for Phone {
+    fn answer(&mut self) -> bool {
+        if !self.0.is_answered() {
+            self.0.answer();
+        }
+        true
+    }
+
+    fn read_pin(&mut self, prompt: PinPrompt, timeout_ms: u64) -> Option<String> {
+        let s = self.0;
+        let prompt = match prompt {
+            PinPrompt::First => s.variable("twinning_pin_prompt").unwrap_or_else(|| PROMPT_FIRST.into()),
+            PinPrompt::Again => {
+                s.variable("twinning_pin_retry_prompt").unwrap_or_else(|| PROMPT_AGAIN.into())
+            }
+        };
+        let (status, digits) = s.read(&prompt, 0, MAX_PIN_DIGITS as u32, timeout_ms, "#");
+        if !s.is_ready() {
+            return None;
+        }
+        // A prompt that cannot be played (sounds not installed) makes the read give up at
+        // once; read without it rather than spend the caller's tries on nothing.
+        if digits.is_empty() && status == ReadStatus::Failed {
+            logger::warning(&format!(
+                "twinning_authenticate: could not play {prompt}; reading the PIN without it"
+            ));
+            let (_, digits) = s.read(SILENT_PROMPT, 0, MAX_PIN_DIGITS as u32, timeout_ms, "#");
+            return s.is_ready().then_some(digits);
+        }
+        Some(digits)
+    }
+
+    fn set_outcome(&mut self, outcome: AuthOutcome) {
+        self.0.set_variable(AUTH_VARIABLE, outcome.name());
+    }
+
+    /// The counterpart of Asterisk's security-class `TwinningAuthFailed`.
+    fn auth_failed(&mut self, user: &UserId, reason: &str, attempts: u32, locked_secs: u64) {
+        events::fire(
+            "twinning::auth_failed",
+            Some(self.0),
+            &[
+                ("User", user.to_string()),
+                ("Reason", reason.into()),
+                ("Attempts", attempts.to_string()),
+                ("LockedFor", locked_secs.to_string()),
+            ],
+        );
+    }
+
+    fn finished(&mut self, _outcome: AuthOutcome) {}
+
+    fn name(&self) -> String {
+        self.0.name()
+    }
+}

@@ -1,0 +1,122 @@
+//! The caller's thread: it alone bridges the caller (`switch_ivr_multi_threaded_bridge`)
+//! and keeps the caller's media flowing meanwhile; legs ring on threads of their own
+//! (`leg`). A swap ends the caller's bridge by hanging up the leg leaving the call, and
+//! this thread bridges the new one at once, so the caller's own dialog is never touched.
+//!
+//! The loop itself is the driver's; this is what is FreeSWITCH's in it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use twinning_core::call::{Command, Event, LegId};
+use twinning_driver::CallerThread;
+
+use crate::hooks;
+use crate::host::bridge;
+use crate::host::session::LockedSession;
+use crate::host::{ffi, logger};
+use crate::pbx::{leg_ended, FreeSwitch, Here, TwinnedCall};
+
+const POLL: Duration = Duration::from_millis(20);
+
+#[derive(Default)]
+pub struct CallerLoop {
+    caller_gone_reported: bool,
+}
+
+impl CallerThread<FreeSwitch> for CallerLoop {
+    fn here(&self) -> Here {
+        Here::Caller
+    }
+
+    fn perform(&mut self, call: &Arc<TwinnedCall>, command: Command) -> Option<Event> {
+        match command {
+            Command::Bridge { leg } | Command::Unpark { leg } => self.bridge(call, leg),
+            other => {
+                logger::error(&format!(
+                    "twinning {}: unexpected command on the caller's thread: {other:?}",
+                    call.user
+                ));
+                None
+            }
+        }
+    }
+
+    /// Waits a little, keeping the caller's media flowing once answered; notices the
+    /// caller leaving. Timers are fired by the driver when this returns nothing.
+    fn wait(&mut self, call: &Arc<TwinnedCall>, deadline: Option<Instant>) -> Option<Event> {
+        let caller = call.caller;
+        let wait = deadline.map_or(POLL, |d| d.saturating_duration_since(Instant::now()).min(POLL));
+        if caller.is_answered() && caller.is_ready() {
+            caller.sleep(wait.as_millis().max(1) as u32);
+        } else {
+            call.wait_for_caller_work(wait);
+        }
+        if !caller.is_ready() && !self.caller_gone_reported {
+            self.caller_gone_reported = true;
+            return Some(Event::CallerHungUp);
+        }
+        None
+    }
+}
+
+impl CallerLoop {
+    /// Bridges the caller with `leg` until one side leaves; bridges the next leg at once
+    /// when the bridge ended for a swap. Returns what ended it for the engine, if this
+    /// thread is the one to say.
+    fn bridge(&mut self, call: &Arc<TwinnedCall>, mut leg: LegId) -> Option<Event> {
+        loop {
+            // The leg's own read lock for the whole bridge: whatever its thread does
+            // meanwhile, the session cannot be destroyed under the bridge.
+            let found =
+                {
+                    let mut s = call.lock();
+                    let found =
+                        s.host.legs.get(&leg).filter(|h| !h.ended).and_then(|h| {
+                            h.uuid.as_deref().and_then(LockedSession::locate).map(|l| (l, h.kind))
+                        });
+                    if found.is_some() {
+                        s.host.in_bridge = Some(leg);
+                    }
+                    found
+                };
+            let Some((locked, kind)) = found else {
+                logger::warning(&format!("twinning {}: leg to bridge is gone", call.user));
+                self.requeue(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Caller));
+                return None;
+            };
+            let session = locked.session();
+            bridge::bridge(call.caller, &locked, None, Some(hooks::key_filter(call, kind)));
+            let leg_gone = !session.is_ready();
+            let swap = {
+                let mut s = call.lock();
+                s.host.in_bridge = None;
+                s.host.swap_to.take()
+            };
+            if let Some(next) = swap {
+                drop(locked);
+                leg = next;
+                continue;
+            }
+            if !call.caller.is_ready() {
+                self.caller_gone_reported = true;
+                return Some(Event::CallerHungUp);
+            }
+            // The leg left (or the bridge could not start): either way it is gone.
+            if !leg_gone {
+                session.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+            }
+            drop(locked);
+            self.requeue(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Caller));
+            return None;
+        }
+    }
+
+    /// Commands a step made on this thread that belong to it: taken by the driver's loop
+    /// next.
+    fn requeue(&self, call: &TwinnedCall, commands: Vec<Command>) {
+        for c in commands {
+            call.queue_for_caller(c);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! One leg's thread: places it with `switch_ivr_originate` (which returns the new session
+//! once it rings, or answers), then watches it until it ends: reports answer and hang-up
+//! to the engine, plays the confirmation prompt when asked, and keeps the session's read
+//! lock while the caller may be bridged with it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use twinning_core::call::{CallerId, DialTarget, Event, LegFailure, LegId, LegKind, Prompt, CONFIRM_TIMEOUT};
+
+use crate::host::session::{self, LockedSession, Session};
+use crate::host::{ffi, guard, logger, module};
+use crate::pbx::{leg_ended, Here, TwinnedCall};
+
+const POLL: Duration = Duration::from_millis(20);
+const BRIDGED_POLL: Duration = Duration::from_millis(100);
+/// The confirmation prompt when the caller's channel sets no `twinning_confirm_prompt`.
+const DEFAULT_CONFIRM_PROMPT: &str = "tone_stream://%(400,200,660);loops=2";
+
+pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) {
+    let thread_call = call.clone();
+    let spawned = module::spawn(&format!("twinning-{}", kind.name()), move || {
+        guard::catch("leg thread", (), || run(&thread_call, leg, kind, &target, &caller_id));
+    });
+    if spawned.is_err() {
+        logger::error("twinning: could not start a leg thread");
+        queue_leftovers(
+            &call,
+            leg_ended(&call, leg, Event::LegFailed(leg, LegFailure::Unavailable), Here::Anywhere),
+        );
+    }
+}
+
+/// Anything a leg's step leaves for the caller's thread has been queued for it already
+/// (see `pbx`); nothing else may be left.
+fn queue_leftovers(call: &TwinnedCall, commands: Vec<twinning_core::call::Command>) {
+    for c in commands {
+        logger::error(&format!("twinning {}: left over on a leg thread: {c:?}", call.user));
+    }
+}
+
+fn feed(call: &Arc<TwinnedCall>, event: Event) {
+    queue_leftovers(call, call.feed(event, Here::Anywhere));
+}
+
+fn run(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: &DialTarget, caller_id: &CallerId) {
+    let Some(cancel) = call.lock().host.legs.get(&leg).map(|h| h.cancel.clone()) else { return };
+    let Some(locked) = originate(call, leg, kind, target, caller_id, &cancel) else { return };
+    let s = locked.session();
+    {
+        let mut st = call.lock();
+        match st.host.legs.get_mut(&leg) {
+            Some(h) if !h.ended => h.uuid = Some(s.uuid()),
+            // Cancelled while the attempt was being made: let it go.
+            _ => {
+                drop(st);
+                s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
+                return;
+            }
+        }
+    }
+    let mut answered = s.is_answered();
+    feed(call, if answered { Event::LegAnswered(leg) } else { Event::LegRinging(leg) });
+    let mut bridged_before = false;
+    loop {
+        // A bridged leg only waits for the bridge to end (its end is reported by the
+        // caller's thread); timers are for legs still ringing, which poll them.
+        std::thread::sleep(if bridged_before { BRIDGED_POLL } else { POLL });
+        if !bridged_before {
+            let commands = call.tick();
+            queue_leftovers(call, call.execute(commands, Here::Anywhere));
+        }
+        let (ended, prompt, bridged, swap_pending) = {
+            let mut st = call.lock();
+            let in_bridge = st.host.in_bridge == Some(leg);
+            let swap_pending = st.host.swap_to == Some(leg);
+            match st.host.legs.get_mut(&leg) {
+                Some(h) => (h.ended, h.prompt.take(), in_bridge, swap_pending),
+                None => (true, None, in_bridge, swap_pending),
+            }
+        };
+        bridged_before = bridged;
+        if bridged || swap_pending {
+            // The caller's thread reports the end of a bridged leg; keep the lock.
+            continue;
+        }
+        if ended {
+            if s.is_ready() {
+                s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
+            }
+            return;
+        }
+        if !s.is_ready() {
+            let event = if answered {
+                Event::LegHungUp(leg)
+            } else {
+                Event::LegFailed(leg, failure_for_cause(s.cause()))
+            };
+            queue_leftovers(call, leg_ended(call, leg, event, Here::Anywhere));
+            return;
+        }
+        if !answered && s.is_answered() {
+            answered = true;
+            feed(call, Event::LegAnswered(leg));
+        }
+        if let Some(Prompt::Confirm) = prompt {
+            if let Some(key) = read_confirmation(call, s) {
+                feed(call, Event::LegDtmf(leg, key));
+            }
+        }
+    }
+}
+
+/// Places the leg; `None` once the outcome has been reported (failure or cancel).
+fn originate(
+    call: &Arc<TwinnedCall>,
+    leg: LegId,
+    kind: LegKind,
+    target: &DialTarget,
+    caller_id: &CallerId,
+    cancel: &AtomicU32,
+) -> Option<LockedSession> {
+    // The target was validated as Tech/resource with no dial-string metacharacters, so
+    // this is exactly one endpoint; variables go in `ovars`, never in the string.
+    let vars = [
+        // Return as soon as it rings, so the engine hears ringing and keeps control of the
+        // answer (guard, confirmation, first answer wins).
+        ("return_ring_ready", "true"),
+        ("ignore_early_media", "true"),
+        ("twinning_user", call.user.as_str()),
+        ("twinning_leg", kind.name()),
+    ];
+    let dial = format!("{}/{}", target.tech, target.resource);
+    match session::originate(&dial, &caller_id.name, &caller_id.number, &vars, cancel) {
+        Ok(locked) => Some(locked),
+        Err(cause) => {
+            if cancel.load(Ordering::SeqCst) == 0 {
+                let event = Event::LegFailed(leg, failure_for_cause(cause));
+                queue_leftovers(call, leg_ended(call, leg, event, Here::Anywhere));
+            }
+            None
+        }
+    }
+}
+
+/// Plays the confirmation prompt and reads one key; `None` on timeout or hang-up (the
+/// engine's own timer declines the leg).
+fn read_confirmation(call: &TwinnedCall, s: Session) -> Option<char> {
+    let prompt = call
+        .caller
+        .variable("twinning_confirm_prompt")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_CONFIRM_PROMPT.into());
+    let (_, keys) = s.read(&prompt, 1, 1, CONFIRM_TIMEOUT.as_millis() as u64, "");
+    keys.chars().next().filter(char::is_ascii_graphic)
+}
+
+/// How a failed attempt's hang-up cause reads to the engine.
+pub fn failure_for_cause(cause: ffi::switch_call_cause_t) -> LegFailure {
+    match cause {
+        ffi::SWITCH_CAUSE_USER_BUSY => LegFailure::Busy,
+        ffi::SWITCH_CAUSE_CALL_REJECTED
+        | ffi::SWITCH_CAUSE_NO_ANSWER
+        | ffi::SWITCH_CAUSE_NO_USER_RESPONSE => LegFailure::Rejected,
+        ffi::SWITCH_CAUSE_NORMAL_CIRCUIT_CONGESTION => LegFailure::Congestion,
+        _ => LegFailure::Unavailable,
+    }
+}

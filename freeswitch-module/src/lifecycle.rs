@@ -1,0 +1,55 @@
+//! The module's load and shutdown: the service started from twinning.conf.xml and the
+//! journal, the event subclasses, and a shutdown that lets the code go only once nothing
+//! runs it (see `host::module`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use twinning_service::Service;
+
+use crate::host::api::Api;
+use crate::host::app::{Application, COUNT};
+use crate::host::{config, core, events, ffi, logger, module};
+use crate::pbx::DRIVER;
+
+/// How long shutdown waits for calls to end and threads to exit before keeping the module
+/// mapped instead.
+const DRAIN_TIME: Duration = Duration::from_secs(20);
+
+/// Reads the configuration and the journal of runtime changes into the driver; the
+/// interfaces to register.
+pub fn load() -> Result<(&'static [Application; COUNT], &'static Api), String> {
+    let raw = config::load()?;
+    let (service, warnings) = Service::start(&raw, &journal_path(), Vec::new)?;
+    for w in warnings {
+        logger::warning(&w);
+    }
+    DRIVER.install(service);
+    events::reserve();
+    Ok((&crate::apps::APPLICATIONS, &crate::api_command::API))
+}
+
+/// Where runtime changes are journalled: FreeSWITCH's `db_dir`, beside its core database.
+fn journal_path() -> PathBuf {
+    let dir = core::variable(c"db_dir").unwrap_or_else(|| "/var/lib/freeswitch/db".into());
+    PathBuf::from(dir).join("twinning").join("overrides.journal")
+}
+
+/// Ends every call and waits for the module to be idle; true when the code may be
+/// unmapped. At `fsctl shutdown` FreeSWITCH has hung every session up already; at `unload`
+/// it refuses while an application of ours runs, but leg threads may still be finishing.
+pub fn shutdown() -> bool {
+    for call in DRIVER.calls() {
+        call.caller.hangup(ffi::SWITCH_CAUSE_SYSTEM_SHUTDOWN);
+    }
+    if !module::wait_until_idle(0, DRAIN_TIME) {
+        return false;
+    }
+    events::free();
+    if let Some(mut service) = DRIVER.remove() {
+        if let Err(e) = service.compact() {
+            logger::warning(&e);
+        }
+    }
+    true
+}
