@@ -15,12 +15,13 @@ use twinning_core::call::CallerId;
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
+use twinning_service::call_events;
 
 use crate::call::Ringing;
 use crate::host::app::{Application, Flow};
 use crate::host::channel::Channel;
+use crate::host::clock;
 use crate::host::manager::{self, Class};
-use crate::host::{clock, logger};
 use crate::midcall;
 use crate::pbx::DRIVER;
 
@@ -88,12 +89,11 @@ fn finish(chan: &Channel, status: &str, answered_by: &str) {
 /// Arguments an application refused (unknown user, bad options): a dialplan may be
 /// handing caller-controlled text to it, so this is reported as security.
 fn refuse_request(chan: &Channel, application: &str, arguments: &str, reason: &str) {
-    logger::warning(&format!("{application}({}): {reason}", printable(arguments)));
-    manager::emit(
+    log::warn!("{application}({}): {reason}", printable(arguments));
+    manager::emit_event(
         Some(chan),
         Class::Security,
-        "TwinningRequestRefused",
-        &[("Application", application), ("Arguments", &printable(arguments)), ("Reason", reason)],
+        &call_events::request_refused(application, arguments, reason),
     );
     chan.set_variable(ERROR_VARIABLE, reason);
 }
@@ -108,7 +108,7 @@ fn pickup(chan: &Channel, data: &str) -> Flow {
     match result {
         Ok(()) => chan.set_variable(STATUS_VARIABLE, "PICKEDUP"),
         Err(e) => {
-            logger::notice(&format!("TwinningPickup({}): {e}", printable(user)));
+            log::info!("TwinningPickup({}): {e}", printable(user));
             chan.set_variable(STATUS_VARIABLE, "FAILED");
             chan.set_variable(ERROR_VARIABLE, &e);
         }
@@ -157,17 +157,8 @@ impl PinPhone for Phone<'_> {
     }
 
     fn auth_failed(&mut self, user: &UserId, reason: &str, attempts: u32, locked_secs: u64) {
-        manager::emit(
-            Some(self.0),
-            Class::Security,
-            "TwinningAuthFailed",
-            &[
-                ("User", user.as_str()),
-                ("Reason", reason),
-                ("Attempts", &attempts.to_string()),
-                ("LockedFor", &locked_secs.to_string()),
-            ],
-        );
+        let e = call_events::auth_failed(user.as_str(), reason, attempts, locked_secs);
+        manager::emit_event(Some(self.0), Class::Security, &e);
     }
 
     fn finished(&mut self, outcome: AuthOutcome) {

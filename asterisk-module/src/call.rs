@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use twinning_core::call::{Command, Event, LegId, LegKind};
-use twinning_driver::CallerThread;
+use twinning_driver::caller_thread::{self, CallerThread};
 
 use crate::hooks;
 use crate::host::bridge::{self, Bridge, Features, HookChannel};
 use crate::host::channel::{Channel, Frame, Leg, Ready};
-use crate::host::logger;
 use crate::pbx::{Asterisk, Rejoin, TwinnedCall};
 
 /// The confirmation prompt: Asterisk's own FollowMe prompt ("press 1 to accept, 2 to
@@ -50,11 +49,11 @@ impl CallerThread<Asterisk> for Ringing {
                         None
                     }
                     Err(failure) => {
-                        logger::warning(&format!(
+                        log::warn!(
                             "twinning {}: {kind} leg {target} could not be placed ({})",
                             call.user,
                             failure.name()
-                        ));
+                        );
                         Some(Event::LegFailed(leg, failure))
                     }
                 }
@@ -66,9 +65,7 @@ impl CallerThread<Asterisk> for Ringing {
             Command::PlayPrompt { leg, .. } => {
                 if let Some(chan) = self.legs.get(&leg) {
                     if !chan.channel().start_playback(CONFIRM_PROMPT) {
-                        logger::warning(
-                            "twinning: the confirmation prompt followme/options could not be played",
-                        );
+                        log::warn!("twinning: the confirmation prompt followme/options could not be played",);
                     }
                 }
                 None
@@ -85,13 +82,7 @@ impl CallerThread<Asterisk> for Ringing {
                 })
             }
             Command::Park => park(call),
-            other => {
-                logger::error(&format!(
-                    "twinning {}: unexpected command on the caller's thread: {other:?}",
-                    call.user
-                ));
-                None
-            }
+            other => caller_thread::unexpected(call, other),
         }
     }
 
@@ -154,7 +145,7 @@ fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, chan: Leg, kind: LegKind) 
         return Event::CallerHungUp;
     }
     let Some(bridge) = Bridge::basic() else {
-        logger::error(&format!("twinning {}: could not create a bridge for the {kind} leg", call.user));
+        log::error!("twinning {}: could not create a bridge for the {kind} leg", call.user);
         return Event::LegHungUp(leg);
     };
     {
@@ -163,7 +154,7 @@ fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, chan: Leg, kind: LegKind) 
         s.host.chans.insert(leg, chan.channel().clone());
     }
     if !bridge.impart(chan, None, hooks::features_for(call, kind)) {
-        logger::error(&format!("twinning {}: could not put the {kind} leg into the bridge", call.user));
+        log::error!("twinning {}: could not put the {kind} leg into the bridge", call.user);
         call.lock().host.chans.remove(&leg);
         bridge.destroy();
         return Event::LegHungUp(leg);
@@ -192,7 +183,7 @@ fn left_bridge(call: &TwinnedCall, fallback: LegId) -> Event {
 /// over).
 fn park(call: &Arc<TwinnedCall>) -> Option<Event> {
     let Some(holding) = Bridge::holding() else {
-        logger::error(&format!("twinning {}: could not create a holding bridge", call.user));
+        log::error!("twinning {}: could not create a holding bridge", call.user);
         return None;
     };
     {

@@ -1,8 +1,8 @@
 //! CLI: `twinning show users`, `twinning show user <user>`, `twinning set <user> <field>
 //! <value>` and `twinning show calls`, with completion of user and field names.
 
-use twinning_core::{printable, Field};
-use twinning_service::{report, Source};
+use twinning_core::Field;
+use twinning_service::Source;
 
 use crate::host::cli::{Command, Output, COUNT};
 use crate::pbx::DRIVER;
@@ -39,9 +39,7 @@ pub static COMMANDS: [Command; COUNT] = [
 ];
 
 fn user_names() -> Vec<String> {
-    DRIVER
-        .with_service(|s| Ok(s.settings().users().map(|(id, _)| id.to_string()).collect()))
-        .unwrap_or_default()
+    DRIVER.user_names()
 }
 
 fn output(result: Result<String, String>) -> Output {
@@ -55,17 +53,14 @@ fn show_users(argv: &[String]) -> Output {
     if argv.len() != 3 {
         return Output::ShowUsage;
     }
-    output(DRIVER.with_service(|s| Ok(report::users_table(s.settings()))))
+    output(DRIVER.users_report())
 }
 
 fn show_user(argv: &[String]) -> Output {
     if argv.len() != 4 {
         return Output::ShowUsage;
     }
-    output(DRIVER.with_service(|s| match s.settings().users().find(|(id, _)| id.as_str() == argv[3]) {
-        Some((id, u)) => Ok(report::user_detail(s.settings(), id, u)),
-        None => Err(format!("unknown twinning user '{}'", printable(&argv[3]))),
-    }))
+    output(DRIVER.user_report(&argv[3]))
 }
 
 fn set(argv: &[String]) -> Output {

@@ -8,7 +8,6 @@ use twinning_service::{function_arguments, Source};
 use crate::apps::ERROR_VARIABLE;
 use crate::host::channel::Channel;
 use crate::host::function::Function;
-use crate::host::logger;
 use crate::pbx::DRIVER;
 
 pub static TWINNING: Function = Function { name: c"TWINNING", read, write };
@@ -25,14 +24,14 @@ fn read(chan: Option<&Channel>, data: &str) -> Result<String, String> {
         DRIVER.with_service(|s| s.settings().get(&user, &field).map_err(|e| e.to_string()))
     });
     value.map_err(|e| {
-        logger::warning(&format!("TWINNING({}): {e}", printable(data)));
+        log::warn!("TWINNING({}): {e}", printable(data));
         refuse(chan, e)
     })
 }
 
 fn write(chan: Option<&Channel>, data: &str, value: &str) -> Result<(), String> {
     let (user, field) = function_arguments(data).map_err(|e| {
-        logger::warning(&format!("TWINNING({}): {e}", printable(data)));
+        log::warn!("TWINNING({}): {e}", printable(data));
         refuse(chan, e.clone())
     })?;
     let source = Source::Dialplan { channel: chan.map(Channel::name) };

@@ -10,7 +10,6 @@ use twinning_core::call::LegKind;
 use twinning_driver::{codes_for, CodeRequest};
 
 use crate::host::bridge::Features;
-use crate::host::logger;
 use crate::pbx::TwinnedCall;
 
 /// Bridge features for a leg of `kind` joining the call's bridge, with its codes hooked.
@@ -27,7 +26,7 @@ pub fn features_for(call: &Arc<TwinnedCall>, kind: LegKind) -> Option<Features> 
                     .flatten()
                     .and_then(|c| c.read_digits(20, Duration::from_secs(3), Duration::from_secs(6)));
                 for c in call.code_pressed(request, digits, keyed_on) {
-                    logger::error(&format!("twinning {}: code left a command unperformed: {c:?}", call.user));
+                    log::error!("twinning {}: code left a command unperformed: {c:?}", call.user);
                 }
             }),
         );

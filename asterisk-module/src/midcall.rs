@@ -12,7 +12,7 @@ use crate::call::leg_event;
 use crate::hooks;
 use crate::host::bridge::{Bridge, HookChannel};
 use crate::host::channel::{Channel, Leg, Ready};
-use crate::host::{guard, logger};
+use crate::host::guard;
 use crate::pbx::{release_from_holding, Rejoin, TwinnedCall, DRIVER};
 
 const NOWHERE: HookChannel = HookChannel::NONE;
@@ -23,7 +23,7 @@ pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarg
         move || guard::catch("handover leg", (), || place_and_ring(&call, leg, kind, &target, &caller_id))
     });
     if let Err(e) = spawned {
-        logger::error(&format!("twinning: could not start a handover thread: {e}"));
+        log::error!("twinning: could not start a handover thread: {e}");
         call.feed(Event::LegFailed(leg, LegFailure::Congestion), NOWHERE);
     }
 }
@@ -39,11 +39,11 @@ fn place_and_ring(
         match Leg::dial(&call.caller, &target.tech, &target.resource, &caller_id.number, &caller_id.name) {
             Ok(chan) => chan,
             Err(failure) => {
-                logger::warning(&format!(
+                log::warn!(
                     "twinning {}: {kind} {target} could not be placed ({})",
                     call.user,
                     failure.name()
-                ));
+                );
                 call.feed(Event::LegFailed(leg, failure), NOWHERE);
                 return;
             }
@@ -85,10 +85,7 @@ fn ring(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, chan: Leg) {
                 Command::SwapBridge { new, old } if new == leg => {
                     let taken = chan.take().expect("still ours");
                     if !swap_in_imparted(call, leg, kind, taken, old) {
-                        logger::error(&format!(
-                            "twinning {}: the {kind} could not take the call over",
-                            call.user
-                        ));
+                        log::error!("twinning {}: the {kind} could not take the call over", call.user);
                     }
                 }
                 Command::Unpark { leg: unparked } if unparked == leg => {
@@ -97,10 +94,9 @@ fn ring(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, chan: Leg) {
                     call.lock().host.rejoin = Some(Rejoin::Impart { leg, chan: taken });
                     release_from_holding(call);
                 }
-                other => logger::error(&format!(
-                    "twinning {}: unexpected command on a handover leg: {other:?}",
-                    call.user
-                )),
+                other => {
+                    log::error!("twinning {}: unexpected command on a handover leg: {other:?}", call.user)
+                }
             }
         }
         if finished {

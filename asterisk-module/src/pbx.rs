@@ -10,13 +10,13 @@ use std::time::Duration;
 use twinning_core::call::{Command, LegId};
 use twinning_core::Change;
 use twinning_driver::{Call, Driver, Host};
-use twinning_service::call_events::CallEvent;
+use twinning_service::call_events::{self, CallEvent};
 use twinning_service::Source;
 
+use crate::host::astdb;
 use crate::host::bridge::{Bridge, HookChannel};
 use crate::host::channel::{Channel, Leg};
 use crate::host::manager::{self, Class};
-use crate::host::{astdb, logger};
 use crate::midcall;
 
 pub struct Asterisk;
@@ -75,10 +75,7 @@ impl Host for Asterisk {
             }
             Command::BlindTransfer { context, exten } if here.is_hook() => {
                 if !here.blind_transfer(&context, &exten) {
-                    logger::warning(&format!(
-                        "twinning {}: blind transfer to {exten}@{context} failed",
-                        call.user
-                    ));
+                    log::warn!("twinning {}: blind transfer to {exten}@{context} failed", call.user);
                 }
                 None
             }
@@ -99,47 +96,23 @@ impl Host for Asterisk {
     }
 
     fn emit_call_event(&self, caller: &Channel, e: &CallEvent) {
-        let fields: Vec<(&str, &str)> = e.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        manager::emit(Some(caller), Class::Call, e.ami_name, &fields);
+        manager::emit_event(Some(caller), Class::Call, e);
     }
 
     fn settings_changed(&self, change: &Change, source: &Source) {
         let key = format!("{}/{}", change.user, change.field.name());
         if let Err(e) = astdb::put(&key, &change.new) {
             // The journal already holds the change; AstDB is only the mirror.
-            logger::warning(&format!("{e}; the change is saved in the twinning journal"));
+            log::warn!("{e}; the change is saved in the twinning journal");
         }
-        let (old, new) = change.shown();
-        let user = change.user.to_string();
-        manager::emit(
-            None,
-            Class::Config,
-            "TwinningSettingsChanged",
-            &[
-                ("User", &user),
-                ("Field", change.field.name()),
-                ("Value", &new),
-                ("OldValue", &old),
-                ("Source", source.name()),
-                ("Channel", twinning_driver::source_channel(source)),
-            ],
-        );
+        manager::emit_event(None, Class::Config, &call_events::settings_changed(change, source));
     }
 
-    /// A refused change is a security event: someone tried to point a user's calls
-    /// somewhere policy forbids, or probed for users and fields.
     fn settings_refused(&self, user: &str, field: &str, source: &Source, reason: &str) {
-        manager::emit(
+        manager::emit_event(
             None,
             Class::Security,
-            "TwinningSettingsRefused",
-            &[
-                ("User", &twinning_core::printable(user)),
-                ("Field", &twinning_core::printable(field)),
-                ("Source", source.name()),
-                ("Channel", twinning_driver::source_channel(source)),
-                ("Reason", reason),
-            ],
+            &call_events::settings_refused(user, field, source, reason),
         );
     }
 
@@ -160,5 +133,5 @@ pub fn release_from_holding(call: &TwinnedCall) {
         }
         thread::sleep(Duration::from_millis(20));
     }
-    logger::warning(&format!("twinning {}: could not take the caller off hold", call.user));
+    log::warn!("twinning {}: could not take the caller off hold", call.user);
 }

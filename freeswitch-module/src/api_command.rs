@@ -3,13 +3,13 @@
 //! handover and the live calls. Replies follow FreeSWITCH's convention: `+OK ...` or
 //! `-ERR <reason>`, so scripts can test the first character.
 
-use twinning_core::{printable, UserId};
+use twinning_core::printable;
 use twinning_service::api_command::{ApiCommand, USAGE};
-use twinning_service::{report, Source};
+use twinning_service::Source;
 
 use crate::host::api::Api;
+use crate::host::config;
 use crate::host::session::Session;
-use crate::host::{config, logger};
 use crate::pbx::DRIVER;
 
 pub static API: Api = Api {
@@ -27,14 +27,8 @@ fn run(line: &str, session: Option<Session>) -> String {
     };
     let reply = match command {
         ApiCommand::Help => Ok(format!("USAGE: {USAGE}\n")),
-        ApiCommand::Status(None) => DRIVER.with_service(|s| Ok(report::users_table(s.settings()))),
-        ApiCommand::Status(Some(user)) => DRIVER.with_service(|service| {
-            let settings = service.settings();
-            match (UserId::parse(&user), settings.user(&user)) {
-                (Ok(id), Some(u)) => Ok(report::user_detail(settings, &id, u)),
-                _ => Err(format!("unknown twinning user '{}'", printable(&user))),
-            }
-        }),
+        ApiCommand::Status(None) => DRIVER.users_report(),
+        ApiCommand::Status(Some(user)) => DRIVER.user_report(&user),
         ApiCommand::Set { user, field, value } => {
             let source = match session {
                 Some(s) => Source::Dialplan { channel: Some(s.name()) },
@@ -51,7 +45,7 @@ fn run(line: &str, session: Option<Session>) -> String {
         ApiCommand::Calls => Ok(DRIVER.calls_report()),
         ApiCommand::Reload => {
             reload().map(|notes| format!("+OK twinning.conf reloaded{notes}\n")).inspect_err(|e| {
-                logger::warning(&format!("twinning reload refused: {e}"));
+                log::warn!("twinning reload refused: {e}");
             })
         }
     };
@@ -60,16 +54,9 @@ fn run(line: &str, session: Option<Session>) -> String {
 
 /// Re-reads the configuration; a broken file changes nothing and says why.
 pub fn reload() -> Result<String, String> {
-    let raw = config::load()?;
-    DRIVER.with_service(|service| {
-        let problems = service.reload(&raw)?;
-        for p in &problems {
-            logger::warning(&p.to_string());
-        }
-        Ok(if problems.is_empty() {
-            String::new()
-        } else {
-            format!("; {} runtime override(s) no longer valid and dropped (see the log)", problems.len())
-        })
+    let reloaded = DRIVER.reload(&config::load()?)?;
+    Ok(match reloaded.dropped {
+        0 => String::new(),
+        n => format!("; {n} runtime override(s) no longer valid and dropped (see the log)"),
     })
 }

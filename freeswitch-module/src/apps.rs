@@ -15,11 +15,12 @@ use twinning_core::call::{CallStatus, CallerId, LegKind};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
+use twinning_service::call_events;
 
 use crate::call::CallerLoop;
 use crate::host::app::{Application, COUNT};
 use crate::host::session::{ReadStatus, Session};
-use crate::host::{core, events, ffi, logger};
+use crate::host::{core, events, ffi};
 use crate::pbx::{Here, LegHandle, DRIVER};
 
 pub const STATUS_VARIABLE: &str = "twinning_status";
@@ -124,7 +125,7 @@ fn is_true(v: &str) -> bool {
 /// probing, so a `twinning::request_refused` event (Asterisk: the security-class
 /// `TwinningRequestRefused`), a log line, and the reason in `twinning_error`.
 fn refuse_request(session: Session, application: &str, arguments: &str, reason: &str) {
-    logger::warning(&format!("{application} {}: {reason}", printable(arguments)));
+    log::warn!("{application} {}: {reason}", printable(arguments));
     events::fire(
         "twinning::request_refused",
         Some(session),
@@ -152,7 +153,7 @@ fn pickup(session: Session, data: &str) {
         take_call(session, user)
     };
     if let Err(e) = result {
-        logger::notice(&format!("twinning_pickup {}: {e}", printable(user)));
+        log::info!("twinning_pickup {}: {e}", printable(user));
         session.set_variable(STATUS_VARIABLE, "FAILED");
         session.set_variable(ERROR_VARIABLE, &e);
     }
@@ -176,7 +177,7 @@ fn take_call(desk: Session, user: &str) -> Result<(), String> {
         r
     });
     for c in call.execute(commands, Here::Anywhere) {
-        logger::error(&format!("twinning {user}: left over after a pickup: {c:?}"));
+        log::error!("twinning {user}: left over after a pickup: {c:?}");
     }
     let leg = result?;
     let give_up = Instant::now() + Duration::from_secs(10);
@@ -241,9 +242,7 @@ impl PinPhone for Phone {
         // A prompt that cannot be played (sounds not installed) makes the read give up at
         // once; read without it rather than spend the caller's tries on nothing.
         if digits.is_empty() && status == ReadStatus::Failed {
-            logger::warning(&format!(
-                "twinning_authenticate: could not play {prompt}; reading the PIN without it"
-            ));
+            log::warn!("twinning_authenticate: could not play {prompt}; reading the PIN without it");
             let (_, digits) = s.read(SILENT_PROMPT, 0, MAX_PIN_DIGITS as u32, timeout_ms, "#");
             return s.is_ready().then_some(digits);
         }
@@ -254,18 +253,9 @@ impl PinPhone for Phone {
         self.0.set_variable(AUTH_VARIABLE, outcome.name());
     }
 
-    /// The counterpart of Asterisk's security-class `TwinningAuthFailed`.
     fn auth_failed(&mut self, user: &UserId, reason: &str, attempts: u32, locked_secs: u64) {
-        events::fire(
-            "twinning::auth_failed",
-            Some(self.0),
-            &[
-                ("User", user.to_string()),
-                ("Reason", reason.into()),
-                ("Attempts", attempts.to_string()),
-                ("LockedFor", locked_secs.to_string()),
-            ],
-        );
+        let e = call_events::auth_failed(user.as_str(), reason, attempts, locked_secs);
+        events::fire(e.subclass, Some(self.0), &e.fields);
     }
 
     fn finished(&mut self, _outcome: AuthOutcome) {}

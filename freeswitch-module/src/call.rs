@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use twinning_core::call::{Command, Event, LegId};
-use twinning_driver::CallerThread;
+use twinning_driver::caller_thread::{self, CallerThread};
 
 use crate::hooks;
 use crate::host::bridge;
+use crate::host::ffi;
 use crate::host::session::LockedSession;
-use crate::host::{ffi, logger};
 use crate::pbx::{leg_ended, FreeSwitch, Here, TwinnedCall};
 
 const POLL: Duration = Duration::from_millis(20);
@@ -32,13 +32,7 @@ impl CallerThread<FreeSwitch> for CallerLoop {
     fn perform(&mut self, call: &Arc<TwinnedCall>, command: Command) -> Option<Event> {
         match command {
             Command::Bridge { leg } | Command::Unpark { leg } => self.bridge(call, leg),
-            other => {
-                logger::error(&format!(
-                    "twinning {}: unexpected command on the caller's thread: {other:?}",
-                    call.user
-                ));
-                None
-            }
+            other => caller_thread::unexpected(call, other),
         }
     }
 
@@ -81,7 +75,7 @@ impl CallerLoop {
                     found
                 };
             let Some((locked, kind)) = found else {
-                logger::warning(&format!("twinning {}: leg to bridge is gone", call.user));
+                log::warn!("twinning {}: leg to bridge is gone", call.user);
                 self.requeue(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Caller));
                 return None;
             };

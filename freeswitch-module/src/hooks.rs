@@ -10,7 +10,6 @@ use twinning_core::call::{CodeAction, DtmfCodeMatcher, LegKind};
 use twinning_driver::{codes_for, CodeRequest};
 
 use crate::host::bridge::{KeyFilter, Keys};
-use crate::host::logger;
 use crate::pbx::{Here, TwinnedCall};
 
 /// The key filter of the leg of `kind` in the caller's bridge.
@@ -34,7 +33,7 @@ pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
         };
         if let Some((request, digits)) = request {
             for c in call.code_pressed(request, digits, Here::Anywhere) {
-                logger::error(&format!("twinning {}: code left a command unperformed: {c:?}", call.user));
+                log::error!("twinning {}: code left a command unperformed: {c:?}", call.user);
             }
         }
         keys

@@ -10,7 +10,7 @@ use std::time::Duration;
 use twinning_core::call::{CallerId, DialTarget, Event, LegFailure, LegId, LegKind, Prompt, CONFIRM_TIMEOUT};
 
 use crate::host::session::{self, LockedSession, Session};
-use crate::host::{ffi, guard, logger, module};
+use crate::host::{ffi, guard, module};
 use crate::pbx::{leg_ended, Here, TwinnedCall};
 
 const POLL: Duration = Duration::from_millis(20);
@@ -24,7 +24,7 @@ pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarg
         guard::catch("leg thread", (), || run(&thread_call, leg, kind, &target, &caller_id));
     });
     if spawned.is_err() {
-        logger::error("twinning: could not start a leg thread");
+        log::error!("twinning: could not start a leg thread");
         queue_leftovers(
             &call,
             leg_ended(&call, leg, Event::LegFailed(leg, LegFailure::Unavailable), Here::Anywhere),
@@ -36,7 +36,7 @@ pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarg
 /// (see `pbx`); nothing else may be left.
 fn queue_leftovers(call: &TwinnedCall, commands: Vec<twinning_core::call::Command>) {
     for c in commands {
-        logger::error(&format!("twinning {}: left over on a leg thread: {c:?}", call.user));
+        log::error!("twinning {}: left over on a leg thread: {c:?}", call.user);
     }
 }
 

@@ -9,7 +9,7 @@ use twinning_service::Service;
 
 use crate::host::api::Api;
 use crate::host::app::{Application, COUNT};
-use crate::host::{config, core, events, ffi, logger, module};
+use crate::host::{config, core, events, ffi, module};
 use crate::pbx::DRIVER;
 
 /// How long shutdown waits for calls to end and threads to exit before keeping the module
@@ -22,7 +22,7 @@ pub fn load() -> Result<(&'static [Application; COUNT], &'static Api), String> {
     let raw = config::load()?;
     let (service, warnings) = Service::start(&raw, &journal_path(), Vec::new)?;
     for w in warnings {
-        logger::warning(&w);
+        log::warn!("{}", w);
     }
     DRIVER.install(service);
     events::reserve();
@@ -48,7 +48,7 @@ pub fn shutdown() -> bool {
     events::free();
     if let Some(mut service) = DRIVER.remove() {
         if let Err(e) = service.compact() {
-            logger::warning(&e);
+            log::warn!("{}", e);
         }
     }
     true

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use twinning_core::call::{Command, Event, LegId, LegKind, Prompt};
 use twinning_core::Change;
 use twinning_driver::{Call, Driver, Host};
-use twinning_service::call_events::CallEvent;
+use twinning_service::call_events::{self, CallEvent};
 use twinning_service::Source;
 
 use crate::host::session::{LockedSession, Session};
-use crate::host::{events, ffi, logger};
+use crate::host::{events, ffi};
 use crate::leg;
 
 pub struct FreeSwitch;
@@ -133,13 +133,13 @@ impl Host for FreeSwitch {
             Command::HoldCaller => {
                 let music = caller.hold_music().unwrap_or_else(|| DEFAULT_HOLD_MUSIC.into());
                 if !caller.broadcast_loop(&music) {
-                    logger::warning(&format!("twinning {}: could not play hold music {music}", call.user));
+                    log::warn!("twinning {}: could not play hold music {music}", call.user);
                 }
             }
             Command::ResumeCaller => caller.stop_broadcast(),
             Command::BlindTransfer { context, exten } => {
                 if !caller.transfer(&exten, &context) {
-                    logger::warning(&format!("twinning {}: blind transfer failed", call.user));
+                    log::warn!("twinning {}: blind transfer failed", call.user);
                 }
             }
             // The mobile hung up: the caller hears hold music while the desk is offered
@@ -195,33 +195,13 @@ impl Host for FreeSwitch {
     }
 
     fn settings_changed(&self, change: &Change, source: &Source) {
-        let (old, new) = change.shown();
-        events::fire(
-            "twinning::settings",
-            None,
-            &[
-                ("User", change.user.to_string()),
-                ("Field", change.field.name().into()),
-                ("Value", new),
-                ("OldValue", old),
-                ("Source", source.name().into()),
-                ("Channel", twinning_driver::source_channel(source).into()),
-            ],
-        );
+        let e = call_events::settings_changed(change, source);
+        events::fire(e.subclass, None, &e.fields);
     }
 
     fn settings_refused(&self, user: &str, field: &str, source: &Source, reason: &str) {
-        events::fire(
-            "twinning::settings_refused",
-            None,
-            &[
-                ("User", twinning_core::printable(user)),
-                ("Field", twinning_core::printable(field)),
-                ("Source", source.name().into()),
-                ("Channel", twinning_driver::source_channel(source).into()),
-                ("Reason", reason.into()),
-            ],
-        );
+        let e = call_events::settings_refused(user, field, source, reason);
+        events::fire(e.subclass, None, &e.fields);
     }
 
     fn caller_name(&self, caller: &Session) -> String {

@@ -319,6 +319,36 @@ impl FreeSwitch {
     pub fn log(&self) -> String {
         fs::read_to_string(self.outside.join("log/freeswitch.log")).unwrap_or_default()
     }
+
+    /// The instance's own module directory (the given install's modules are linked in).
+    pub fn module_dir(&self) -> PathBuf {
+        self.outside.join("mod")
+    }
+
+    /// The inode of the `name` this FreeSWITCH has mapped (from /proc/<pid>/maps), if any.
+    pub fn mapped_inode(&self, name: &str) -> Option<u64> {
+        let maps = fs::read_to_string(format!("/proc/{}/maps", self.pid()?)).ok()?;
+        maps.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 6 && f[5].ends_with(name)).then(|| f[4].parse().ok()).flatten()
+        })
+    }
+
+    /// `fsctl shutdown`, as an admin types it, and waits up to `within` for the process to
+    /// exit; its exit status (`None` if it did not exit).
+    pub fn shutdown(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = self.esl().command("api fsctl shutdown");
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().ok().flatten() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
 }
 
 impl SipSite for FreeSwitch {

@@ -761,3 +761,96 @@ fn the_pickup_code_takes_a_held_caller() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
 }
+
+/// One call bridged (1001's desk answered; its caller leaves after `ms`) and one ringing
+/// (1002's desk never answers; it rings for the dialplan's ring time).
+fn a_bridged_and_a_ringing_call(p: &mut Pbx, ms: u64) -> Vec<Phone> {
+    let desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
+    let desk2 = Phone::uas(&p.fs, "desk2", p.ports.desk2, &Answer::Never);
+    let bridged = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: ms });
+    p.event("twinning::bridged", &[("User", "1001")]);
+    let ringing = Phone::call(&p.fs, "caller2", "1002", &Caller::HangUpAfter { hold_ms: ms });
+    p.event("twinning::leg", &[("User", "1002"), ("Leg", "desk"), ("State", "ringing")]);
+    vec![desk, desk2, bridged, ringing]
+}
+
+#[test]
+fn fsctl_shutdown_with_calls_ringing_and_bridged_exits_cleanly() {
+    let Some(mut p) = start("freeswitch::shutdown_with_calls", "", "") else { return };
+    let _phones = a_bridged_and_a_ringing_call(&mut p, 30_000);
+    let status = p.fs.shutdown(Duration::from_secs(60)).expect("FreeSWITCH did not exit");
+    let log = p.fs.log();
+    assert!(status.success(), "FreeSWITCH exited with {status} (a crash?); log:\n{}", tail(&log));
+    assert!(!log.contains("the module stays loaded"), "the calls were not drained:\n{}", tail(&log));
+}
+
+#[test]
+fn unload_with_calls_ringing_and_bridged_is_refused_then_succeeds() {
+    let Some(mut p) = start("freeswitch::unload_with_calls", "", "r(8)") else { return };
+    let _phones = a_bridged_and_a_ringing_call(&mut p, 6000);
+    for _ in 0..3 {
+        let unload = p.esl.api("unload mod_twinning");
+        assert!(unload.starts_with("-ERR"), "unload during calls: {unload}");
+    }
+    assert!(p.fs.is_running());
+    let calls = p.fs.fs_cli("twinning calls");
+    assert!(calls.contains("2 twinned calls"), "{calls}");
+    // The callers leave; then nothing of ours runs and the module may go.
+    for _ in 0..2 {
+        p.event("twinning::end", &[]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.fs.sessions(), 0);
+    let unload = p.esl.api("unload mod_twinning");
+    assert!(unload.starts_with("+OK"), "{unload}");
+    assert!(p.fs.is_running());
+    assert!(p.esl.api("load mod_twinning").starts_with("+OK"));
+    assert!(p.esl.api("twinning status 1001").contains("07700900123"));
+}
+
+/// An upgrade as the README tells admins to do it: install the new module with
+/// scripts/install-freeswitch-module while a call is up (the call goes on, on the code it
+/// has), then `reload mod_twinning` once it has ended, and the new file is the one mapped.
+#[test]
+fn installing_a_new_module_during_a_call_and_reloading_after_it() {
+    let Some(mut p) = start("freeswitch::upgrade_during_a_call", "", "") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
+    let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 5000 });
+    p.event("twinning::bridged", &[]);
+    let old = p.fs.mapped_inode("mod_twinning.so").expect("mod_twinning.so is mapped");
+    let installed = std::process::Command::new(
+        twinning_tests::module_build::workspace_root().join("scripts/install-freeswitch-module"),
+    )
+    .env("FREESWITCH_MOD_DIR", p.fs.module_dir())
+    .env("TWINNING_MODULE", twinning_tests::freeswitch::module_path())
+    .env_remove("FREESWITCH_PREFIX")
+    .output()
+    .expect("run scripts/install-freeswitch-module");
+    assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));
+    let new = std::fs::metadata(p.fs.module_dir().join("mod_twinning.so")).unwrap();
+    assert_ne!(std::os::unix::fs::MetadataExt::ino(&new), old, "the module was written in place");
+    let reload = p.esl.api("reload mod_twinning");
+    assert!(reload.contains("-ERR unloading module [Module in use.]"), "reload during the call: {reload}");
+    // The call is unharmed: it ends as the caller ends it.
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("Status"), "ANSWERED");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    assert_caller_untouched(&caller);
+    std::thread::sleep(Duration::from_millis(500));
+    let reload = p.esl.api("reload mod_twinning");
+    assert!(!reload.contains("-ERR"), "{reload}");
+    // Which image serves now is glibc's decision: it keeps a library mapped while a thread
+    // that ran its code holds a thread-local destructor of it (see README, upgrading).
+    let mapped = p.fs.mapped_inode("mod_twinning.so");
+    eprintln!(
+        "upgrade: mod_twinning.so mapped after the reload: {}",
+        if mapped == Some(std::os::unix::fs::MetadataExt::ino(&new)) {
+            "the new file"
+        } else {
+            "still the old image"
+        }
+    );
+    assert!(p.esl.api("twinning status 1001").contains("07700900123"));
+    assert!(p.fs.is_running());
+}

@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 use asterisk_sys as sys;
 
 use super::channel::{ao2_ref as object_ref, Channel, Leg};
-use super::{cstr, guard, logger};
+use super::{cstr, guard};
 
 pub struct Bridge(NonNull<sys::ast_bridge>);
 
@@ -182,7 +182,7 @@ impl Features {
             sys::ast_bridge_dtmf_hook(self.0, dtmf.as_ptr(), Some(on_dtmf), pvt, Some(drop_hook), 0)
         };
         if rc != 0 {
-            logger::warning(&format!("twinning: could not hook DTMF code {code}"));
+            log::warn!("twinning: could not hook DTMF code {code}");
         }
     }
 

@@ -36,12 +36,14 @@ const HANDLERS: [Handler; COUNT] = [handler::<0>, handler::<1>, handler::<2>, ha
 
 /// The registered entries. Asterisk writes into them (parsed words, list links), so they
 /// live on the heap, owned by the module from register to unregister.
-pub struct Registration(*mut [sys::ast_cli_entry; COUNT]);
+struct Registration(*mut [sys::ast_cli_entry; COUNT]);
 
 // SAFETY: only used on load/unload, which Asterisk serialises.
 unsafe impl Send for Registration {}
 
-pub fn register(module: ModuleHandle, commands: &'static [Command; COUNT]) -> Result<Registration, String> {
+static REGISTERED: std::sync::Mutex<Option<Registration>> = std::sync::Mutex::new(None);
+
+pub fn register(module: ModuleHandle, commands: &'static [Command; COUNT]) -> Result<(), String> {
     COMMANDS.get_or_init(|| commands);
     let entries = Box::into_raw(Box::new(
         HANDLERS.map(|h| sys::ast_cli_entry { handler: Some(h), ..Default::default() }),
@@ -55,14 +57,17 @@ pub fn register(module: ModuleHandle, commands: &'static [Command; COUNT]) -> Re
             return Err("could not register the twinning CLI commands".into());
         }
     }
-    Ok(Registration(entries))
+    *REGISTERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Registration(entries));
+    Ok(())
+}
+
+pub fn unregister() {
+    if let Some(r) = REGISTERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        r.unregister_first(COUNT);
+    }
 }
 
 impl Registration {
-    pub fn unregister(self) {
-        self.unregister_first(COUNT);
-    }
-
     fn unregister_first(self, count: usize) {
         // SAFETY: the first `count` entries were registered; after ast_cli_unregister
         // Asterisk holds no pointer to them, so the array can be freed.

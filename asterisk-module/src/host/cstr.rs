@@ -1,7 +1,7 @@
 //! Moving strings across the boundary.
 
 use std::borrow::Cow;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 
 /// Borrows a C string Asterisk handed us; NULL reads as empty. Invalid UTF-8 is replaced
 /// rather than refused here: validation, which knows what the text is for, refuses it.
@@ -16,8 +16,4 @@ pub unsafe fn borrow<'a>(p: *const c_char) -> Cow<'a, str> {
     unsafe { CStr::from_ptr(p) }.to_string_lossy()
 }
 
-/// A C copy of `s` for Asterisk to read. Interior NULs cannot be passed to C; they are
-/// replaced, since every caller passes text meant for display or logging.
-pub fn owned(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).expect("NULs were replaced")
-}
+pub use twinning_service::c_string as owned;

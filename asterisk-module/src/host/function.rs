@@ -21,12 +21,14 @@ static FUNCTION: std::sync::OnceLock<&'static Function> = std::sync::OnceLock::n
 
 /// The registered function. Asterisk writes into it (documentation fields, list links), so
 /// it lives on the heap, owned by the module from register to unregister.
-pub struct Registration(*mut sys::ast_custom_function);
+struct Registration(*mut sys::ast_custom_function);
 
 // SAFETY: the pointer is only used on load/unload, which Asterisk serialises.
 unsafe impl Send for Registration {}
 
-pub fn register(module: ModuleHandle, function: &'static Function) -> Result<Registration, String> {
+static REGISTERED: std::sync::Mutex<Option<Registration>> = std::sync::Mutex::new(None);
+
+pub fn register(module: ModuleHandle, function: &'static Function) -> Result<(), String> {
     let function = *FUNCTION.get_or_init(|| function);
     let acf = Box::into_raw(Box::new(sys::ast_custom_function {
         name: function.name.as_ptr(),
@@ -42,17 +44,17 @@ pub fn register(module: ModuleHandle, function: &'static Function) -> Result<Reg
         drop(unsafe { Box::from_raw(acf) });
         return Err(format!("could not register dialplan function {}", function.name.to_string_lossy()));
     }
-    Ok(Registration(acf))
+    *REGISTERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Registration(acf));
+    Ok(())
 }
 
-impl Registration {
-    pub fn unregister(self) {
-        // SAFETY: registered by `register`; after ast_custom_function_unregister returns,
-        // Asterisk has freed the documentation it allocated in it and keeps no pointer.
-        unsafe {
-            sys::ast_custom_function_unregister(self.0);
-            drop(Box::from_raw(self.0));
-        }
+pub fn unregister() {
+    let Some(r) = REGISTERED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else { return };
+    // SAFETY: registered by `register`; after ast_custom_function_unregister returns,
+    // Asterisk has freed the documentation it allocated in it and keeps no pointer.
+    unsafe {
+        sys::ast_custom_function_unregister(r.0);
+        drop(Box::from_raw(r.0));
     }
 }
 

@@ -5,5 +5,5 @@
 
 /// Runs `body`; if it panics, logs which callback failed and returns `on_panic`.
 pub fn catch<R>(callback: &str, on_panic: R, body: impl FnOnce() -> R) -> R {
-    twinning_service::panic_guard::catch(callback, on_panic, super::logger::error, body)
+    twinning_service::panic_guard::catch(callback, on_panic, |m| log::error!("{m}"), body)
 }

@@ -1,68 +1,40 @@
-//! Logging into Asterisk's logger (`ast_log`), both directly and as the `log` crate's
-//! backend, so messages land in the admin's usual log channels with their usual levels.
+//! Asterisk's logger (`ast_log`) as the `log` crate's backend, so the module's messages
+//! land in the admin's usual log channels with their usual levels.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::c_int;
 
 use asterisk_sys as sys;
+use twinning_service::host_log::{self, HostLog};
 
 use super::cstr;
 
-const FILE: &std::ffi::CStr = c"app_twinning";
-
-fn emit(level: u32, function: &str, message: &str) {
-    let function = cstr::owned(function);
+fn write(level: c_int, message: &str) {
     let message = cstr::owned(message);
     // SAFETY: every pointer is a NUL-terminated string alive for the call, and the format
     // is the constant "%s" with exactly one string argument.
     unsafe {
         sys::ast_log(
             level as c_int,
-            FILE.as_ptr(),
+            c"app_twinning".as_ptr(),
             0,
-            function.as_ptr(),
+            c"twinning".as_ptr(),
             c"%s".as_ptr(),
-            message.as_ptr() as *const c_char,
+            message.as_ptr(),
         );
     }
 }
 
-pub fn error(message: &str) {
-    emit(sys::__LOG_ERROR, "twinning", message);
-}
+static LOGGER: HostLog = HostLog {
+    levels: [
+        sys::__LOG_ERROR as c_int,
+        sys::__LOG_WARNING as c_int,
+        sys::__LOG_NOTICE as c_int,
+        sys::__LOG_DEBUG as c_int,
+    ],
+    write,
+};
 
-pub fn warning(message: &str) {
-    emit(sys::__LOG_WARNING, "twinning", message);
-}
-
-pub fn notice(message: &str) {
-    emit(sys::__LOG_NOTICE, "twinning", message);
-}
-
-struct AsteriskLogger;
-
-impl log::Log for AsteriskLogger {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record) {
-        let level = match record.level() {
-            log::Level::Error => sys::__LOG_ERROR,
-            log::Level::Warn => sys::__LOG_WARNING,
-            log::Level::Info => sys::__LOG_NOTICE,
-            log::Level::Debug | log::Level::Trace => sys::__LOG_DEBUG,
-        };
-        emit(level, record.target(), &record.args().to_string());
-    }
-
-    fn flush(&self) {}
-}
-
-static LOGGER: AsteriskLogger = AsteriskLogger;
-
-/// Routes the `log` crate to Asterisk. Asterisk filters by level itself (`core set debug`).
+/// Asterisk filters by level itself (`core set debug`).
 pub fn install() {
-    // Fails only if already installed by an earlier load of this same image; harmless.
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(log::LevelFilter::Debug);
+    host_log::install(&LOGGER);
 }

@@ -10,7 +10,7 @@ use twinning_service::call_events::one_line;
 
 use super::channel::Channel;
 use super::module::ModuleHandle;
-use super::{cstr, guard, logger};
+use super::{cstr, guard};
 
 /// Event classes (manager.conf `read=`), as Asterisk names them.
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +149,12 @@ impl Request {
     }
 }
 
+/// Emits one of the module's events (see `twinning_service::call_events`).
+pub fn emit_event(chan: Option<&Channel>, class: Class, e: &twinning_service::call_events::CallEvent) {
+    let fields: Vec<(&str, &str)> = e.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    emit(chan, class, e.ami_name, &fields);
+}
+
 /// Emits a manager event; about a call when `chan` is given: the event then starts with
 /// the channel's `Channel` and `Uniqueid` so tools can correlate it with the call, and
 /// Asterisk appends the channel variables manager.conf asks for.
@@ -183,6 +189,6 @@ pub fn emit(chan: Option<&Channel>, class: Class, event: &str, headers: &[(&str,
         )
     };
     if rc != 0 {
-        logger::warning(&format!("could not emit AMI event {}", event.to_string_lossy()));
+        log::warn!("could not emit AMI event {}", event.to_string_lossy());
     }
 }

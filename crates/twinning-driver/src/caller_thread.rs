@@ -55,3 +55,10 @@ pub(crate) fn run<H: Host>(call: &Arc<Call<H>>, thread: &mut impl CallerThread<H
         };
     }
 }
+
+/// What a caller's thread does with a command it has no business with: says so in the
+/// log (the engine and the host disagree about whose it is) and carries on.
+pub fn unexpected<H: Host>(call: &Call<H>, command: Command) -> Option<Event> {
+    log::error!("twinning {}: unexpected command on the caller's thread: {command:?}", call.user);
+    None
+}

@@ -13,6 +13,7 @@ pub mod call;
 pub mod caller_thread;
 pub mod host;
 pub mod pin_entry;
+pub mod settings;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -120,7 +121,7 @@ impl<H: Host> Driver<H> {
                     self.with_pin_guard(|pins| pins.reset(&change.user));
                 }
                 let (old, new) = change.shown();
-                let channel = source_channel(source);
+                let channel = source.channel();
                 log::info!(
                     "twinning: {}.{} changed from '{old}' to '{new}' by {}{}",
                     change.user,
@@ -247,13 +248,5 @@ impl<H: Host> Driver<H> {
     /// `twinning show calls`.
     pub fn calls_report(&self) -> String {
         self.live().render(self.host.now())
-    }
-}
-
-/// The channel a dialplan change came from, for the audit trail.
-pub fn source_channel(source: &Source) -> &str {
-    match source {
-        Source::Dialplan { channel: Some(c) } => c.as_str(),
-        _ => "",
     }
 }

@@ -3,6 +3,9 @@
 //! (`twinning::start`...), so tools read one vocabulary on either PBX.
 
 use twinning_core::call::{LegNotice, Notification};
+use twinning_core::{printable, Change};
+
+use crate::Source;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallEvent {
@@ -31,7 +34,7 @@ pub const SUBCLASSES: &[&str] = &[
 
 pub fn call_event(user: &str, n: &Notification) -> CallEvent {
     let user_field = ("User", user.to_owned());
-    let (ami_name, subclass, mut fields) = match n {
+    let (ami_name, subclass, fields) = match n {
         Notification::Start { mobile } => (
             "TwinningStart",
             "twinning::start",
@@ -91,6 +94,78 @@ pub fn call_event(user: &str, n: &Notification) -> CallEvent {
             ],
         ),
     };
+    event(ami_name, subclass, fields)
+}
+
+/// A settings change was made: `TwinningSettingsChanged`, `twinning::settings`.
+pub fn settings_changed(change: &Change, source: &Source) -> CallEvent {
+    let (old, new) = change.shown();
+    event(
+        "TwinningSettingsChanged",
+        "twinning::settings",
+        vec![
+            ("User", change.user.to_string()),
+            ("Field", change.field.name().into()),
+            ("Value", new),
+            ("OldValue", old),
+            ("Source", source.name().into()),
+            ("Channel", source.channel().into()),
+        ],
+    )
+}
+
+/// A settings change was refused (or a reloaded file): a security event, since someone
+/// may be pointing a user's calls somewhere policy forbids, or probing for users and
+/// fields. `TwinningSettingsRefused`, `twinning::settings_refused`.
+pub fn settings_refused(user: &str, field: &str, source: &Source, reason: &str) -> CallEvent {
+    event(
+        "TwinningSettingsRefused",
+        "twinning::settings_refused",
+        vec![
+            ("User", printable(user)),
+            ("Field", printable(field)),
+            ("Source", source.name().into()),
+            ("Channel", source.channel().into()),
+            ("Reason", reason.into()),
+        ],
+    )
+}
+
+/// An application refused its arguments (unknown user, bad options): a dialplan may be
+/// handing caller-controlled text to it. `TwinningRequestRefused`,
+/// `twinning::request_refused`.
+pub fn request_refused(application: &str, arguments: &str, reason: &str) -> CallEvent {
+    event(
+        "TwinningRequestRefused",
+        "twinning::request_refused",
+        vec![
+            ("Application", application.into()),
+            ("Arguments", printable(arguments)),
+            ("Reason", reason.into()),
+        ],
+    )
+}
+
+/// A wrong PIN, or a PIN entered during a lockout: someone may be guessing a user's PIN.
+/// `TwinningAuthFailed`, `twinning::auth_failed`.
+pub fn auth_failed(user: &str, reason: &str, attempts: u32, locked_for_secs: u64) -> CallEvent {
+    event(
+        "TwinningAuthFailed",
+        "twinning::auth_failed",
+        vec![
+            ("User", user.into()),
+            ("Reason", reason.into()),
+            ("Attempts", attempts.to_string()),
+            ("LockedFor", locked_for_secs.to_string()),
+        ],
+    )
+}
+
+fn event(
+    ami_name: &'static str,
+    subclass: &'static str,
+    mut fields: Vec<(&'static str, String)>,
+) -> CallEvent {
     for (_, v) in &mut fields {
         *v = one_line(v);
     }

@@ -6,11 +6,18 @@
 pub mod api_command;
 pub mod call_events;
 pub mod calls;
+pub mod host_log;
 pub mod journal;
 pub mod panic_guard;
 pub mod report;
 
 pub use report::function_arguments;
+
+/// A C copy of `s` for a host to read. Interior NULs cannot be passed to C; they are
+/// replaced, since every caller passes text meant for display, logging or a lookup.
+pub fn c_string(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s.replace('\0', "\\0")).expect("NULs were replaced")
+}
 
 use std::fmt;
 use std::path::Path;
@@ -35,6 +42,14 @@ pub enum Source {
 }
 
 impl Source {
+    /// The channel a dialplan change came from, for the audit trail; empty otherwise.
+    pub fn channel(&self) -> &str {
+        match self {
+            Source::Dialplan { channel: Some(c) } => c.as_str(),
+            _ => "",
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Source::Dialplan { .. } => "dialplan",

@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use twinning_service::call_events::{self, SUBCLASSES};
 
 use super::session::Session;
-use super::{cstr, ffi, logger};
+use super::{cstr, ffi};
 
 const OWNER: &CStr = c"mod_twinning";
 const FILE: &CStr = c"mod_twinning.rs";
@@ -20,7 +20,7 @@ pub fn reserve() {
         if unsafe { ffi::switch_event_reserve_subclass_detailed(OWNER.as_ptr(), s.as_ptr()) }
             != ffi::SWITCH_STATUS_SUCCESS
         {
-            logger::warning(&format!("could not reserve event subclass {}", s.to_string_lossy()));
+            log::warn!("could not reserve event subclass {}", s.to_string_lossy());
         }
     }
 }
@@ -52,7 +52,7 @@ pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)])
         ) != ffi::SWITCH_STATUS_SUCCESS
             || event.is_null()
         {
-            logger::warning("could not create a twinning event");
+            log::warn!("could not create a twinning event");
             return;
         }
     }

@@ -82,10 +82,10 @@ pub fn wait_until_idle(allowed: usize, timeout: Duration) -> bool {
             return true;
         }
         if Instant::now() > until {
-            logger::warning(&format!(
+            log::warn!(
                 "mod_twinning: {running} thread(s) and {} callback(s) still running",
                 INSIDE.load(Ordering::SeqCst).saturating_sub(allowed)
-            ));
+            );
             return false;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -101,7 +101,7 @@ unsafe extern "C" fn load(
         let (apps, api) = match crate::lifecycle::load() {
             Ok(interfaces) => interfaces,
             Err(e) => {
-                logger::error(&format!("mod_twinning not loaded: {e}"));
+                log::error!("mod_twinning not loaded: {e}");
                 return ffi::SWITCH_STATUS_FALSE;
             }
         };
@@ -140,7 +140,7 @@ unsafe extern "C" fn load(
             (*i).function = Some(api::api);
             (*i).syntax = api.syntax.as_ptr();
         }
-        logger::notice("mod_twinning loaded");
+        log::info!("mod_twinning loaded");
         ffi::SWITCH_STATUS_SUCCESS
     })
 }
@@ -150,7 +150,7 @@ unsafe extern "C" fn shutdown() -> ffi::switch_status_t {
         if crate::lifecycle::shutdown() {
             ffi::SWITCH_STATUS_SUCCESS
         } else {
-            logger::warning("mod_twinning: calls did not end in time; the module stays loaded");
+            log::warn!("mod_twinning: calls did not end in time; the module stays loaded");
             ffi::SWITCH_STATUS_NOUNLOAD
         }
     })
