@@ -56,6 +56,47 @@ fn unload_is_refused_while_a_call_is_up_and_reload_keeps_it() {
     assert!(pbx.cli("module unload app_twinning.so").contains("Unloaded app_twinning.so"));
 }
 
+/// An upgrade as the README tells admins to do it: scripts/install-module while a call is
+/// up (the call goes on, on the code it has), then unload and load once it has ended.
+#[test]
+fn installing_a_new_module_during_a_call_and_loading_it_after() {
+    let ports = PhonePorts::new();
+    let pbx = pbx::start(pbx::TWINNING_CONF, "", ports);
+    let mut ami = pbx.ami();
+    let _desk = Phone::uas(&pbx, "desk", ports.desk, &ring(300));
+    let _mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 4000 });
+    ami.event("TwinningBridged", &[], WAIT).expect("answered");
+    let module = pbx.path("modules").join("app_twinning.so");
+    let old = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&module).unwrap());
+    let scratch = pbx.path("install-scratch");
+    std::fs::create_dir_all(scratch.join("etc")).unwrap();
+    std::fs::write(scratch.join("etc/twinning.conf"), pbx::TWINNING_CONF).unwrap();
+    let installed = std::process::Command::new(
+        twinning_tests::module_build::workspace_root().join("scripts/install-module"),
+    )
+    .env("ASTERISK_MODULE_DIR", pbx.path("modules"))
+    .env("ASTERISK_DATA_DIR", scratch.join("data"))
+    .env("ASTERISK_CONFIG_DIR", scratch.join("etc"))
+    .env("TWINNING_MODULE", twinning_tests::module_build::module_path())
+    .output()
+    .expect("run scripts/install-module");
+    assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));
+    let new = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&module).unwrap());
+    assert_ne!(new, old, "the module was written in place");
+    let unload = pbx.cli("module unload app_twinning.so");
+    assert!(!unload.contains("Unloaded app_twinning.so"), "unload during a call: {unload}");
+    let end = ami.event("TwinningEnd", &[], WAIT).expect("the call ended normally");
+    assert_eq!(end.must("Status"), "ANSWERED");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    assert!(caller.received("BYE").is_empty(), "the call was not cut: {}", caller.summary());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(pbx.cli("module unload app_twinning.so").contains("Unloaded app_twinning.so"));
+    assert!(pbx.cli("module load app_twinning.so").contains("Loaded app_twinning.so"));
+    assert!(pbx.cli("twinning show user 1001").contains("07700900123"));
+    assert!(pbx.is_running_asterisk());
+}
+
 #[test]
 fn the_concurrent_cap_holds_under_a_burst() {
     let conf = pbx::TWINNING_CONF.replace("answer_guard = 0", "answer_guard = 0\nmax_concurrent = 2");
