@@ -143,15 +143,8 @@ fn prepare_swap(
 /// `TwinningPickup` on the desk: takes the user's call off the mobile onto this channel,
 /// and stays in the call until this channel leaves it.
 pub fn pickup(desk: &Channel, user: &str) -> Result<(), String> {
-    let call =
-        DRIVER.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
-    let now = Instant::now();
-    let (result, commands) = call.step(|s| s.engine.pickup(now));
-    // Report the pickup before answering the desk, which can take a while: the caller's
-    // thread may end the call meanwhile, and its TwinningEnd must come after this call's
-    // last events, not before them (found by scripts/chaos).
-    let commands = call.execute(commands, NOWHERE);
-    let leg = result?;
+    // The pickup is reported before the desk is answered (found by scripts/chaos).
+    let twinning_driver::Pickup { call, leg, rest: commands } = DRIVER.pickup(user, NOWHERE, |_, _| {})?;
     desk.answer();
     for command in commands {
         let joined = match command {

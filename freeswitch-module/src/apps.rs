@@ -163,23 +163,15 @@ fn pickup(session: Session, data: &str) {
 /// has taken the session over (its state leaves CS_EXECUTE), or with an error if the call
 /// could not move here.
 fn take_call(desk: Session, user: &str) -> Result<(), String> {
-    let call =
-        DRIVER.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
     if !desk.is_answered() {
         desk.answer();
     }
-    let now = Instant::now();
-    let (result, commands) = call.step(|s| {
-        let r = s.engine.pickup(now);
-        if let Ok(leg) = r {
-            s.host.legs.insert(leg, LegHandle::joined(LegKind::Desk, desk));
-        }
-        r
-    });
-    for c in call.execute(commands, Here::Anywhere) {
+    let twinning_driver::Pickup { call, leg, rest } = DRIVER.pickup(user, Here::Anywhere, |s, leg| {
+        s.host.legs.insert(leg, LegHandle::joined(LegKind::Desk, desk));
+    })?;
+    for c in rest {
         log::error!("twinning {user}: left over after a pickup: {c:?}");
     }
-    let leg = result?;
     let give_up = Instant::now() + Duration::from_secs(10);
     loop {
         if desk.state() != ffi::CS_EXECUTE {

@@ -41,6 +41,15 @@ pub struct Driver<H: Host> {
     calls: Mutex<Vec<Arc<Call<H>>>>,
 }
 
+/// A desk's pickup under way (see [`Driver::pickup`]).
+pub struct Pickup<H: Host> {
+    pub call: Arc<Call<H>>,
+    /// The desk's leg in the call.
+    pub leg: twinning_core::call::LegId,
+    /// What the desk's own thread is to perform (the swap, or the unpark).
+    pub rest: Vec<Command>,
+}
+
 /// A poisoned lock is taken over everywhere: every structure here is changed in one
 /// step (settings on a copy that is swapped in, counters by one), so a panic cannot leave
 /// one half-changed.
@@ -243,6 +252,33 @@ impl<H: Host> Driver<H> {
         let call =
             self.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
         call.request_handover(to, HandoverTrigger::Ami, H::Here::default())
+    }
+
+    /// The desk takes the user's answered call (`TwinningPickup`, `twinning_pickup`): the
+    /// engine adopts the desk as a new leg, which `adopt` records in the host's state in the
+    /// same step. Returns the call, the desk's leg and the commands the host gave back (the
+    /// swap or unpark the desk's own thread performs). The step's events are out before the
+    /// desk is answered, which can take a while: the caller's thread may end the call
+    /// meanwhile, and its end must come after them.
+    pub fn pickup(
+        &self,
+        user: &str,
+        here: H::Here,
+        adopt: impl FnOnce(&mut CallState<H>, twinning_core::call::LegId),
+    ) -> Result<Pickup<H>, String> {
+        let call =
+            self.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
+        let now = self.host.now();
+        let (result, commands) = call.step(|s| {
+            let r = s.engine.pickup(now);
+            if let Ok(leg) = r {
+                adopt(s, leg);
+            }
+            r
+        });
+        let rest = call.execute(commands, here);
+        let leg = result?;
+        Ok(Pickup { call, leg, rest })
     }
 
     /// `twinning show calls`.
