@@ -92,7 +92,14 @@ fn reload_refused(reason: &str) -> bool {
     false
 }
 
-pub fn unload() {
+/// False (Asterisk keeps the module) if a thread the module started is still running after
+/// a while: its code must stay mapped.
+pub fn unload() -> bool {
+    if !crate::midcall::THREADS.wait_until_idle(0, std::time::Duration::from_secs(10)) {
+        log::warn!("app_twinning: a handover thread is still running; not unloading");
+        return false;
+    }
     unregister();
     DRIVER.remove();
+    true
 }

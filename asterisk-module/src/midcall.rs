@@ -17,15 +17,21 @@ use crate::pbx::{release_from_holding, Rejoin, TwinnedCall, DRIVER};
 
 const NOWHERE: HookChannel = HookChannel::NONE;
 
+/// The module's threads (see `twinning_driver::threads`): joined before it unloads.
+pub static THREADS: twinning_driver::threads::ModuleThreads =
+    twinning_driver::threads::ModuleThreads::new(crate::host::thread::start);
+
 pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) {
-    let spawned = std::thread::Builder::new().name("twinning-handover".into()).spawn({
-        let call = call.clone();
-        move || guard::catch("handover leg", (), || place_and_ring(&call, leg, kind, &target, &caller_id))
-    });
-    if let Err(e) = spawned {
-        log::error!("twinning: could not start a handover thread: {e}");
-        call.feed(Event::LegFailed(leg, LegFailure::Congestion), NOWHERE);
-    }
+    let thread_call = call.clone();
+    THREADS.spawn(
+        "twinning-handover".into(),
+        move || {
+            guard::catch("handover leg", (), || place_and_ring(&thread_call, leg, kind, &target, &caller_id))
+        },
+        move || {
+            call.feed(Event::LegFailed(leg, LegFailure::Congestion), NOWHERE);
+        },
+    );
 }
 
 fn place_and_ring(

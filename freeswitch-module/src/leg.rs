@@ -20,16 +20,14 @@ const DEFAULT_CONFIRM_PROMPT: &str = "tone_stream://%(400,200,660);loops=2";
 
 pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) {
     let thread_call = call.clone();
-    let spawned = module::spawn(&format!("twinning-{}", kind.name()), move || {
-        guard::catch("leg thread", (), || run(&thread_call, leg, kind, &target, &caller_id));
-    });
-    if spawned.is_err() {
-        log::error!("twinning: could not start a leg thread");
-        queue_leftovers(
-            &call,
-            leg_ended(&call, leg, Event::LegFailed(leg, LegFailure::Unavailable), Here::Anywhere),
-        );
-    }
+    module::THREADS.spawn(
+        format!("twinning-{}", kind.name()),
+        move || guard::catch("leg thread", (), || run(&thread_call, leg, kind, &target, &caller_id)),
+        move || {
+            let event = Event::LegFailed(leg, LegFailure::Unavailable);
+            queue_leftovers(&call, leg_ended(&call, leg, event, Here::Anywhere));
+        },
+    );
 }
 
 /// Anything a leg's step leaves for the caller's thread has been queued for it already

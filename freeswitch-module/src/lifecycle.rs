@@ -42,7 +42,7 @@ pub fn shutdown() -> bool {
     for call in DRIVER.calls() {
         call.caller.hangup(ffi::SWITCH_CAUSE_SYSTEM_SHUTDOWN);
     }
-    if !module::wait_until_idle(0, DRAIN_TIME) {
+    if !module::THREADS.wait_until_idle(0, DRAIN_TIME) {
         return false;
     }
     events::free();

@@ -325,13 +325,20 @@ impl FreeSwitch {
         self.outside.join("mod")
     }
 
-    /// The inode of the `name` this FreeSWITCH has mapped (from /proc/<pid>/maps), if any.
-    pub fn mapped_inode(&self, name: &str) -> Option<u64> {
-        let maps = fs::read_to_string(format!("/proc/{}/maps", self.pid()?)).ok()?;
-        maps.lines().find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 6 && f[5].ends_with(name)).then(|| f[4].parse().ok()).flatten()
-        })
+    /// The inodes of every `name` this FreeSWITCH has mapped (from /proc/<pid>/maps),
+    /// deleted files included, without repeats.
+    pub fn mapped_inodes(&self, name: &str) -> Vec<u64> {
+        let maps = self.pid().and_then(|pid| fs::read_to_string(format!("/proc/{pid}/maps")).ok());
+        let mut inodes: Vec<u64> = maps
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() >= 6 && f[5].ends_with(name)).then(|| f[4].parse().ok()).flatten()
+            })
+            .collect();
+        inodes.dedup();
+        inodes
     }
 
     /// `fsctl shutdown`, as an admin types it, and waits up to `within` for the process to

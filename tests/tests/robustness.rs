@@ -67,6 +67,10 @@ fn installing_a_new_module_during_a_call_and_loading_it_after() {
     let _mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 4000 });
     ami.event("TwinningBridged", &[], WAIT).expect("answered");
+    // A push from this AMI connection starts a leg thread: the connection's own thread
+    // must hold nothing that keeps the old code mapped.
+    let r = ami.action("TwinningHandover", &[("User", "1001"), ("To", "mobile")]);
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
     let module = pbx.path("modules").join("app_twinning.so");
     let old = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&module).unwrap());
     let scratch = pbx.path("install-scratch");
@@ -93,6 +97,14 @@ fn installing_a_new_module_during_a_call_and_loading_it_after() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(pbx.cli("module unload app_twinning.so").contains("Unloaded app_twinning.so"));
     assert!(pbx.cli("module load app_twinning.so").contains("Loaded app_twinning.so"));
+    // The new file is the code that runs now (glibc unmapped the old image).
+    let mapped = std::fs::read_to_string(format!("/proc/{}/maps", pbx.pid().unwrap())).unwrap();
+    let mapped: Vec<&str> = mapped.lines().filter(|l| l.contains("app_twinning.so")).collect();
+    assert!(
+        !mapped.is_empty()
+            && mapped.iter().all(|l| l.split_whitespace().nth(4) == Some(new.to_string().as_str())),
+        "{mapped:?}"
+    );
     assert!(pbx.cli("twinning show user 1001").contains("07700900123"));
     assert!(pbx.is_running_asterisk());
 }

@@ -18,3 +18,4 @@ pub mod logger;
 pub mod manager;
 pub mod module;
 pub mod paths;
+pub mod thread;

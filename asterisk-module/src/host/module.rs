@@ -105,8 +105,5 @@ unsafe extern "C" fn reload() -> c_int {
 }
 
 unsafe extern "C" fn unload() -> c_int {
-    guard::catch("unload", -1, || {
-        crate::lifecycle::unload();
-        0
-    })
+    guard::catch("unload", -1, || if crate::lifecycle::unload() { 0 } else { -1 })
 }

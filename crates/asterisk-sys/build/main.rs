@@ -99,6 +99,10 @@ const FUNCTIONS: &[&str] = &[
     "ast_stream_and_wait",
     "localtime_r",
     "time",
+    // Threads the module starts, through Asterisk's own wrapper (they show in `core show
+    // threads`), joined at unload.
+    "ast_pthread_create_stack",
+    "pthread_join",
     "twinning_channel_caller",
     "twinning_set_outgoing_identity",
     "twinning_channel_language",

@@ -14,6 +14,7 @@ pub mod caller_thread;
 pub mod host;
 pub mod pin_entry;
 pub mod settings;
+pub mod threads;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

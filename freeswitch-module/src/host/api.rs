@@ -24,7 +24,7 @@ pub(super) unsafe extern "C" fn api(
     let Some(api) = API.get() else { return ffi::SWITCH_STATUS_FALSE };
     // SAFETY: FreeSWITCH passes the command text (or NULL) and, from a channel, its session.
     let (line, session) = unsafe { (cstr::borrow(cmd).into_owned(), Session::from_raw(session)) };
-    let _inside = super::module::Inside::enter();
+    let _inside = super::module::THREADS.enter();
     let reply = guard::catch(
         &format!("{} API", api.name.to_string_lossy()),
         "-ERR internal error\n".to_string(),

@@ -28,7 +28,7 @@ unsafe extern "C" fn exec<const I: usize>(session: *mut ffi::switch_core_session
     // SAFETY: FreeSWITCH runs an application with its live session and argument string.
     let (session, data) = unsafe { (Session::from_raw(session), cstr::borrow(data).into_owned()) };
     let Some(session) = session else { return };
-    let _inside = super::module::Inside::enter();
+    let _inside = super::module::THREADS.enter();
     let done = guard::catch(&format!("{} app", app.name.to_string_lossy()), false, || {
         (app.run)(session, &data);
         true

@@ -10,10 +10,8 @@
 //! not happen in time, it answers NOUNLOAD and the module stays mapped.
 
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+
+use twinning_driver::threads::{Body, ModuleThreads, NativeThread};
 
 use super::{api, app, ffi, guard, logger};
 
@@ -31,65 +29,34 @@ pub static mod_twinning_module_interface: ffi::switch_loadable_module_function_t
         flags: ffi::SMODF_NONE,
     };
 
-/// Callbacks (applications, the API) running module code now.
-static INSIDE: AtomicUsize = AtomicUsize::new(0);
+/// The module's threads and the callbacks running its code (see `twinning_driver::threads`).
+pub static THREADS: ModuleThreads = ModuleThreads::new(start_native);
 
-/// Held while FreeSWITCH runs a callback of this module.
-pub struct Inside(());
-
-impl Inside {
-    pub fn enter() -> Inside {
-        INSIDE.fetch_add(1, Ordering::SeqCst);
-        Inside(())
+/// Starts `body` on a plain POSIX thread, for the spawner (see `twinning_driver::threads`).
+fn start_native(body: Body) -> Result<NativeThread, String> {
+    let data = Box::into_raw(Box::new(body));
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: `run_native` receives `data` and takes ownership of it exactly once; on
+    // failure no thread got it and it is freed here.
+    let rc = unsafe { libc::pthread_create(&mut thread, std::ptr::null(), run_native, data.cast()) };
+    if rc != 0 {
+        // SAFETY: as above.
+        drop(unsafe { Box::from_raw(data) });
+        return Err(format!("pthread_create failed ({rc})"));
     }
+    Ok(NativeThread::new(move || {
+        // SAFETY: a joinable thread we created, joined once.
+        unsafe {
+            libc::pthread_join(thread, std::ptr::null_mut());
+        }
+    }))
 }
 
-impl Drop for Inside {
-    fn drop(&mut self) {
-        INSIDE.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Threads the module started; joined before its code may be unmapped.
-static THREADS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
-
-/// Starts a thread the module's shutdown will wait for.
-pub fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-    let handle = std::thread::Builder::new().name(name.into()).spawn(body)?;
-    let mut threads = THREADS.lock().unwrap_or_else(PoisonError::into_inner);
-    // Those that are done are reaped as new ones start, so the list stays short.
-    threads.retain(|t| !t.is_finished());
-    threads.push(handle);
-    Ok(())
-}
-
-/// Waits until every thread the module started has exited and no callback is in
-/// progress but `allowed`, for `timeout` at most.
-pub fn wait_until_idle(allowed: usize, timeout: Duration) -> bool {
-    let until = Instant::now() + timeout;
-    loop {
-        let finished: Vec<JoinHandle<()>> = {
-            let mut threads = THREADS.lock().unwrap_or_else(PoisonError::into_inner);
-            let (done, running): (Vec<_>, Vec<_>) = threads.drain(..).partition(|t| t.is_finished());
-            *threads = running;
-            done
-        };
-        for t in finished {
-            let _ = t.join();
-        }
-        let running = THREADS.lock().unwrap_or_else(PoisonError::into_inner).len();
-        if running == 0 && INSIDE.load(Ordering::SeqCst) <= allowed {
-            return true;
-        }
-        if Instant::now() > until {
-            log::warn!(
-                "mod_twinning: {running} thread(s) and {} callback(s) still running",
-                INSIDE.load(Ordering::SeqCst).saturating_sub(allowed)
-            );
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+extern "C" fn run_native(data: *mut std::ffi::c_void) -> *mut std::ffi::c_void {
+    // SAFETY: `data` is the boxed body from `start_native`, handed to this thread alone.
+    let body = unsafe { Box::from_raw(data.cast::<Body>()) };
+    guard::catch("module thread", (), body);
+    std::ptr::null_mut()
 }
 
 unsafe extern "C" fn load(
