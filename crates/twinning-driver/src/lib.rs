@@ -77,8 +77,13 @@ impl<H: Host> Driver<H> {
         *lock(&self.service) = Some(service);
     }
 
-    /// Takes the service out (module unload).
+    /// Takes the service out (module unload), and lets go of every allocation the module's
+    /// statics hold: once the PBX unmaps the module, memory only they pointed to would be
+    /// lost for good (the PIN guard's counts go with it; a config reload keeps them).
     pub fn remove(&self) -> Option<Service> {
+        *lock(&self.calls) = Vec::new();
+        *self.live() = LiveCalls::new();
+        *lock(&self.pins) = None;
         lock(&self.service).take()
     }
 

@@ -169,6 +169,9 @@ impl ModuleThreads {
             }
             let threads = lock(&self.running).len() + usize::from(lock(&self.spawner).is_some());
             if threads == 0 && callbacks == 0 {
+                // The buffers go too: statics of an unmapped module are never freed.
+                lock(&self.queue).requests = VecDeque::new();
+                *lock(&self.running) = Vec::new();
                 return true;
             }
             if Instant::now() > until {
