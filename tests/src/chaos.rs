@@ -14,6 +14,14 @@
 //! variables). A device keeps its plan for every INVITE of the call, so a device rung
 //! again for a handover behaves as planned too. Hang-ups and cancels arriving at any
 //! point (during a pause, mid-handover) are caught by `optional="global"` receives.
+//!
+//! The same run goes through FreeSWITCH too ([`PbxKind::FreeSwitch`], `scripts/chaos
+//! --freeswitch`): the same plans, phones and checks, with FreeSWITCH's means for each
+//! action. Handovers by the `twinning handover` API over ESL instead of AMI, reloads by
+//! `reloadxml` and `twinning reload`, the `CUSTOM twinning::*` events (read over ESL) instead
+//! of the AMI ones, a `chaos::call` event from the dialplan instead of the UserEvent,
+//! `twinning calls` and the session count instead of the CLI's listings, and
+//! `unload mod_twinning` at the end.
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt::Write as _;
@@ -23,8 +31,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::asterisk::{Instance, InstanceConfig};
+use crate::esl::{Esl, EslEvent};
+use crate::freeswitch::{FreeSwitch, FsPorts, ESL_PASSWORD};
 use crate::pbx::{self, PhonePorts};
-use crate::sipp::{free_udp_port, Phone};
+use crate::sipp::{free_udp_port, Phone, SipSite};
+use crate::Ami;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -39,11 +50,60 @@ pub struct Options {
     pub reloads: u32,
     /// Desk pickups by feature code (`*27` from the user's own phone), spread over the run.
     pub pickups: u64,
+    /// The PBX the calls go through.
+    pub pbx: PbxKind,
 }
 
 impl Options {
     pub fn new(calls: u64, seed: u64) -> Options {
-        Options { calls, seed, rate: 6, limit: 60, reloads: 4, pickups: calls / 10 }
+        Options { calls, seed, rate: 6, limit: 60, reloads: 4, pickups: calls / 10, pbx: PbxKind::Asterisk }
+    }
+}
+
+/// Which PBX a run goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PbxKind {
+    /// A private Asterisk (tests/src/asterisk.rs), driven over AMI and the CLI.
+    Asterisk,
+    /// A private FreeSWITCH (tests/src/freeswitch.rs) from `FREESWITCH_PREFIX`, driven over
+    /// the event socket.
+    FreeSwitch,
+}
+
+/// What the summary and the failures call things on each PBX.
+struct Words {
+    pbx: &'static str,
+    /// How handovers are requested: `AMI` (`TwinningHandover`), `API` (`twinning handover`).
+    request: &'static str,
+    requests_heading: &'static str,
+    app: &'static str,
+    start: &'static str,
+    end: &'static str,
+    events: &'static str,
+}
+
+impl PbxKind {
+    fn words(self) -> Words {
+        match self {
+            PbxKind::Asterisk => Words {
+                pbx: "Asterisk",
+                request: "AMI",
+                requests_heading: "AMI requests and reloads",
+                app: "Twinning()",
+                start: "TwinningStart",
+                end: "TwinningEnd",
+                events: "AMI events",
+            },
+            PbxKind::FreeSwitch => Words {
+                pbx: "FreeSWITCH",
+                request: "API",
+                requests_heading: "API requests over ESL (twinning handover) and reloads",
+                app: "twinning",
+                start: "twinning::start",
+                end: "twinning::end",
+                events: "ESL events",
+            },
+        }
     }
 }
 
@@ -431,7 +491,9 @@ const INVITE_BRANCH: &str = "z9hG4bK-[pid]-[call_number]-invite";
 
 /// The caller: each call's display name (the plan), extension, own behaviour and SIP user
 /// (which picks the PJSIP endpoint) come from the injection file (`[field0]`..`[field4]`).
-fn caller_scenario() -> String {
+/// `ringing` is the response that says the call rings, which a planned cancel counts from:
+/// Asterisk sends 180 Ringing, FreeSWITCH 183 Session Progress (with its ringback).
+fn caller_scenario(ringing: u16) -> String {
     let from = "From: \"[field0]\" <sip:[field4]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]";
     let cancel = format!(
         "<send start_txn=\"cancel\"><![CDATA[
@@ -485,13 +547,15 @@ Content-Length: [len]
 <recv response=\"481\" optional=\"global\" response_txn=\"cancel\"/>\n\
 <recv request=\"BYE\" optional=\"global\" next=\"byed\"/>\n";
     x += UNREACHABLE;
-    x += "<label id=\"plan\"/>\n<nop test=\"cancel\" next=\"cancel_later\"/>\n\
+    x += &format!(
+        "<label id=\"plan\"/>\n<nop test=\"cancel\" next=\"cancel_later\"/>\n\
 <recv response=\"200\" response_txn=\"invite\" timeout=\"60000\" ontimeout=\"give_up\" next=\"answered\"/>\n\
 <label id=\"give_up\"/>\n<nop next=\"do_cancel\"/>\n\
 <label id=\"cancel_later\"/>\n\
 <recv response=\"100\" optional=\"true\" response_txn=\"invite\"/>\n\
-<recv response=\"180\" response_txn=\"invite\" timeout=\"3000\" ontimeout=\"cancel_pause\"/>\n\
-<label id=\"cancel_pause\"/>\n<pause variable=\"ms\"/>\n<label id=\"do_cancel\"/>\n";
+<recv response=\"{ringing}\" response_txn=\"invite\" timeout=\"3000\" ontimeout=\"cancel_pause\"/>\n\
+<label id=\"cancel_pause\"/>\n<pause variable=\"ms\"/>\n<label id=\"do_cancel\"/>\n"
+    );
     x += &cancel;
     x += "<label id=\"answered\"/>\n<send><![CDATA[
 ACK sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
@@ -586,6 +650,471 @@ fn start_pbx(ports: PhonePorts) -> Instance {
     Instance::start(config)
 }
 
+/// FreeSWITCH's twinning.conf (the body of its `<configuration>`): the same users and
+/// settings as [`twinning_conf`], the phones as SIP targets on loopback.
+fn fs_twinning_conf(ports: PhonePorts, desk_pickup_time: u32) -> String {
+    format!(
+        r#"      <settings>
+        <param name="mobile_dial" value="sofia/internal/{{number}}@127.0.0.1:{mobile}"/>
+        <param name="max_concurrent" value="200"/>
+        <param name="answer_guard" value="0"/>
+        <param name="handover_timeout" value="5"/>
+        <param name="transfer_context" value="twinning-test"/>
+        <param name="desk_pickup_time" value="{desk_pickup_time}"/>
+      </settings>
+      <users>
+        <user id="1001">
+          <param name="desk" value="{desk}"/>
+          <param name="mobile" value="07700900123"/>
+          <param name="enabled" value="yes"/>
+        </user>
+        <user id="1002">
+          <param name="desk" value="{desk2}"/>
+          <param name="mobile" value="07700900456"/>
+          <param name="enabled" value="yes"/>
+        </user>
+      </users>"#,
+        mobile = ports.mobile,
+        desk = FreeSwitch::sip_target(ports.desk, "desk1001"),
+        desk2 = FreeSwitch::sip_target(ports.desk2, "desk1002"),
+    )
+}
+
+/// FreeSWITCH's counterpart of [`EXTENSIONS`]: `100X` plain, `6100X` with a dial delay and
+/// an answer guard, `7100X` with confirmation, each first announcing its plan (the caller's
+/// name) as a `chaos::call` event; `*27` picks up; `2000` (the transfer target) answers,
+/// waits and hangs up.
+fn fs_extensions() -> String {
+    let mut x = String::from(
+        r#"      <extension name="transfer-target">
+        <condition field="destination_number" expression="^2000$">
+          <action application="answer"/>
+          <action application="sleep" data="2000"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="pickup">
+        <condition field="destination_number" expression="^\*27$">
+          <action application="twinning_pickup" data="${caller_id_number}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+"#,
+    );
+    for (name, prefix, options) in
+        [("plain", "", "r(8)"), ("guarded", "6", "r(8)d(0.5)g(1.5)"), ("confirm", "7", "r(10)c")]
+    {
+        let _ = write!(
+            x,
+            r#"      <extension name="chaos-{name}">
+        <condition field="destination_number" expression="^{prefix}(100\d)$">
+          <action application="set" data="hold_music=tone_stream://%(1000,0,440);loops=-1"/>
+          <action application="event" data="Event-Subclass=chaos::call,Event-Name=CUSTOM,Plan=${{caller_id_name}}"/>
+          <action application="twinning" data="$1 {options}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+"#
+        );
+    }
+    x
+}
+
+/// Every subclass the run listens to: the module's and the dialplan's `chaos::call`.
+const FS_SUBCLASSES: &[&str] = &[
+    "chaos::call",
+    "twinning::start",
+    "twinning::leg",
+    "twinning::bridged",
+    "twinning::handover",
+    "twinning::end",
+    "twinning::refused",
+    "twinning::hold",
+    "twinning::transfer",
+    "twinning::request_refused",
+];
+
+/// The PBX under test: what differs between Asterisk and FreeSWITCH, behind one face (the
+/// plans, the phones and the checks are the same for both).
+enum Pbx {
+    Asterisk(Instance),
+    FreeSwitch(FreeSwitch),
+}
+
+impl Pbx {
+    fn start(kind: PbxKind, ports: PhonePorts) -> Result<Pbx, String> {
+        match kind {
+            PbxKind::Asterisk => Ok(Pbx::Asterisk(start_pbx(ports))),
+            PbxKind::FreeSwitch => {
+                if crate::freeswitch::prefix().is_none() {
+                    return Err(NO_FREESWITCH.into());
+                }
+                let conf = fs_twinning_conf(ports, 0);
+                let ports = FsPorts {
+                    sip: free_udp_port(),
+                    desk: ports.desk,
+                    mobile: ports.mobile,
+                    desk2: ports.desk2,
+                };
+                let mut fs = FreeSwitch::start_with_dialplan("chaos", &conf, &fs_extensions(), ports)
+                    .ok_or_else(|| NO_FREESWITCH.to_string())?;
+                // Below the kernel's ephemeral ports (SIPp's sockets) and the Asterisk tests'
+                // RTP ports (20000 and up), so no call fails for a port taken by someone else.
+                fs.set_rtp_ports(FS_RTP_PORTS.0, FS_RTP_PORTS.1);
+                Ok(Pbx::FreeSwitch(fs))
+            }
+        }
+    }
+
+    fn site(&self) -> &dyn SipSite {
+        match self {
+            Pbx::Asterisk(a) => a,
+            Pbx::FreeSwitch(f) => f,
+        }
+    }
+
+    /// The SIP user a user's own phone calls as (for `*27`): Asterisk picks the PJSIP
+    /// endpoint `phone100X` by it (which sets the caller ID); FreeSWITCH takes the caller ID
+    /// number from it.
+    fn own_phone(&self, user: &str) -> String {
+        match self {
+            Pbx::Asterisk(_) => format!("phone{user}"),
+            Pbx::FreeSwitch(_) => user.to_string(),
+        }
+    }
+
+    /// The response that tells the caller its call rings.
+    fn ringing(&self) -> u16 {
+        match self {
+            Pbx::Asterisk(_) => 180,
+            Pbx::FreeSwitch(_) => 183,
+        }
+    }
+
+    /// A connection that reads the twinning events (and the dialplan's plan announcements).
+    fn events(&self) -> EventFeed {
+        match self {
+            Pbx::Asterisk(a) => {
+                let mut events = a.ami();
+                events.action("Filter", &[("Operation", "Add"), ("Filter", "Event: Twinning")]);
+                events.action("Filter", &[("Operation", "Add"), ("Filter", "UserEvent: ChaosCall")]);
+                EventFeed::Ami(events)
+            }
+            Pbx::FreeSwitch(f) => {
+                let mut esl = f.esl();
+                esl.subscribe(FS_SUBCLASSES);
+                EventFeed::Esl(esl)
+            }
+        }
+    }
+
+    /// A connection for requests (handovers, reloads), reading no events.
+    fn control(&self) -> Control {
+        match self {
+            Pbx::Asterisk(a) => {
+                let mut actions = a.ami();
+                actions.action("Events", &[("EventMask", "off")]);
+                Control::Ami(actions)
+            }
+            Pbx::FreeSwitch(f) => Control::Esl(f.esl()),
+        }
+    }
+
+    /// Requests a handover of `user`'s call; what came of the request, for the summary.
+    fn handover(&self, control: &mut Control, user: &str, to: Device) -> String {
+        let to = if to == Device::Mobile { "mobile" } else { "desk" };
+        match control {
+            Control::Ami(ami) => {
+                let r = ami.action("TwinningHandover", &[("User", user), ("To", to)]);
+                format!("to {to}: {}", r.get("Response").unwrap_or("?"))
+            }
+            Control::Esl(esl) => {
+                let r = esl.api(&format!("twinning handover {user} {to}"));
+                let r = r.lines().next().unwrap_or("?").trim();
+                // "+OK handover of 1001 to mobile started" or "-ERR <why>", per user alike.
+                let gist = if r.starts_with("+OK") { "+OK" } else { r };
+                format!("to {to}: {}", gist.replace(user, "<user>"))
+            }
+        }
+    }
+
+    /// Rewrites the configuration with `desk_pickup_time` and reloads the module: the
+    /// request's name for the summary, and why it was refused if it was (FreeSWITCH: a
+    /// reply other than `+OK`; Asterisk's reload is only reported, as it always was).
+    fn reload(&self, control: &mut Control, desk_pickup_time: u32) -> (String, Option<String>) {
+        match (self, control) {
+            (Pbx::Asterisk(a), _) => {
+                a.write_file("twinning.conf", &twinning_conf(desk_pickup_time));
+                let out = a.cli("module reload app_twinning.so");
+                if out.to_lowercase().contains("error") {
+                    eprintln!("chaos: reload said {out}");
+                }
+                (format!("module reload (desk_pickup_time {desk_pickup_time})"), None)
+            }
+            (Pbx::FreeSwitch(f), Control::Esl(esl)) => {
+                let path = f.path("conf/freeswitch.xml");
+                let xml = std::fs::read_to_string(&path).unwrap_or_default();
+                let param = "<param name=\"desk_pickup_time\" value=\"";
+                let rewritten = xml.find(param).and_then(|at| {
+                    let from = at + param.len();
+                    let to = from + xml[from..].find('"')?;
+                    Some(format!("{}{desk_pickup_time}{}", &xml[..from], &xml[to..]))
+                });
+                let Some(rewritten) = rewritten else {
+                    return (
+                        "twinning reload".into(),
+                        Some(format!("no desk_pickup_time in {}", path.display())),
+                    );
+                };
+                std::fs::write(&path, rewritten).unwrap();
+                let xml_reply = esl.api("reloadxml");
+                let reply = esl.api("twinning reload");
+                let key = format!("reloadxml + twinning reload (desk_pickup_time {desk_pickup_time})");
+                let refused = (!xml_reply.contains("+OK") || !reply.starts_with("+OK"))
+                    .then(|| format!("reloadxml: {} twinning reload: {}", xml_reply.trim(), reply.trim()));
+                (key, refused)
+            }
+            (Pbx::FreeSwitch(_), Control::Ami(_)) => unreachable!("FreeSWITCH is driven over ESL"),
+        }
+    }
+
+    /// Whether no channel is up any more.
+    fn idle(&self) -> bool {
+        match self {
+            Pbx::Asterisk(a) => a.cli("core show channels").contains("\n0 active channels"),
+            Pbx::FreeSwitch(f) => fs_sessions(f).is_ok_and(|(n, _)| n == 0),
+        }
+    }
+
+    /// The PBX is still up; otherwise what it said last.
+    fn alive(&mut self) -> Result<(), String> {
+        match self {
+            Pbx::Asterisk(a) => {
+                if a.is_running() && a.is_running_asterisk() {
+                    Ok(())
+                } else {
+                    Err(format!("Asterisk is not up any more:\n{}", a.console_output()))
+                }
+            }
+            Pbx::FreeSwitch(f) => {
+                if f.is_running() && fs_api(f, "status").is_ok() {
+                    Ok(())
+                } else {
+                    let console = std::fs::read_to_string(f.path("log/console.out")).unwrap_or_default();
+                    Err(format!(
+                        "FreeSWITCH is not up any more (a crash?); its log ends:\n{}\nconsole:\n{}",
+                        tail(&f.log(), 80),
+                        tail(&console, 40)
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The channels left: whether there are none, the count's line, and the whole listing.
+    fn channels(&self) -> (bool, String, String) {
+        match self {
+            Pbx::Asterisk(a) => {
+                let channels = a.cli("core show channels");
+                let active =
+                    channels.lines().find(|l| l.contains("active channel")).unwrap_or("?").trim().to_owned();
+                (channels.contains("\n0 active channels"), active, channels)
+            }
+            Pbx::FreeSwitch(f) => match fs_sessions(f) {
+                Ok((n, line)) => {
+                    let listing =
+                        if n == 0 { line.clone() } else { fs_api(f, "show calls").unwrap_or_default() };
+                    (n == 0, line, listing)
+                }
+                Err(e) => (false, "?".into(), e),
+            },
+        }
+    }
+
+    /// The module's listing of live calls (its last line says how many: "0 twinned calls").
+    fn twinned_calls(&self) -> String {
+        match self {
+            Pbx::Asterisk(a) => a.cli("twinning show calls"),
+            Pbx::FreeSwitch(f) => fs_api(f, "twinning calls").unwrap_or_else(|e| e),
+        }
+    }
+
+    /// Unloads the module; why not, if it did not go.
+    fn unload(&self) -> Result<(), String> {
+        match self {
+            Pbx::Asterisk(a) => {
+                let unload = a.cli("module unload app_twinning.so");
+                if unload.contains("Unloaded app_twinning.so") {
+                    Ok(())
+                } else {
+                    Err(unload)
+                }
+            }
+            Pbx::FreeSwitch(f) => match fs_api(f, "unload mod_twinning") {
+                Ok(r) if r.starts_with("+OK") => Ok(()),
+                Ok(r) | Err(r) => Err(r),
+            },
+        }
+    }
+
+    /// The module's error lines in the PBX's log (the first 20).
+    fn module_errors(&self) -> Vec<String> {
+        let (log, is_error): (String, fn(&str) -> bool) = match self {
+            Pbx::Asterisk(a) => (a.log(), |l| l.contains("ERROR[") && l.contains("twinning")),
+            Pbx::FreeSwitch(f) => {
+                (f.log(), |l| (l.contains("[ERR]") || l.contains("[CRIT]")) && l.contains("mod_twinning"))
+            }
+        };
+        log.lines().filter(|l| is_error(l)).take(20).map(str::to_owned).collect()
+    }
+
+    /// Where the instance's files are kept after the run, if they are (FreeSWITCH keeps
+    /// them when a check failed, to look at).
+    fn keep_files(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Pbx::Asterisk(_) => None,
+            Pbx::FreeSwitch(f) => {
+                std::env::set_var("TWINNING_KEEP_INSTANCE", "1");
+                Some(f.path(""))
+            }
+        }
+    }
+}
+
+impl SipSite for Pbx {
+    fn sip_port(&self) -> u16 {
+        self.site().sip_port()
+    }
+
+    fn path(&self, relative: &str) -> std::path::PathBuf {
+        self.site().path(relative)
+    }
+
+    fn inside_path(&self, relative: &str) -> String {
+        self.site().inside_path(relative)
+    }
+}
+
+/// FreeSWITCH's RTP ports in the run (4000 pairs).
+const FS_RTP_PORTS: (u16, u16) = (10000, 18000);
+
+const NO_FREESWITCH: &str =
+    "no FreeSWITCH to run the chaos through: set FREESWITCH_PREFIX to a FreeSWITCH 1.10 install (see README)";
+
+/// An API command over a fresh event-socket connection; an error (not a panic) if
+/// FreeSWITCH does not answer.
+fn fs_api(f: &FreeSwitch, command: &str) -> Result<String, String> {
+    let mut esl = Esl::connect(f.esl_port, ESL_PASSWORD).map_err(|e| format!("no event socket: {e}"))?;
+    Ok(esl.api(command))
+}
+
+/// FreeSWITCH's session count and the line of `status` that says it.
+fn fs_sessions(f: &FreeSwitch) -> Result<(u64, String), String> {
+    let status = fs_api(f, "status")?;
+    let line =
+        status.lines().find(|l| l.contains("session(s) - peak")).ok_or(format!("no sessions in {status}"))?;
+    let n =
+        line.split_whitespace().next().and_then(|n| n.parse().ok()).ok_or(format!("no count in {line}"))?;
+    Ok((n, line.trim().to_owned()))
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// One twinning event (or plan announcement), whichever PBX sent it: `name` is the AMI
+/// event's (`TwinningStart`...; `ChaosCall` for the plan), the headers its fields.
+struct Event {
+    name: String,
+    /// FreeSWITCH's `Event-Sequence` (the order the events were made in).
+    seq: Option<u64>,
+    headers: Vec<(String, String)>,
+}
+
+impl Event {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn from_ami(m: crate::Message) -> Event {
+        let name = match m.get("Event") {
+            Some("UserEvent") if m.get("UserEvent") == Some("ChaosCall") => "ChaosCall",
+            Some(e) => e,
+            None => "",
+        };
+        Event { name: name.to_owned(), seq: None, headers: m.headers }
+    }
+
+    /// `twinning::start` is `TwinningStart` and so on; the headers kept are the event's own
+    /// (what the module or the dialplan put in), not FreeSWITCH's channel data.
+    fn from_esl(e: EslEvent) -> Event {
+        let name = match e.subclass() {
+            "chaos::call" => "ChaosCall".to_owned(),
+            s => match s.strip_prefix("twinning::") {
+                Some(rest) => {
+                    let camel: String = rest
+                        .split('_')
+                        .map(|w| {
+                            let mut c = w.chars();
+                            c.next()
+                                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    format!("Twinning{camel}")
+                }
+                None => s.to_owned(),
+            },
+        };
+        let seq = e.get("Event-Sequence").and_then(|s| s.parse().ok());
+        let mut headers = vec![("Event".to_owned(), name.clone())];
+        headers.extend(e.get("Event-Sequence").map(|s| ("Event-Sequence".to_owned(), s.to_owned())));
+        // The event's own headers come after its subclass, FreeSWITCH's channel data (from
+        // Channel-State on) after them.
+        headers.extend(
+            e.headers
+                .iter()
+                .skip_while(|(k, _)| k != "Event-Subclass")
+                .skip(1)
+                .take_while(|(k, _)| k != "Channel-State")
+                .filter(|(k, _)| !is_core_header(k))
+                .cloned(),
+        );
+        if !headers.iter().any(|(k, _)| k == "Uniqueid") {
+            headers.push(("Uniqueid".into(), e.get("Unique-ID").unwrap_or("").to_owned()));
+        }
+        Event { name, seq, headers }
+    }
+}
+
+/// The headers FreeSWITCH puts in every event (`switch_event_prep_for_delivery`).
+fn is_core_header(name: &str) -> bool {
+    ["Event-Name", "Core-UUID", "Event-Sequence"].contains(&name)
+        || ["FreeSWITCH-", "Event-Date-", "Event-Calling-"].iter().any(|p| name.starts_with(p))
+}
+
+/// Where the run reads its events from.
+enum EventFeed {
+    Ami(Ami),
+    Esl(Esl),
+}
+
+impl EventFeed {
+    fn next(&mut self, timeout: Duration) -> Option<Event> {
+        match self {
+            EventFeed::Ami(ami) => ami.wait(timeout, |_| true).map(Event::from_ami),
+            EventFeed::Esl(esl) => esl.next_event(timeout).map(Event::from_esl),
+        }
+    }
+}
+
+/// Where the run sends its requests.
+enum Control {
+    Ami(Ami),
+    Esl(Esl),
+}
+
 // --- What the run saw -------------------------------------------------------------------
 
 /// A leg of one kind in one call: how many were dialed and how many ended (`cancelled`,
@@ -611,6 +1140,9 @@ struct Seen {
     /// Twinning events for a call that came after its TwinningEnd: none may (a step's
     /// events are emitted before the next step's, see CallCtl::step).
     after_end: Vec<String>,
+    /// FreeSWITCH: each call's first end's `Event-Sequence`, to tell in a failure whether
+    /// an event after it was also made after it.
+    end_seq: HashMap<String, u64>,
 }
 
 enum Action {
@@ -646,21 +1178,22 @@ pub struct Report {
     pub summary: String,
 }
 
-fn handle_event(
-    m: &crate::Message,
-    seen: &mut Seen,
-    plans: &[CallPlan],
-    tx: &mpsc::Sender<Due>,
-    seq: &mut usize,
-) {
-    let Some(event) = m.get("Event") else { return };
+fn handle_event(m: &Event, seen: &mut Seen, plans: &[CallPlan], tx: &mpsc::Sender<Due>, seq: &mut usize) {
+    let event = m.name.as_str();
+    if event.is_empty() {
+        return;
+    }
     seen.events += 1;
     let uid = m.get("Uniqueid").unwrap_or("").to_owned();
     if event.starts_with("Twinning") && seen.ends.contains_key(&uid) {
-        seen.after_end.push(format!("{event} {uid}"));
+        let order = match (m.seq, seen.end_seq.get(&uid)) {
+            (Some(n), Some(end)) => format!(" (Event-Sequence {n}, the end's {end})"),
+            _ => String::new(),
+        };
+        seen.after_end.push(format!("{event} {uid}{order}"));
     }
     match event {
-        "UserEvent" if m.get("UserEvent") == Some("ChaosCall") => {
+        "ChaosCall" => {
             let id = m
                 .get("Plan")
                 .and_then(|p| p.split_whitespace().next())
@@ -672,6 +1205,9 @@ fn handle_event(
         }
         "TwinningStart" => *seen.starts.entry(uid).or_default() += 1,
         "TwinningEnd" => {
+            if let Some(n) = m.seq {
+                seen.end_seq.entry(uid.clone()).or_insert(n);
+            }
             let status = m.get("Status").unwrap_or("?").to_owned();
             *seen.statuses.entry(status.clone()).or_default() += 1;
             seen.ends.entry(uid).or_default().push(status);
@@ -717,7 +1253,7 @@ fn handle_event(
 }
 
 /// A SIPp phone's statistic (the last line of its `-trace_stat` file).
-fn stat(instance: &Instance, phone: &str, column: &str) -> Option<u64> {
+fn stat(instance: &dyn SipSite, phone: &str, column: &str) -> Option<u64> {
     let text = std::fs::read_to_string(instance.path(&format!("sipp-{phone}/stats.csv"))).ok()?;
     let header: Vec<&str> = text.lines().next()?.split(';').collect();
     let last: Vec<&str> = text.lines().last()?.split(';').collect();
@@ -727,7 +1263,7 @@ fn stat(instance: &Instance, phone: &str, column: &str) -> Option<u64> {
 
 /// SIPp's statistics every second, automatic answers to INFO, UPDATE, OPTIONS and NOTIFY,
 /// and, with TWINNING_CHAOS_TRACE=1, every SIP message in the phone's `messages.log`.
-fn stats_args(instance: &Instance, phone: &str) -> Vec<String> {
+fn stats_args(instance: &dyn SipSite, phone: &str) -> Vec<String> {
     let file = instance.inside_path(&format!("sipp-{phone}/stats.csv"));
     let mut args: Vec<String> = ["-trace_stat", "-stf", &file, "-fd", "1", "-aa"].map(String::from).to_vec();
     if std::env::var_os("TWINNING_CHAOS_TRACE").is_some() {
@@ -740,6 +1276,7 @@ fn stats_args(instance: &Instance, phone: &str) -> Vec<String> {
 /// Runs the chaos and checks the PBX afterwards.
 pub fn run(o: &Options) -> Report {
     let started = Instant::now();
+    let words = o.pbx.words();
     let mut rng = Rng(o.seed);
     let plans: Vec<CallPlan> = (0..o.calls as usize).map(|i| call_plan(&mut rng, i)).collect();
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
@@ -753,8 +1290,12 @@ pub fn run(o: &Options) -> Report {
         };
         *faults.entry(caller.into()).or_default() += 1;
         match p.ami {
-            Some((Device::Mobile, _)) => *faults.entry("AMI push to mobile".into()).or_default() += 1,
-            Some((Device::Desk, _)) => *faults.entry("AMI pull to desk".into()).or_default() += 1,
+            Some((Device::Mobile, _)) => {
+                *faults.entry(format!("{} push to mobile", words.request)).or_default() += 1
+            }
+            Some((Device::Desk, _)) => {
+                *faults.entry(format!("{} pull to desk", words.request)).or_default() += 1
+            }
             None => {}
         }
         let variant = match p.variant {
@@ -766,7 +1307,13 @@ pub fn run(o: &Options) -> Report {
     }
 
     let ports = PhonePorts::new();
-    let pbx = start_pbx(ports);
+    let pbx = match Pbx::start(o.pbx, ports) {
+        Ok(pbx) => pbx,
+        Err(why) => {
+            let summary = format!("chaos run on {}: not run\n", words.pbx);
+            return Report { seed: o.seed, calls: o.calls, failures: vec![why], summary };
+        }
+    };
     // The phones: one desk per user and the mobile trunk, each answering every INVITE as
     // the call's plan says.
     let mut phones = Vec::new();
@@ -808,7 +1355,7 @@ pub fn run(o: &Options) -> Report {
     let mut pickups = String::from("SEQUENTIAL\n");
     for i in 0..o.pickups {
         let user = if rng.chance(0.5) { "1001" } else { "1002" };
-        let _ = writeln!(pickups, "p{i};*27;h;{};phone{user}", rng.range(300, 8000));
+        let _ = writeln!(pickups, "p{i};*27;h;{};{}", rng.range(300, 8000), pbx.own_phone(user));
         *faults.entry(format!("pickup by *27 from the desk ({user})")).or_default() += 1;
     }
     std::fs::create_dir_all(pbx.path("sipp-pickups")).unwrap();
@@ -817,31 +1364,33 @@ pub fn run(o: &Options) -> Report {
     let stop = AtomicBool::new(false);
     let seen = Mutex::new(Seen::default());
     let ami_requests: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+    let reloads_refused: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let (tx, rx) = mpsc::channel::<Due>();
     let run_for = Duration::from_secs_f64(o.calls as f64 / f64::from(o.rate.max(1)));
     let mut caller_counts = (None, None);
     std::thread::scope(|s| {
-        // AMI events: tie calls to plans, count, and schedule each plan's handover.
-        let mut events = pbx.ami();
-        events.action("Filter", &[("Operation", "Add"), ("Filter", "Event: Twinning")]);
-        events.action("Filter", &[("Operation", "Add"), ("Filter", "UserEvent: ChaosCall")]);
+        // Events: tie calls to plans, count, and schedule each plan's handover.
+        let mut events = pbx.events();
         let (seen_ref, stop_ref, plans_ref, tx_events) = (&seen, &stop, &plans, tx.clone());
         let mut log = std::io::BufWriter::new(std::fs::File::create(pbx.path("chaos-events.log")).unwrap());
         s.spawn(move || {
             use std::io::Write as _;
             let mut seq = 1_000_000;
             while !stop_ref.load(Ordering::Relaxed) {
-                if let Some(m) = events.wait(Duration::from_millis(200), |_| true) {
+                let asked = Instant::now();
+                if let Some(m) = events.next(Duration::from_millis(200)) {
                     let line: Vec<String> = m.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                     let _ = writeln!(log, "{}", line.join(" | "));
                     handle_event(&m, &mut seen_ref.lock().unwrap(), plans_ref, &tx_events, &mut seq);
+                } else if asked.elapsed() < Duration::from_millis(100) {
+                    // The connection is gone (the PBX with it): the checks will say so.
+                    std::thread::sleep(Duration::from_millis(200));
                 }
             }
         });
-        // Actions at their time: handovers by AMI and module reloads.
-        let mut actions = pbx.ami();
-        actions.action("Events", &[("EventMask", "off")]);
-        let (pbx_ref, requests) = (&pbx, &ami_requests);
+        // Actions at their time: handovers by AMI (FreeSWITCH: the API) and module reloads.
+        let mut control = pbx.control();
+        let (pbx_ref, requests, refused) = (&pbx, &ami_requests, &reloads_refused);
         s.spawn(move || {
             let mut due: BinaryHeap<Due> = BinaryHeap::new();
             loop {
@@ -857,18 +1406,15 @@ pub fn run(o: &Options) -> Report {
                     let Due(_, _, action) = due.pop().unwrap();
                     match action {
                         Action::Handover { user, to } => {
-                            let to = if to == Device::Mobile { "mobile" } else { "desk" };
-                            let r = actions.action("TwinningHandover", &[("User", user), ("To", to)]);
-                            let key = format!("to {to}: {}", r.get("Response").unwrap_or("?"));
+                            let key = pbx_ref.handover(&mut control, user, to);
                             *requests.lock().unwrap().entry(key).or_default() += 1;
                         }
                         Action::Reload { desk_pickup_time } => {
-                            pbx_ref.write_file("twinning.conf", &twinning_conf(desk_pickup_time));
-                            let out = pbx_ref.cli("module reload app_twinning.so");
-                            let key = format!("module reload (desk_pickup_time {desk_pickup_time})");
+                            let (key, why) = pbx_ref.reload(&mut control, desk_pickup_time);
                             *requests.lock().unwrap().entry(key).or_default() += 1;
-                            if out.to_lowercase().contains("error") {
-                                eprintln!("chaos: reload said {out}");
+                            if let Some(why) = why {
+                                eprintln!("chaos: reload refused: {why}");
+                                refused.lock().unwrap().push(why);
                             }
                         }
                     }
@@ -886,19 +1432,32 @@ pub fn run(o: &Options) -> Report {
         let csv = pbx.inside_path("sipp-callers/plans.csv");
         let mut args = stats_args(&pbx, "callers");
         let (rate, limit) = (o.rate.to_string(), o.limit.to_string());
-        let target = format!("127.0.0.1:{}", pbx.sip_port);
+        let target = format!("127.0.0.1:{}", pbx.sip_port());
         args.splice(0..0, [target, "-inf".into(), csv, "-r".into(), rate, "-l".into(), limit]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut callers =
-            Phone::spawn_load(&pbx, "callers", free_udp_port(), &caller_scenario(), &args, Some(o.calls));
+        let mut callers = Phone::spawn_load(
+            &pbx,
+            "callers",
+            free_udp_port(),
+            &caller_scenario(pbx.ringing()),
+            &args,
+            Some(o.calls),
+        );
         let mut pickup_phones = (o.pickups > 0).then(|| {
             let csv = pbx.inside_path("sipp-pickups/plans.csv");
             let period = (run_for.as_millis() as u64 * 9 / 10 / o.pickups).max(100).to_string();
             let mut args = stats_args(&pbx, "pickups");
-            let target = format!("127.0.0.1:{}", pbx.sip_port);
+            let target = format!("127.0.0.1:{}", pbx.sip_port());
             args.splice(0..0, [target, "-inf".into(), csv, "-r".into(), "1".into(), "-rp".into(), period]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Phone::spawn_load(&pbx, "pickups", free_udp_port(), &caller_scenario(), &args, Some(o.pickups))
+            Phone::spawn_load(
+                &pbx,
+                "pickups",
+                free_udp_port(),
+                &caller_scenario(pbx.ringing()),
+                &args,
+                Some(o.pickups),
+            )
         });
         // Every call ends within about 75 s of starting (the caller waits 60 s for an answer).
         let code = callers.wait(run_for + Duration::from_secs(240));
@@ -911,68 +1470,85 @@ pub fn run(o: &Options) -> Report {
         caller_counts = (stat(&pbx, "callers", "SuccessfulCall(C)"), stat(&pbx, "callers", "FailedCall(C)"));
         // Drain: legs still being torn down, handovers timing out.
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !pbx.cli("core show channels").contains("\n0 active channels") && Instant::now() < deadline {
+        while !pbx.idle() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
         }
         std::thread::sleep(Duration::from_secs(3));
         stop.store(true, Ordering::Relaxed);
     });
     let mut pbx = pbx;
-    check(
+    let report = check(
         o,
         &mut pbx,
         &phones,
         &plans,
         seen.into_inner().unwrap(),
-        ami_requests.into_inner().unwrap(),
+        (ami_requests.into_inner().unwrap(), reloads_refused.into_inner().unwrap()),
         faults,
         caller_counts,
         started,
-    )
+    );
+    if !report.failures.is_empty() {
+        if let Some(dir) = pbx.keep_files() {
+            eprintln!(
+                "chaos: the {} instance's files (logs, events, SIPp) are kept in {}",
+                words.pbx,
+                dir.display()
+            );
+        }
+    }
+    report
 }
 
 #[allow(clippy::too_many_arguments)]
 fn check(
     o: &Options,
-    pbx: &mut Instance,
+    pbx: &mut Pbx,
     phones: &[Phone],
     plans: &[CallPlan],
     seen: Seen,
-    ami_requests: BTreeMap<String, u64>,
+    (ami_requests, reloads_refused): (BTreeMap<String, u64>, Vec<String>),
     faults: BTreeMap<String, u64>,
     (ok, failed): (Option<u64>, Option<u64>),
     started: Instant,
 ) -> Report {
+    let words = o.pbx.words();
     let mut failures = Vec::new();
-    let alive = pbx.is_running() && pbx.is_running_asterisk();
-    if !alive {
-        failures.push(format!("Asterisk is not up any more:\n{}", pbx.console_output()));
+    if let Err(why) = pbx.alive() {
+        failures.push(why);
     }
-    let channels = pbx.cli("core show channels");
-    let active = channels.lines().find(|l| l.contains("active channel")).unwrap_or("?").trim().to_owned();
-    if !channels.contains("\n0 active channels") {
+    let (no_channels, active, channels) = pbx.channels();
+    if !no_channels {
         failures.push(format!("channels left after the drain:\n{channels}"));
     }
-    let calls = pbx.cli("twinning show calls");
+    let calls = pbx.twinned_calls();
     if !calls.contains("0 twinned calls") {
         failures.push(format!("twinned calls left: {calls}"));
+    }
+    if !reloads_refused.is_empty() {
+        failures.push(format!("reloads refused ({}): {}", reloads_refused.len(), reloads_refused.join("; ")));
     }
     let mut unmatched = Vec::new();
     for (uid, n) in &seen.starts {
         let ends = seen.ends.get(uid).map_or(0, Vec::len);
         if *n != 1 || ends != 1 {
-            unmatched.push(format!("{uid}: {n} TwinningStart, {ends} TwinningEnd"));
+            unmatched.push(format!("{uid}: {n} {}, {ends} {}", words.start, words.end));
         }
     }
     for uid in seen.ends.keys().filter(|u| !seen.starts.contains_key(*u)) {
-        unmatched.push(format!("{uid}: TwinningEnd without TwinningStart"));
+        unmatched.push(format!("{uid}: {} without {}", words.end, words.start));
     }
     if !unmatched.is_empty() {
         failures.push(format!("start/end mismatch ({}): {}", unmatched.len(), unmatched.join("; ")));
     }
     let reached = seen.plan_of.len() as u64;
     if seen.starts.len() as u64 != reached {
-        failures.push(format!("{reached} calls reached Twinning() but {} TwinningStart", seen.starts.len()));
+        failures.push(format!(
+            "{reached} calls reached {} but {} {}",
+            words.app,
+            seen.starts.len(),
+            words.start
+        ));
     }
     let plan = |uid: &str| seen.plan_of.get(uid).map_or("?".to_string(), |&id| format!("{:?}", plans[id]));
     // Per call: no kind has more ends than dials (a leg ended twice), and all legs but at
@@ -1023,30 +1599,25 @@ fn check(
     // A call's events are emitted in step order (CallCtl::step), so nothing follows its end.
     if !seen.after_end.is_empty() {
         failures.push(format!(
-            "events after their call's TwinningEnd ({}): {}",
+            "events after their call's {} ({}): {}",
+            words.end,
             seen.after_end.len(),
             seen.after_end.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         ));
     }
-    let unload = pbx.cli("module unload app_twinning.so");
-    if !unload.contains("Unloaded app_twinning.so") {
+    if let Err(unload) = pbx.unload() {
         failures.push(format!("module unload failed: {unload}"));
     }
-    let errors: Vec<String> = pbx
-        .log()
-        .lines()
-        .filter(|l| l.contains("ERROR[") && l.contains("twinning"))
-        .take(20)
-        .map(str::to_owned)
-        .collect();
+    let errors = pbx.module_errors();
     if !errors.is_empty() {
         failures.push(format!("module errors in the log:\n{}", errors.join("\n")));
     }
 
     let mut s = String::new();
+    let on = if o.pbx == PbxKind::Asterisk { String::new() } else { format!(" on {}", words.pbx) };
     let _ = writeln!(
         s,
-        "chaos run: seed {} ({} calls, {}/s, at most {} at once)",
+        "chaos run{on}: seed {} ({} calls, {}/s, at most {} at once)",
         o.seed, o.calls, o.rate, o.limit
     );
     let _ = writeln!(
@@ -1069,20 +1640,25 @@ fn check(
     for (k, v) in &faults {
         let _ = writeln!(s, "    {v:>6}  {k}");
     }
-    let _ = writeln!(s, "  AMI requests and reloads:");
+    let _ = writeln!(s, "  {}:", words.requests_heading);
     for (k, v) in &ami_requests {
         let _ = writeln!(s, "    {v:>6}  {k}");
     }
     let _ = writeln!(
         s,
-        "  calls that reached Twinning(): {reached}; TwinningStart {}; TwinningEnd {}; AMI events read {}",
+        "  calls that reached {}: {reached}; {} {}; {} {}; {} read {}",
+        words.app,
+        words.start,
         seen.starts.len(),
+        words.end,
         seen.ends.values().map(Vec::len).sum::<usize>(),
+        words.events,
         seen.events
     );
     let _ = writeln!(
         s,
-        "  events after their call's TwinningEnd: {} {}",
+        "  events after their call's {}: {} {}",
+        words.end,
         seen.after_end.len(),
         seen.after_end.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
     );

@@ -131,6 +131,35 @@ impl Esl {
         out
     }
 
+    /// The next event of any subscribed subclass: one already received, or one that starts
+    /// arriving within `timeout` (`None` if none does, or the socket closed). The timeout
+    /// only applies while nothing has arrived: a message once started is read whole, so a
+    /// stream that keeps going (a long run's event feed) is never cut mid-message.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<EslEvent> {
+        if let Some(e) = self.pending.pop_front() {
+            return Some(e);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.reader.buffer().is_empty() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                self.reader.get_ref().set_read_timeout(Some(left)).ok()?;
+                match self.reader.get_ref().peek(&mut [0u8; 1]) {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+            self.reader.get_ref().set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+            let (h, body) = self.read_message().ok()?;
+            if header(&h, "Content-Type") == Some("text/event-plain") {
+                return Some(parse_event(&body));
+            }
+        }
+    }
+
     /// Every event of `subclass` that arrives within `window`.
     pub fn drain(&mut self, subclass: &str, window: Duration) -> Vec<EslEvent> {
         let mut out = Vec::new();

@@ -304,6 +304,29 @@ impl FreeSwitch {
         self.boot();
     }
 
+    /// Moves FreeSWITCH's RTP ports to `start..=end` and restarts it cleanly on the same
+    /// directories (it reads the range at start-up only). The default range lies among the
+    /// kernel's ephemeral ports, where SIPp's own sockets are: over thousands of calls
+    /// FreeSWITCH picks one of those sooner or later ("Bind Error"), and that call fails
+    /// before any application runs.
+    pub fn set_rtp_ports(&mut self, start: u16, end: u16) {
+        let path = self.outside.join("conf/freeswitch.xml");
+        let set = |xml: String, name: &str, value: u16| -> String {
+            let key = format!("<param name=\"{name}\" value=\"");
+            let from =
+                xml.find(&key).unwrap_or_else(|| panic!("no {name} in {}", path.display())) + key.len();
+            let to = from + xml[from..].find('"').unwrap();
+            format!("{}{value}{}", &xml[..from], &xml[to..])
+        };
+        let xml = fs::read_to_string(&path).unwrap();
+        fs::write(&path, set(set(xml, "rtp-start-port", start), "rtp-end-port", end)).unwrap();
+        assert!(
+            self.shutdown(Duration::from_secs(30)).is_some(),
+            "FreeSWITCH did not stop for its new RTP ports"
+        );
+        self.boot();
+    }
+
     /// Sessions up now (from `status`; `show channels` needs the core database, which the
     /// test instance runs without).
     pub fn sessions(&self) -> usize {
