@@ -8,17 +8,23 @@
 //!   mobile onto it: `TWINNINGSTATUS` is `PICKEDUP`, or `FAILED` with `TWINNINGERROR`.
 //! - `TwinningAuthenticate(user[,options])` asks for the user's PIN: `TWINNINGAUTH` is
 //!   `OK`, `FAILED`, `LOCKED`, or `NOPIN` when the user has no PIN (nothing is asked).
+//! - `TwinningButton(user)`, the twinning key on the desk: pulls the user's call off the
+//!   mobile, pushes the desk's call to the mobile, or switches twinning on or off (see
+//!   `twinning_driver::button`): `TWINNINGBUTTON` is `PULLED`, `PUSHED`, `ON`, `OFF` or
+//!   `FAILED` with `TWINNINGERROR`.
 
 use std::time::Duration;
 
-use twinning_core::call::CallerId;
+use twinning_core::call::{CallerId, HandoverTrigger};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
-use twinning_service::call_events;
+use twinning_driver::{ButtonError, ButtonPress, ButtonResult};
+use twinning_service::{call_events, Source};
 
 use crate::call::Ringing;
 use crate::host::app::{Application, Flow};
+use crate::host::bridge::HookChannel;
 use crate::host::channel::Channel;
 use crate::host::clock;
 use crate::host::manager::{self, Class};
@@ -29,6 +35,7 @@ pub const STATUS_VARIABLE: &str = "TWINNINGSTATUS";
 pub const ANSWERED_BY_VARIABLE: &str = "TWINNINGANSWEREDBY";
 pub const ERROR_VARIABLE: &str = "TWINNINGERROR";
 pub const AUTH_VARIABLE: &str = "TWINNINGAUTH";
+pub const BUTTON_VARIABLE: &str = "TWINNINGBUTTON";
 
 pub static APPLICATIONS: [Application; crate::host::app::COUNT] = [
     Application { name: c"Twinning", run: twinning, on_panic: |chan| finish(chan, "FAILED", "") },
@@ -43,6 +50,11 @@ pub static APPLICATIONS: [Application; crate::host::app::COUNT] = [
         name: c"TwinningAuthenticate",
         run: authenticate,
         on_panic: |chan| chan.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name()),
+    },
+    Application {
+        name: c"TwinningButton",
+        run: button,
+        on_panic: |chan| chan.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name()),
     },
 ];
 
@@ -103,7 +115,7 @@ fn pickup(chan: &Channel, data: &str) -> Flow {
     let result = if user.is_empty() {
         Err("usage: TwinningPickup(user)".to_string())
     } else {
-        midcall::pickup(chan, user)
+        midcall::pickup(chan, user, HandoverTrigger::FeatureCode)
     };
     match result {
         Ok(()) => chan.set_variable(STATUS_VARIABLE, "PICKEDUP"),
@@ -111,6 +123,55 @@ fn pickup(chan: &Channel, data: &str) -> Flow {
             log::info!("TwinningPickup({}): {e}", printable(user));
             chan.set_variable(STATUS_VARIABLE, "FAILED");
             chan.set_variable(ERROR_VARIABLE, &e);
+        }
+    }
+    Flow::after(chan)
+}
+
+fn button(chan: &Channel, data: &str) -> Flow {
+    let user = data.trim();
+    chan.set_variable(ERROR_VARIABLE, "");
+    let press = if user.contains(',') {
+        Err(ButtonError::BadRequest("usage: TwinningButton(user)".into()))
+    } else {
+        DRIVER.press_button(user, HookChannel::NONE)
+    };
+    let result = match press {
+        Err(ButtonError::BadRequest(e)) => {
+            let e = if user.is_empty() { "usage: TwinningButton(user)".to_string() } else { e };
+            refuse_request(chan, "TwinningButton", data, &e);
+            chan.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
+            return Flow::Continue;
+        }
+        Err(ButtonError::Failed(e)) => Err(e),
+        Ok(ButtonPress::PullToDesk) => {
+            midcall::pickup(chan, user, HandoverTrigger::Button).map(|()| ButtonResult::Pulled)
+        }
+        Ok(ButtonPress::Pushed) => Ok(ButtonResult::Pushed),
+        Ok(ButtonPress::Toggle) => {
+            let source = Source::Dialplan { channel: Some(chan.name()) };
+            DRIVER.toggle_twinning(user, &source, &mut Phone(chan))
+        }
+    };
+    let prompt = match &result {
+        // The desk is in the call now; the caller must not hear a prompt.
+        Ok(ButtonResult::Pulled) => None,
+        Ok(ButtonResult::On) => Some(c"activated"),
+        Ok(ButtonResult::Off) => Some(c"de-activated"),
+        Ok(_) => Some(c"beep"),
+        Err(_) => Some(c"an-error-has-occurred"),
+    };
+    match result {
+        Ok(r) => chan.set_variable(BUTTON_VARIABLE, r.name()),
+        Err(e) => {
+            log::info!("TwinningButton({}): {e}", printable(user));
+            chan.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
+            chan.set_variable(ERROR_VARIABLE, &e);
+        }
+    }
+    if let Some(prompt) = prompt.filter(|_| !chan.hung_up()) {
+        if chan.answer() {
+            chan.play(prompt);
         }
     }
     Flow::after(chan)

@@ -15,6 +15,7 @@ mod call;
 mod cli_commands;
 mod dialplan_function;
 mod hooks;
+mod lamps;
 mod lifecycle;
 mod midcall;
 mod pbx;

@@ -4,7 +4,7 @@
 use twinning_service::{Service, Source};
 
 use crate::host::module::ModuleHandle;
-use crate::host::{app, astdb, cli, config, function, manager, paths};
+use crate::host::{app, astdb, cli, config, devstate, function, manager, paths};
 use crate::pbx::DRIVER;
 use twinning_driver::Host;
 
@@ -44,11 +44,16 @@ fn register(module: ModuleHandle) -> Result<(), String> {
         .and_then(|()| cli::register(module, &crate::cli_commands::COMMANDS))
         .and_then(|()| manager::register(module, &crate::ami::ACTIONS))
         .and_then(|()| app::register(module, &crate::apps::APPLICATIONS))
-        .inspect_err(|_| unregister())
+        .and_then(|()| devstate::register(&crate::lamps::PROVIDERS))
+        .inspect_err(|_| unregister())?;
+    // Hints show the lamps as soon as their provider can answer for them.
+    DRIVER.refresh_all_lamps();
+    Ok(())
 }
 
 /// Takes back whatever is registered.
 fn unregister() {
+    devstate::unregister();
     app::unregister();
     manager::unregister();
     cli::unregister();
@@ -99,7 +104,9 @@ pub fn unload() -> bool {
         log::warn!("app_twinning: a handover thread is still running; not unloading");
         return false;
     }
+    let users = DRIVER.user_names();
     unregister();
+    crate::lamps::go_dark(&users);
     DRIVER.remove();
     true
 }

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use twinning_core::call::{CallerId, Command, DialTarget, Event, LegFailure, LegId, LegKind};
+use twinning_core::call::{
+    CallerId, Command, DialTarget, Event, HandoverTrigger, LegFailure, LegId, LegKind,
+};
 
 use crate::call::leg_event;
 use crate::hooks;
@@ -146,11 +148,12 @@ fn prepare_swap(
     Some((bridge, old))
 }
 
-/// `TwinningPickup` on the desk: takes the user's call off the mobile onto this channel,
+/// `TwinningPickup` (or the twinning button) on the desk: takes the user's call off the mobile onto this channel,
 /// and stays in the call until this channel leaves it.
-pub fn pickup(desk: &Channel, user: &str) -> Result<(), String> {
+pub fn pickup(desk: &Channel, user: &str, trigger: HandoverTrigger) -> Result<(), String> {
     // The pickup is reported before the desk is answered (found by scripts/chaos).
-    let twinning_driver::Pickup { call, leg, rest: commands } = DRIVER.pickup(user, NOWHERE, |_, _| {})?;
+    let twinning_driver::Pickup { call, leg, rest: commands } =
+        DRIVER.pickup(user, trigger, NOWHERE, |_, _| {})?;
     desk.answer();
     for command in commands {
         let joined = match command {

@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use twinning_core::call::{Command, LegId};
+use twinning_core::lamp::{Lamp, LampState};
 use twinning_core::Change;
 use twinning_driver::{Call, Driver, Host};
 use twinning_service::call_events::{self, CallEvent};
@@ -16,6 +17,7 @@ use twinning_service::Source;
 use crate::host::astdb;
 use crate::host::bridge::{Bridge, HookChannel};
 use crate::host::channel::{Channel, Leg};
+use crate::host::devstate;
 use crate::host::manager::{self, Class};
 use crate::midcall;
 
@@ -114,6 +116,10 @@ impl Host for Asterisk {
             Class::Security,
             &call_events::settings_refused(user, field, source, reason),
         );
+    }
+
+    fn lamp_changed(&self, lamp: Lamp, user: &str, state: LampState) {
+        devstate::changed(&crate::lamps::device(lamp, user), state);
     }
 
     fn caller_name(&self, caller: &Channel) -> String {

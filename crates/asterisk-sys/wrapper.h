@@ -25,4 +25,5 @@
 #include <asterisk/bridge_roles.h>
 #include <asterisk/causes.h>
 #include <asterisk/callerid.h>
+#include <asterisk/devicestate.h>
 #include <time.h>

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use twinning_core::call::{CallStatus, CallerId, LegKind};
+use twinning_core::call::{CallStatus, CallerId, HandoverTrigger, LegKind};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
@@ -150,7 +150,7 @@ fn pickup(session: Session, data: &str) {
     let result = if user.is_empty() || user.contains(char::is_whitespace) {
         Err("usage: twinning_pickup <user>".to_string())
     } else {
-        take_call(session, user)
+        take_call(session, user, HandoverTrigger::FeatureCode)
     };
     if let Err(e) = result {
         log::info!("twinning_pickup {}: {e}", printable(user));
@@ -162,13 +162,14 @@ fn pickup(session: Session, data: &str) {
 /// The caller's thread bridges the caller with this desk; this returns once the bridge
 /// has taken the session over (its state leaves CS_EXECUTE), or with an error if the call
 /// could not move here.
-fn take_call(desk: Session, user: &str) -> Result<(), String> {
+fn take_call(desk: Session, user: &str, trigger: HandoverTrigger) -> Result<(), String> {
     if !desk.is_answered() {
         desk.answer();
     }
-    let twinning_driver::Pickup { call, leg, rest } = DRIVER.pickup(user, Here::Anywhere, |s, leg| {
-        s.host.legs.insert(leg, LegHandle::joined(LegKind::Desk, desk));
-    })?;
+    let twinning_driver::Pickup { call, leg, rest } =
+        DRIVER.pickup(user, trigger, Here::Anywhere, |s, leg| {
+            s.host.legs.insert(leg, LegHandle::joined(LegKind::Desk, desk));
+        })?;
     for c in rest {
         log::error!("twinning {user}: left over after a pickup: {c:?}");
     }

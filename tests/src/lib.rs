@@ -19,6 +19,7 @@ pub mod procfs;
 pub mod rtp_events;
 pub mod sipp;
 pub mod skip;
+pub mod subscriber;
 pub mod toll_fraud;
 
 pub use ami::{Ami, Message};

@@ -36,6 +36,11 @@ pub const CALL_MODULES: &[&str] = &[
     "res_musiconhold.so",
     "bridge_holding.so",
     "app_read.so",
+    // Lamps: hints watched over SIP (dialog-info), and DEVICE_STATE().
+    "res_pjsip_outbound_publish.so",
+    "res_pjsip_exten_state.so",
+    "res_pjsip_dialog_info_body_generator.so",
+    "func_devstate.so",
 ];
 
 /// Ports of the SIPp phones the PBX points at.
@@ -91,6 +96,7 @@ pub fn extensions_conf(options: &str) -> String {
         "[general]\n[default]\n\
          exten => 2000,1,UserEvent(TwinningTransferred,Channel: ${{CHANNEL}})\n same => n,Answer()\n same => n,Wait(3)\n same => n,Hangup()\n\
          [twinning-listen]\nexten => s,1,Read(DIGITS,,2,,,10)\n same => n,UserEvent(TwinningDigits,Digits: ${{DIGITS}})\n same => n,Wait(1)\n same => n,Hangup()\n\
+         [twinning-button-test]\nexten => s,1,TwinningButton(${{BASE64_DECODE(${{TARGS64}})}})\n same => n,UserEvent(TwinningButtonResult,Tag: ${{TTAG}},Result: ${{TWINNINGBUTTON}},Error: ${{TWINNINGERROR}})\n same => n,Hangup()\n\
          {}\n#include extensions_twinning.conf\n[twinning-calls]\n\
          exten => _5100X,1,Goto(${{EXTEN:1}},1)\n\
          exten => _100X,1,Twinning(${{EXTEN}},{options})\n\

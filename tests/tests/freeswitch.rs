@@ -700,7 +700,15 @@ fn a_burst_of_racing_calls_leaves_nothing_behind() {
     );
     let starts = events.iter().filter(|e| e.subclass() == "twinning::start").count();
     let ends = events.iter().filter(|e| e.subclass() == "twinning::end").count();
-    assert_eq!(starts as u64, calls, "every call started");
+    // SIPp's own view tells a call it never got through (its failure) from one we lost.
+    let sipp = (answered.call_counts(), cancelled.call_counts());
+    assert_eq!(
+        starts as u64, calls,
+        "every call started ({ends} ended; SIPp (successful, failed): answered {:?}, cancelled {:?}); log:\n{}",
+        sipp.0,
+        sipp.1,
+        tail(&p.fs.log())
+    );
     assert_eq!(ends, starts, "one end per start");
     // Nothing about a call is announced after its end, whichever thread stepped it.
     let mut ended = std::collections::HashSet::new();

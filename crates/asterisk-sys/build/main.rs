@@ -108,6 +108,9 @@ const FUNCTIONS: &[&str] = &[
     "twinning_channel_language",
     "twinning_channel_dnid",
     "twinning_softhangup",
+    "ast_devstate_prov_add",
+    "ast_devstate_prov_del",
+    "ast_devstate_changed_literal",
 ];
 
 const TYPES: &[&str] = &[
@@ -137,6 +140,8 @@ const TYPES: &[&str] = &[
     "ast_bridge_hook_remove_flags",
     "ast_bridge_capability",
     "ast_bridge_feature_flags",
+    "ast_device_state",
+    "ast_devstate_cache",
 ];
 
 const VARS: &[&str] = &[

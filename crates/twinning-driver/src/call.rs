@@ -123,7 +123,8 @@ impl<H: Host> Call<H> {
         while let Some(c) = state.engine.poll_command() {
             commands.push(c);
         }
-        self.driver.live().update(self.id, state.engine.leg_states());
+        let lamps_may_change =
+            self.driver.live().update(self.id, state.engine.leg_states(), state.engine.activity()).is_some();
         let emitting = self.emitting.lock().unwrap_or_else(PoisonError::into_inner);
         drop(state);
         let mut rest = Vec::with_capacity(commands.len());
@@ -134,6 +135,9 @@ impl<H: Host> Call<H> {
             }
         }
         drop(emitting);
+        if lamps_may_change {
+            self.driver.refresh_lamps(&self.user);
+        }
         (r, rest)
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use twinning_core::call::Command;
+use twinning_core::lamp::{Lamp, LampState};
 use twinning_core::Change;
 use twinning_service::call_events::CallEvent;
 use twinning_service::Source;
@@ -50,6 +51,12 @@ pub trait Host: Sized + Send + Sync + 'static {
 
     /// A settings change was refused and nothing changed: audit that too.
     fn settings_refused(&self, user: &str, field: &str, source: &Source, reason: &str);
+
+    /// One of `user`'s lamps changed (see `twinning_core::lamp`): tell the PBX's
+    /// subscribers (a device state, a presence event). Called in the order the changes
+    /// happened, under the driver's lamp lock: it must not block for long, nor call back
+    /// into the driver.
+    fn lamp_changed(&self, _lamp: Lamp, _user: &str, _state: LampState) {}
 
     /// The caller's channel name, for `twinning show calls`.
     fn caller_name(&self, caller: &Self::Caller) -> String;

@@ -9,9 +9,11 @@
 //!
 //! Layers: the core decides, the driver orchestrates, the host adapters translate.
 
+pub mod button;
 pub mod call;
 pub mod caller_thread;
 pub mod host;
+pub mod lamps;
 pub mod pin_entry;
 pub mod settings;
 pub mod threads;
@@ -26,6 +28,7 @@ use twinning_core::{printable, Change, Field};
 use twinning_service::calls::LiveCalls;
 use twinning_service::{Service, SetError, Source};
 
+pub use button::{ButtonError, ButtonPress, ButtonResult};
 pub use call::{codes_for, Call, CallState, CodeRequest, Outcome};
 pub use caller_thread::CallerThread;
 pub use host::Host;
@@ -40,6 +43,8 @@ pub struct Driver<H: Host> {
     live: Mutex<LiveCalls>,
     pins: Mutex<Option<PinGuard>>,
     calls: Mutex<Vec<Arc<Call<H>>>>,
+    /// What the host was last told of each lamp (see [`lamps`]).
+    lamps: Mutex<lamps::Shown>,
 }
 
 /// A desk's pickup under way (see [`Driver::pickup`]).
@@ -68,10 +73,13 @@ impl<H: Host> Driver<H> {
             live: Mutex::new(LiveCalls::new()),
             pins: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
+            lamps: Mutex::new(lamps::Shown::new()),
         }
     }
 
-    /// Puts a freshly started service in place (module load).
+    /// Puts a freshly started service in place (module load). The host then publishes
+    /// the lamps with [`Driver::refresh_all_lamps`], once whatever answers its queries for
+    /// them (a device state provider) is registered.
     pub fn install(&self, service: Service) {
         self.cap().set_max(service.settings().general().max_concurrent);
         *lock(&self.service) = Some(service);
@@ -84,6 +92,7 @@ impl<H: Host> Driver<H> {
         *lock(&self.calls) = Vec::new();
         *self.live() = LiveCalls::new();
         *lock(&self.pins) = None;
+        *lock(&self.lamps) = lamps::Shown::new();
         lock(&self.service).take()
     }
 
@@ -145,6 +154,7 @@ impl<H: Host> Driver<H> {
                     if channel.is_empty() { String::new() } else { format!(" ({channel})") }
                 );
                 self.host.settings_changed(change, source);
+                self.refresh_lamps(change.user.as_str());
             }
             Err(e) => {
                 log::warn!(
@@ -190,13 +200,19 @@ impl<H: Host> Driver<H> {
                 other => first.push(other),
             }
         }
-        let id = self.live().begin(&user, &self.host.caller_name(&caller), engine.started());
+        let id = {
+            let mut live = self.live();
+            let id = live.begin(&user, &self.host.caller_name(&caller), engine.started());
+            live.update(id, engine.leg_states(), engine.activity());
+            id
+        };
         let call = Arc::new(Call::new(self, id, user, caller, call_control, engine));
         for n in notices {
             let e = twinning_service::call_events::call_event(&call.user, &n);
             self.host.emit_call_event(&call.caller, &e);
         }
         lock(&self.calls).push(call.clone());
+        self.refresh_lamps(&call.user);
         (call, first)
     }
 
@@ -235,6 +251,7 @@ impl<H: Host> Driver<H> {
             }
         }
         self.host.abandon(call);
+        self.refresh_lamps(&call.user);
     }
 
     /// The user's most recent answered call: a leg bridged with the caller, or the caller
@@ -260,7 +277,8 @@ impl<H: Host> Driver<H> {
         call.request_handover(to, HandoverTrigger::Ami, H::Here::default())
     }
 
-    /// The desk takes the user's answered call (`TwinningPickup`, `twinning_pickup`): the
+    /// The desk takes the user's answered call (`TwinningPickup`, `twinning_pickup`, the
+    /// twinning button; `trigger` says which): the
     /// engine adopts the desk as a new leg, which `adopt` records in the host's state in the
     /// same step. Returns the call, the desk's leg and the commands the host gave back (the
     /// swap or unpark the desk's own thread performs). The step's events are out before the
@@ -269,6 +287,7 @@ impl<H: Host> Driver<H> {
     pub fn pickup(
         &self,
         user: &str,
+        trigger: HandoverTrigger,
         here: H::Here,
         adopt: impl FnOnce(&mut CallState<H>, twinning_core::call::LegId),
     ) -> Result<Pickup<H>, String> {
@@ -276,7 +295,7 @@ impl<H: Host> Driver<H> {
             self.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
         let now = self.host.now();
         let (result, commands) = call.step(|s| {
-            let r = s.engine.pickup(now);
+            let r = s.engine.pickup_by(trigger, now);
             if let Ok(leg) = r {
                 adopt(s, leg);
             }

@@ -48,7 +48,7 @@ impl<H: Host> Driver<H> {
     /// Re-reads the configuration: a broken file changes nothing and says why. Users gone
     /// from the file, or without a PIN now, lose their PIN records.
     pub fn reload(&self, raw: &RawConfig) -> Result<Reloaded, String> {
-        self.with_service(|service| {
+        let reloaded = self.with_service(|service| {
             let problems = service.reload(raw)?;
             for p in &problems {
                 log::warn!("{p}");
@@ -60,6 +60,8 @@ impl<H: Host> Driver<H> {
                 })
             });
             Ok(Reloaded { users: settings.users().count(), dropped: problems.len() })
-        })
+        })?;
+        self.refresh_all_lamps();
+        Ok(reloaded)
     }
 }

@@ -3,7 +3,8 @@
 //! devices rung mid-call, and request threads pressing codes and asking for handovers
 //! (AMI/ESL) at random moments. Whatever the interleaving, the invariants hold:
 //! at most one leg bridged, every leg ends once, every start has exactly one end, no event
-//! follows a call's end, and every cap slot is given back.
+//! follows a call's end, and every cap slot is given back. The lamps the host was told of
+//! end where the calls and settings put them, with no repeated state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use twinning_core::call::{CallerId, Command, Event, LegFailure, LegId, LegKind, LocalTime};
+use twinning_core::lamp::{Lamp, LampState};
 use twinning_core::{Change, RawConfig};
 use twinning_driver::{Call, CallerThread, CodeRequest, Driver, Host};
 use twinning_service::call_events::CallEvent;
@@ -37,6 +39,8 @@ struct Record {
 #[derive(Default)]
 struct FakePbx {
     records: Mutex<BTreeMap<u32, Record>>,
+    /// Every lamp change published, in order.
+    lamps: Mutex<Vec<(Lamp, String, LampState)>>,
 }
 
 /// The caller, as the fake keeps it: a call number, and the inbox of the caller's thread.
@@ -133,6 +137,10 @@ impl Host for FakePbx {
             }
             r.events.push(event.clone());
         });
+    }
+
+    fn lamp_changed(&self, lamp: Lamp, user: &str, state: LampState) {
+        self.lamps.lock().unwrap().push((lamp, user.to_owned(), state));
     }
 
     fn settings_changed(&self, _: &Change, _: &Source) {}
@@ -264,6 +272,7 @@ fn driver() -> &'static Driver<FakePbx> {
     let (service, _) = Service::start(&raw, &dir.join("journal"), Vec::new).unwrap();
     let driver = Box::leak(Box::new(Driver::new(FakePbx::default(), "fake")));
     driver.install(service);
+    driver.refresh_all_lamps();
     driver
 }
 
@@ -369,6 +378,17 @@ fn check(driver: &'static Driver<FakePbx>, calls: u32) {
             assert_eq!(r.released.get(leg), Some(&1), "leg {leg:?} was not let go of once: {names:?}");
         }
     }
+    drop(records);
+    // The lamps end where an idle, twinned user's are, and each change was a change.
+    let lamps = driver.host.lamps.lock().unwrap();
+    for lamp in Lamp::ALL {
+        let states: Vec<LampState> =
+            lamps.iter().filter(|(l, u, _)| *l == lamp && u == "1001").map(|(_, _, s)| *s).collect();
+        assert!(states.windows(2).all(|w| w[0] != w[1]), "{lamp} repeated a state: {states:?}");
+        let idle = if lamp == Lamp::Twinning { LampState::InUse } else { LampState::NotInUse };
+        assert_eq!(states.last(), Some(&idle), "{lamp} was left at {states:?}");
+        assert_eq!(driver.lamp(lamp, "1001"), idle);
+    }
 }
 
 proptest! {
@@ -404,4 +424,41 @@ fn settings_changes_go_through_the_service_and_bad_ones_change_nothing() {
     assert!(driver.apply_change(&src, "nobody", "mobile", "07700900999").is_err());
     let mobile = driver.with_service(|s| Ok(s.settings().get("1001", "mobile").unwrap())).unwrap();
     assert_eq!(mobile, "07700900999");
+}
+
+#[test]
+fn lamps_follow_the_settings_from_every_change_and_unknown_users_are_invalid() {
+    let driver = driver();
+    let last = |lamp: Lamp| {
+        driver
+            .host
+            .lamps
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(l, u, _)| *l == lamp && u == "1001")
+            .map(|e| e.2)
+    };
+    // Published at install: twinning is on.
+    assert_eq!(last(Lamp::Twinning), Some(LampState::InUse));
+    assert_eq!(last(Lamp::TwinningCall), Some(LampState::NotInUse));
+    for (field, value, expected) in [
+        ("enabled", "no", LampState::NotInUse),
+        ("enabled", "yes", LampState::InUse),
+        ("dnd", "yes", LampState::NotInUse),
+        ("dnd", "no", LampState::InUse),
+        ("mobile", "", LampState::NotInUse),
+    ] {
+        driver.apply_change(&Source::Ami, "1001", field, value).unwrap();
+        assert_eq!(last(Lamp::Twinning), Some(expected), "after {field}={value}");
+        assert_eq!(driver.lamp(Lamp::Twinning, "1001"), expected);
+    }
+    // A refused change publishes nothing.
+    let published = driver.host.lamps.lock().unwrap().len();
+    assert!(driver.apply_change(&Source::Ami, "1001", "enabled", "maybe").is_err());
+    assert_eq!(driver.host.lamps.lock().unwrap().len(), published);
+    for lamp in Lamp::ALL {
+        assert_eq!(driver.lamp(lamp, "nobody"), LampState::Invalid);
+    }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use twinning_core::call::LegKind;
+use twinning_core::lamp::CallActivity;
 
 #[derive(Debug, Clone)]
 pub struct LiveCall {
@@ -12,6 +13,8 @@ pub struct LiveCall {
     pub started: Instant,
     /// Each leg and its state, as the engine reports them.
     pub legs: Vec<(LegKind, &'static str)>,
+    /// What the call is doing, for the user's lamps.
+    pub activity: CallActivity,
 }
 
 #[derive(Debug, Default)]
@@ -29,19 +32,43 @@ impl LiveCalls {
         self.next_id += 1;
         self.calls.insert(
             self.next_id,
-            LiveCall { user: user.into(), caller: caller.into(), started: now, legs: Vec::new() },
+            LiveCall {
+                user: user.into(),
+                caller: caller.into(),
+                started: now,
+                legs: Vec::new(),
+                activity: CallActivity::default(),
+            },
         );
         self.next_id
     }
 
-    pub fn update(&mut self, id: u64, legs: Vec<(LegKind, &'static str)>) {
-        if let Some(c) = self.calls.get_mut(&id) {
-            c.legs = legs;
-        }
+    /// Records a call's legs and activity; returns the call's user if the activity changed
+    /// (the user's lamps may have).
+    pub fn update(
+        &mut self,
+        id: u64,
+        legs: Vec<(LegKind, &'static str)>,
+        activity: CallActivity,
+    ) -> Option<&str> {
+        let c = self.calls.get_mut(&id)?;
+        c.legs = legs;
+        let changed = c.activity != activity;
+        c.activity = activity;
+        changed.then_some(c.user.as_str())
     }
 
-    pub fn end(&mut self, id: u64) {
-        self.calls.remove(&id);
+    /// Takes the call out; returns its user.
+    pub fn end(&mut self, id: u64) -> Option<String> {
+        self.calls.remove(&id).map(|c| c.user)
+    }
+
+    /// What all of `user`'s calls are doing together.
+    pub fn activity(&self, user: &str) -> CallActivity {
+        self.calls
+            .values()
+            .filter(|c| c.user == user)
+            .fold(CallActivity::default(), |a, c| a.merge(c.activity))
     }
 
     pub fn len(&self) -> usize {
@@ -80,7 +107,13 @@ mod tests {
         let mut calls = LiveCalls::new();
         let t = Instant::now();
         let id = calls.begin("1001", "PJSIP/caller-00000001", t);
-        calls.update(id, vec![(LegKind::Desk, "ringing"), (LegKind::Mobile, "waiting")]);
+        let ringing = CallActivity { ringing: true, ..CallActivity::default() };
+        assert_eq!(
+            calls.update(id, vec![(LegKind::Desk, "ringing"), (LegKind::Mobile, "waiting")], ringing),
+            Some("1001")
+        );
+        assert_eq!(calls.activity("1001"), ringing);
+        assert_eq!(calls.activity("1002"), CallActivity::default());
         let table = calls.render(t);
         assert!(
             table.contains("desk:ringing mobile:waiting") && table.ends_with("1 twinned call\n"),

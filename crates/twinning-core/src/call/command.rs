@@ -140,6 +140,8 @@ pub enum HandoverTrigger {
     FeatureCode,
     /// The mobile hung up and the desk is offered the held caller (desk_pickup_time).
     MobileHangup,
+    /// The twinning button pressed on the desk (`TwinningButton`, `twinning_button`).
+    Button,
 }
 
 impl HandoverTrigger {
@@ -149,6 +151,7 @@ impl HandoverTrigger {
             HandoverTrigger::Ami => "ami",
             HandoverTrigger::FeatureCode => "featurecode",
             HandoverTrigger::MobileHangup => "hangup",
+            HandoverTrigger::Button => "button",
         }
     }
 }

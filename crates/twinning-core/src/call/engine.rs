@@ -241,6 +241,22 @@ impl TwinnedCall {
         self.legs.get(leg.0 as usize).map(|l| l.kind)
     }
 
+    /// What the call is doing, for the user's lamps.
+    pub fn activity(&self) -> crate::lamp::CallActivity {
+        if self.phase == Phase::Finished {
+            return crate::lamp::CallActivity::default();
+        }
+        let live = |kind: Option<LegKind>| {
+            self.legs.iter().any(|l| l.state.is_live() && kind.map_or(true, |k| l.kind == k))
+        };
+        let answered = matches!(self.phase, Phase::Bridged(_) | Phase::Parked { .. });
+        crate::lamp::CallActivity {
+            mobile_ringing: live(Some(LegKind::Mobile)),
+            ringing: !answered && live(None),
+            answered,
+        }
+    }
+
     /// A summary of each leg's state, for `twinning show calls`.
     pub fn leg_states(&self) -> Vec<(LegKind, &'static str)> {
         self.legs
@@ -610,6 +626,12 @@ impl TwinnedCall {
     /// mobile. On success the host puts the returned leg in the bridge (the engine has
     /// queued [`Command::SwapBridge`]).
     pub fn pickup(&mut self, now: Instant) -> Result<LegId, String> {
+        self.pickup_by(HandoverTrigger::FeatureCode, now)
+    }
+
+    /// [`TwinnedCall::pickup`], asked for by `trigger` (the pickup code, or the twinning
+    /// button), which the handover's notifications name.
+    pub fn pickup_by(&mut self, trigger: HandoverTrigger, now: Instant) -> Result<LegId, String> {
         self.now = now.max(self.now);
         let now = self.now;
         self.advance(now);
@@ -618,14 +640,13 @@ impl TwinnedCall {
                 self.end_leg(h.leg, LegNotice::Cancelled, true);
             }
             let id = self.adopt_desk(now);
-            self.handover = Some(Handover { leg: id, trigger: HandoverTrigger::FeatureCode, deadline: now });
+            self.handover = Some(Handover { leg: id, trigger, deadline: now });
             self.unpark(id);
             return Ok(id);
         }
         let Phase::Bridged(bridged) = self.phase else {
             return Err("the call is not answered yet".into());
         };
-        let trigger = HandoverTrigger::FeatureCode;
         if self.legs[bridged.0 as usize].kind == LegKind::Desk {
             let e = "the call is already on the desk".to_string();
             self.notify(Notification::Handover {

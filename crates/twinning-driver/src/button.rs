@@ -1,0 +1,134 @@
+//! The twinning button, as IP Office has it (`TwinningButton(user)`,
+//! `twinning_button <user>`): one key on the desk that does what the moment calls for.
+//!
+//! - The user's answered call is on the mobile (or its caller is held for the desk after
+//!   the mobile hung up): the desk takes it, as its pickup code does.
+//! - The desk itself is in the answered call (the phone held it to dial the key): the call
+//!   is pushed to the mobile, as the desk's push code does.
+//! - Otherwise it switches twinning (`enabled`) on or off, after the user's PIN when one is
+//!   set, as the sample *21 / *22 do. Switching on needs a twinned number.
+//!
+//! The decision and the toggle are made here once; a host only performs the pull with its
+//! own pickup and plays the confirmation.
+
+use twinning_core::call::{HandoverTrigger, LegKind};
+use twinning_core::pin_guard::AuthOutcome;
+use twinning_core::printable;
+use twinning_service::Source;
+
+use crate::host::Host;
+use crate::pin_entry::{PinEntry, PinPhone};
+use crate::Driver;
+
+/// What a press did, as `TWINNINGBUTTON` / `twinning_button` report it. The names are
+/// public interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonResult {
+    /// The call was taken off the mobile onto this desk.
+    Pulled,
+    /// The desk's call is ringing the mobile, and moves there when it answers.
+    Pushed,
+    /// Twinning was switched on.
+    On,
+    /// Twinning was switched off.
+    Off,
+    /// Nothing changed (`TWINNINGERROR` says why).
+    Failed,
+}
+
+impl ButtonResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            ButtonResult::Pulled => "PULLED",
+            ButtonResult::Pushed => "PUSHED",
+            ButtonResult::On => "ON",
+            ButtonResult::Off => "OFF",
+            ButtonResult::Failed => "FAILED",
+        }
+    }
+}
+
+/// Why a press did nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ButtonError {
+    /// The arguments were wrong (no user, an unknown one): the dialplan may be handing
+    /// caller-controlled text over, so hosts report it as security.
+    BadRequest(String),
+    /// The press could not do what it meant (a handover refused, no number to twin to).
+    Failed(String),
+}
+
+impl std::fmt::Display for ButtonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ButtonError::BadRequest(e) | ButtonError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// What a press means at this moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonPress {
+    /// The host takes the user's call onto this desk with its pickup
+    /// ([`Driver::pickup`]).
+    PullToDesk,
+    /// Done: the push has started.
+    Pushed,
+    /// The host runs [`Driver::toggle_twinning`] on this phone.
+    Toggle,
+}
+
+impl<H: Host> Driver<H> {
+    /// Decides what pressing `user`'s button means now, and starts the push when that is
+    /// it. An unknown or malformed user is refused, with nothing changed.
+    pub fn press_button(&self, user: &str, here: H::Here) -> Result<ButtonPress, ButtonError> {
+        if user.is_empty() {
+            return Err(ButtonError::BadRequest("a user is required".into()));
+        }
+        self.with_service(|s| match s.settings().user(user) {
+            Some(_) => Ok(()),
+            None => Err(format!("unknown twinning user '{}'", printable(user))),
+        })
+        .map_err(ButtonError::BadRequest)?;
+        let Some(call) = self.find_answered(user) else { return Ok(ButtonPress::Toggle) };
+        let on_desk = {
+            let s = call.lock();
+            s.engine.bridged_leg().and_then(|leg| s.engine.leg_kind(leg)) == Some(LegKind::Desk)
+        };
+        if !on_desk {
+            return Ok(ButtonPress::PullToDesk);
+        }
+        call.request_handover(LegKind::Mobile, HandoverTrigger::Button, here).map_err(ButtonError::Failed)?;
+        Ok(ButtonPress::Pushed)
+    }
+
+    /// Switches `user`'s twinning on or off from `phone`: the PIN first (when the user has
+    /// one), then `enabled` flipped through [`Driver::apply_change`], audited as coming from
+    /// `source`. Returns `On` or `Off`; on any error nothing changed.
+    pub fn toggle_twinning(
+        &self,
+        user: &str,
+        source: &Source,
+        phone: &mut impl PinPhone,
+    ) -> Result<ButtonResult, String> {
+        match self.authenticate(user, "", phone) {
+            PinEntry::Done(AuthOutcome::Ok | AuthOutcome::NoPin) => {}
+            PinEntry::Done(outcome) => return Err(format!("PIN not accepted ({})", outcome.name())),
+            PinEntry::HungUp => return Err("the phone hung up before the PIN was entered".into()),
+            PinEntry::Refused(e) => return Err(e),
+        }
+        let (enabled, has_number) = self.with_service(|s| {
+            let u = s
+                .settings()
+                .user(user)
+                .ok_or_else(|| format!("unknown twinning user '{}'", printable(user)))?;
+            Ok((u.enabled, u.mobile.is_some()))
+        })?;
+        if !enabled && !has_number {
+            return Err("no twinned number is set".into());
+        }
+        let value = if enabled { "no" } else { "yes" };
+        self.apply_change(source, user, "enabled", value).map_err(|e| e.to_string())?;
+        Ok(if enabled { ButtonResult::Off } else { ButtonResult::On })
+    }
+}
