@@ -3,6 +3,7 @@
 //! handover and the live calls. Replies follow FreeSWITCH's convention: `+OK ...` or
 //! `-ERR <reason>`, so scripts can test the first character.
 
+use twinning_core::lamp::{Lamp, LampState};
 use twinning_core::printable;
 use twinning_service::api_command::{ApiCommand, USAGE};
 use twinning_service::Source;
@@ -16,7 +17,7 @@ pub static API: Api = Api {
     name: c"twinning",
     description: c"Mobile twinning: settings, handover and live calls",
     syntax:
-        c"status [user] | set <user> <field> <value> | handover <user> desk|mobile | calls | reload | help",
+        c"status [user] | set <user> <field> <value> | handover <user> desk|mobile | state <user> | calls | reload | help",
     run,
 };
 
@@ -42,6 +43,7 @@ fn run(line: &str, session: Option<Session>) -> String {
         ApiCommand::Handover { user, to } => DRIVER
             .handover(&user, to)
             .map(|()| format!("+OK handover of {} to {} started\n", printable(&user), to.name())),
+        ApiCommand::State(user) => lamp_states(&user),
         ApiCommand::Calls => Ok(DRIVER.calls_report()),
         ApiCommand::Reload => {
             reload().map(|notes| format!("+OK twinning.conf reloaded{notes}\n")).inspect_err(|e| {
@@ -50,6 +52,15 @@ fn run(line: &str, session: Option<Session>) -> String {
         }
     };
     reply.unwrap_or_else(|e| format!("-ERR {e}\n"))
+}
+
+/// Both lamps of `user`, one per line, as their presence ids and Asterisk's state names.
+fn lamp_states(user: &str) -> Result<String, String> {
+    let states: Vec<(Lamp, LampState)> = Lamp::ALL.iter().map(|l| (*l, DRIVER.lamp(*l, user))).collect();
+    if states.iter().all(|(_, s)| *s == LampState::Invalid) {
+        return Err(format!("unknown twinning user '{}' (its lamps read INVALID)", printable(user)));
+    }
+    Ok(states.iter().map(|(l, s)| format!("{}+{user}: {s}\n", l.presence_prefix())).collect())
 }
 
 /// Re-reads the configuration; a broken file changes nothing and says why.

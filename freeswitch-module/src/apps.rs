@@ -8,6 +8,10 @@
 //!   user's call off the mobile onto that phone.
 //! - `twinning_authenticate <user> [options]` asks for the user's PIN: `twinning_auth` is
 //!   `OK`, `FAILED`, `LOCKED`, or `NOPIN` when the user has no PIN (nothing is asked).
+//! - `twinning_button <user>`, the twinning key on the desk: pulls the user's call off the
+//!   mobile, pushes the desk's call to the mobile, or switches twinning on or off (see
+//!   `twinning_driver::button`): `twinning_button` is `PULLED`, `PUSHED`, `ON`, `OFF` or
+//!   `FAILED` with `twinning_error`.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +19,8 @@ use twinning_core::call::{CallStatus, CallerId, HandoverTrigger, LegKind};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
-use twinning_service::call_events;
+use twinning_driver::{ButtonError, ButtonPress, ButtonResult};
+use twinning_service::{call_events, Source};
 
 use crate::call::CallerLoop;
 use crate::host::app::{Application, COUNT};
@@ -27,6 +32,7 @@ pub const STATUS_VARIABLE: &str = "twinning_status";
 pub const ANSWERED_BY_VARIABLE: &str = "twinning_answered_by";
 pub const ERROR_VARIABLE: &str = "twinning_error";
 pub const AUTH_VARIABLE: &str = "twinning_auth";
+pub const BUTTON_VARIABLE: &str = "twinning_button";
 
 pub static APPLICATIONS: [Application; COUNT] = [
     Application {
@@ -50,6 +56,13 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user> [options: a(n) t(s)]",
         run: authenticate,
         on_panic: |s| s.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name()),
+    },
+    Application {
+        name: c"twinning_button",
+        description: c"The twinning key: pull the call from the mobile, push it there, or switch twinning",
+        syntax: c"<user>",
+        run: button,
+        on_panic: |s| s.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name()),
     },
 ];
 
@@ -187,6 +200,69 @@ fn take_call(desk: Session, user: &str, trigger: HandoverTrigger) -> Result<(), 
             return Err("the call could not be moved to this phone".into());
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// FreeSWITCH's standard confirmations (the en/us sound set); a channel may name its own
+/// with `twinning_button_on_prompt`, `twinning_button_off_prompt`,
+/// `twinning_button_error_prompt`.
+const BUTTON_PROMPTS: [(&str, &str); 3] = [
+    ("twinning_button_on_prompt", "ivr/ivr-call_forwarding_has_been_set.wav"),
+    ("twinning_button_off_prompt", "ivr/ivr-call_forwarding_has_been_cancelled.wav"),
+    ("twinning_button_error_prompt", "ivr/ivr-that_was_an_invalid_entry.wav"),
+];
+
+fn button(session: Session, data: &str) {
+    let user = data.trim();
+    session.set_variable(ERROR_VARIABLE, "");
+    let press = if user.contains(char::is_whitespace) {
+        Err(ButtonError::BadRequest("usage: twinning_button <user>".into()))
+    } else {
+        DRIVER.press_button(user, Here::Anywhere)
+    };
+    let result = match press {
+        Err(ButtonError::BadRequest(e)) => {
+            let e = if user.is_empty() { "usage: twinning_button <user>".to_string() } else { e };
+            refuse_request(session, "twinning_button", data, &e);
+            session.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
+            return;
+        }
+        Err(ButtonError::Failed(e)) => Err(e),
+        Ok(ButtonPress::PullToDesk) => {
+            // Set first: once the bridge takes the session over, the dialplan stops here.
+            session.set_variable(BUTTON_VARIABLE, ButtonResult::Pulled.name());
+            take_call(session, user, HandoverTrigger::Button).map(|()| ButtonResult::Pulled)
+        }
+        Ok(ButtonPress::Pushed) => Ok(ButtonResult::Pushed),
+        Ok(ButtonPress::Toggle) => {
+            let source = Source::Dialplan { channel: Some(session.name()) };
+            DRIVER.toggle_twinning(user, &source, &mut Phone(session))
+        }
+    };
+    let prompt = match &result {
+        // The desk is in the call now.
+        Ok(ButtonResult::Pulled) => return,
+        Ok(ButtonResult::On) => Some(BUTTON_PROMPTS[0]),
+        Ok(ButtonResult::Off) => Some(BUTTON_PROMPTS[1]),
+        // The desk's held call is ringing the mobile: that is the confirmation, and the
+        // key's call ends at once.
+        Ok(_) => None,
+        Err(_) => Some(BUTTON_PROMPTS[2]),
+    };
+    match result {
+        Ok(r) => session.set_variable(BUTTON_VARIABLE, r.name()),
+        Err(e) => {
+            log::info!("twinning_button {}: {e}", printable(user));
+            session.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
+            session.set_variable(ERROR_VARIABLE, &e);
+        }
+    }
+    if let Some((variable, default)) = prompt.filter(|_| session.is_ready()) {
+        if !session.is_answered() {
+            session.answer();
+        }
+        let file = session.variable(variable).unwrap_or_else(|| default.into());
+        session.play(&file);
     }
 }
 

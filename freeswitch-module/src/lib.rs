@@ -13,6 +13,7 @@ mod api_command;
 mod apps;
 mod call;
 mod hooks;
+mod lamps;
 mod leg;
 mod lifecycle;
 mod pbx;

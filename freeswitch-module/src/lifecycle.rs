@@ -9,7 +9,7 @@ use twinning_service::Service;
 
 use crate::host::api::Api;
 use crate::host::app::{Application, COUNT};
-use crate::host::{config, core, events, ffi, module};
+use crate::host::{config, core, events, ffi, module, presence};
 use crate::pbx::DRIVER;
 
 /// How long shutdown waits for calls to end and threads to exit before keeping the module
@@ -26,6 +26,12 @@ pub fn load() -> Result<(&'static [Application; COUNT], &'static Api), String> {
     }
     DRIVER.install(service);
     events::reserve();
+    presence::bind(crate::lamps::answer_probe).inspect_err(|_| {
+        events::free();
+        DRIVER.remove();
+    })?;
+    // Subscribed phones hear the lamps as loaded (after a restart, the settings in force).
+    DRIVER.refresh_all_lamps();
     Ok((&crate::apps::APPLICATIONS, &crate::api_command::API))
 }
 
@@ -45,6 +51,7 @@ pub fn shutdown() -> bool {
     if !module::THREADS.wait_until_idle(0, DRAIN_TIME) {
         return false;
     }
+    presence::unbind();
     events::free();
     if let Some(mut service) = DRIVER.remove() {
         if let Err(e) = service.compact() {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use twinning_core::call::{Command, Event, LegId, LegKind, Prompt};
+use twinning_core::lamp::{Lamp, LampState};
 use twinning_core::Change;
 use twinning_driver::{Call, Driver, Host};
 use twinning_service::call_events::{self, CallEvent};
@@ -202,6 +203,10 @@ impl Host for FreeSwitch {
     fn settings_refused(&self, user: &str, field: &str, source: &Source, reason: &str) {
         let e = call_events::settings_refused(user, field, source, reason);
         events::fire(e.subclass, None, &e.fields);
+    }
+
+    fn lamp_changed(&self, lamp: Lamp, user: &str, state: LampState) {
+        crate::lamps::publish(lamp, user, state, &crate::lamps::domain(), None);
     }
 
     fn caller_name(&self, caller: &Session) -> String {

@@ -209,6 +209,9 @@ impl FreeSwitch {
         <param name="dtmf-type" value="rfc2833"/>
         <param name="rfc2833-pt" value="101"/>
         <param name="liberal-dtmf" value="true"/>
+        <!-- BLF keys: phones subscribe (dialog) to twinning+<user>, unauthenticated here. -->
+        <param name="manage-presence" value="true"/>
+        <param name="auth-subscriptions" value="false"/>
       </settings></profile></profiles>
     </configuration>
     <configuration name="twinning.conf" description="Mobile twinning">
@@ -438,8 +441,8 @@ fn free_tcp_port() -> u16 {
 /// The test context's extensions.
 enum Dialplan<'a> {
     /// `twinning <user> <options>` for 1xxx (reached also from the DIDs 51xxx by
-    /// `transfer`), `twinning <args>` for 9<args>, the pickup code *27; each reports its
-    /// outcome as a `twinning::test` event.
+    /// `transfer`), `twinning <args>` for 9<args>, the pickup code *27, `twinning_button
+    /// <args>` for key<args>; each reports its outcome as a `twinning::test` event.
     Test {
         options: &'a str,
     },
@@ -454,6 +457,13 @@ impl Dialplan<'_> {
         <condition field="destination_number" expression="^\*27$">
           <action application="twinning_pickup" data="${{caller_id_number}}"/>
           <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Result=${{twinning_status}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="button">
+        <condition field="destination_number" expression="^key(.*)$">
+          <action application="twinning_button" data="$1"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Button=${{twinning_button}},Error=${{twinning_error}}"/>
           <action application="hangup"/>
         </condition>
       </extension>

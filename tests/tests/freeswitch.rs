@@ -10,6 +10,7 @@ use std::time::Duration;
 use twinning_tests::esl::{Esl, EslEvent};
 use twinning_tests::freeswitch::{FreeSwitch, FsPorts};
 use twinning_tests::sipp::{Answer, Caller, Phone, SipSite};
+use twinning_tests::subscriber::{Lamp, Subscriber};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -858,4 +859,149 @@ fn installing_a_new_module_during_a_call_and_reloading_after_it() {
     );
     assert!(p.esl.api("twinning status 1001").contains("07700900123"));
     assert!(p.fs.is_running());
+}
+
+/// Waits for the next NOTIFY of `sub` showing `lamp`, after the `seen` before it.
+fn lamp(sub: &Subscriber, lamp: Lamp, seen: &mut usize, what: &str) {
+    *seen = sub.wait_for(lamp, *seen, Duration::from_secs(10)).unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
+/// Presses `user`'s twinning key from the user's own phone; `twinning_button` as left.
+fn press_key(p: &mut Pbx, user: &str) -> EslEvent {
+    let mut key =
+        Phone::call_as(&p.fs, "key", user, &format!("key{user}"), &Caller::KeyIn { digits: String::new() });
+    let e = p.event("twinning::test", &[]);
+    key.wait(WAIT);
+    e
+}
+
+#[test]
+fn the_key_lamp_follows_the_settings_as_presence() {
+    let Some(mut p) = start("freeswitch::key_lamp", "", "") else { return };
+    let key = Subscriber::watch(&p.fs, "key-lamp", "desk1001", "twinning+1001");
+    let call_lamp = Subscriber::watch(&p.fs, "call-lamp", "desk1002", "twinningcall+1001");
+    let (mut k, mut c) = (0, 0);
+    lamp(&key, Lamp::InUse, &mut k, "the probe is answered: twinning is on");
+    lamp(&call_lamp, Lamp::Idle, &mut c, "no call");
+    assert_eq!(p.esl.api("twinning state 1001"), "twinning+1001: INUSE\ntwinningcall+1001: NOT_INUSE\n");
+
+    assert!(p.esl.api("twinning set 1001 enabled no").starts_with("+OK"));
+    lamp(&key, Lamp::Idle, &mut k, "enabled=no over ESL");
+    assert!(p.esl.api("twinning state 1001").starts_with("twinning+1001: NOT_INUSE\n"));
+    assert!(p.esl.api("twinning set 1001 enabled yes").starts_with("+OK"));
+    lamp(&key, Lamp::InUse, &mut k, "enabled=yes");
+    assert!(p.esl.api("twinning set 1001 dnd yes").starts_with("+OK"));
+    lamp(&key, Lamp::Idle, &mut k, "dnd=yes");
+    assert!(p.esl.api("twinning set 1001 dnd no").starts_with("+OK"));
+    lamp(&key, Lamp::InUse, &mut k, "dnd=no");
+
+    let off = press_key(&mut p, "1001");
+    assert_eq!(off.must("Button"), "OFF", "{off:?}");
+    lamp(&key, Lamp::Idle, &mut k, "the key pressed while on");
+    assert_eq!(press_key(&mut p, "1001").must("Button"), "ON");
+    lamp(&key, Lamp::InUse, &mut k, "the key pressed while off");
+    // The key's changes are audited as the dialplan's, with the key's channel.
+    let settings = p.event("twinning::settings", &[("Field", "enabled"), ("Source", "dialplan")]);
+    assert!(settings.must("Channel").starts_with("sofia/internal/1001@"), "{settings:?}");
+
+    // 1002 has a number but twinning off; a user without one cannot be switched on.
+    assert!(p.esl.api("twinning state 1002").starts_with("twinning+1002: NOT_INUSE\n"));
+    assert!(p.esl.api("twinning set 1002 mobile").starts_with("+OK"));
+    let failed = press_key(&mut p, "1002");
+    assert_eq!(failed.must("Button"), "FAILED");
+    assert!(failed.must("Error").contains("no twinned number"), "{failed:?}");
+    let reply = p.esl.api("twinning state 9999");
+    assert!(reply.starts_with("-ERR unknown twinning user '9999'"), "{reply}");
+    // After the subscription's first state (sofia may probe twice for it, and each probe
+    // is answered), every NOTIFY was a change.
+    let lamps = key.lamps();
+    let first = lamps.iter().take_while(|l| **l == lamps[0]).count();
+    assert!(lamps[first - 1..].windows(2).all(|w| w[0] != w[1]), "a NOTIFY repeated a state: {lamps:?}");
+}
+
+#[test]
+fn both_lamps_follow_a_call_the_key_pulls_from_the_mobile() {
+    let Some(mut p) = start("freeswitch::key_pull", "", "") else { return };
+    let key = Subscriber::watch(&p.fs, "key-lamp", "desk1002", "twinning+1001");
+    let call_lamp = Subscriber::watch(&p.fs, "call-lamp", "desk1002", "twinningcall+1001");
+    let (mut k, mut c) = (0, 0);
+    lamp(&key, Lamp::InUse, &mut k, "twinning on");
+    lamp(&call_lamp, Lamp::Idle, &mut c, "no call");
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(1500));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 8000 });
+    lamp(&key, Lamp::Ringing, &mut k, "the mobile rings");
+    lamp(&call_lamp, Lamp::Ringing, &mut c, "the call rings");
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    lamp(&key, Lamp::InUse, &mut k, "answered: twinning on again");
+    lamp(&call_lamp, Lamp::InUse, &mut c, "1001 talks on the mobile: busy");
+    assert!(p.esl.api("twinning state 1001").contains("twinningcall+1001: INUSE"));
+
+    let mut pull = Phone::call_as(&p.fs, "key", "1001", "key1001", &Caller::KeyIn { digits: String::new() });
+    let h = p.event("twinning::handover", &[("Result", "completed")]);
+    assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("mobile", "desk", "button"));
+    mobile.wait(Duration::from_secs(5));
+    assert!(!mobile.received("BYE").is_empty(), "the mobile was released: {}", mobile.summary());
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    pull.wait(Duration::from_secs(10));
+    assert!(pull.got_response(200), "the key's call took the caller: {}", pull.summary());
+    lamp(&call_lamp, Lamp::Idle, &mut c, "the call ended");
+    assert_eq!(key.last(), Some(Lamp::InUse));
+}
+
+#[test]
+fn the_key_pushes_a_desk_call_to_the_mobile() {
+    let Some(mut p) = start("freeswitch::key_push", "", "") else { return };
+    // The mobile rings only when pushed: its dial delay outlasts the desk's answer.
+    assert!(p.esl.api("twinning set 1001 dial_delay 30").starts_with("+OK"));
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 8000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "desk");
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(500));
+    assert_eq!(press_key(&mut p, "1001").must("Button"), "PUSHED");
+    let started = p.event("twinning::handover", &[("Result", "started")]);
+    assert_eq!(
+        (started.must("From"), started.must("To"), started.must("Trigger")),
+        ("desk", "mobile", "button")
+    );
+    p.event("twinning::handover", &[("Result", "completed")]);
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "mobile");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    assert_caller_untouched(&caller);
+    desk.wait(Duration::from_secs(5));
+    assert!(!desk.received("BYE").is_empty(), "the desk was released: {}", desk.summary());
+    mobile.wait(Duration::from_secs(5));
+    assert!(mobile.answered());
+    assert!(
+        p.esl.api("twinning status 1001").contains("enabled          : yes"),
+        "the push switched nothing"
+    );
+}
+
+#[test]
+fn bad_button_input_fails_clearly_and_changes_nothing() {
+    let Some(mut p) = start("freeswitch::key_bad_input", "", "") else { return };
+    for (args, error) in [
+        ("", "usage: twinning_button <user>"),
+        ("9999", "unknown twinning user"),
+        ("1001+1002", "unknown twinning user"),
+    ] {
+        let mut key = Phone::call_as(
+            &p.fs,
+            "key",
+            "1001",
+            &format!("key{args}"),
+            &Caller::KeyIn { digits: String::new() },
+        );
+        let e = p.event("twinning::test", &[]);
+        assert_eq!(e.must("Button"), "FAILED", "{args:?}: {e:?}");
+        assert!(e.must("Error").contains(error), "{args:?}: {e:?}");
+        let refused = p.event("twinning::request_refused", &[("Application", "twinning_button")]);
+        assert!(refused.must("Reason").contains(error), "{refused:?}");
+        key.wait(WAIT);
+    }
+    assert!(p.esl.api("twinning status 1001").contains("enabled          : yes"));
 }

@@ -4,7 +4,7 @@
 use twinning_core::call::LegKind;
 
 pub const USAGE: &str =
-    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile | calls | reload | help";
+    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile | state <user> | calls | reload | help";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCommand {
@@ -19,6 +19,8 @@ pub enum ApiCommand {
         user: String,
         to: LegKind,
     },
+    /// The user's two lamps (the twinning key and the call lamp).
+    State(String),
     Calls,
     /// Re-read twinning.conf.xml (after `reloadxml`); a broken file changes nothing.
     Reload,
@@ -60,6 +62,13 @@ impl ApiCommand {
                 }
                 Ok(ApiCommand::Handover { user: user.into(), to })
             }
+            "state" => {
+                let (user, extra) = split_word(rest);
+                if user.is_empty() || !extra.is_empty() {
+                    return Err("usage: twinning state <user>".into());
+                }
+                Ok(ApiCommand::State(user.into()))
+            }
             "calls" if rest.is_empty() => Ok(ApiCommand::Calls),
             "reload" if rest.is_empty() => Ok(ApiCommand::Reload),
             _ => Err(format!("unknown twinning command; usage: {USAGE}")),
@@ -84,6 +93,9 @@ mod tests {
         assert_eq!(ApiCommand::parse("").unwrap(), ApiCommand::Help);
         assert_eq!(ApiCommand::parse(" help ").unwrap(), ApiCommand::Help);
         assert_eq!(ApiCommand::parse("status").unwrap(), ApiCommand::Status(None));
+        assert_eq!(ApiCommand::parse("state 1001").unwrap(), ApiCommand::State("1001".into()));
+        assert!(ApiCommand::parse("state").is_err());
+        assert!(ApiCommand::parse("state 1001 1002").is_err());
         assert_eq!(ApiCommand::parse("status 1001").unwrap(), ApiCommand::Status(Some("1001".into())));
         assert_eq!(
             ApiCommand::parse("set 1001 schedule mon-fri 09:00-17:00").unwrap(),

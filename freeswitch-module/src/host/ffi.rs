@@ -31,6 +31,10 @@ pub struct switch_event_t {
     _private: [u8; 0],
 }
 #[repr(C)]
+pub struct switch_file_handle_t {
+    _private: [u8; 0],
+}
+#[repr(C)]
 pub struct switch_loadable_module_interface_t {
     _private: [u8; 0],
 }
@@ -109,6 +113,8 @@ pub const SWITCH_LOG_ERROR: switch_log_level_t = 3;
 pub const SWITCH_EVENT_CUSTOM: switch_event_types_t = 0;
 pub const SWITCH_EVENT_CLONE: switch_event_types_t = 1;
 pub const SWITCH_EVENT_CHANNEL_PROGRESS: switch_event_types_t = 15;
+pub const SWITCH_EVENT_PRESENCE_IN: switch_event_types_t = 38;
+pub const SWITCH_EVENT_PRESENCE_PROBE: switch_event_types_t = 41;
 pub const SWITCH_STACK_BOTTOM: switch_stack_t = 1;
 
 pub const SWITCH_INPUT_TYPE_DTMF: switch_input_type_t = 0;
@@ -410,6 +416,12 @@ extern "C" {
         timeout: u32,
         valid_terminators: *const c_char,
         digit_timeout: u32,
+    ) -> switch_status_t;
+    pub fn switch_ivr_play_file(
+        session: *mut switch_core_session_t,
+        fh: *mut switch_file_handle_t,
+        file: *const c_char,
+        args: *mut switch_input_args_t,
     ) -> switch_status_t;
     pub fn switch_ivr_session_transfer(
         session: *mut switch_core_session_t,

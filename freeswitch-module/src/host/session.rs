@@ -171,6 +171,17 @@ impl Session {
         }
     }
 
+    /// Plays `file` (a sound path or any FreeSWITCH file string, e.g. `tone_stream://`) to
+    /// the end, on the session's own thread; a file that cannot be played is logged by
+    /// FreeSWITCH and skipped.
+    pub fn play(self, file: &str) {
+        let file = cstr::owned(file);
+        // SAFETY: the session's own thread drives its media; the path is copied.
+        unsafe {
+            ffi::switch_ivr_play_file(self.0, std::ptr::null_mut(), file.as_ptr(), std::ptr::null_mut());
+        }
+    }
+
     /// Plays `prompt` and reads between `min` and `max` keys, ended by one of
     /// `terminators`, `timeout_ms` at most (on the session's own thread). The keys read (a
     /// terminator is not kept), and whether the read itself worked (a prompt that cannot

@@ -1,0 +1,105 @@
+//! Presence through mod_sofia, for BLF keys: the `PRESENCE_IN` events the module fires,
+//! and the `PRESENCE_PROBE` sofia fires whenever a phone subscribes (sofia sends no first
+//! NOTIFY of its own for a `proto+user` subscription, so the module answers the probe).
+
+use std::ffi::c_char;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+use super::{cstr, ffi, guard};
+
+const OWNER: &std::ffi::CStr = c"mod_twinning";
+const FILE: &std::ffi::CStr = c"mod_twinning.rs";
+const FUNC: &std::ffi::CStr = c"presence";
+
+/// Fires a `PRESENCE_IN` with `headers`.
+pub fn fire(headers: &[(&str, &str)]) {
+    let mut event: *mut ffi::switch_event_t = std::ptr::null_mut();
+    // SAFETY: creates an event we own until firing takes it; header strings are copied.
+    unsafe {
+        if ffi::switch_event_create_subclass_detailed(
+            FILE.as_ptr(),
+            FUNC.as_ptr(),
+            line!() as i32,
+            &mut event,
+            ffi::SWITCH_EVENT_PRESENCE_IN,
+            std::ptr::null(),
+        ) != ffi::SWITCH_STATUS_SUCCESS
+            || event.is_null()
+        {
+            log::warn!("could not create a presence event");
+            return;
+        }
+        for (name, value) in headers {
+            let (name, value) = (cstr::owned(name), cstr::owned(value));
+            ffi::switch_event_add_header_string(
+                event,
+                ffi::SWITCH_STACK_BOTTOM,
+                name.as_ptr(),
+                value.as_ptr(),
+            );
+        }
+        ffi::switch_event_fire_detailed(
+            FILE.as_ptr(),
+            FUNC.as_ptr(),
+            line!() as i32,
+            &mut event,
+            std::ptr::null_mut(),
+        );
+    }
+}
+
+/// A `PRESENCE_PROBE` being delivered, readable for the length of the callback.
+pub struct Probe<'a> {
+    event: *mut ffi::switch_event_t,
+    _delivery: PhantomData<&'a ()>,
+}
+
+impl Probe<'_> {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let name = cstr::owned(name);
+        // SAFETY: the event is live for the callback; the header's value is copied out.
+        let p: *const c_char = unsafe { ffi::switch_event_get_header_idx(self.event, name.as_ptr(), -1) };
+        // SAFETY: NULL or a NUL-terminated string owned by the event.
+        (!p.is_null()).then(|| unsafe { cstr::borrow(p) }.into_owned())
+    }
+}
+
+static HANDLER: OnceLock<fn(&Probe)> = OnceLock::new();
+
+/// Has `handler` called for every presence probe.
+pub fn bind(handler: fn(&Probe)) -> Result<(), String> {
+    HANDLER.get_or_init(|| handler);
+    // SAFETY: a static id and a callback that stays valid until `unbind`.
+    let rc = unsafe {
+        ffi::switch_event_bind(
+            OWNER.as_ptr(),
+            ffi::SWITCH_EVENT_PRESENCE_PROBE,
+            std::ptr::null(),
+            Some(on_probe),
+            std::ptr::null_mut(),
+        )
+    };
+    if rc != ffi::SWITCH_STATUS_SUCCESS {
+        return Err("could not bind to PRESENCE_PROBE".into());
+    }
+    Ok(())
+}
+
+/// Stops the probes. FreeSWITCH delivers events under a read lock that unbinding takes for
+/// writing, so once this returns no probe runs in the module's code.
+pub fn unbind() {
+    // SAFETY: our callback; unbinding one that is not bound is harmless.
+    unsafe {
+        ffi::switch_event_unbind_callback(Some(on_probe));
+    }
+}
+
+unsafe extern "C" fn on_probe(event: *mut ffi::switch_event_t) {
+    let Some(handler) = HANDLER.get() else { return };
+    if event.is_null() {
+        return;
+    }
+    let probe = Probe { event, _delivery: PhantomData };
+    guard::catch("presence probe", (), || handler(&probe));
+}
