@@ -14,6 +14,7 @@ pub mod esl;
 pub mod freeswitch;
 pub mod media;
 pub mod module_build;
+pub mod package;
 pub mod pbx;
 pub mod procfs;
 pub mod rtp_events;
