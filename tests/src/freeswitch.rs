@@ -84,6 +84,8 @@ pub struct FreeSwitch {
     pub ports: FsPorts,
     child: Option<Child>,
     env: Vec<(String, String)>,
+    /// The RTP port range (see `launch`).
+    rtp: (u16, u16),
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -139,7 +141,12 @@ impl FreeSwitch {
         }
         stage_modules(&prefix, &outside.join("mod"));
         let esl_port = free_tcp_port();
+        // Each instance its own slice of RTP ports, below the kernel's ephemeral ports:
+        // instances running side by side never pick the same port, and none picks one that
+        // SIPp's own sockets hold (either made FreeSWITCH answer 488 under load).
+        let rtp_start = 10_000 + (n % 16) as u16 * 1_000;
         let mut fs = FreeSwitch {
+            rtp: (rtp_start, rtp_start + 998),
             prefix,
             outside,
             inside,
@@ -165,8 +172,8 @@ impl FreeSwitch {
         <param name="loglevel" value="debug"/>
         <param name="max-sessions" value="2000"/>
         <param name="sessions-per-second" value="1000"/>
-        <param name="rtp-start-port" value="41000"/>
-        <param name="rtp-end-port" value="49000"/>
+        <param name="rtp-start-port" value="{rtp_start}"/>
+        <param name="rtp-end-port" value="{rtp_end}"/>
       </settings>
     </configuration>
     <configuration name="modules.conf">
@@ -226,6 +233,8 @@ impl FreeSwitch {
 "#,
             esl = self.esl_port,
             sip = p.sip,
+            rtp_start = self.rtp.0,
+            rtp_end = self.rtp.1,
             extensions = extensions,
         );
         fs::write(self.outside.join("conf/freeswitch.xml"), xml).unwrap();
@@ -323,6 +332,7 @@ impl FreeSwitch {
         };
         let xml = fs::read_to_string(&path).unwrap();
         fs::write(&path, set(set(xml, "rtp-start-port", start), "rtp-end-port", end)).unwrap();
+        self.rtp = (start, end);
         assert!(
             self.shutdown(Duration::from_secs(30)).is_some(),
             "FreeSWITCH did not stop for its new RTP ports"

@@ -556,8 +556,10 @@ Content-Length: [len]
     );
     match behaviour {
         Caller::CancelAfter { ms } => {
-            // SIPp needs a mandatory message before a pause: wait for the ringing.
-            x += "<recv response=\"100\" optional=\"true\"/>\n<recv response=\"180\"/>\n";
+            // SIPp needs a mandatory message before a pause: wait for the ringing, which
+            // FreeSWITCH may announce as 183 (it pre-answers for an application needing
+            // media) before any 180.
+            x += "<recv response=\"100\" optional=\"true\"/>\n<recv response=\"183\" optional=\"true\" next=\"rung\"/>\n<recv response=\"180\"/>\n<label id=\"rung\"/>\n";
             x += &format!("<pause milliseconds=\"{ms}\"/>\n");
             x += "<send><![CDATA[
 CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0

@@ -701,15 +701,16 @@ fn a_burst_of_racing_calls_leaves_nothing_behind() {
     );
     let starts = events.iter().filter(|e| e.subclass() == "twinning::start").count();
     let ends = events.iter().filter(|e| e.subclass() == "twinning::end").count();
-    // SIPp's own view tells a call it never got through (its failure) from one we lost.
+    // Every call SIPp saw answered ran twinning; a cancelled one may be gone before its
+    // application starts (FreeSWITCH pre-answers with 183 first), so it need not have.
     let sipp = (answered.call_counts(), cancelled.call_counts());
-    assert_eq!(
-        starts as u64, calls,
-        "every call started ({ends} ended; SIPp (successful, failed): answered {:?}, cancelled {:?}); log:\n{}",
-        sipp.0,
-        sipp.1,
-        tail(&p.fs.log())
+    let counts = format!(
+        "{starts} started, {ends} ended; SIPp (successful, failed): answered {:?}, cancelled {:?}",
+        sipp.0, sipp.1
     );
+    assert!(starts as u64 >= sipp.0 .0 && starts as u64 <= calls, "{counts}; log:\n{}", tail(&p.fs.log()));
+    assert_eq!(sipp.0 .1, 0, "every answered call went through: {counts}");
+    eprintln!("freeswitch burst: {counts}");
     assert_eq!(ends, starts, "one end per start");
     // Nothing about a call is announced after its end, whichever thread stepped it.
     let mut ended = std::collections::HashSet::new();
