@@ -54,10 +54,8 @@ fn set(req: &Request) {
 
 fn handover(req: &Request) {
     let user = req.header(c"User");
-    let to = match req.header(c"To").to_ascii_lowercase().as_str() {
-        "desk" => LegKind::Desk,
-        "mobile" => LegKind::Mobile,
-        _ => return req.error("To must be desk or mobile"),
+    let Some(to) = LegKind::parse(&req.header(c"To")) else {
+        return req.error("To must be desk, mobile or mobile2 ... mobile10");
     };
     if user.is_empty() {
         return req.error("missing header: User");

@@ -90,7 +90,8 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
 }
 
 /// Dialplan: extension 1001 and 1002 run Twinning with `${TOPTS}`-free options given here;
-/// the DIDs 51001 and 51002 reach them by Goto, as an inbound route would.
+/// the DIDs 51001 and 51002 reach them by Goto, as an inbound route would; 7<number> calls
+/// 1001 from caller number <number>, 70 from a caller with no number.
 pub fn extensions_conf(options: &str) -> String {
     format!(
         "[general]\n[default]\n\
@@ -99,6 +100,8 @@ pub fn extensions_conf(options: &str) -> String {
          [twinning-button-test]\nexten => s,1,TwinningButton(${{BASE64_DECODE(${{TARGS64}})}})\n same => n,UserEvent(TwinningButtonResult,Tag: ${{TTAG}},Result: ${{TWINNINGBUTTON}},Error: ${{TWINNINGERROR}})\n same => n,Hangup()\n\
          {}\n#include extensions_twinning.conf\n[twinning-calls]\n\
          exten => _5100X,1,Goto(${{EXTEN:1}},1)\n\
+         exten => _7X.,1,Set(CALLERID(num)=${{EXTEN:1}})\n same => n,Goto(1001,1)\n\
+         exten => 70,1,Set(CALLERID(num)=)\n same => n,Goto(1001,1)\n\
          exten => _100X,1,Twinning(${{EXTEN}},{options})\n\
           same => n,UserEvent(TwinningResult,Status: ${{TWINNINGSTATUS}},AnsweredBy: ${{TWINNINGANSWEREDBY}})\n\
           same => n,Hangup()\n",

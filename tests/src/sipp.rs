@@ -170,6 +170,49 @@ impl Phone {
         Phone::spawn_load(instance, name, port, &xml, &[], None)
     }
 
+    /// A trunk to several remote destinations: takes `calls` calls, and answers a call to
+    /// a number starting with `answers[i].0` `answers[i].1` ms after its INVITE, staying
+    /// until hung up; every other call rings until cancelled. Its trace shows each
+    /// INVITE's time and number.
+    pub fn trunk(
+        instance: &dyn SipSite,
+        name: &str,
+        port: u16,
+        answers: &[(&str, u64)],
+        calls: u64,
+    ) -> Phone {
+        let mut x = String::from(
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"twinning trunk\">\n\
+<recv request=\"INVITE\" crlf=\"true\"><action>\
+<ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/>",
+        );
+        for (i, (number, _)) in answers.iter().enumerate() {
+            assert!(number.chars().all(|c| c.is_ascii_digit()), "a number prefix: {number}");
+            x += &format!(
+                "<ereg regexp=\"^INVITE sip:{number}\" search_in=\"msg\" check_it=\"false\" assign_to=\"answer{i}\"/>"
+            );
+        }
+        x += "</action></recv>\n";
+        x += &response("180 Ringing", "[last_CSeq:]", false);
+        for i in 0..answers.len() {
+            x += &format!("<nop test=\"answer{i}\" next=\"answer{i}\"/>\n");
+        }
+        // Not answered: rings until the PBX cancels it.
+        x += "<recv request=\"CANCEL\"/>\n";
+        x += &response("200 OK", "[last_CSeq:]", false);
+        x += &response("487 Request Terminated", "CSeq: [$invite_cseq] INVITE", false);
+        x += "<recv request=\"ACK\"/>\n<nop next=\"end\"/>\n";
+        for (i, (_, after_ms)) in answers.iter().enumerate() {
+            x += &format!("<label id=\"answer{i}\"/>\n<pause milliseconds=\"{after_ms}\"/>\n");
+            x += &response("200 OK", "CSeq: [$invite_cseq] INVITE", true);
+            x += "<recv request=\"ACK\"/>\n<recv request=\"BYE\"/>\n";
+            x += &response("200 OK", "[last_CSeq:]", false);
+            x += "<nop next=\"end\"/>\n";
+        }
+        x += "<label id=\"end\"/>\n</scenario>\n";
+        Phone::spawn_load(instance, name, port, &x, &[], Some(calls))
+    }
+
     /// Places `calls` calls to `exten` at `rate` per second (at most `limit` at once),
     /// recording each call's INVITE-to-200 time and SIPp's statistics in its directory.
     pub fn load(
@@ -279,9 +322,9 @@ impl Phone {
             args.extend(["-m", c]);
         }
         args.push("-nostdin");
-        // A single call's messages are what tests check; under load, tracing every message
+        // A few calls' messages are what tests check; under load, tracing every message
         // would cost more than the calls themselves.
-        if calls == Some(1) {
+        if calls.is_some_and(|c| c <= 10) {
             args.extend(["-trace_msg", "-message_file", &messages]);
         }
         args.extend(["-trace_err", "-error_file", &errors]);

@@ -1006,3 +1006,87 @@ fn bad_button_input_fails_clearly_and_changes_nothing() {
     }
     assert!(p.esl.api("twinning status 1001").contains("enabled          : yes"));
 }
+
+/// 1001 given two more destinations over ESL: mobile2 after 1 s, mobile3 after 3 s.
+fn three_destinations(p: &mut Pbx, extra: &[(&str, &str)]) {
+    let mut fields = vec![
+        ("mobile2", "07700900222"),
+        ("mobile2_dial_delay", "1"),
+        ("mobile3", "07700900333"),
+        ("mobile3_dial_delay", "3"),
+    ];
+    fields.extend_from_slice(extra);
+    for (field, value) in fields {
+        let reply = p.esl.api(&format!("twinning set 1001 {field} {value}"));
+        assert!(reply.starts_with("+OK"), "{field}: {reply}");
+    }
+}
+
+#[test]
+fn each_destination_rings_after_its_delay_and_the_second_answers_first_and_wins() {
+    let Some(mut p) = start("freeswitch::destinations", "", "") else { return };
+    three_destinations(&mut p, &[]);
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut trunk = Phone::trunk(&p.fs, "trunk", p.ports.mobile, &[("07700900222", 2800)], 3);
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1000 });
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile2");
+    let end = p.event("twinning::end", &[]);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile2"));
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    trunk.wait(Duration::from_secs(10));
+    let invites = trunk.received("INVITE");
+    let numbers: Vec<String> = invites
+        .iter()
+        .map(|m| m.first_line.trim_start_matches("INVITE sip:").split('@').next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(numbers, ["07700900123", "07700900222", "07700900333"], "{}", trunk.summary());
+    let (t2, t3) = (invites[1].at - invites[0].at, invites[2].at - invites[0].at);
+    println!("freeswitch destination INVITEs after the first: mobile2 +{t2:.3} s, mobile3 +{t3:.3} s");
+    assert!((t2 - 1.0).abs() < 0.4 && (t3 - 3.0).abs() < 0.4, "+{t2:.3} s, +{t3:.3} s");
+    assert_eq!(trunk.received("CANCEL").len(), 2, "the others were cancelled: {}", trunk.summary());
+}
+
+#[test]
+fn caller_lists_decide_who_reaches_the_remote_destinations() {
+    let Some(mut p) = start("freeswitch::caller_lists", "", "") else { return };
+    three_destinations(&mut p, &[("mobile2_dial_delay", "0"), ("mobile3_dial_delay", "0")]);
+    assert!(p.esl.api("twinning set 1001 block_callers 0161*, anonymous").starts_with("+OK"));
+    let status = p.esl.api("twinning status 1001");
+    assert!(
+        status.contains("mobile3_dial_delay: 0") && status.contains("block_callers    : 0161*,anonymous"),
+        "{status}"
+    );
+    let reply = p.esl.api("twinning set 1001 allow_callers 0161&sofia/x");
+    assert!(
+        reply.starts_with("-ERR") && reply.contains("not a number, a prefix like 0161* or anonymous"),
+        "{reply}"
+    );
+    let call_from = |p: &mut Pbx, from: &str, rings_remote: bool| {
+        let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
+        let mut trunk = Phone::trunk(&p.fs, "trunk", p.ports.mobile, &[], 3);
+        let mut caller = Phone::call_as(&p.fs, "caller", from, "1001", &Caller::HangUpAfter { hold_ms: 300 });
+        let end = p.event("twinning::end", &[]);
+        assert_eq!(end.must("AnsweredBy"), "desk", "{from}: the desk rings whoever calls");
+        caller.wait(WAIT);
+        trunk.stop();
+        let refused = p.esl.drain_in_order(&["twinning::refused"], Duration::from_millis(300));
+        if rings_remote {
+            assert_eq!(trunk.received("INVITE").len(), 3, "{from}: {}", trunk.summary());
+        } else {
+            assert!(trunk.received("INVITE").is_empty(), "{from}: {}", trunk.summary());
+            let reasons: Vec<(&str, &str)> =
+                refused.iter().map(|e| (e.must("Leg"), e.must("Reason"))).collect();
+            assert_eq!(
+                reasons,
+                [("mobile", "caller"), ("mobile2", "caller"), ("mobile3", "caller")],
+                "{from}"
+            );
+        }
+    };
+    call_from(&mut p, "01614960000", false);
+    call_from(&mut p, "442071234567", true);
+    assert!(p.esl.api("twinning set 1001 block_callers").starts_with("+OK"));
+    assert!(p.esl.api("twinning set 1001 allow_callers 44207*").starts_with("+OK"));
+    call_from(&mut p, "442071234567", true);
+    call_from(&mut p, "441632960000", false);
+}

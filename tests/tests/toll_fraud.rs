@@ -460,3 +460,40 @@ fn twinning_conf_at_reload() {
     }
     f.report("twinning.conf at reload");
 }
+
+/// The fields of destinations 2 … 10 and the caller lists, over AMI (the CLI and the
+/// function go through the same validation, which the tests above cover for `mobile`):
+/// every payload is refused and changes nothing, a list never takes anything but numbers,
+/// prefixes and `anonymous`, and calls still reach only the original number.
+#[test]
+fn the_other_destinations_and_the_caller_lists_refuse_the_corpus() {
+    let mut f = Fixture::start();
+    let get = |f: &mut Fixture, field: &str| {
+        f.ami.action("Getvar", &[("Variable", &format!("TWINNING(1001,{field})"))]).must("Value").to_owned()
+    };
+    let fields =
+        ["mobile2", "mobile10", "mobile5_ring_time", "mobile7_dial_delay", "block_callers", "allow_callers"];
+    let mut refused = 0;
+    for field in fields {
+        let before = get(&mut f, field);
+        for payload in corpus().into_iter().filter(|p| !p.contains(['\r', '\n'])) {
+            let list = field.ends_with("_callers");
+            // Plain digits are a valid list entry (a list never dials): only the rest must be refused.
+            if list && payload.trim().chars().all(|c| c.is_ascii_digit() || "+*, ".contains(c)) {
+                continue;
+            }
+            let r = f.ami.action("TwinningSet", &[("User", "1001"), ("Field", field), ("Value", &payload)]);
+            assert_eq!(r.get("Response"), Some("Error"), "{field}: AMI accepted {payload:?}: {r:?}");
+            let e = f
+                .ami
+                .event("TwinningSettingsRefused", &[("Field", field)], Duration::from_secs(10))
+                .unwrap_or_else(|| panic!("{field} {payload:?}: no security event"));
+            assert!(!e.must("Reason").is_empty());
+            assert_eq!(get(&mut f, field), before, "{field} {payload:?} changed it");
+            refused += 1;
+        }
+    }
+    assert!(f.ami.drain_events("TwinningSettingsChanged", Duration::from_millis(500)).is_empty());
+    f.legitimate_call("the corpus on the other destinations and the lists");
+    eprintln!("toll fraud, other destinations and caller lists: {refused} inputs refused; calls still reach only {ORIGINAL}");
+}

@@ -102,9 +102,10 @@ impl CallActivity {
     }
 }
 
-/// Whether twinning is on for a user, as the twinning lamp shows it.
+/// Whether twinning is on for a user, as the twinning lamp shows it: no DND, and a remote
+/// destination with a number enabled (for `mobile`, the user's `enabled`).
 pub fn twinning_is_on(user: &UserSettings) -> bool {
-    user.enabled && user.mobile.is_some() && !user.dnd
+    user.twinning_on()
 }
 
 /// The state of `lamp` for a user with `settings` (`None`: no such user) whose calls are

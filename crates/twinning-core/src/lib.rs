@@ -12,7 +12,8 @@ pub mod pin_guard;
 pub mod settings;
 
 pub use settings::{
-    printable, CallControl, CallerIdMode, Change, Config, ConfigError, DeskDevice, DestinationPolicy,
-    DtmfCode, Field, General, Millis, MobileDialTemplate, OverrideProblem, PhoneNumber, Pin, RawConfig,
-    RawEntry, RawSection, Schedule, SettingError, Settings, UserId, UserSettings,
+    printable, CallControl, CallerIdMode, CallerList, Change, Config, ConfigError, DeskDevice,
+    DestinationField, DestinationPolicy, DtmfCode, Field, General, Millis, MobileDialTemplate,
+    OverrideProblem, PhoneNumber, Pin, RawConfig, RawEntry, RawSection, Schedule, SettingError, Settings,
+    UserId, UserSettings,
 };

@@ -40,8 +40,12 @@ struct Run {
 
 impl Run {
     fn new(setup: CallSetup) -> Run {
+        Run::with_cap(setup, 1)
+    }
+
+    fn with_cap(setup: CallSetup, slots: u32) -> Run {
         let t0 = Instant::now();
-        let mut cap = ConcurrencyCap::new(1);
+        let mut cap = ConcurrencyCap::new(slots);
         let call = TwinnedCall::start(setup, &mut cap, t0);
         let mut run = Run { call, cap, t0, log: Vec::new() };
         run.drain();
@@ -55,6 +59,13 @@ impl Run {
     fn event(&mut self, ms: u64, e: Event) {
         self.call.handle_event(e, self.at(ms));
         self.drain();
+    }
+
+    fn handover(&mut self, ms: u64, to: LegKind) -> Result<(), String> {
+        let at = self.at(ms);
+        let r = self.call.request_handover(to, HandoverTrigger::Ami, &mut self.cap, at);
+        self.drain();
+        r
     }
 
     fn timeout(&mut self, ms: u64) {
@@ -121,7 +132,7 @@ impl Run {
 #[test]
 fn desk_answers_first_and_the_mobile_is_cancelled() {
     let mut r = Run::new(setup_with(&[], ""));
-    assert_eq!(r.dials(), [LegKind::Desk, LegKind::Mobile]);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::MOBILE]);
     r.event(100, Event::LegRinging(DESK));
     r.event(150, Event::LegRinging(MOBILE));
     assert_eq!(r.log.iter().filter(|c| **c == Command::IndicateRinging).count(), 1);
@@ -132,14 +143,14 @@ fn desk_answers_first_and_the_mobile_is_cancelled() {
     r.event(60_000, Event::CallerHungUp);
     assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
     assert_eq!(r.call.outcome(), r.finish(), "the engine reports the same outcome as its Finish");
-    assert_eq!(r.states(LegKind::Mobile), ["dialing", "ringing", "cancelled"]);
+    assert_eq!(r.states(LegKind::MOBILE), ["dialing", "ringing", "cancelled"]);
 }
 
 #[test]
 fn mobile_answer_inside_the_guard_is_voicemail_and_the_desk_still_wins() {
     let mut r = Run::new(setup_with(&[], ""));
     r.event(1500, Event::LegAnswered(MOBILE));
-    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "guarded"]);
+    assert_eq!(r.states(LegKind::MOBILE), ["dialing", "answered", "guarded"]);
     assert!(r.log.contains(&Command::Cancel { leg: MOBILE }));
     assert!(r.bridged().is_empty());
     r.event(4000, Event::LegAnswered(DESK));
@@ -156,7 +167,7 @@ fn mobile_answer_after_the_guard_wins() {
     assert!(r.log.contains(&Command::Cancel { leg: DESK }));
     assert_eq!(r.cap.active(), 1, "the bridged mobile still holds its slot");
     r.event(30_000, Event::LegHungUp(MOBILE));
-    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
     assert_eq!(r.cap.active(), 0);
 }
 
@@ -168,10 +179,10 @@ fn dial_delay_holds_the_mobile_back() {
     r.timeout(3999);
     assert_eq!(r.dials(), [LegKind::Desk]);
     r.timeout(4000);
-    assert_eq!(r.dials(), [LegKind::Desk, LegKind::Mobile]);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::MOBILE]);
     // The guard counts from the mobile's own start.
     r.event(5000, Event::LegAnswered(MOBILE));
-    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "guarded"]);
+    assert_eq!(r.states(LegKind::MOBILE), ["dialing", "answered", "guarded"]);
 }
 
 #[test]
@@ -183,12 +194,12 @@ fn confirmation_accepted_declined_and_timed_out() {
     r.event(3500, Event::LegDtmf(MOBILE, '5'));
     r.event(4000, Event::LegDtmf(MOBILE, '1'));
     assert_eq!(r.bridged(), [MOBILE]);
-    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "confirmed"]);
+    assert_eq!(r.states(LegKind::MOBILE), ["dialing", "answered", "confirmed"]);
 
     let mut r = Run::new(setup_with(&[], "c"));
     r.event(3000, Event::LegAnswered(MOBILE));
     r.event(4000, Event::LegDtmf(MOBILE, '2'));
-    assert_eq!(r.states(LegKind::Mobile), ["dialing", "answered", "declined"]);
+    assert_eq!(r.states(LegKind::MOBILE), ["dialing", "answered", "declined"]);
     assert!(r.log.contains(&Command::Cancel { leg: MOBILE }));
     r.event(5000, Event::LegAnswered(DESK));
     assert_eq!(r.bridged(), [DESK]);
@@ -272,7 +283,7 @@ fn refusals_ring_only_the_desk_and_say_why() {
         assert_eq!(r.refusal(), Some(reason), "{changes:?} {options}");
     }
     let r = Run::new(setup_with(&[("hunt_group_calls", "yes")], "h"));
-    assert_eq!(r.dials(), [LegKind::Desk, LegKind::Mobile]);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::MOBILE]);
 }
 
 #[test]
@@ -303,7 +314,7 @@ fn the_cap_is_shared_across_calls() {
         let mut refused = None;
         while let Some(cmd) = c.poll_command() {
             match cmd {
-                Command::Dial { kind: LegKind::Mobile, .. } => n += 1,
+                Command::Dial { kind: LegKind::MOBILE, .. } => n += 1,
                 Command::Notify(Notification::Refused { reason, .. }) => refused = Some(reason),
                 _ => {}
             }
@@ -322,7 +333,7 @@ fn caller_id_modes_on_the_mobile_leg() {
         r.log
             .iter()
             .find_map(|c| match c {
-                Command::Dial { kind: LegKind::Mobile, caller_id, target, .. } => {
+                Command::Dial { kind: LegKind::MOBILE, caller_id, target, .. } => {
                     assert_eq!(target.to_string(), "PJSIP/07700900123@mobile-trunk");
                     Some(caller_id.number.clone())
                 }
@@ -366,11 +377,11 @@ fn on_desk() -> Run {
 fn push_to_mobile_moves_the_call_when_the_mobile_answers() {
     let mut r = on_desk();
     let t = r.at(10_000);
-    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
     r.drain();
     let pushed = LegId(2);
     assert!(
-        matches!(r.log.iter().rev().find(|c| matches!(c, Command::Dial { .. })), Some(Command::Dial { leg, kind: LegKind::Mobile, .. }) if *leg == pushed)
+        matches!(r.log.iter().rev().find(|c| matches!(c, Command::Dial { .. })), Some(Command::Dial { leg, kind: LegKind::MOBILE, .. }) if *leg == pushed)
     );
     assert_eq!(r.cap.active(), 1);
     r.event(13_000, Event::LegAnswered(pushed));
@@ -380,7 +391,7 @@ fn push_to_mobile_moves_the_call_when_the_mobile_answers() {
         [("desk".into(), "mobile".into(), "started"), ("desk".into(), "mobile".into(), "completed")]
     );
     r.event(20_000, Event::LegHungUp(pushed));
-    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
     assert_eq!(r.cap.active(), 0);
 }
 
@@ -388,14 +399,14 @@ fn push_to_mobile_moves_the_call_when_the_mobile_answers() {
 fn a_push_answered_by_voicemail_or_not_at_all_leaves_the_call_on_the_desk() {
     let mut r = on_desk();
     let t = r.at(10_000);
-    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Dtmf, &mut r.cap, t).unwrap();
+    r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Dtmf, &mut r.cap, t).unwrap();
     r.event(10_500, Event::LegAnswered(LegId(2)));
     assert!(swaps(&r).is_empty());
     assert_eq!(handovers(&r).last().unwrap().2, "guarded");
     assert_eq!(r.cap.active(), 0);
 
     let t = r.at(20_000);
-    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
     r.drain();
     assert_eq!(r.call.poll_timeout(), Some(r.at(35_000)), "a push rings for handover_timeout (15 s)");
     r.timeout(35_000);
@@ -411,7 +422,7 @@ fn handover_refusals() {
     let mut r = Run::new(setup_with(&[], ""));
     let t = r.at(100);
     assert!(
-        r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).is_err(),
+        r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t).is_err(),
         "not answered yet"
     );
     let mut r = on_desk();
@@ -421,9 +432,9 @@ fn handover_refusals() {
         "already there"
     );
     assert!(r.call.pickup(t).is_err(), "pickup is for calls on the mobile");
-    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
     assert!(
-        r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).is_err(),
+        r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t).is_err(),
         "in progress"
     );
     let mut r = Run::new(setup_with(&[("mobile", "")], ""));
@@ -431,7 +442,7 @@ fn handover_refusals() {
     let t = r.at(2000);
     assert!(r
         .call
-        .request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t)
+        .request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t)
         .unwrap_err()
         .contains("no mobile"));
     r.drain();
@@ -448,7 +459,7 @@ fn pickup_from_the_desk_takes_a_call_off_the_mobile() {
     r.drain();
     assert_eq!(swaps(&r), [(desk, MOBILE)]);
     assert_eq!(r.cap.active(), 0, "the mobile slot is free once the mobile is released");
-    assert_eq!(r.states(LegKind::Mobile).last(), Some(&"released"));
+    assert_eq!(r.states(LegKind::MOBILE).last(), Some(&"released"));
     r.event(20_000, Event::CallerHungUp);
     assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
 }
@@ -482,7 +493,7 @@ fn mobile_codes_move_hold_and_transfer() {
 fn the_call_ending_during_a_handover_cancels_the_ringing_device() {
     let mut r = on_desk();
     let t = r.at(5000);
-    r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
+    r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t).unwrap();
     r.event(6000, Event::LegHungUp(DESK));
     assert!(r.log.contains(&Command::Cancel { leg: LegId(2) }));
     assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Desk))));
@@ -524,7 +535,7 @@ fn a_held_caller_nobody_takes_is_released_after_the_pickup_time() {
     r.timeout(18_000);
     assert!(r.log.contains(&Command::Cancel { leg: LegId(2) }));
     assert!(r.log.contains(&Command::ReleaseCaller));
-    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
     assert_eq!(handovers(&r).last().unwrap().2, "noanswer");
 }
 
@@ -540,7 +551,7 @@ fn the_pickup_code_takes_a_held_caller() {
     assert!(r.log.contains(&Command::Unpark { leg: desk }));
     let t = r.at(9500);
     assert!(
-        r.call.request_handover(LegKind::Mobile, HandoverTrigger::Ami, &mut r.cap, t).is_ok(),
+        r.call.request_handover(LegKind::MOBILE, HandoverTrigger::Ami, &mut r.cap, t).is_ok(),
         "bridged again"
     );
 }
@@ -551,7 +562,7 @@ fn without_desk_pickup_a_mobile_hang_up_ends_the_call() {
     r.event(3000, Event::LegAnswered(MOBILE));
     r.event(8000, Event::LegHungUp(MOBILE));
     assert!(!r.log.contains(&Command::Park));
-    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile))));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
 }
 
 // Random event sequences: whatever the host reports, and in whatever order, the call
@@ -566,7 +577,13 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = (u64, Step)> {
-    let leg = prop_oneof![Just(DESK), Just(MOBILE), Just(LegId(2)), Just(LegId(3)), Just(LegId(7))];
+    step_among(8)
+}
+
+/// A random step on legs 0 … `legs` - 1 (some of which may not exist), handovers to any
+/// destination included.
+fn step_among(legs: u32) -> impl Strategy<Value = (u64, Step)> {
+    let leg = (0..legs).prop_map(LegId);
     let event = prop_oneof![
         leg.clone().prop_map(|l| Step::Event(Event::LegRinging(l))),
         leg.clone().prop_map(|l| Step::Event(Event::LegProgress(l))),
@@ -581,7 +598,8 @@ fn step() -> impl Strategy<Value = (u64, Step)> {
             .prop_map(|(l, d)| Step::Event(Event::LegDtmf(l, d))),
         Just(Step::Event(Event::CallerHungUp)),
         Just(Step::Timeout),
-        prop_oneof![Just(LegKind::Desk), Just(LegKind::Mobile)].prop_map(Step::Handover),
+        prop_oneof![Just(LegKind::Desk), Just(LegKind::MOBILE), (2u8..=10).prop_map(LegKind::Mobile)]
+            .prop_map(Step::Handover),
         Just(Step::Pickup),
         prop_oneof![
             Just(MobileFeature::ToDesk),
@@ -612,97 +630,311 @@ proptest! {
 
     #[test]
     fn invariants_hold_for_any_event_sequence(changes in changes(), park in any::<bool>(), steps in proptest::collection::vec(step(), 0..30)) {
-        let t0 = Instant::now();
-        let mut cap = ConcurrencyCap::new(1);
         let mut setup = setup_with(&changes, "");
         if park {
             setup.call_control.desk_pickup_time = twinning_core::Millis::from_secs(4);
         }
-        let mut call = TwinnedCall::start(setup, &mut cap, t0);
         let delay = if changes.contains(&("dial_delay", "3")) { 3000 } else { 0 };
-        let mut log: Vec<(u64, Command)> = Vec::new();
-        let mut now = 0u64;
-        let drain = |call: &mut TwinnedCall, cap: &mut ConcurrencyCap, at: u64, log: &mut Vec<(u64, Command)>| {
-            while let Some(c) = call.poll_command() {
-                if c == Command::ReleaseMobileSlot { cap.release(); }
-                log.push((at, c));
-            }
-        };
-        drain(&mut call, &mut cap, 0, &mut log);
-        for (dt, s) in steps.iter().cloned().chain([(1, Step::Event(Event::CallerHungUp))]) {
-            // Deadlines are honoured: the host never wakes the engine late here.
-            if let Some(deadline) = call.poll_timeout() {
-                let due = deadline.duration_since(t0).as_millis() as u64;
-                if due <= now + dt {
-                    now = now.max(due);
-                    call.handle_timeout(t0 + Duration::from_millis(now));
-                    drain(&mut call, &mut cap, now, &mut log);
-                }
-            }
-            now += dt;
-            let at = t0 + Duration::from_millis(now);
-            match s {
-                Step::Event(e) => call.handle_event(e, at),
-                Step::Timeout => call.handle_timeout(at),
-                Step::Handover(to) => { let _ = call.request_handover(to, HandoverTrigger::Ami, &mut cap, at); }
-                Step::Pickup => { let _ = call.pickup(at); }
-            }
-            drain(&mut call, &mut cap, now, &mut log);
-        }
-        prop_assert!(call.is_finished(), "a caller hang-up always ends the call");
-        let finishes: Vec<usize> = log.iter().enumerate().filter(|(_, (_, c))| matches!(c, Command::Finish { .. })).map(|(i, _)| i).collect();
-        prop_assert_eq!(finishes.len(), 1);
-        prop_assert_eq!(finishes[0], log.len() - 1, "nothing follows the finish");
-        // At most one leg is in the bridge at any time: the first comes by Bridge, each
-        // later one replaces the one in the bridge by SwapBridge.
-        let mut in_bridge: Option<LegId> = None;
-        let mut ever_bridged = Vec::new();
-        for (_, c) in &log {
-            match c {
-                Command::Bridge { leg } => {
-                    prop_assert!(in_bridge.is_none(), "two legs bridged: {:?}", log);
-                    in_bridge = Some(*leg);
-                    ever_bridged.push(*leg);
-                }
-                Command::SwapBridge { new, old } => {
-                    prop_assert_eq!(in_bridge, Some(*old), "swap must replace the bridged leg");
-                    in_bridge = Some(*new);
-                    ever_bridged.push(*new);
-                }
-                Command::Park => {
-                    prop_assert!(in_bridge.is_some(), "only a bridged call is parked");
-                    in_bridge = None;
-                }
-                Command::Unpark { leg } => {
-                    prop_assert!(in_bridge.is_none(), "unpark into an occupied bridge: {:?}", log);
-                    in_bridge = Some(*leg);
-                    ever_bridged.push(*leg);
-                }
-                _ => {}
-            }
-        }
-        for (at, c) in &log {
-            if let Command::Dial { kind: LegKind::Mobile, leg, .. } = c {
-                if *leg == MOBILE {
-                    prop_assert!(*at >= delay, "mobile dialed at {} before its delay {}", at, delay);
-                }
-            }
-        }
-        // Every leg dialed (or adopted by pickup) ends exactly once: a terminal notice,
-        // or still in the bridge when the call finished.
-        let mut legs: Vec<LegId> = log.iter().filter_map(|(_, c)| if let Command::Dial { leg, .. } = c { Some(*leg) } else { None }).collect();
-        legs.extend(ever_bridged.iter().copied());
-        legs.sort();
-        legs.dedup();
-        for leg in legs {
-            let terminal = log.iter().filter(|(_, c)| matches!(c,
-                Command::Notify(Notification::Leg { leg: l, notice, .. })
-                    if *l == leg && matches!(notice, LegNotice::Cancelled | LegNotice::Failed { .. } | LegNotice::Guarded { .. } | LegNotice::Declined { .. } | LegNotice::HungUp | LegNotice::Released))).count();
-            let still_bridged = (in_bridge == Some(leg)) as usize;
-            prop_assert_eq!(terminal + still_bridged, 1, "leg {:?}: {:?}", leg, log);
-            let cancels = log.iter().filter(|(_, c)| *c == Command::Cancel { leg }).count();
-            prop_assert!(cancels <= 1);
-        }
-        prop_assert_eq!(cap.active(), 0, "every mobile slot taken is given back");
+        check_invariants(setup, 1, delay, steps)?;
     }
+
+    #[test]
+    fn invariants_hold_with_up_to_ten_destinations(
+        destinations in proptest::collection::vec((0u64..4, 0u64..3, prop_oneof![Just(0u64), Just(6), Just(30)], any::<bool>()), 1..10),
+        cap in 1u32..12,
+        park in any::<bool>(),
+        steps in proptest::collection::vec(step_among(14), 0..40),
+    ) {
+        let mut changes: Vec<(String, String)> = vec![("answer_guard".into(), "0".into())];
+        for (i, (delay, guard, ring, enabled)) in destinations.iter().enumerate() {
+            let n = i + 2;
+            changes.push((format!("mobile{n}"), format!("0770090{:04}", 1000 + n)));
+            changes.push((format!("mobile{n}_dial_delay"), delay.to_string()));
+            changes.push((format!("mobile{n}_answer_guard"), guard.to_string()));
+            if *ring > 0 {
+                changes.push((format!("mobile{n}_ring_time"), ring.to_string()));
+            }
+            changes.push((format!("mobile{n}_enabled"), if *enabled { "yes" } else { "no" }.into()));
+        }
+        let changes: Vec<(&str, &str)> = changes.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+        let mut setup = setup_with(&changes, "");
+        if park {
+            setup.call_control.desk_pickup_time = twinning_core::Millis::from_secs(4);
+        }
+        check_invariants(setup, cap, 0, steps)?;
+    }
+}
+
+/// Runs `steps` against a call from `setup` with a cap of `cap` slots, and checks what every
+/// call must keep: one finish, last; at most one leg bridged at a time; the mobile not
+/// dialed before `mobile_delay`; every leg ends exactly once; every cap slot given back.
+fn check_invariants(
+    setup: CallSetup,
+    cap: u32,
+    mobile_delay: u64,
+    steps: Vec<(u64, Step)>,
+) -> Result<(), TestCaseError> {
+    let delay = mobile_delay;
+    let t0 = Instant::now();
+    let mut cap = ConcurrencyCap::new(cap);
+    let mut call = TwinnedCall::start(setup, &mut cap, t0);
+    let mut log: Vec<(u64, Command)> = Vec::new();
+    let mut now = 0u64;
+    let drain = |call: &mut TwinnedCall, cap: &mut ConcurrencyCap, at: u64, log: &mut Vec<(u64, Command)>| {
+        while let Some(c) = call.poll_command() {
+            if c == Command::ReleaseMobileSlot {
+                cap.release();
+            }
+            log.push((at, c));
+        }
+    };
+    drain(&mut call, &mut cap, 0, &mut log);
+    for (dt, s) in steps.iter().cloned().chain([(1, Step::Event(Event::CallerHungUp))]) {
+        // Deadlines are honoured: the host never wakes the engine late here.
+        if let Some(deadline) = call.poll_timeout() {
+            let due = deadline.duration_since(t0).as_millis() as u64;
+            if due <= now + dt {
+                now = now.max(due);
+                call.handle_timeout(t0 + Duration::from_millis(now));
+                drain(&mut call, &mut cap, now, &mut log);
+            }
+        }
+        now += dt;
+        let at = t0 + Duration::from_millis(now);
+        match s {
+            Step::Event(e) => call.handle_event(e, at),
+            Step::Timeout => call.handle_timeout(at),
+            Step::Handover(to) => {
+                let _ = call.request_handover(to, HandoverTrigger::Ami, &mut cap, at);
+            }
+            Step::Pickup => {
+                let _ = call.pickup(at);
+            }
+        }
+        drain(&mut call, &mut cap, now, &mut log);
+    }
+    prop_assert!(call.is_finished(), "a caller hang-up always ends the call");
+    let finishes: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, c))| matches!(c, Command::Finish { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    prop_assert_eq!(finishes.len(), 1);
+    prop_assert_eq!(finishes[0], log.len() - 1, "nothing follows the finish");
+    // At most one leg is in the bridge at any time: the first comes by Bridge, each
+    // later one replaces the one in the bridge by SwapBridge.
+    let mut in_bridge: Option<LegId> = None;
+    let mut ever_bridged = Vec::new();
+    for (_, c) in &log {
+        match c {
+            Command::Bridge { leg } => {
+                prop_assert!(in_bridge.is_none(), "two legs bridged: {:?}", log);
+                in_bridge = Some(*leg);
+                ever_bridged.push(*leg);
+            }
+            Command::SwapBridge { new, old } => {
+                prop_assert_eq!(in_bridge, Some(*old), "swap must replace the bridged leg");
+                in_bridge = Some(*new);
+                ever_bridged.push(*new);
+            }
+            Command::Park => {
+                prop_assert!(in_bridge.is_some(), "only a bridged call is parked");
+                in_bridge = None;
+            }
+            Command::Unpark { leg } => {
+                prop_assert!(in_bridge.is_none(), "unpark into an occupied bridge: {:?}", log);
+                in_bridge = Some(*leg);
+                ever_bridged.push(*leg);
+            }
+            _ => {}
+        }
+    }
+    for (at, c) in &log {
+        if let Command::Dial { kind: LegKind::MOBILE, leg, .. } = c {
+            if *leg == MOBILE {
+                prop_assert!(*at >= delay, "mobile dialed at {} before its delay {}", at, delay);
+            }
+        }
+    }
+    // Every leg dialed (or adopted by pickup) ends exactly once: a terminal notice,
+    // or still in the bridge when the call finished.
+    let mut legs: Vec<LegId> = log
+        .iter()
+        .filter_map(|(_, c)| if let Command::Dial { leg, .. } = c { Some(*leg) } else { None })
+        .collect();
+    legs.extend(ever_bridged.iter().copied());
+    legs.sort();
+    legs.dedup();
+    for leg in legs {
+        let terminal = log.iter().filter(|(_, c)| matches!(c,
+                Command::Notify(Notification::Leg { leg: l, notice, .. })
+                    if *l == leg && matches!(notice, LegNotice::Cancelled | LegNotice::Failed { .. } | LegNotice::Guarded { .. } | LegNotice::Declined { .. } | LegNotice::HungUp | LegNotice::Released | LegNotice::NoAnswer))).count();
+        let still_bridged = (in_bridge == Some(leg)) as usize;
+        prop_assert_eq!(terminal + still_bridged, 1, "leg {:?}: {:?}", leg, log);
+        let cancels = log.iter().filter(|(_, c)| *c == Command::Cancel { leg }).count();
+        prop_assert!(cancels <= 1);
+    }
+    prop_assert_eq!(cap.active(), 0, "every mobile slot taken is given back");
+    Ok(())
+}
+
+// Several remote destinations (mobile, mobile2 … mobile10), each with its own timers.
+
+fn three_destinations(extra: &[(&str, &str)]) -> CallSetup {
+    let mut changes = vec![
+        ("answer_guard", "0"),
+        ("mobile2", "07700900222"),
+        ("mobile2_dial_delay", "1"),
+        ("mobile3", "07700900333"),
+        ("mobile3_dial_delay", "3"),
+    ];
+    changes.extend_from_slice(extra);
+    setup_with(&changes, "")
+}
+
+fn dial_times(r: &Run) -> Vec<(LegKind, LegId)> {
+    r.log
+        .iter()
+        .filter_map(|c| if let Command::Dial { kind, leg, .. } = c { Some((*kind, *leg)) } else { None })
+        .collect()
+}
+
+#[test]
+fn each_destination_rings_after_its_own_delay_and_the_first_answer_wins() {
+    let mut r = Run::with_cap(three_destinations(&[]), 10);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::MOBILE]);
+    assert_eq!(r.cap.active(), 3, "a slot per remote leg, taken at the start");
+    assert_eq!(r.call.poll_timeout(), Some(r.at(1000)));
+    r.timeout(1000);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::MOBILE, LegKind::Mobile(2)]);
+    let mobile2 = dial_times(&r)[2].1;
+    r.event(2500, Event::LegAnswered(mobile2));
+    assert_eq!(r.bridged(), [mobile2]);
+    // Every other leg is cancelled in that same step; mobile3, not yet dialed, never is.
+    assert!(
+        r.log.contains(&Command::Cancel { leg: DESK }) && r.log.contains(&Command::Cancel { leg: MOBILE })
+    );
+    r.timeout(3000);
+    assert_eq!(r.dials().len(), 3, "mobile3 is not dialed after the call was answered");
+    assert_eq!(r.cap.active(), 1, "only the bridged destination holds a slot");
+    r.event(9000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::Mobile(2)))));
+    assert_eq!(r.cap.active(), 0);
+    assert_eq!(r.states(LegKind::Mobile(2)), ["dialing", "answered"]);
+}
+
+#[test]
+fn a_guard_of_one_destination_applies_to_it_only() {
+    let mut r =
+        Run::with_cap(three_destinations(&[("mobile2_answer_guard", "2"), ("mobile2_dial_delay", "0")]), 10);
+    let legs = dial_times(&r);
+    let mobile2 = legs.iter().find(|(k, _)| *k == LegKind::Mobile(2)).unwrap().1;
+    r.event(1000, Event::LegAnswered(mobile2));
+    assert_eq!(r.states(LegKind::Mobile(2)), ["dialing", "answered", "guarded"]);
+    r.event(1100, Event::LegAnswered(MOBILE));
+    assert_eq!(r.bridged(), [MOBILE], "mobile's guard is the user's (0)");
+}
+
+#[test]
+fn a_destinations_own_ring_time_ends_its_leg_while_the_others_ring() {
+    let setup = three_destinations(&[("mobile2_dial_delay", "0"), ("mobile2_ring_time", "5")]);
+    let mut r = Run::with_cap(setup, 10);
+    let mobile2 = dial_times(&r).iter().find(|(k, _)| *k == LegKind::Mobile(2)).unwrap().1;
+    r.event(100, Event::LegRinging(mobile2));
+    r.timeout(5000);
+    assert_eq!(r.states(LegKind::Mobile(2)), ["dialing", "ringing", "noanswer"]);
+    assert!(r.log.contains(&Command::Cancel { leg: mobile2 }));
+    assert!(r.finish().is_none(), "the desk and the other destinations ring on");
+    r.event(6000, Event::LegAnswered(DESK));
+    assert_eq!(r.bridged(), [DESK]);
+    r.event(7000, Event::CallerHungUp);
+    assert_eq!(r.cap.active(), 0);
+}
+
+fn refusals(r: &Run) -> Vec<(LegKind, RefusalReason)> {
+    r.log
+        .iter()
+        .filter_map(|c| match c {
+            Command::Notify(Notification::Refused { leg, reason, .. }) => Some((*leg, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn caller_lists_decide_who_reaches_the_remote_destinations() {
+    let caller = |number: &str, extra: &[(&str, &str)]| {
+        let mut setup = three_destinations(extra);
+        setup.caller.number = number.into();
+        Run::with_cap(setup, 10)
+    };
+    let blocked = caller("01614960000", &[("block_callers", "0161*")]);
+    assert_eq!(blocked.dials(), [LegKind::Desk], "the desk still rings");
+    assert_eq!(
+        refusals(&blocked),
+        [
+            (LegKind::MOBILE, RefusalReason::Caller),
+            (LegKind::Mobile(2), RefusalReason::Caller),
+            (LegKind::Mobile(3), RefusalReason::Caller)
+        ]
+    );
+    assert_eq!(blocked.cap.active(), 0);
+    let allowed = caller("442071234567", &[("allow_callers", "44207*,anonymous")]);
+    assert_eq!(allowed.dials(), [LegKind::Desk, LegKind::MOBILE]);
+    assert!(refusals(&allowed).is_empty());
+    let not_on_list = caller("441632960000", &[("allow_callers", "44207*")]);
+    assert_eq!(not_on_list.dials(), [LegKind::Desk]);
+    let anonymous = caller("", &[("block_callers", "anonymous")]);
+    assert_eq!(anonymous.dials(), [LegKind::Desk]);
+    let anonymous_allowed = caller("", &[("allow_callers", "anonymous")]);
+    assert_eq!(anonymous_allowed.dials(), [LegKind::Desk, LegKind::MOBILE]);
+}
+
+#[test]
+fn the_cap_counts_each_remote_leg() {
+    let mut r = Run::with_cap(three_destinations(&[]), 2);
+    assert_eq!(r.cap.active(), 2);
+    assert_eq!(refusals(&r), [(LegKind::Mobile(3), RefusalReason::Cap)]);
+    r.event(100, Event::CallerHungUp);
+    assert_eq!(r.cap.active(), 0);
+}
+
+#[test]
+fn a_switched_off_destination_does_not_ring_and_is_not_announced() {
+    let setup = three_destinations(&[
+        ("mobile2_enabled", "no"),
+        ("mobile2_dial_delay", "0"),
+        ("mobile3_dial_delay", "0"),
+    ]);
+    let r = Run::with_cap(setup, 10);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::MOBILE, LegKind::Mobile(3)]);
+    assert!(refusals(&r).is_empty());
+    // A destination switched on of its own rings while the user's twinning is off.
+    let setup =
+        three_destinations(&[("enabled", "no"), ("mobile3_enabled", "yes"), ("mobile3_dial_delay", "0")]);
+    let r = Run::with_cap(setup, 10);
+    assert_eq!(r.dials(), [LegKind::Desk, LegKind::Mobile(3)]);
+    assert_eq!(refusals(&r), [(LegKind::MOBILE, RefusalReason::Disabled)]);
+}
+
+#[test]
+fn a_handover_to_mobile_goes_where_the_call_was_answered_last() {
+    let mut r = Run::with_cap(three_destinations(&[("mobile2_dial_delay", "0")]), 10);
+    let mobile2 = dial_times(&r).iter().find(|(k, _)| *k == LegKind::Mobile(2)).unwrap().1;
+    r.event(500, Event::LegAnswered(mobile2));
+    // mobile2 moves the call to the desk, then the desk pushes it back to "mobile".
+    r.handover(1000, LegKind::Desk).unwrap();
+    let desk = dial_times(&r).last().unwrap().1;
+    r.event(1500, Event::LegAnswered(desk));
+    r.handover(2000, LegKind::MOBILE).unwrap();
+    assert_eq!(dial_times(&r).last().unwrap().0, LegKind::Mobile(2), "to the destination that answered last");
+    let back = dial_times(&r).last().unwrap().1;
+    r.event(2500, Event::LegAnswered(back));
+    // A destination named: mobile3, which never rang for this call.
+    r.handover(3000, LegKind::Mobile(3)).unwrap();
+    assert_eq!(dial_times(&r).last().unwrap().0, LegKind::Mobile(3));
+    assert!(r.handover(3100, LegKind::Mobile(7)).is_err());
+    r.event(9000, Event::CallerHungUp);
+    assert_eq!(r.cap.active(), 0);
 }

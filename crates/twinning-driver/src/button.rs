@@ -98,7 +98,7 @@ impl<H: Host> Driver<H> {
         if !on_desk {
             return Ok(ButtonPress::PullToDesk);
         }
-        call.request_handover(LegKind::Mobile, HandoverTrigger::Button, here).map_err(ButtonError::Failed)?;
+        call.request_handover(LegKind::MOBILE, HandoverTrigger::Button, here).map_err(ButtonError::Failed)?;
         Ok(ButtonPress::Pushed)
     }
 
@@ -122,7 +122,7 @@ impl<H: Host> Driver<H> {
                 .settings()
                 .user(user)
                 .ok_or_else(|| format!("unknown twinning user '{}'", printable(user)))?;
-            Ok((u.enabled, u.mobile.is_some()))
+            Ok((u.enabled, u.destinations().next().is_some()))
         })?;
         if !enabled && !has_number {
             return Err("no twinned number is set".into());

@@ -73,7 +73,7 @@ pub enum CodeRequest {
 pub fn codes_for(cc: &CallControl, kind: LegKind) -> Vec<(&DtmfCode, CodeRequest, CodeKind)> {
     let codes = match kind {
         LegKind::Desk => vec![(&cc.push_code, CodeRequest::PushToMobile, CodeKind::Immediate)],
-        LegKind::Mobile => vec![
+        LegKind::Mobile(_) => vec![
             (&cc.desk_code, CodeRequest::ToDesk, CodeKind::Immediate),
             (&cc.hold_code, CodeRequest::HoldToggle, CodeKind::Immediate),
             (&cc.transfer_code, CodeRequest::Transfer, CodeKind::CollectUntilHash),
@@ -264,7 +264,7 @@ impl<H: Host> Call<H> {
             CodeRequest::PushToMobile => {
                 self.step(|s| {
                     let cap = &mut self.driver.cap();
-                    s.engine.request_handover(LegKind::Mobile, HandoverTrigger::Dtmf, cap, now)
+                    s.engine.request_handover(LegKind::MOBILE, HandoverTrigger::Dtmf, cap, now)
                 })
                 .1
             }

@@ -240,14 +240,17 @@ impl<H: Host> Driver<H> {
     }
 
     /// Takes the call out of the registry and has the host stop whatever it still holds;
-    /// gives back the mobile slot if the engine never did (the call was abandoned).
+    /// gives back the remote legs' slots if the engine never did (the call was abandoned).
     pub fn unregister(&self, call: &Arc<Call<H>>) {
         lock(&self.calls).retain(|c| !Arc::ptr_eq(c, call));
         self.live().end(call.id);
         {
             let state = call.lock();
-            if state.engine.holds_mobile_slot() && !state.engine.is_finished() {
-                self.cap().release();
+            if !state.engine.is_finished() {
+                let mut cap = self.cap();
+                for _ in 0..state.engine.mobile_slots_held() {
+                    cap.release();
+                }
             }
         }
         self.host.abandon(call);

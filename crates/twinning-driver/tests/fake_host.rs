@@ -329,7 +329,7 @@ fn requests(driver: &'static Driver<FakePbx>, plans: &[Plan]) {
         std::thread::sleep(Duration::from_millis(at).saturating_sub(t0.elapsed()));
         let Some(call) = driver.find_answered("1001") else { continue };
         let _ = match what {
-            0 => driver.handover("1001", LegKind::Mobile).err(),
+            0 => driver.handover("1001", LegKind::MOBILE).err(),
             1 => driver.handover("1001", LegKind::Desk).err(),
             2 => {
                 call.code_pressed(CodeRequest::PushToMobile, None, Here::Anywhere);

@@ -4,7 +4,7 @@
 use twinning_core::call::LegKind;
 
 pub const USAGE: &str =
-    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile | state <user> | calls | reload | help";
+    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile[2-10] | state <user> | calls | reload | help";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCommand {
@@ -52,13 +52,11 @@ impl ApiCommand {
             "handover" => {
                 let (user, rest) = split_word(rest);
                 let (to, extra) = split_word(rest);
-                let to = match to {
-                    "desk" => LegKind::Desk,
-                    "mobile" => LegKind::Mobile,
-                    _ => return Err("usage: twinning handover <user> desk|mobile".into()),
+                let Some(to) = LegKind::parse(to) else {
+                    return Err("usage: twinning handover <user> desk|mobile|mobile2...mobile10".into());
                 };
                 if user.is_empty() || !extra.is_empty() {
-                    return Err("usage: twinning handover <user> desk|mobile".into());
+                    return Err("usage: twinning handover <user> desk|mobile|mobile2...mobile10".into());
                 }
                 Ok(ApiCommand::Handover { user: user.into(), to })
             }
@@ -111,7 +109,7 @@ mod tests {
         );
         assert_eq!(
             ApiCommand::parse("handover 1001 mobile").unwrap(),
-            ApiCommand::Handover { user: "1001".into(), to: LegKind::Mobile }
+            ApiCommand::Handover { user: "1001".into(), to: LegKind::MOBILE }
         );
         assert_eq!(ApiCommand::parse("calls").unwrap(), ApiCommand::Calls);
         assert_eq!(ApiCommand::parse("reload").unwrap(), ApiCommand::Reload);

@@ -53,10 +53,15 @@ pub fn call_event(user: &str, n: &Notification) -> CallEvent {
             }
             ("TwinningLeg", "twinning::leg", f)
         }
-        Notification::Refused { reason, detail } => (
+        Notification::Refused { leg, reason, detail } => (
             "TwinningRefused",
             "twinning::refused",
-            vec![user_field, ("Reason", reason.name().into()), ("Detail", detail.clone())],
+            vec![
+                user_field,
+                ("Reason", reason.name().into()),
+                ("Detail", detail.clone()),
+                ("Leg", leg.name().into()),
+            ],
         ),
         Notification::Bridged { kind, .. } => {
             ("TwinningBridged", "twinning::bridged", vec![user_field, ("Leg", kind.name().into())])
@@ -190,7 +195,7 @@ mod tests {
             "1001",
             &Notification::End {
                 status: CallStatus::Answered,
-                answered_by: Some(LegKind::Mobile),
+                answered_by: Some(LegKind::MOBILE),
                 duration: Duration::from_millis(1500),
             },
         );

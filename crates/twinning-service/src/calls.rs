@@ -109,7 +109,7 @@ mod tests {
         let id = calls.begin("1001", "PJSIP/caller-00000001", t);
         let ringing = CallActivity { ringing: true, ..CallActivity::default() };
         assert_eq!(
-            calls.update(id, vec![(LegKind::Desk, "ringing"), (LegKind::Mobile, "waiting")], ringing),
+            calls.update(id, vec![(LegKind::Desk, "ringing"), (LegKind::MOBILE, "waiting")], ringing),
             Some("1001")
         );
         assert_eq!(calls.activity("1001"), ringing);

@@ -16,10 +16,24 @@ pub fn ami_header(field: Field) -> String {
         .collect()
 }
 
+/// The fields a listing shows for `user`: all of the user's own, and destination 2 … 10's
+/// only for a destination in use (a number, or a value of its own, set).
+pub fn listed_fields(user: &UserSettings) -> impl Iterator<Item = Field> + '_ {
+    Field::ALL.into_iter().filter(|&f| match f {
+        Field::Destination(n, _) => {
+            user.destination(n).is_some()
+                || twinning_core::DestinationField::ALL
+                    .iter()
+                    .any(|&d| user.is_own_value(Field::Destination(n, d)))
+        }
+        _ => true,
+    })
+}
+
 /// The headers of one `TwinningUser` event (without `Event:` and `ActionID:`).
 pub fn ami_user(id: &UserId, user: &UserSettings) -> Vec<(String, String)> {
     let mut headers = vec![("User".to_owned(), id.to_string())];
-    headers.extend(Field::ALL.iter().map(|&f| (ami_header(f), user.display(f))));
+    headers.extend(listed_fields(user).map(|f| (ami_header(f), user.display(f))));
     headers
 }
 
@@ -55,7 +69,7 @@ pub fn user_detail(settings: &Settings, id: &UserId, user: &UserSettings) -> Str
     let overridden: Vec<Field> =
         settings.overrides().filter(|(u, _, _)| *u == id).map(|(_, f, _)| f).collect();
     let mut out = format!("Twinning user {id}\n");
-    for f in Field::ALL {
+    for f in listed_fields(user) {
         let note = if overridden.contains(&f) { "  (runtime)" } else { "" };
         out.push_str(&format!("  {:<17}: {}{note}\n", f.name(), dash_if_empty(user.display(f))));
     }
@@ -115,6 +129,12 @@ mod tests {
         let text = user_detail(&s, &id, s.user("1001").unwrap());
         assert!(text.contains("ring_time        : 30  (runtime)"), "{text}");
         assert!(text.contains("pin              : ****\n"), "{text}");
+        assert!(!text.contains("mobile2"), "an unused destination is not listed: {text}");
+        s.set("1001", "mobile2", "07700900222").unwrap();
+        let text = user_detail(&s, &id, s.user("1001").unwrap());
+        assert!(text.contains("mobile2          : 07700900222  (runtime)"), "{text}");
+        assert!(text.contains("mobile2_ring_time: 30\n"), "the user's own value applies: {text}");
+        assert!(!text.contains("mobile3"), "{text}");
         assert!(users_table(&s).ends_with("1 twinning user\n"));
     }
 }

@@ -1,7 +1,8 @@
 //! Benchmarks Twinning() against Asterisk's own ways of ringing two phones, in one run on
 //! one Asterisk: native `Dial(desk&mobile)` (the floor), `FollowMe()` with both numbers in
 //! one step (the built-in peer), and `Twinning()` with the same behaviour (no delay, no
-//! guard). Rounds alternate the three so machine drift hits all alike.
+//! guard); then with two remote destinations, `Dial(desk&m1&m2)` against `Twinning()`.
+//! Rounds alternate the variants so machine drift hits all alike.
 //!
 //! Run: scripts/bench [--rounds 3] [--calls 300] [--rate 30] [--answer-ms 200]
 //!      [--hold-ms 1000] [--memory-calls 10000] [--max-rate 300] [--json FILE]
@@ -28,8 +29,10 @@ fn options() -> Options {
     Options::from_args(o, "twinning-bench.rs")
 }
 
-/// The three ways to ring desk and mobile, as dialplan extensions.
-const VARIANTS: [(&str, &str); 3] = [("dial", "2001"), ("followme", "2002"), ("twinning", "2003")];
+/// The three ways to ring desk and mobile, and two ways to ring the desk and two remote
+/// destinations, as dialplan extensions.
+const VARIANTS: [(&str, &str); 5] =
+    [("dial", "2001"), ("followme", "2002"), ("twinning", "2003"), ("dial2", "2004"), ("twinning2", "2005")];
 
 const TWINNING_CONF: &str = "\
 [general]
@@ -43,6 +46,12 @@ ring_time = 30
 desk = PJSIP/desk1001
 mobile = 07700900123
 enabled = yes
+
+[1002]
+desk = PJSIP/desk1001
+mobile = 07700900123
+mobile2 = 07700900222
+enabled = yes
 ";
 
 fn start(ports: PhonePorts) -> Instance {
@@ -52,6 +61,8 @@ fn start(ports: PhonePorts) -> Instance {
         exten => 2001,1,Dial(PJSIP/desk1001&PJSIP/07700900123@mobile-trunk,30)\n same => n,Hangup()\n\
         exten => 2002,1,FollowMe(bench,d)\n same => n,Hangup()\n\
         exten => 2003,1,Twinning(1001)\n same => n,Hangup()\n\
+        exten => 2004,1,Dial(PJSIP/desk1001&PJSIP/07700900123@mobile-trunk&PJSIP/07700900222@mobile-trunk,30)\n same => n,Hangup()\n\
+        exten => 2005,1,Twinning(1002)\n same => n,Hangup()\n\
         [bench-out]\n\
         exten => desk,1,Dial(PJSIP/desk1001,30)\n\
         exten => mobile,1,Dial(PJSIP/07700900123@mobile-trunk,30)\n";
@@ -118,6 +129,11 @@ fn main() {
         p99s["twinning"] - p99s["dial"]
     );
     println!(
+        "Two remote destinations: Twinning() CPU per call {:.3}x Dial(desk&m1&m2); p99 setup {:+.1} ms",
+        ratio("twinning2", "dial2"),
+        p99s["twinning2"] - p99s["dial2"]
+    );
+    println!(
         "Asterisk RSS over {} Twinning() calls: {:+} KiB",
         memory.completed,
         rss_after as i64 - rss_before as i64
@@ -128,8 +144,9 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let json = format!(
-        "{{\n  {},\n  \"twinning_cpu_vs_dial\": {:.4},\n  \"twinning_cpu_vs_followme\": {:.4},\n  \"twinning_p99_minus_dial_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}},\n  \"handover_gap_ms\": {},\n  {}\n}}\n",
+        "{{\n  {},\n  \"twinning2_cpu_vs_dial2\": {:.4},\n  \"twinning_cpu_vs_dial\": {:.4},\n  \"twinning_cpu_vs_followme\": {:.4},\n  \"twinning_p99_minus_dial_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}},\n  \"handover_gap_ms\": {},\n  {}\n}}\n",
         summary.json_variants,
+        ratio("twinning2", "dial2"),
         ratio("twinning", "dial"),
         ratio("twinning", "followme"),
         p99s["twinning"] - p99s["dial"],

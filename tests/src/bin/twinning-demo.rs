@@ -1,6 +1,7 @@
 //! The README's run command: a twinned call in the provisioned Asterisk 22, with SIPp
-//! playing the caller, the desk phone and the mobile (whose carrier voicemail picks up
-//! at once), and a timeline of what every phone and Asterisk saw.
+//! playing the caller, the desk phone and the trunk to two remote destinations (the
+//! mobile, whose carrier voicemail picks up at once, and a home office line), and a
+//! timeline of what every phone and Asterisk saw.
 
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ enabled = yes
 answer_guard = 2      ; an answer within 2 s is the carrier's voicemail
 dial_delay = 0.5
 ring_time = 20
+mobile2 = 01632960123 ; a second destination: the home office
+mobile2_dial_delay = 1
+mobile2_answer_guard = 0
 ";
 
 fn main() {
@@ -31,9 +35,10 @@ fn main() {
     print!("{}", pbx.cli("twinning show user 1001"));
 
     println!("\nA caller dials 1001. The desk phone answers after 3 s; the mobile's voicemail");
-    println!("answers after 0.3 s, inside the 2 s answer guard. The caller talks for 2 s.\n");
+    println!("answers after 0.3 s, inside the 2 s answer guard; the home office (mobile2) rings");
+    println!("from 1 s and is cancelled when the desk answers. The caller talks for 2 s.\n");
     let mut desk = Phone::uas(&pbx, "desk", ports.desk, &Answer::After { after_ms: 3000, dtmf: vec![] });
-    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::After { after_ms: 300, dtmf: vec![] });
+    let mut mobile = Phone::trunk(&pbx, "trunk", ports.mobile, &[("07700900123", 300)], 2);
     let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 2000 });
     let end = ami.event("TwinningEnd", &[], Duration::from_secs(40)).expect("the call ended");
     for p in [&mut caller, &mut desk, &mut mobile] {

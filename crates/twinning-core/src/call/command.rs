@@ -100,7 +100,9 @@ pub enum Notification {
         kind: LegKind,
         notice: LegNotice,
     },
+    /// A remote destination was not rung (`leg` names which; a DND call names `mobile`).
     Refused {
+        leg: LegKind,
         reason: RefusalReason,
         detail: String,
     },
@@ -209,6 +211,8 @@ pub enum LegNotice {
     HungUp,
     /// Left the call because the call moved to the other device.
     Released,
+    /// Rang for its destination's own ring time without an answer, while others ring on.
+    NoAnswer,
 }
 
 impl LegNotice {
@@ -224,6 +228,7 @@ impl LegNotice {
             LegNotice::Failed { .. } => "failed",
             LegNotice::HungUp => "hungup",
             LegNotice::Released => "released",
+            LegNotice::NoAnswer => "noanswer",
         }
     }
 }
@@ -237,6 +242,8 @@ pub enum RefusalReason {
     Eligibility,
     Policy,
     Cap,
+    /// The caller is on `block_callers`, or not on `allow_callers`.
+    Caller,
 }
 
 impl RefusalReason {
@@ -248,6 +255,7 @@ impl RefusalReason {
             RefusalReason::Eligibility => "eligibility",
             RefusalReason::Policy => "policy",
             RefusalReason::Cap => "cap",
+            RefusalReason::Caller => "caller",
         }
     }
 }

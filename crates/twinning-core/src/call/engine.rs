@@ -1,10 +1,12 @@
 //! The twinned call's state machine.
 //!
-//! One call: the desk leg and the mobile leg ring together (the mobile after its delay);
-//! the first valid answer wins and every other leg is cancelled in the same step, so two
-//! legs can never both be bridged however close their answers arrive. A mobile answer
-//! inside the answer guard is carrier voicemail, not the user; with confirmation on, an
-//! answered mobile must press 1 before it wins, while the desk keeps ringing.
+//! One call: the desk leg and up to ten remote legs (`mobile`, `mobile2` … `mobile10`)
+//! ring together, each remote leg after its own delay; the first valid answer wins and
+//! every other leg is cancelled in the same step, so two legs can never both be bridged
+//! however close their answers arrive. A remote answer inside its destination's answer
+//! guard is carrier voicemail, not the user; with confirmation on, an answered remote leg
+//! must press 1 before it wins, while the others keep ringing. A destination's own ring
+//! time ends its leg while the others ring on.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use super::command::{
     Prompt, RefusalReason,
 };
 use super::{CallSetup, ConcurrencyCap, Event, LegFailure, LegId, LegKind, MobileFeature};
+use crate::settings::RemoteDestination;
 use crate::CallerIdMode;
 
 /// How long an answered mobile has to press 1 (counted from the answer, so it includes
@@ -49,6 +52,12 @@ struct Leg {
     start_at: Instant,
     dialed_at: Option<Instant>,
     rang: bool,
+    /// A remote leg answered sooner than this after it was dialed is voicemail.
+    guard: Duration,
+    /// When a remote leg stops ringing unanswered (its destination's ring time).
+    give_up_at: Option<Instant>,
+    /// Whether this leg holds a slot of the host's cap.
+    holds_slot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +70,9 @@ enum Phase {
     },
     Finished,
 }
+
+/// Where a handover rings a remote destination, and that destination's answer guard.
+type RemoteTarget = (DialTarget, Duration);
 
 /// A handover under way: the other device is ringing.
 #[derive(Debug, Clone, Copy)]
@@ -76,18 +88,20 @@ pub struct TwinnedCall {
     phase: Phase,
     started: Instant,
     ring_deadline: Instant,
-    answer_guard: Duration,
     confirm: bool,
-    holds_mobile_slot: bool,
     failures: Vec<LegFailure>,
     caller_told_ringing: bool,
     commands: VecDeque<Command>,
     /// The time of the input being handled.
     now: Instant,
-    /// Where a handover rings each device: the desk always; the mobile if it has a number
-    /// the policy allows (checked when the call started), else why not.
+    /// Where a handover rings each device: the desk always; a remote destination if it has
+    /// a number the policy allows (checked when the call started) with its answer guard,
+    /// else why not.
     desk: (DialTarget, CallerId),
-    mobile: Result<(DialTarget, CallerId), String>,
+    remotes: Vec<(u8, Result<RemoteTarget, String>)>,
+    remote_caller_id: CallerId,
+    /// The remote destination that answered last: where a handover `To: mobile` goes.
+    last_remote: u8,
     handover_timeout: Duration,
     handover: Option<Handover>,
     transfer_context: String,
@@ -106,14 +120,14 @@ impl TwinnedCall {
         let s = &setup.settings;
         let o = &setup.options;
         let ms = |m: crate::Millis| Duration::from_millis(m.as_millis());
+        let ring_time = ms(o.ring_time.unwrap_or(s.ring_time));
+        let remote_caller_id = mobile_caller_id(&setup);
         let mut call = TwinnedCall {
             legs: Vec::new(),
             phase: Phase::Ringing,
             started: now,
-            ring_deadline: now + ms(o.ring_time.unwrap_or(s.ring_time)),
-            answer_guard: ms(o.answer_guard.unwrap_or(s.answer_guard)),
+            ring_deadline: now + ring_time,
             confirm: s.confirm || o.force_confirm,
-            holds_mobile_slot: false,
             failures: Vec::new(),
             caller_told_ringing: false,
             commands: VecDeque::new(),
@@ -122,7 +136,15 @@ impl TwinnedCall {
                 DialTarget { tech: s.desk.tech().into(), resource: s.desk.resource().into() },
                 setup.caller.clone(),
             ),
-            mobile: handover_mobile_target(&setup).map(|t| (t, mobile_caller_id(&setup))),
+            remotes: s
+                .destinations()
+                .map(|d| {
+                    let guard = ms(o.answer_guard.unwrap_or(d.answer_guard));
+                    (d.index, handover_target(&setup, d.number).map(|t| (t, guard)))
+                })
+                .collect(),
+            remote_caller_id: remote_caller_id.clone(),
+            last_remote: 1,
             handover_timeout: ms(setup.call_control.handover_timeout),
             handover: None,
             transfer_context: setup.call_control.transfer_context.clone(),
@@ -134,6 +156,7 @@ impl TwinnedCall {
         call.notify(Notification::Start { mobile: s.mobile.as_ref().map(|m| m.to_string()) });
         if s.dnd {
             call.notify(Notification::Refused {
+                leg: LegKind::MOBILE,
                 reason: RefusalReason::Dnd,
                 detail: "do not disturb is on".into(),
             });
@@ -148,24 +171,47 @@ impl TwinnedCall {
             start_at: now,
             dialed_at: None,
             rang: false,
+            guard: Duration::ZERO,
+            give_up_at: None,
+            holds_slot: false,
         });
-        match mobile_target(&setup) {
-            Err((reason, detail)) => call.notify(Notification::Refused { reason, detail }),
-            Ok(_) if !cap.try_acquire() => call.notify(Notification::Refused {
-                reason: RefusalReason::Cap,
-                detail: format!("{} twinned mobile calls already up (max_concurrent)", cap.max()),
-            }),
-            Ok(target) => {
-                call.holds_mobile_slot = true;
-                call.legs.push(Leg {
-                    kind: LegKind::Mobile,
-                    target,
-                    caller_id: mobile_caller_id(&setup),
-                    state: LegState::Pending,
-                    start_at: now + ms(o.dial_delay.unwrap_or(s.dial_delay)),
-                    dialed_at: None,
-                    rang: false,
-                });
+        if s.mobile.is_none() {
+            // Destination 1 says why it does not ring even without a number, as it always
+            // has; other destinations without a number are simply not there.
+            let why = if s.enabled { "no mobile number is set" } else { "twinning is switched off" };
+            call.notify(Notification::Refused {
+                leg: LegKind::MOBILE,
+                reason: RefusalReason::Disabled,
+                detail: why.into(),
+            });
+        }
+        for d in s.destinations() {
+            let kind = LegKind::Mobile(d.index);
+            match remote_target(&setup, &d) {
+                // A destination switched off of its own is not announced: it is not in use.
+                Err((RefusalReason::Disabled, _)) if d.index > 1 => {}
+                Err((reason, detail)) => call.notify(Notification::Refused { leg: kind, reason, detail }),
+                Ok(_) if !cap.try_acquire() => call.notify(Notification::Refused {
+                    leg: kind,
+                    reason: RefusalReason::Cap,
+                    detail: format!("{} twinned remote calls already up (max_concurrent)", cap.max()),
+                }),
+                Ok(target) => {
+                    let start_at = now + ms(o.dial_delay.unwrap_or(d.dial_delay));
+                    let own_ring = ms(o.ring_time.unwrap_or(d.ring_time));
+                    call.legs.push(Leg {
+                        kind,
+                        target,
+                        caller_id: remote_caller_id.clone(),
+                        state: LegState::Pending,
+                        start_at,
+                        dialed_at: None,
+                        rang: false,
+                        guard: ms(o.answer_guard.unwrap_or(d.answer_guard)),
+                        give_up_at: Some(start_at + own_ring),
+                        holds_slot: true,
+                    });
+                }
             }
         }
         call.advance(now);
@@ -189,6 +235,7 @@ impl TwinnedCall {
         let legs = self.legs.iter().filter_map(|l| match l.state {
             LegState::Pending => Some(l.start_at),
             LegState::Confirming { deadline } => Some(deadline),
+            LegState::Dialing | LegState::Ringing => l.give_up_at,
             _ => None,
         });
         legs.chain(Some(self.ring_deadline)).min()
@@ -199,10 +246,11 @@ impl TwinnedCall {
         self.advance(self.now);
     }
 
-    /// Whether the call holds a slot of the host's cap; a host that must abandon a call
-    /// (it is shutting down, or failed) gives the slot back itself.
-    pub fn holds_mobile_slot(&self) -> bool {
-        self.holds_mobile_slot
+    /// How many slots of the host's cap the call holds (one per remote leg ringing or up);
+    /// a host that must abandon a call (it is shutting down, or failed) gives them back
+    /// itself.
+    pub fn mobile_slots_held(&self) -> u32 {
+        self.legs.iter().filter(|l| l.holds_slot).count() as u32
     }
 
     /// Whether `leg` is still being rung or waited on (not yet bridged or ended).
@@ -246,13 +294,10 @@ impl TwinnedCall {
         if self.phase == Phase::Finished {
             return crate::lamp::CallActivity::default();
         }
-        let live = |kind: Option<LegKind>| {
-            self.legs.iter().any(|l| l.state.is_live() && kind.map_or(true, |k| l.kind == k))
-        };
         let answered = matches!(self.phase, Phase::Bridged(_) | Phase::Parked { .. });
         crate::lamp::CallActivity {
-            mobile_ringing: live(Some(LegKind::Mobile)),
-            ringing: !answered && live(None),
+            mobile_ringing: self.legs.iter().any(|l| l.state.is_live() && l.kind.is_remote()),
+            ringing: !answered && self.legs.iter().any(|l| l.state.is_live()),
             answered,
         }
     }
@@ -361,7 +406,7 @@ impl TwinnedCall {
                 let (kind, dialed_at) = (self.legs[id.0 as usize].kind, self.legs[id.0 as usize].dialed_at);
                 self.notify(Notification::Leg { leg: id, kind, notice: LegNotice::Answered });
                 let after = now.saturating_duration_since(dialed_at.unwrap_or(now));
-                if kind == LegKind::Mobile && after < self.answer_guard {
+                if kind.is_remote() && after < self.legs[id.0 as usize].guard {
                     self.end_leg(id, LegNotice::Guarded { after }, true);
                     self.handover_ended(
                         HandoverResult::Guarded,
@@ -380,14 +425,14 @@ impl TwinnedCall {
                 self.handover_ended(HandoverResult::Failed, "rejected".into());
             }
             Event::LegHungUp(id) if id == bridged => {
-                if self.legs[id.0 as usize].kind == LegKind::Mobile && !self.desk_pickup_time.is_zero() {
+                if self.legs[id.0 as usize].kind.is_remote() && !self.desk_pickup_time.is_zero() {
                     self.park(bridged, now);
                 } else {
                     self.finish(CallStatus::Answered);
                 }
             }
             Event::CallerHungUp => self.finish(CallStatus::Answered),
-            Event::MobileFeature(feature) if self.legs[bridged.0 as usize].kind == LegKind::Mobile => {
+            Event::MobileFeature(feature) if self.legs[bridged.0 as usize].kind.is_remote() => {
                 match feature {
                     MobileFeature::ToDesk => {
                         let _ = self.start_handover(bridged, LegKind::Desk, HandoverTrigger::Dtmf, None, now);
@@ -421,12 +466,13 @@ impl TwinnedCall {
     /// rings, and the pickup code works) for `desk_pickup_time`.
     fn park(&mut self, mobile: LegId, now: Instant) {
         let pending = self.handover.take();
+        let from = self.legs[mobile.0 as usize].kind;
         self.end_leg(mobile, LegNotice::HungUp, false);
         self.phase = Phase::Parked { deadline: now + self.desk_pickup_time };
         self.commands.push_back(Command::Park);
         let trigger = HandoverTrigger::MobileHangup;
         self.notify(Notification::Handover {
-            from: LegKind::Mobile,
+            from,
             to: LegKind::Desk,
             trigger,
             result: HandoverResult::Started,
@@ -480,12 +526,14 @@ impl TwinnedCall {
 
     fn unpark(&mut self, leg: LegId) {
         let trigger = self.handover.take().map_or(HandoverTrigger::MobileHangup, |h| h.trigger);
+        // The remote destination that hung up, which parked the caller.
+        let from = self.last_bridged.unwrap_or(LegKind::MOBILE);
         self.legs[leg.0 as usize].state = LegState::Bridged;
         self.phase = Phase::Bridged(leg);
         self.last_bridged = Some(LegKind::Desk);
         self.commands.push_back(Command::Unpark { leg });
         self.notify(Notification::Handover {
-            from: LegKind::Mobile,
+            from,
             to: LegKind::Desk,
             trigger,
             result: HandoverResult::Completed,
@@ -516,7 +564,11 @@ impl TwinnedCall {
             } else {
                 "the call is not answered yet".to_string()
             };
-            let from = if to == LegKind::Desk { LegKind::Mobile } else { LegKind::Desk };
+            let from = if to == LegKind::Desk {
+                self.last_bridged.unwrap_or(LegKind::MOBILE)
+            } else {
+                LegKind::Desk
+            };
             self.notify(Notification::Handover {
                 from,
                 to,
@@ -538,6 +590,8 @@ impl TwinnedCall {
         now: Instant,
     ) -> Result<(), String> {
         let from = self.legs[bridged.0 as usize].kind;
+        // `mobile` is "my remote phone": the destination that answered last, or the first.
+        let to = if to == LegKind::MOBILE { LegKind::Mobile(self.last_remote) } else { to };
         let refuse = |call: &mut Self, e: String| {
             call.notify(Notification::Handover {
                 from,
@@ -554,23 +608,25 @@ impl TwinnedCall {
         if self.handover.is_some() {
             return refuse(self, "a handover is already under way".into());
         }
-        let (target, caller_id) = match to {
-            LegKind::Desk => self.desk.clone(),
-            LegKind::Mobile => match (&self.mobile, cap) {
-                (Err(e), _) => return refuse(self, e.clone()),
-                (Ok(_), None) => return refuse(self, "no mobile slot could be taken".into()),
-                (Ok(t), Some(cap)) => {
-                    let t = t.clone();
-                    if !cap.try_acquire() {
-                        return refuse(
-                            self,
-                            format!("{} twinned mobile calls already up (max_concurrent)", cap.max()),
-                        );
+        let (target, caller_id, guard) = match to {
+            LegKind::Desk => (self.desk.0.clone(), self.desk.1.clone(), Duration::ZERO),
+            LegKind::Mobile(n) => {
+                let remote = self.remotes.iter().find(|(i, _)| *i == n).map(|(_, r)| r.clone());
+                match (remote, cap) {
+                    (None, _) => return refuse(self, format!("the user has no {to} number")),
+                    (Some(Err(e)), _) => return refuse(self, e),
+                    (Some(Ok(_)), None) => return refuse(self, "no mobile slot could be taken".into()),
+                    (Some(Ok((t, guard))), Some(cap)) => {
+                        if !cap.try_acquire() {
+                            return refuse(
+                                self,
+                                format!("{} twinned remote calls already up (max_concurrent)", cap.max()),
+                            );
+                        }
+                        (t, self.remote_caller_id.clone(), guard)
                     }
-                    self.holds_mobile_slot = true;
-                    t
                 }
-            },
+            }
         };
         self.notify(Notification::Handover {
             from,
@@ -580,6 +636,9 @@ impl TwinnedCall {
             detail: String::new(),
         });
         let id = self.dial_midcall_leg(to, (target, caller_id), now);
+        let leg = &mut self.legs[id.0 as usize];
+        leg.guard = guard;
+        leg.holds_slot = to.is_remote();
         self.handover = Some(Handover { leg: id, trigger, deadline: now + self.handover_timeout });
         Ok(())
     }
@@ -618,6 +677,9 @@ impl TwinnedCall {
             start_at: now,
             dialed_at: Some(now),
             rang,
+            guard: Duration::ZERO,
+            give_up_at: None,
+            holds_slot: false,
         });
         id
     }
@@ -679,12 +741,10 @@ impl TwinnedCall {
         self.commands.push_back(Command::SwapBridge { new, old });
         self.legs[old.0 as usize].state = LegState::Ended;
         self.notify(Notification::Leg { leg: old, kind: from, notice: LegNotice::Released });
-        if from == LegKind::Mobile {
-            self.release_if_mobile(old);
-        }
+        self.release_slot(old);
         self.legs[new.0 as usize].state = LegState::Bridged;
         self.phase = Phase::Bridged(new);
-        self.last_bridged = Some(to);
+        self.bridged_kind(to);
         self.notify(Notification::Handover {
             from,
             to,
@@ -698,7 +758,8 @@ impl TwinnedCall {
     fn handover_ended(&mut self, result: HandoverResult, detail: String) {
         let Some(h) = self.handover.take() else { return };
         let to = self.legs[h.leg.0 as usize].kind;
-        let from = if to == LegKind::Desk { LegKind::Mobile } else { LegKind::Desk };
+        let from =
+            self.last_bridged.unwrap_or(if to == LegKind::Desk { LegKind::MOBILE } else { LegKind::Desk });
         self.notify(Notification::Handover { from, to, trigger: h.trigger, result, detail });
     }
 
@@ -714,7 +775,7 @@ impl TwinnedCall {
             return;
         }
         let after = now.saturating_duration_since(dialed_at);
-        if after < self.answer_guard {
+        if after < self.legs[id.0 as usize].guard {
             self.end_leg(id, LegNotice::Guarded { after }, true);
             self.check_all_ended();
         } else if self.confirm {
@@ -733,7 +794,7 @@ impl TwinnedCall {
                     self.end_leg(h.leg, LegNotice::Cancelled, true);
                 }
                 self.notify(Notification::Handover {
-                    from: LegKind::Mobile,
+                    from: self.last_bridged.unwrap_or(LegKind::MOBILE),
                     to: LegKind::Desk,
                     trigger: HandoverTrigger::MobileHangup,
                     result: HandoverResult::NoAnswer,
@@ -779,6 +840,11 @@ impl TwinnedCall {
                 LegState::Confirming { deadline } if deadline <= now => {
                     self.end_leg(id, LegNotice::Declined { timeout: true }, true);
                 }
+                LegState::Dialing | LegState::Ringing
+                    if self.legs[i].give_up_at.is_some_and(|t| t <= now) =>
+                {
+                    self.end_leg(id, LegNotice::NoAnswer, true);
+                }
                 _ => {}
             }
         }
@@ -787,7 +853,7 @@ impl TwinnedCall {
 
     fn win(&mut self, id: LegId) {
         self.phase = Phase::Bridged(id);
-        self.last_bridged = Some(self.legs[id.0 as usize].kind);
+        self.bridged_kind(self.legs[id.0 as usize].kind);
         self.legs[id.0 as usize].state = LegState::Bridged;
         self.cancel_all_but(Some(id));
         let kind = self.legs[id.0 as usize].kind;
@@ -807,7 +873,7 @@ impl TwinnedCall {
                 s if s.is_live() => self.end_leg(id, LegNotice::Cancelled, true),
                 LegState::Pending => {
                     self.legs[i].state = LegState::Ended;
-                    self.release_if_mobile(id);
+                    self.release_slot(id);
                 }
                 _ => {}
             }
@@ -824,13 +890,23 @@ impl TwinnedCall {
             self.commands.push_back(Command::Cancel { leg: id });
         }
         self.notify(Notification::Leg { leg: id, kind, notice });
-        self.release_if_mobile(id);
+        self.release_slot(id);
     }
 
-    fn release_if_mobile(&mut self, id: LegId) {
-        if self.legs[id.0 as usize].kind == LegKind::Mobile && self.holds_mobile_slot {
-            self.holds_mobile_slot = false;
+    /// Gives back the cap's slot `id` holds, once.
+    fn release_slot(&mut self, id: LegId) {
+        let leg = &mut self.legs[id.0 as usize];
+        if leg.holds_slot {
+            leg.holds_slot = false;
             self.commands.push_back(Command::ReleaseMobileSlot);
+        }
+    }
+
+    /// `kind` is now bridged with the caller.
+    fn bridged_kind(&mut self, kind: LegKind) {
+        self.last_bridged = Some(kind);
+        if let LegKind::Mobile(n) = kind {
+            self.last_remote = n;
         }
     }
 
@@ -864,9 +940,8 @@ impl TwinnedCall {
             Phase::Parked { .. } => self.last_bridged,
             _ => None,
         };
-        if self.holds_mobile_slot {
-            self.holds_mobile_slot = false;
-            self.commands.push_back(Command::ReleaseMobileSlot);
+        for i in 0..self.legs.len() {
+            self.release_slot(LegId(i as u32));
         }
         self.phase = Phase::Finished;
         self.outcome = Some((status, answered_by));
@@ -888,14 +963,18 @@ impl TwinnedCall {
     }
 }
 
-/// Whether, and where, the mobile rings for this call: the first rule that refuses wins,
-/// from the user's own choices to the system's policy.
-fn mobile_target(setup: &CallSetup) -> Result<DialTarget, (RefusalReason, String)> {
+/// Whether, and where, remote destination `d` rings for this call: the first rule that
+/// refuses wins, from the user's own choices to the system's policy.
+fn remote_target(setup: &CallSetup, d: &RemoteDestination) -> Result<DialTarget, (RefusalReason, String)> {
     let s = &setup.settings;
-    let Some(number) = s.mobile.as_ref().filter(|_| s.enabled) else {
-        let why = if s.enabled { "no mobile number is set" } else { "twinning is switched off" };
-        return Err((RefusalReason::Disabled, why.into()));
-    };
+    if !d.enabled {
+        let why = if d.index == 1 {
+            "twinning is switched off".to_string()
+        } else {
+            format!("mobile{} is switched off", d.index)
+        };
+        return Err((RefusalReason::Disabled, why));
+    }
     if !s.schedule.covers(setup.local_time.weekday, setup.local_time.minute_of_day) {
         return Err((RefusalReason::Schedule, format!("outside the schedule ({})", s.schedule)));
     }
@@ -911,16 +990,27 @@ fn mobile_target(setup: &CallSetup) -> Result<DialTarget, (RefusalReason, String
             "forwarded calls are not twinned (forwarded_calls=no)".into(),
         ));
     }
+    if !s.admits_caller(&setup.caller.number) {
+        let caller = if setup.caller.number.is_empty() { "anonymous" } else { setup.caller.number.as_str() };
+        let why = if s.block_callers.matches(&setup.caller.number) {
+            format!("caller {} is on block_callers", crate::printable(caller))
+        } else {
+            format!("caller {} is not on allow_callers", crate::printable(caller))
+        };
+        return Err((RefusalReason::Caller, why));
+    }
     // Checked again here: the policy may have tightened since the number was set.
-    setup.policy.check(number).map_err(|e| (RefusalReason::Policy, e))?;
-    Ok(DialTarget { tech: setup.mobile_dial.tech().into(), resource: setup.mobile_dial.resource_for(number) })
+    setup.policy.check(d.number).map_err(|e| (RefusalReason::Policy, e))?;
+    Ok(DialTarget {
+        tech: setup.mobile_dial.tech().into(),
+        resource: setup.mobile_dial.resource_for(d.number),
+    })
 }
 
-/// Where a push rings the mobile: the user's number if the policy allows it. Unlike the
-/// initial ring, a push is the user's explicit request, so `enabled`, the schedule and
-/// eligibility do not apply; the policy and the cap do.
-fn handover_mobile_target(setup: &CallSetup) -> Result<DialTarget, String> {
-    let number = setup.settings.mobile.as_ref().ok_or("the user has no mobile number")?;
+/// Where a push rings a remote destination: its number if the policy allows it. Unlike the
+/// initial ring, a push is the user's explicit request, so `enabled`, the schedule,
+/// eligibility and the caller lists do not apply; the policy and the cap do.
+fn handover_target(setup: &CallSetup, number: &crate::PhoneNumber) -> Result<DialTarget, String> {
     setup.policy.check(number)?;
     Ok(DialTarget { tech: setup.mobile_dial.tech().into(), resource: setup.mobile_dial.resource_for(number) })
 }

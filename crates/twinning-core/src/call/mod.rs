@@ -20,6 +20,6 @@ pub use command::{
 pub use dtmf_codes::{CodeAction, CodeKind, DtmfCodeMatcher, Keyed, CODE_DIGIT_TIMEOUT};
 pub use engine::{TwinnedCall, CONFIRM_TIMEOUT};
 pub use event::{Event, LegFailure, MobileFeature};
-pub use leg::{LegId, LegKind};
+pub use leg::{LegId, LegKind, MAX_DESTINATIONS};
 pub use options::CallOptions;
 pub use setup::{CallSetup, LocalTime};

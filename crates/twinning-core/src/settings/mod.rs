@@ -2,6 +2,7 @@
 //! the live store that layers runtime overrides over it.
 
 mod call_control;
+mod caller_list;
 mod config;
 mod error;
 mod field;
@@ -13,12 +14,13 @@ mod user;
 mod values;
 
 pub use call_control::{CallControl, DtmfCode};
+pub use caller_list::CallerList;
 pub use config::{Config, ConfigError, General};
 pub use error::{printable, SettingError};
-pub use field::Field;
+pub use field::{DestinationField, Field, FIRST_EXTRA_DESTINATION};
 pub use policy::DestinationPolicy;
 pub use raw::{RawConfig, RawEntry, RawSection};
 pub use schedule::Schedule;
 pub use store::{Change, OverrideProblem, Settings};
-pub use user::UserSettings;
+pub use user::{ExtraDestination, RemoteDestination, UserSettings};
 pub use values::{CallerIdMode, DeskDevice, Millis, MobileDialTemplate, PhoneNumber, Pin, UserId};

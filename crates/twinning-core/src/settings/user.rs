@@ -1,8 +1,37 @@
 //! One user's complete settings, and how each field is parsed, bounded and shown.
 
 use super::error::SettingError;
+use super::field::FIRST_EXTRA_DESTINATION;
 use super::values::{format_bool, parse_bool, MAX_VALUE_LEN};
-use super::{CallerIdMode, DeskDevice, DestinationPolicy, Field, Millis, PhoneNumber, Pin, Schedule};
+use super::{
+    CallerIdMode, CallerList, DeskDevice, DestinationField, DestinationPolicy, Field, Millis, PhoneNumber,
+    Pin, Schedule,
+};
+use crate::call::MAX_DESTINATIONS;
+
+/// What remote destination 2 … 10 sets of its own; `None` is the user's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraDestination {
+    pub number: Option<PhoneNumber>,
+    pub enabled: Option<bool>,
+    pub dial_delay: Option<Millis>,
+    pub answer_guard: Option<Millis>,
+    pub ring_time: Option<Millis>,
+}
+
+/// One remote destination as it applies: its own values, or the user's where it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteDestination<'a> {
+    /// 1 is `mobile`, 2 … 10 are `mobile2` … `mobile10`.
+    pub index: u8,
+    pub number: &'a PhoneNumber,
+    pub enabled: bool,
+    pub dial_delay: Millis,
+    pub answer_guard: Millis,
+    pub ring_time: Millis,
+}
+
+const EXTRA: usize = (MAX_DESTINATIONS - FIRST_EXTRA_DESTINATION + 1) as usize;
 
 /// Everything that decides how one user's calls are twinned. Values are always valid:
 /// they can only change through [`UserSettings::set`].
@@ -22,6 +51,12 @@ pub struct UserSettings {
     pub hunt_group_calls: bool,
     pub forwarded_calls: bool,
     pub pin: Option<Pin>,
+    /// Callers who never ring a remote destination (the desk still rings).
+    pub block_callers: CallerList,
+    /// If not empty, the only callers who ring the remote destinations.
+    pub allow_callers: CallerList,
+    /// Destinations 2 … 10 (`extra[0]` is `mobile2`).
+    pub extra: [ExtraDestination; EXTRA],
 }
 
 impl UserSettings {
@@ -44,7 +79,54 @@ impl UserSettings {
             hunt_group_calls: false,
             forwarded_calls: false,
             pin: None,
+            block_callers: CallerList::default(),
+            allow_callers: CallerList::default(),
+            extra: Default::default(),
         }
+    }
+
+    /// Remote destination `index` (1 … 10) if it has a number, with the values that apply.
+    pub fn destination(&self, index: u8) -> Option<RemoteDestination<'_>> {
+        if index == 1 {
+            return self.mobile.as_ref().map(|number| RemoteDestination {
+                index,
+                number,
+                enabled: self.enabled,
+                dial_delay: self.dial_delay,
+                answer_guard: self.answer_guard,
+                ring_time: self.ring_time,
+            });
+        }
+        let d = self.extra_destination(index)?;
+        d.number.as_ref().map(|number| RemoteDestination {
+            index,
+            number,
+            enabled: d.enabled.unwrap_or(self.enabled),
+            dial_delay: d.dial_delay.unwrap_or(self.dial_delay),
+            answer_guard: d.answer_guard.unwrap_or(self.answer_guard),
+            ring_time: d.ring_time.unwrap_or(self.ring_time),
+        })
+    }
+
+    /// Every remote destination with a number, destination 1 first.
+    pub fn destinations(&self) -> impl Iterator<Item = RemoteDestination<'_>> + '_ {
+        (1..=MAX_DESTINATIONS).filter_map(|i| self.destination(i))
+    }
+
+    /// Whether twinning is on: no DND, and some destination with a number is enabled.
+    pub fn twinning_on(&self) -> bool {
+        !self.dnd && self.destinations().any(|d| d.enabled)
+    }
+
+    fn extra_destination(&self, index: u8) -> Option<&ExtraDestination> {
+        self.extra.get(usize::from(index.checked_sub(FIRST_EXTRA_DESTINATION)?))
+    }
+
+    /// Whether a caller with `number` may ring the remote destinations: not blocked, and
+    /// on the allow list when there is one.
+    pub fn admits_caller(&self, number: &str) -> bool {
+        !self.block_callers.matches(number)
+            && (self.allow_callers.is_empty() || self.allow_callers.matches(number))
     }
 
     /// Parses `raw` as a value of `field` and stores it. On error nothing changes.
@@ -83,6 +165,45 @@ impl UserSettings {
             Field::CallerId => self.caller_id = CallerIdMode::parse(raw).map_err(inv)?,
             Field::Schedule => self.schedule = Schedule::parse(raw).map_err(inv)?,
             Field::Pin => self.pin = if raw.is_empty() { None } else { Some(Pin::parse(raw).map_err(inv)?) },
+            Field::BlockCallers => self.block_callers = CallerList::parse(raw).map_err(inv)?,
+            Field::AllowCallers => self.allow_callers = CallerList::parse(raw).map_err(inv)?,
+            Field::Destination(n, f) => {
+                let i = usize::from(n - FIRST_EXTRA_DESTINATION);
+                // Parsed before anything changes: on error nothing does.
+                let mut d = self.extra[i].clone();
+                match f {
+                    DestinationField::Number => {
+                        d.number = if raw.is_empty() {
+                            None
+                        } else {
+                            let number = PhoneNumber::parse(raw).map_err(inv)?;
+                            policy
+                                .check(&number)
+                                .map_err(|e| inv(format!("refused by destination policy: {e}")))?;
+                            Some(number)
+                        }
+                    }
+                    // Empty: back to the user's own value.
+                    _ if raw.is_empty() => match f {
+                        DestinationField::Enabled => d.enabled = None,
+                        DestinationField::DialDelay => d.dial_delay = None,
+                        DestinationField::AnswerGuard => d.answer_guard = None,
+                        _ => d.ring_time = None,
+                    },
+                    DestinationField::Enabled => d.enabled = Some(parse_bool(raw).map_err(inv)?),
+                    DestinationField::DialDelay => {
+                        d.dial_delay = Some(parse_timer(field, raw, Millis(0), Millis::from_secs(120))?)
+                    }
+                    DestinationField::AnswerGuard => {
+                        d.answer_guard = Some(parse_timer(field, raw, Millis(0), Millis::from_secs(30))?)
+                    }
+                    DestinationField::RingTime => {
+                        d.ring_time =
+                            Some(parse_timer(field, raw, Millis::from_secs(5), Millis::from_secs(600))?)
+                    }
+                }
+                self.extra[i] = d;
+            }
         }
         Ok(())
     }
@@ -103,6 +224,34 @@ impl UserSettings {
             Field::HuntGroupCalls => format_bool(self.hunt_group_calls).into(),
             Field::ForwardedCalls => format_bool(self.forwarded_calls).into(),
             Field::Pin => self.pin.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+            Field::BlockCallers => self.block_callers.to_string(),
+            Field::AllowCallers => self.allow_callers.to_string(),
+            // The value that applies: the destination's own, or the user's.
+            Field::Destination(n, f) => {
+                let d = &self.extra[usize::from(n - FIRST_EXTRA_DESTINATION)];
+                match f {
+                    DestinationField::Number => {
+                        d.number.as_ref().map(ToString::to_string).unwrap_or_default()
+                    }
+                    DestinationField::Enabled => format_bool(d.enabled.unwrap_or(self.enabled)).into(),
+                    DestinationField::DialDelay => d.dial_delay.unwrap_or(self.dial_delay).to_string(),
+                    DestinationField::AnswerGuard => d.answer_guard.unwrap_or(self.answer_guard).to_string(),
+                    DestinationField::RingTime => d.ring_time.unwrap_or(self.ring_time).to_string(),
+                }
+            }
+        }
+    }
+
+    /// Whether destination `n`'s field is its own value rather than the user's.
+    pub fn is_own_value(&self, field: Field) -> bool {
+        let Field::Destination(n, f) = field else { return true };
+        let d = &self.extra[usize::from(n - FIRST_EXTRA_DESTINATION)];
+        match f {
+            DestinationField::Number => d.number.is_some(),
+            DestinationField::Enabled => d.enabled.is_some(),
+            DestinationField::DialDelay => d.dial_delay.is_some(),
+            DestinationField::AnswerGuard => d.answer_guard.is_some(),
+            DestinationField::RingTime => d.ring_time.is_some(),
         }
     }
 
@@ -186,5 +335,46 @@ mod tests {
             assert_eq!(u, before);
         }
         assert!(u.set(Field::Mobile, &"1".repeat(300), &policy).is_err());
+    }
+
+    #[test]
+    fn destinations_and_caller_lists_round_trip_and_default_to_the_users_values() {
+        let policy = DestinationPolicy { blocked_prefixes: vec!["09".into()], ..Default::default() };
+        let mut u = user();
+        u.set(Field::RingTime, "25", &policy).unwrap();
+        let d = |n, f| Field::Destination(n, f);
+        assert_eq!(u.get(d(4, DestinationField::RingTime)), "25", "the user's own value applies");
+        for (field, text) in [
+            (d(2, DestinationField::Number), "07700900222"),
+            (d(2, DestinationField::Enabled), "no"),
+            (d(2, DestinationField::DialDelay), "1.5"),
+            (d(10, DestinationField::AnswerGuard), "3"),
+            (d(10, DestinationField::RingTime), "40"),
+            (Field::BlockCallers, "0161*,anonymous"),
+            (Field::AllowCallers, "442071234567"),
+        ] {
+            u.set(field, text, &policy).unwrap();
+            assert_eq!(u.get(field), text, "{field}");
+            assert!(u.is_own_value(field));
+        }
+        u.set(d(10, DestinationField::RingTime), "", &policy).unwrap();
+        assert_eq!(u.get(d(10, DestinationField::RingTime)), "25", "cleared: the user's again");
+        assert!(!u.is_own_value(d(10, DestinationField::RingTime)));
+        let before = u.clone();
+        for (field, bad) in [
+            (d(3, DestinationField::Number), "0909"),
+            (d(3, DestinationField::Number), "0770&PJSIP/2000"),
+            (d(3, DestinationField::DialDelay), "121"),
+            (d(3, DestinationField::RingTime), "4"),
+            (d(3, DestinationField::Enabled), "maybe"),
+            (Field::BlockCallers, "0161,,0207"),
+            (Field::AllowCallers, "PJSIP/x"),
+        ] {
+            assert!(u.set(field, bad, &policy).is_err(), "{field}={bad:?} was accepted");
+            assert_eq!(u, before);
+        }
+        let remote: Vec<u8> = u.destinations().map(|d| d.index).collect();
+        assert_eq!(remote, [2], "mobile is unset; mobile2 has a number");
+        assert!(!u.destination(2).unwrap().enabled);
     }
 }
