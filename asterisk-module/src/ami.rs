@@ -55,7 +55,7 @@ fn set(req: &Request) {
 fn handover(req: &Request) {
     let user = req.header(c"User");
     let Some(to) = LegKind::parse(&req.header(c"To")) else {
-        return req.error("To must be desk, mobile or mobile2 ... mobile10");
+        return req.error("To must be desk or mobile (or mobile2 ... mobile10)");
     };
     if user.is_empty() {
         return req.error("missing header: User");

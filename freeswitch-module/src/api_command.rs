@@ -17,7 +17,7 @@ pub static API: Api = Api {
     name: c"twinning",
     description: c"Mobile twinning: settings, handover and live calls",
     syntax:
-        c"status [user] | set <user> <field> <value> | handover <user> desk|mobile | state <user> | calls | reload | help",
+        c"status [user] | set <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | reload | help",
     run,
 };
 

@@ -4,7 +4,7 @@
 use twinning_core::call::LegKind;
 
 pub const USAGE: &str =
-    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile[2-10] | state <user> | calls | reload | help";
+    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | reload | help";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCommand {
@@ -53,10 +53,14 @@ impl ApiCommand {
                 let (user, rest) = split_word(rest);
                 let (to, extra) = split_word(rest);
                 let Some(to) = LegKind::parse(to) else {
-                    return Err("usage: twinning handover <user> desk|mobile|mobile2...mobile10".into());
+                    return Err(
+                        "usage: twinning handover <user> desk|mobile (or mobile2 ... mobile10)".into()
+                    );
                 };
                 if user.is_empty() || !extra.is_empty() {
-                    return Err("usage: twinning handover <user> desk|mobile|mobile2...mobile10".into());
+                    return Err(
+                        "usage: twinning handover <user> desk|mobile (or mobile2 ... mobile10)".into()
+                    );
                 }
                 Ok(ApiCommand::Handover { user: user.into(), to })
             }

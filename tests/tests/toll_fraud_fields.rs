@@ -1,0 +1,56 @@
+//! The toll-fraud corpus against every field of remote destinations 2 … 10 and both caller
+//! lists, straight through the settings service every surface uses (TWINNING(), the CLI,
+//! AMI TwinningSet, the ESL `twinning set` and the configuration files all end in it):
+//! each payload is refused with a reason and changes nothing. tests/tests/toll_fraud.rs
+//! drives a sample of them through AMI into a real Asterisk, with calls after.
+
+use twinning_core::{Config, DestinationField, Field, RawConfig, Settings};
+use twinning_tests::toll_fraud::corpus;
+
+/// The corpus's policy (as tests/tests/toll_fraud.rs has it): premium and directory numbers
+/// blocked, international ones refused unless home.
+const CONF: &str = "[general]\nmobile_dial=PJSIP/{number}@mobile-trunk\n\
+blocked_prefixes=09,0871,118,1900,+449,00449,+1900\ninternational_prefixes=00,+,011\nhome_prefixes=+44,0044\n\
+allow_international=no\nmin_digits=4\nmax_digits=15\n[1001]\ndesk=PJSIP/1001\nmobile=07700900123\nenabled=yes\n";
+
+fn snapshot(s: &Settings) -> Vec<String> {
+    Field::ALL.iter().map(|f| s.get("1001", f.name()).unwrap()).collect()
+}
+
+#[test]
+fn every_destination_field_and_both_lists_refuse_the_corpus() {
+    let mut s = Settings::new(Config::from_raw(&RawConfig::parse_conf(CONF).unwrap()).unwrap());
+    let fields: Vec<Field> = Field::ALL
+        .into_iter()
+        .filter(|f| matches!(f, Field::Destination(..) | Field::BlockCallers | Field::AllowCallers))
+        .collect();
+    assert_eq!(fields.len(), 9 * 5 + 2);
+    let before = snapshot(&s);
+    let mut refused = 0;
+    for field in &fields {
+        for payload in corpus() {
+            // A list never dials: plain numbers (and prefixes) are what it is for. Any other
+            // text must be refused. A destination's enabled field is a yes/no, its timers
+            // numbers of seconds: none of the corpus is one.
+            let list = matches!(field, Field::BlockCallers | Field::AllowCallers);
+            if list && payload.trim().chars().all(|c| c.is_ascii_digit() || "+*, ".contains(c)) {
+                continue;
+            }
+            if matches!(
+                field,
+                Field::Destination(
+                    _,
+                    DestinationField::DialDelay | DestinationField::AnswerGuard | DestinationField::RingTime
+                )
+            ) && payload.trim().parse::<f64>().is_ok()
+            {
+                continue;
+            }
+            let e = s.set("1001", field.name(), &payload).expect_err(&format!("{field} took {payload:?}"));
+            assert!(!e.to_string().is_empty());
+            refused += 1;
+        }
+    }
+    assert_eq!(snapshot(&s), before, "a refused value changed something");
+    eprintln!("toll fraud, settings service: {refused} payloads refused over {} fields", fields.len());
+}
