@@ -478,8 +478,14 @@ fn the_other_destinations_and_the_caller_lists_refuse_the_corpus() {
         let before = get(&mut f, field);
         for payload in corpus().into_iter().filter(|p| !p.contains(['\r', '\n'])) {
             let list = field.ends_with("_callers");
-            // Plain digits are a valid list entry (a list never dials): only the rest must be refused.
+            // Plain digits are a valid list entry (a list never dials): only the rest must be
+            // refused. A timer takes a number of seconds, which a payload like "12" is.
             if list && payload.trim().chars().all(|c| c.is_ascii_digit() || "+*, ".contains(c)) {
+                continue;
+            }
+            if (field.ends_with("_time") || field.ends_with("_delay"))
+                && payload.trim().parse::<f64>().is_ok()
+            {
                 continue;
             }
             let r = f.ami.action("TwinningSet", &[("User", "1001"), ("Field", field), ("Value", &payload)]);
