@@ -2,7 +2,8 @@
 //! foreground under `valgrind --leak-check=full` (TWINNING_ASTERISK_WRAPPER, see
 //! tests/src/asterisk.rs) through a set of twinned calls (desk answers, mobile answers, no
 //! answer, the caller cancels, a push to the mobile and a pull to the desk by AMI, a push
-//! by the desk's key code, the desk's pickup code *27, the mobile holding the caller), a
+//! by the desk's key code, the desk's pickup code *27, the mobile holding the caller, two
+//! remote destinations with the second answering), the twinning key and the lamps read, a
 //! settings write from each surface, a module reload and an unload; then Asterisk stops
 //! and valgrind's report is read. Every error and leak is counted; errors and definite or
 //! indirect leaks with a frame in app_twinning.so (the module's Rust code, asterisk-sys's C
@@ -175,6 +176,48 @@ fn main() {
         desk.wait(Duration::from_secs(30));
         phone.wait(Duration::from_secs(30));
         Ok(())
+    });
+    run.step("two remote destinations, the second answers", |r| {
+        for (field, value) in [("mobile2", "07700900222"), ("mobile2_answer_guard", "0")] {
+            let a = r.ami.action("TwinningSet", &[("User", "1001"), ("Field", field), ("Value", value)]);
+            expect(a.get("Response").unwrap_or(""), "Success")?;
+        }
+        let mut desk = Phone::uas(&r.pbx, "desk", r.ports.desk, &Answer::Never);
+        let mut trunk = Phone::trunk(&r.pbx, "trunk", r.ports.mobile, &[("07700900222", 500)], 2);
+        let mut caller = Phone::call(&r.pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1000 });
+        let end = r.ami.event("TwinningEnd", &[], WAIT).ok_or("no TwinningEnd")?;
+        caller.wait(WAIT);
+        desk.wait(Duration::from_secs(30));
+        trunk.wait(Duration::from_secs(30));
+        let a = r.ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile2"), ("Value", "")]);
+        expect(a.get("Response").unwrap_or(""), "Success")?;
+        expect(end.must("AnsweredBy"), "mobile2")
+    });
+    run.step("the twinning key toggles twinning and the lamps are read", |r| {
+        for expected in ["OFF", "ON"] {
+            let args = format!("TARGS64={}", dialplan::base64_encode(b"1001"));
+            let r2 = r.ami.action(
+                "Originate",
+                &[
+                    ("Channel", "Local/s@twinning-button-test"),
+                    ("Application", "Wait"),
+                    ("Data", "10"),
+                    ("Async", "true"),
+                    ("Variable", &args),
+                    ("Variable", "TTAG=memcheck"),
+                ],
+            );
+            expect(r2.get("Response").unwrap_or(""), "Success")?;
+            let e = r
+                .ami
+                .event("UserEvent", &[("UserEvent", "TwinningButtonResult")], WAIT)
+                .ok_or("TwinningButton gave no result")?;
+            expect(e.must("Result"), expected)?;
+        }
+        let v = r.ami.action("Getvar", &[("Variable", "DEVICE_STATE(Twinning:1001)")]);
+        expect(v.must("Value"), "INUSE")?;
+        let v = r.ami.action("Getvar", &[("Variable", "DEVICE_STATE(TwinningCall:1001)")]);
+        expect(v.must("Value"), "NOT_INUSE")
     });
     run.step("settings written from AMI, the CLI and TWINNING()", |r| {
         let a = r.ami.action("TwinningSet", &[("User", "1001"), ("Field", "dial_delay"), ("Value", "1")]);
