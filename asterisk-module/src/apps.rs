@@ -19,8 +19,8 @@ use twinning_core::call::{CallerId, HandoverTrigger};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
-use twinning_driver::{ButtonError, ButtonPress, ButtonResult};
-use twinning_service::{call_events, Source};
+use twinning_driver::{ButtonPhone, ButtonResult, Confirmation};
+use twinning_service::call_events;
 
 use crate::call::Ringing;
 use crate::host::app::{Application, Flow};
@@ -130,50 +130,8 @@ fn pickup(chan: &Channel, data: &str) -> Flow {
 
 fn button(chan: &Channel, data: &str) -> Flow {
     let user = data.trim();
-    chan.set_variable(ERROR_VARIABLE, "");
-    let press = if user.contains(',') {
-        Err(ButtonError::BadRequest("usage: TwinningButton(user)".into()))
-    } else {
-        DRIVER.press_button(user, HookChannel::NONE)
-    };
-    let result = match press {
-        Err(ButtonError::BadRequest(e)) => {
-            let e = if user.is_empty() { "usage: TwinningButton(user)".to_string() } else { e };
-            refuse_request(chan, "TwinningButton", data, &e);
-            chan.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
-            return Flow::Continue;
-        }
-        Err(ButtonError::Failed(e)) => Err(e),
-        Ok(ButtonPress::PullToDesk) => {
-            midcall::pickup(chan, user, HandoverTrigger::Button).map(|()| ButtonResult::Pulled)
-        }
-        Ok(ButtonPress::Pushed) => Ok(ButtonResult::Pushed),
-        Ok(ButtonPress::Toggle) => {
-            let source = Source::Dialplan { channel: Some(chan.name()) };
-            DRIVER.toggle_twinning(user, &source, &mut Phone(chan))
-        }
-    };
-    let prompt = match &result {
-        // The desk is in the call now; the caller must not hear a prompt.
-        Ok(ButtonResult::Pulled) => None,
-        Ok(ButtonResult::On) => Some(c"activated"),
-        Ok(ButtonResult::Off) => Some(c"de-activated"),
-        Ok(_) => Some(c"beep"),
-        Err(_) => Some(c"an-error-has-occurred"),
-    };
-    match result {
-        Ok(r) => chan.set_variable(BUTTON_VARIABLE, r.name()),
-        Err(e) => {
-            log::info!("TwinningButton({}): {e}", printable(user));
-            chan.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
-            chan.set_variable(ERROR_VARIABLE, &e);
-        }
-    }
-    if let Some(prompt) = prompt.filter(|_| !chan.hung_up()) {
-        if chan.answer() {
-            chan.play(prompt);
-        }
-    }
+    let user = (!user.contains(',')).then_some(user);
+    DRIVER.run_button(user, "usage: TwinningButton(user)", HookChannel::NONE, &mut Phone(chan, data));
     Flow::after(chan)
 }
 
@@ -183,7 +141,7 @@ fn authenticate(chan: &Channel, data: &str) -> Flow {
     let entry = if user.is_empty() {
         PinEntry::Refused("usage: TwinningAuthenticate(user[,options])".into())
     } else {
-        DRIVER.authenticate(user, options, &mut Phone(chan))
+        DRIVER.authenticate(user, options, &mut Phone(chan, data))
     };
     match entry {
         PinEntry::Done(_) => Flow::after(chan),
@@ -196,9 +154,9 @@ fn authenticate(chan: &Channel, data: &str) -> Flow {
     }
 }
 
-/// The phone PIN entry runs on, with Asterisk's core prompts as `Authenticate()` uses
-/// them.
-struct Phone<'a>(&'a Channel);
+/// The phone PIN entry (and the key) runs on, with Asterisk's core prompts as
+/// `Authenticate()` uses them, and the application's arguments for its audit events.
+struct Phone<'a>(&'a Channel, &'a str);
 
 impl PinPhone for Phone<'_> {
     fn answer(&mut self) -> bool {
@@ -228,5 +186,33 @@ impl PinPhone for Phone<'_> {
 
     fn name(&self) -> String {
         self.0.name()
+    }
+}
+
+/// The desk's key: TwinningPickup's join for the pull, Asterisk's core prompts for the rest.
+impl ButtonPhone for Phone<'_> {
+    fn pull_call(&mut self, user: &str) -> Result<(), String> {
+        midcall::pickup(self.0, user, HandoverTrigger::Button)
+    }
+
+    fn set_result(&mut self, result: ButtonResult, error: &str) {
+        self.0.set_variable(BUTTON_VARIABLE, result.name());
+        self.0.set_variable(ERROR_VARIABLE, error);
+    }
+
+    fn refuse(&mut self, reason: &str) {
+        refuse_request(self.0, "TwinningButton", self.1, reason);
+    }
+
+    fn confirm(&mut self, confirmation: Confirmation) {
+        let file = match confirmation {
+            Confirmation::On => c"activated",
+            Confirmation::Off => c"de-activated",
+            Confirmation::Pushed => c"beep",
+            Confirmation::Error => c"an-error-has-occurred",
+        };
+        if !self.0.hung_up() && self.0.answer() {
+            self.0.play(file);
+        }
     }
 }

@@ -19,8 +19,8 @@ use twinning_core::call::{CallStatus, CallerId, HandoverTrigger, LegKind};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
-use twinning_driver::{ButtonError, ButtonPress, ButtonResult};
-use twinning_service::{call_events, Source};
+use twinning_driver::{ButtonPhone, ButtonResult, Confirmation};
+use twinning_service::call_events;
 
 use crate::call::CallerLoop;
 use crate::host::app::{Application, COUNT};
@@ -214,56 +214,9 @@ const BUTTON_PROMPTS: [(&str, &str); 3] = [
 
 fn button(session: Session, data: &str) {
     let user = data.trim();
-    session.set_variable(ERROR_VARIABLE, "");
-    let press = if user.contains(char::is_whitespace) {
-        Err(ButtonError::BadRequest("usage: twinning_button <user>".into()))
-    } else {
-        DRIVER.press_button(user, Here::Anywhere)
-    };
-    let result = match press {
-        Err(ButtonError::BadRequest(e)) => {
-            let e = if user.is_empty() { "usage: twinning_button <user>".to_string() } else { e };
-            refuse_request(session, "twinning_button", data, &e);
-            session.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
-            return;
-        }
-        Err(ButtonError::Failed(e)) => Err(e),
-        Ok(ButtonPress::PullToDesk) => {
-            // Set first: once the bridge takes the session over, the dialplan stops here.
-            session.set_variable(BUTTON_VARIABLE, ButtonResult::Pulled.name());
-            take_call(session, user, HandoverTrigger::Button).map(|()| ButtonResult::Pulled)
-        }
-        Ok(ButtonPress::Pushed) => Ok(ButtonResult::Pushed),
-        Ok(ButtonPress::Toggle) => {
-            let source = Source::Dialplan { channel: Some(session.name()) };
-            DRIVER.toggle_twinning(user, &source, &mut Phone(session))
-        }
-    };
-    let prompt = match &result {
-        // The desk is in the call now.
-        Ok(ButtonResult::Pulled) => return,
-        Ok(ButtonResult::On) => Some(BUTTON_PROMPTS[0]),
-        Ok(ButtonResult::Off) => Some(BUTTON_PROMPTS[1]),
-        // The desk's held call is ringing the mobile: that is the confirmation, and the
-        // key's call ends at once.
-        Ok(_) => None,
-        Err(_) => Some(BUTTON_PROMPTS[2]),
-    };
-    match result {
-        Ok(r) => session.set_variable(BUTTON_VARIABLE, r.name()),
-        Err(e) => {
-            log::info!("twinning_button {}: {e}", printable(user));
-            session.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name());
-            session.set_variable(ERROR_VARIABLE, &e);
-        }
-    }
-    if let Some((variable, default)) = prompt.filter(|_| session.is_ready()) {
-        if !session.is_answered() {
-            session.answer();
-        }
-        let file = session.variable(variable).unwrap_or_else(|| default.into());
-        session.play(&file);
-    }
+    let user = (!user.contains(char::is_whitespace)).then_some(user);
+    let phone = &mut Phone { session, arguments: data };
+    DRIVER.run_button(user, "usage: twinning_button <user>", Here::Anywhere, phone);
 }
 
 fn authenticate(session: Session, data: &str) {
@@ -272,7 +225,7 @@ fn authenticate(session: Session, data: &str) {
     let entry = if user.is_empty() {
         PinEntry::Refused("usage: twinning_authenticate <user> [options]".into())
     } else {
-        DRIVER.authenticate(user, options.trim(), &mut Phone(session))
+        DRIVER.authenticate(user, options.trim(), &mut Phone { session, arguments: data })
     };
     if let PinEntry::Refused(e) = entry {
         refuse_request(session, "twinning_authenticate", data, &e);
@@ -286,18 +239,23 @@ const PROMPT_FIRST: &str = "ivr/ivr-please_enter_pin_followed_by_pound.wav";
 const PROMPT_AGAIN: &str = "ivr/ivr-that_was_an_invalid_entry.wav";
 const SILENT_PROMPT: &str = "silence_stream://200";
 
-struct Phone(Session);
+/// The phone PIN entry (and the key) runs on, and the application's arguments for its
+/// audit events.
+struct Phone<'a> {
+    session: Session,
+    arguments: &'a str,
+}
 
-impl PinPhone for Phone {
+impl PinPhone for Phone<'_> {
     fn answer(&mut self) -> bool {
-        if !self.0.is_answered() {
-            self.0.answer();
+        if !self.session.is_answered() {
+            self.session.answer();
         }
         true
     }
 
     fn read_pin(&mut self, prompt: PinPrompt, timeout_ms: u64) -> Option<String> {
-        let s = self.0;
+        let s = self.session;
         let prompt = match prompt {
             PinPrompt::First => s.variable("twinning_pin_prompt").unwrap_or_else(|| PROMPT_FIRST.into()),
             PinPrompt::Again => {
@@ -319,17 +277,50 @@ impl PinPhone for Phone {
     }
 
     fn set_outcome(&mut self, outcome: AuthOutcome) {
-        self.0.set_variable(AUTH_VARIABLE, outcome.name());
+        self.session.set_variable(AUTH_VARIABLE, outcome.name());
     }
 
     fn auth_failed(&mut self, user: &UserId, reason: &str, attempts: u32, locked_secs: u64) {
         let e = call_events::auth_failed(user.as_str(), reason, attempts, locked_secs);
-        events::fire(e.subclass, Some(self.0), &e.fields);
+        events::fire(e.subclass, Some(self.session), &e.fields);
     }
 
     fn finished(&mut self, _outcome: AuthOutcome) {}
 
     fn name(&self) -> String {
-        self.0.name()
+        self.session.name()
+    }
+}
+
+/// The desk's key: twinning_pickup's take-over for the pull, FreeSWITCH's standard sounds
+/// for the confirmations (a push plays nothing: the mobile ringing is the confirmation).
+impl ButtonPhone for Phone<'_> {
+    fn pull_call(&mut self, user: &str) -> Result<(), String> {
+        take_call(self.session, user, HandoverTrigger::Button)
+    }
+
+    fn set_result(&mut self, result: ButtonResult, error: &str) {
+        self.session.set_variable(BUTTON_VARIABLE, result.name());
+        self.session.set_variable(ERROR_VARIABLE, error);
+    }
+
+    fn refuse(&mut self, reason: &str) {
+        refuse_request(self.session, "twinning_button", self.arguments, reason);
+    }
+
+    fn confirm(&mut self, confirmation: Confirmation) {
+        let (variable, default) = match confirmation {
+            Confirmation::On => BUTTON_PROMPTS[0],
+            Confirmation::Off => BUTTON_PROMPTS[1],
+            Confirmation::Error => BUTTON_PROMPTS[2],
+            Confirmation::Pushed => return,
+        };
+        let s = self.session;
+        if s.is_ready() {
+            if !s.is_answered() {
+                s.answer();
+            }
+            s.play(&s.variable(variable).unwrap_or_else(|| default.into()));
+        }
     }
 }

@@ -8,8 +8,9 @@
 //! - Otherwise it switches twinning (`enabled`) on or off, after the user's PIN when one is
 //!   set, as the sample *21 / *22 do. Switching on needs a twinned number.
 //!
-//! The decision and the toggle are made here once; a host only performs the pull with its
-//! own pickup and plays the confirmation.
+//! The whole press is run here once ([`Driver::run_button`]); a host only performs the pull
+//! with its own pickup, sets its variables and plays its confirmation, through
+//! [`ButtonPhone`].
 
 use twinning_core::call::{HandoverTrigger, LegKind};
 use twinning_core::pin_guard::AuthOutcome;
@@ -66,6 +67,36 @@ impl std::fmt::Display for ButtonError {
     }
 }
 
+/// The confirmation a press ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Twinning was switched on.
+    On,
+    /// Twinning was switched off.
+    Off,
+    /// The desk's call is ringing the mobile.
+    Pushed,
+    /// Nothing changed.
+    Error,
+}
+
+/// The phone the key was pressed on, as the host sees it (the channel running
+/// `TwinningButton()`, the session running `twinning_button`). PIN entry for the toggle
+/// goes through its [`PinPhone`] side.
+pub trait ButtonPhone: PinPhone {
+    /// Takes the user's answered call onto this phone with the host's pickup (handover
+    /// trigger [`HandoverTrigger::Button`]); returns once the host is done with it.
+    fn pull_call(&mut self, user: &str) -> Result<(), String>;
+    /// Sets the result variables (`TWINNINGBUTTON` / `twinning_button` and the error,
+    /// empty when there is none).
+    fn set_result(&mut self, result: ButtonResult, error: &str);
+    /// The arguments were refused: the security event (`TwinningRequestRefused`,
+    /// `twinning::request_refused`) with `reason`.
+    fn refuse(&mut self, reason: &str);
+    /// Plays the confirmation, if the phone is still there.
+    fn confirm(&mut self, confirmation: Confirmation);
+}
+
 /// What a press means at this moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ButtonPress {
@@ -79,6 +110,62 @@ pub enum ButtonPress {
 }
 
 impl<H: Host> Driver<H> {
+    /// Runs a press of `user`'s key on `phone`, from the decision to the confirmation.
+    /// `user` is `None` when the host found the arguments malformed; `usage` is the host's
+    /// usage line, the reason given for missing or malformed arguments.
+    pub fn run_button(
+        &self,
+        user: Option<&str>,
+        usage: &str,
+        here: H::Here,
+        phone: &mut impl ButtonPhone,
+    ) -> ButtonResult {
+        let press = match user {
+            None | Some("") => Err(ButtonError::BadRequest(usage.to_owned())),
+            Some(user) => self.press_button(user, here),
+        };
+        let user = user.unwrap_or_default();
+        let result = match press {
+            Err(ButtonError::BadRequest(e)) => {
+                phone.refuse(&e);
+                phone.set_result(ButtonResult::Failed, &e);
+                return ButtonResult::Failed;
+            }
+            Err(ButtonError::Failed(e)) => Err(e),
+            Ok(ButtonPress::PullToDesk) => {
+                // Set first: a host whose bridge takes the phone over ends its dialplan there.
+                phone.set_result(ButtonResult::Pulled, "");
+                match phone.pull_call(user) {
+                    // The desk is in the call (or was, until it left): no prompt.
+                    Ok(()) => return ButtonResult::Pulled,
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(ButtonPress::Pushed) => Ok(ButtonResult::Pushed),
+            Ok(ButtonPress::Toggle) => {
+                let source = Source::Dialplan { channel: Some(phone.name()) };
+                self.toggle_twinning(user, &source, phone)
+            }
+        };
+        match result {
+            Ok(r) => {
+                phone.set_result(r, "");
+                phone.confirm(match r {
+                    ButtonResult::On => Confirmation::On,
+                    ButtonResult::Off => Confirmation::Off,
+                    _ => Confirmation::Pushed,
+                });
+                r
+            }
+            Err(e) => {
+                log::info!("twinning: the key of {} on {}: {e}", printable(user), phone.name());
+                phone.set_result(ButtonResult::Failed, &e);
+                phone.confirm(Confirmation::Error);
+                ButtonResult::Failed
+            }
+        }
+    }
+
     /// Decides what pressing `user`'s button means now, and starts the push when that is
     /// it. An unknown or malformed user is refused, with nothing changed.
     pub fn press_button(&self, user: &str, here: H::Here) -> Result<ButtonPress, ButtonError> {

@@ -39,6 +39,19 @@ pub fn free() {
 /// AMI events carry) and FreeSWITCH's own channel headers.
 pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)]) {
     let subclass = cstr::owned(subclass);
+    let own = session.map(|s| [("Channel", s.name()), ("Uniqueid", s.uuid())]);
+    let headers = own.iter().flatten().chain(fields).map(|(k, v)| (*k, v.as_str()));
+    fire_event(ffi::SWITCH_EVENT_CUSTOM, Some(&subclass), session, headers);
+}
+
+/// Creates an event of `kind` (with `subclass` for CUSTOM), adds `headers` (each value on
+/// one line), the session's channel headers if given, and fires it.
+pub(super) fn fire_event<'a>(
+    kind: ffi::switch_event_types_t,
+    subclass: Option<&CStr>,
+    session: Option<Session>,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+) {
     let mut event: *mut ffi::switch_event_t = std::ptr::null_mut();
     // SAFETY: creates an event we own until it is fired (which takes it) or destroyed.
     unsafe {
@@ -47,8 +60,8 @@ pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)])
             FUNC.as_ptr(),
             line!() as i32,
             &mut event,
-            ffi::SWITCH_EVENT_CUSTOM,
-            subclass.as_ptr(),
+            kind,
+            subclass.map_or(std::ptr::null(), CStr::as_ptr),
         ) != ffi::SWITCH_STATUS_SUCCESS
             || event.is_null()
         {
@@ -56,7 +69,7 @@ pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)])
             return;
         }
     }
-    let add = |name: &str, value: &str| {
+    for (name, value) in headers {
         let (name, value) = (cstr::owned(name), cstr::owned(&call_events::one_line(value)));
         // SAFETY: `event` is ours; the strings are copied.
         unsafe {
@@ -67,13 +80,6 @@ pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)])
                 value.as_ptr(),
             );
         }
-    };
-    if let Some(s) = session {
-        add("Channel", &s.name());
-        add("Uniqueid", &s.uuid());
-    }
-    for (name, value) in fields {
-        add(name, value);
     }
     // SAFETY: `event` is ours; the session (if any) is valid for the caller's run; firing
     // hands the event to FreeSWITCH.

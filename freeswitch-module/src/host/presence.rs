@@ -9,44 +9,10 @@ use std::sync::OnceLock;
 use super::{cstr, ffi, guard};
 
 const OWNER: &std::ffi::CStr = c"mod_twinning";
-const FILE: &std::ffi::CStr = c"mod_twinning.rs";
-const FUNC: &std::ffi::CStr = c"presence";
 
 /// Fires a `PRESENCE_IN` with `headers`.
 pub fn fire(headers: &[(&str, &str)]) {
-    let mut event: *mut ffi::switch_event_t = std::ptr::null_mut();
-    // SAFETY: creates an event we own until firing takes it; header strings are copied.
-    unsafe {
-        if ffi::switch_event_create_subclass_detailed(
-            FILE.as_ptr(),
-            FUNC.as_ptr(),
-            line!() as i32,
-            &mut event,
-            ffi::SWITCH_EVENT_PRESENCE_IN,
-            std::ptr::null(),
-        ) != ffi::SWITCH_STATUS_SUCCESS
-            || event.is_null()
-        {
-            log::warn!("could not create a presence event");
-            return;
-        }
-        for (name, value) in headers {
-            let (name, value) = (cstr::owned(name), cstr::owned(value));
-            ffi::switch_event_add_header_string(
-                event,
-                ffi::SWITCH_STACK_BOTTOM,
-                name.as_ptr(),
-                value.as_ptr(),
-            );
-        }
-        ffi::switch_event_fire_detailed(
-            FILE.as_ptr(),
-            FUNC.as_ptr(),
-            line!() as i32,
-            &mut event,
-            std::ptr::null_mut(),
-        );
-    }
+    super::events::fire_event(ffi::SWITCH_EVENT_PRESENCE_IN, None, None, headers.iter().copied());
 }
 
 /// A `PRESENCE_PROBE` being delivered, readable for the length of the callback.
