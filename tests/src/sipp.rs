@@ -398,6 +398,16 @@ impl Phone {
         self.messages().iter().any(|m| m.received && m.is_response(code))
     }
 
+    /// The requests the PBX sent into this phone's own dialog that would re-route or end it
+    /// (a re-INVITE, a BYE): empty for a caller whose call was moved without it noticing.
+    pub fn dialog_touched(&self) -> Vec<String> {
+        self.messages()
+            .iter()
+            .filter(|m| m.received && (m.is_request("INVITE") || m.is_request("BYE")))
+            .map(|m| m.first_line.clone())
+            .collect()
+    }
+
     /// The trace, for assertion messages.
     pub fn summary(&self) -> String {
         let lines: Vec<String> = self

@@ -84,12 +84,7 @@ impl Pbx {
 
 /// The caller kept one dialog from its INVITE to its own BYE: no re-INVITE, no BYE from us.
 fn assert_caller_untouched(caller: &Phone) {
-    let touched: Vec<String> = caller
-        .messages()
-        .iter()
-        .filter(|m| m.received && (m.first_line.starts_with("INVITE") || m.first_line.starts_with("BYE")))
-        .map(|m| m.first_line.clone())
-        .collect();
+    let touched = caller.dialog_touched();
     assert!(touched.is_empty(), "the caller's dialog was touched: {touched:?}");
 }
 

@@ -171,12 +171,7 @@ fn the_key_pushes_a_desk_call_to_the_mobile() {
     let end = ami.event("TwinningEnd", &[], WAIT).expect("the call ended");
     assert_eq!(end.must("AnsweredBy"), "mobile");
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
-    let touched: Vec<String> = caller
-        .messages()
-        .iter()
-        .filter(|m| m.received && (m.first_line.starts_with("INVITE") || m.first_line.starts_with("BYE")))
-        .map(|m| m.first_line.clone())
-        .collect();
+    let touched = caller.dialog_touched();
     assert!(touched.is_empty(), "the caller's dialog was touched: {touched:?}");
     mobile.wait(Duration::from_secs(5));
 }

@@ -102,19 +102,13 @@ impl CallActivity {
     }
 }
 
-/// Whether twinning is on for a user, as the twinning lamp shows it: no DND, and a remote
-/// destination with a number enabled (for `mobile`, the user's `enabled`).
-pub fn twinning_is_on(user: &UserSettings) -> bool {
-    user.twinning_on()
-}
-
 /// The state of `lamp` for a user with `settings` (`None`: no such user) whose calls are
 /// doing `activity`.
 pub fn lamp_state(lamp: Lamp, settings: Option<&UserSettings>, activity: CallActivity) -> LampState {
     let Some(user) = settings else { return LampState::Invalid };
     match lamp {
         Lamp::Twinning if activity.mobile_ringing => LampState::Ringing,
-        Lamp::Twinning if twinning_is_on(user) => LampState::InUse,
+        Lamp::Twinning if user.twinning_on() => LampState::InUse,
         Lamp::Twinning => LampState::NotInUse,
         Lamp::TwinningCall if activity.answered => LampState::InUse,
         Lamp::TwinningCall if activity.ringing => LampState::Ringing,

@@ -51,20 +51,12 @@ impl ButtonResult {
 
 /// Why a press did nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ButtonError {
+enum ButtonError {
     /// The arguments were wrong (no user, an unknown one): the dialplan may be handing
     /// caller-controlled text over, so hosts report it as security.
     BadRequest(String),
     /// The press could not do what it meant (a handover refused, no number to twin to).
     Failed(String),
-}
-
-impl std::fmt::Display for ButtonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ButtonError::BadRequest(e) | ButtonError::Failed(e) => f.write_str(e),
-        }
-    }
 }
 
 /// The confirmation a press ends with.
@@ -99,13 +91,12 @@ pub trait ButtonPhone: PinPhone {
 
 /// What a press means at this moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ButtonPress {
-    /// The host takes the user's call onto this desk with its pickup
-    /// ([`Driver::pickup`]).
+enum ButtonPress {
+    /// The host takes the user's call onto this desk ([`ButtonPhone::pull_call`]).
     PullToDesk,
     /// Done: the push has started.
     Pushed,
-    /// The host runs [`Driver::toggle_twinning`] on this phone.
+    /// Twinning is switched on or off from this phone.
     Toggle,
 }
 
@@ -168,7 +159,7 @@ impl<H: Host> Driver<H> {
 
     /// Decides what pressing `user`'s button means now, and starts the push when that is
     /// it. An unknown or malformed user is refused, with nothing changed.
-    pub fn press_button(&self, user: &str, here: H::Here) -> Result<ButtonPress, ButtonError> {
+    fn press_button(&self, user: &str, here: H::Here) -> Result<ButtonPress, ButtonError> {
         if user.is_empty() {
             return Err(ButtonError::BadRequest("a user is required".into()));
         }
@@ -192,7 +183,7 @@ impl<H: Host> Driver<H> {
     /// Switches `user`'s twinning on or off from `phone`: the PIN first (when the user has
     /// one), then `enabled` flipped through [`Driver::apply_change`], audited as coming from
     /// `source`. Returns `On` or `Off`; on any error nothing changed.
-    pub fn toggle_twinning(
+    fn toggle_twinning(
         &self,
         user: &str,
         source: &Source,

@@ -28,7 +28,7 @@ use twinning_core::{printable, Change, Field};
 use twinning_service::calls::LiveCalls;
 use twinning_service::{Service, SetError, Source};
 
-pub use button::{ButtonError, ButtonPhone, ButtonPress, ButtonResult, Confirmation};
+pub use button::{ButtonPhone, ButtonResult, Confirmation};
 pub use call::{codes_for, Call, CallState, CodeRequest, Outcome};
 pub use caller_thread::CallerThread;
 pub use host::Host;

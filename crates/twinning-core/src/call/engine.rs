@@ -1000,11 +1000,7 @@ fn remote_target(setup: &CallSetup, d: &RemoteDestination) -> Result<DialTarget,
         return Err((RefusalReason::Caller, why));
     }
     // Checked again here: the policy may have tightened since the number was set.
-    setup.policy.check(d.number).map_err(|e| (RefusalReason::Policy, e))?;
-    Ok(DialTarget {
-        tech: setup.mobile_dial.tech().into(),
-        resource: setup.mobile_dial.resource_for(d.number),
-    })
+    handover_target(setup, d.number).map_err(|e| (RefusalReason::Policy, e))
 }
 
 /// Where a push rings a remote destination: its number if the policy allows it. Unlike the
