@@ -15,5 +15,5 @@ pub use settings::{
     printable, CallControl, CallerIdMode, CallerList, Change, Config, ConfigError, DeskDevice,
     DestinationField, DestinationPolicy, DtmfCode, Field, General, Millis, MobileDialTemplate,
     OverrideProblem, PhoneNumber, Pin, RawConfig, RawEntry, RawSection, Schedule, SettingError, Settings,
-    UserId, UserSettings,
+    SettingsStore, StoreConfig, UserId, UserSettings,
 };

@@ -1,3 +1,23 @@
+/// Where the engine takes a slot for each remote leg it rings: the node's own count, or a
+/// site-wide one the host keeps elsewhere (leases in a shared database). Slots are given
+/// back by the host when the engine says [`super::Command::ReleaseMobileSlot`].
+pub trait MobileSlots {
+    /// Takes a slot if one is free.
+    fn try_acquire(&mut self) -> bool;
+    /// The bound, for the refusal's reason.
+    fn max(&self) -> u32;
+}
+
+impl MobileSlots for ConcurrencyCap {
+    fn try_acquire(&mut self) -> bool {
+        ConcurrencyCap::try_acquire(self)
+    }
+
+    fn max(&self) -> u32 {
+        ConcurrencyCap::max(self)
+    }
+}
+
 /// The system-wide bound on mobile legs ringing or up at once (`max_concurrent`). The
 /// host keeps one, shared by all calls, and applies the engine's acquire and release.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use super::command::{
     CallStatus, CallerId, Command, DialTarget, HandoverResult, HandoverTrigger, LegNotice, Notification,
     Prompt, RefusalReason,
 };
-use super::{CallSetup, ConcurrencyCap, Event, LegFailure, LegId, LegKind, MobileFeature};
+use super::{CallSetup, Event, LegFailure, LegId, LegKind, MobileFeature, MobileSlots};
 use crate::settings::RemoteDestination;
 use crate::CallerIdMode;
 
@@ -116,7 +116,7 @@ impl TwinnedCall {
     /// Decides who rings and starts the call. `cap` is the host's shared bound on mobile
     /// legs: a slot is taken here only if the mobile will ring, and given back through
     /// [`Command::ReleaseMobileSlot`].
-    pub fn start(setup: CallSetup, cap: &mut ConcurrencyCap, now: Instant) -> TwinnedCall {
+    pub fn start(setup: CallSetup, cap: &mut dyn MobileSlots, now: Instant) -> TwinnedCall {
         let s = &setup.settings;
         let o = &setup.options;
         let ms = |m: crate::Millis| Duration::from_millis(m.as_millis());
@@ -549,7 +549,7 @@ impl TwinnedCall {
         &mut self,
         to: LegKind,
         trigger: HandoverTrigger,
-        cap: &mut ConcurrencyCap,
+        cap: &mut dyn MobileSlots,
         now: Instant,
     ) -> Result<(), String> {
         self.now = now.max(self.now);
@@ -586,7 +586,7 @@ impl TwinnedCall {
         bridged: LegId,
         to: LegKind,
         trigger: HandoverTrigger,
-        cap: Option<&mut ConcurrencyCap>,
+        cap: Option<&mut dyn MobileSlots>,
         now: Instant,
     ) -> Result<(), String> {
         let from = self.legs[bridged.0 as usize].kind;

@@ -12,7 +12,7 @@ mod leg;
 mod options;
 mod setup;
 
-pub use cap::ConcurrencyCap;
+pub use cap::{ConcurrencyCap, MobileSlots};
 pub use command::{
     CallStatus, CallerId, Command, DialTarget, HandoverResult, HandoverTrigger, LegNotice, Notification,
     Prompt, RefusalReason,

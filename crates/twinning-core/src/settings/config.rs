@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::error::printable;
+use super::store_config::{StoreConfig, StoreKeys};
 use super::values::parse_bool;
 use super::{
     CallControl, DeskDevice, DestinationPolicy, Field, MobileDialTemplate, RawConfig, RawEntry, UserId,
@@ -24,6 +25,8 @@ pub struct General {
     pub call_control: CallControl,
     /// How wrong PINs are rate-limited across calls.
     pub pin: PinPolicy,
+    /// Where runtime changes are kept, and this node's name in a cluster.
+    pub store: StoreConfig,
     /// Per-user defaults given in `[general]`, already validated, applied to every user
     /// before the user's own section.
     defaults: Vec<(Field, String)>,
@@ -137,6 +140,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     let mut call_control = CallControl::default();
     let mut pin = PinPolicy::default();
     let mut defaults = Vec::new();
+    let mut store = StoreKeys::default();
     // Checks defaults against a scratch user, so a bad default is reported at its own line
     // in [general], not once per user.
     let mut scratch = UserSettings::builtin(DeskDevice::parse("Local/scratch").expect("valid literal"));
@@ -168,7 +172,11 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
                 Ok(n) if (1..=20).contains(&n) => policy.max_digits = n,
                 _ => bad("a whole number from 1 to 20".into()),
             },
-            key => match call_control.set(key, &e.value).or_else(|| pin.set(key, &e.value)) {
+            key => match call_control
+                .set(key, &e.value)
+                .or_else(|| pin.set(key, &e.value))
+                .or_else(|| store.take(key, &e.value))
+            {
                 Some(Ok(())) => {}
                 Some(Err(m)) => bad(m),
                 None => match Field::parse(key) {
@@ -190,6 +198,10 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     if let Err(m) = call_control.check() {
         problems.push((None, m));
     }
+    let store = store.finish().unwrap_or_else(|m| {
+        problems.push((None, m));
+        StoreConfig::default()
+    });
     if policy.min_digits > policy.max_digits {
         problems.push((None, "min_digits is greater than max_digits".into()));
     }
@@ -202,7 +214,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     if problems.len() > before {
         return None;
     }
-    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, call_control, pin, defaults })
+    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, call_control, pin, store, defaults })
 }
 
 fn set_prefixes(target: &mut Vec<String>, value: &str, bad: &mut impl FnMut(String)) {

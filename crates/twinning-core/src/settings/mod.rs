@@ -10,6 +10,7 @@ mod policy;
 mod raw;
 mod schedule;
 mod store;
+mod store_config;
 mod user;
 mod values;
 
@@ -22,5 +23,6 @@ pub use policy::DestinationPolicy;
 pub use raw::{RawConfig, RawEntry, RawSection};
 pub use schedule::Schedule;
 pub use store::{Change, OverrideProblem, Settings};
+pub use store_config::{check_node_name, SettingsStore, StoreConfig};
 pub use user::{ExtraDestination, RemoteDestination, UserSettings};
 pub use values::{CallerIdMode, DeskDevice, Millis, MobileDialTemplate, PhoneNumber, Pin, UserId};

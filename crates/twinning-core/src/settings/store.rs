@@ -59,6 +59,11 @@ impl Settings {
         &self.config.general
     }
 
+    /// The configuration under the overrides (to rebuild them from another source).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub fn users(&self) -> impl Iterator<Item = (&UserId, &UserSettings)> {
         self.effective.iter()
     }
