@@ -151,7 +151,7 @@ impl<H: Host> Call<H> {
     /// timer costs more than a look at the deadline.
     pub fn tick(&self) -> Vec<Command> {
         let now = self.host().now();
-        if !self.lock().engine.poll_timeout().is_some_and(|t| t <= now) {
+        if self.lock().engine.poll_timeout().is_none_or(|t| t > now) {
             return Vec::new();
         }
         self.step(|s| {
@@ -244,7 +244,7 @@ impl<H: Host> Call<H> {
     ) -> Result<(), String> {
         let now = self.host().now();
         let (result, commands) =
-            self.step(|s| s.engine.request_handover(to, trigger, &mut self.driver.cap(), now));
+            self.step(|s| s.engine.request_handover(to, trigger, &mut *self.driver.cap(), now));
         for c in self.execute(commands, here) {
             log::error!("twinning {}: handover command left unperformed: {c:?}", self.user);
         }
@@ -263,7 +263,7 @@ impl<H: Host> Call<H> {
         let commands = match request {
             CodeRequest::PushToMobile => {
                 self.step(|s| {
-                    let cap = &mut self.driver.cap();
+                    let cap = &mut *self.driver.cap();
                     s.engine.request_handover(LegKind::MOBILE, HandoverTrigger::Dtmf, cap, now)
                 })
                 .1

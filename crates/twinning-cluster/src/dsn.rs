@@ -1,0 +1,101 @@
+//! `settings_dsn` made into a client configuration with the timeouts a PBX needs: a
+//! settings store that has gone away must cost a change a clear refusal in seconds, never
+//! a hung AMI connection, and never a call.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a connection attempt may take before the store counts as unavailable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long sent data may stay unacknowledged (a database host gone from the network)
+/// before the connection is dropped.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A parsed DSN, and how to show it without its password.
+#[derive(Clone)]
+pub struct Dsn {
+    config: postgres::Config,
+    shown: String,
+}
+
+/// Only the masked text: the client's own Debug would print the password.
+impl std::fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl Dsn {
+    /// Parses `dsn`; the error says what is wrong without repeating a password.
+    pub fn parse(dsn: &str, node: &str) -> Result<Dsn, String> {
+        let mut config = postgres::Config::from_str(dsn)
+            .map_err(|e| format!("settings_dsn {} is not a usable PostgreSQL URL: {e}", mask(dsn)))?;
+        if config.get_hosts().is_empty() {
+            return Err(format!("settings_dsn {} names no host", mask(dsn)));
+        }
+        if config.get_dbname().is_none() {
+            return Err(format!("settings_dsn {} names no database (postgresql://user@host/db)", mask(dsn)));
+        }
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_user_timeout(TCP_USER_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .application_name(&format!("twinning {node}"));
+        Ok(Dsn { config, shown: mask(dsn) })
+    }
+
+    pub fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
+    /// The DSN as written, with any password replaced by `****`.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+/// `postgresql://user:secret@host/db` → `postgresql://user:****@host/db`; a `password=`
+/// parameter is masked too.
+pub fn mask(dsn: &str) -> String {
+    let mut out = dsn.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..].find(['/', '?']).map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "****");
+            }
+        }
+    }
+    if let Some(p) = out.find("password=") {
+        let start = p + "password=".len();
+        let end = out[start..].find(['&', ' ']).map_or(out.len(), |i| start + i);
+        out.replace_range(start..end, "****");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(mask("postgresql://tw:s3cret@db:5432/tw"), "postgresql://tw:****@db:5432/tw");
+        assert_eq!(
+            mask("postgresql://tw@db/tw?password=x&sslmode=disable"),
+            "postgresql://tw@db/tw?password=****&sslmode=disable"
+        );
+        assert_eq!(mask("postgresql://db/tw"), "postgresql://db/tw");
+    }
+
+    #[test]
+    fn a_bad_dsn_is_named_without_its_password() {
+        let e = Dsn::parse("postgresql://tw:s3cret@db:notaport/tw", "a").unwrap_err();
+        assert!(e.contains("not a usable") && !e.contains("s3cret"), "{e}");
+        assert!(Dsn::parse("postgresql://tw@db", "a").unwrap_err().contains("no database"));
+        assert!(Dsn::parse("postgresql://tw@127.0.0.1:5432/tw", "a").is_ok());
+    }
+}
