@@ -1,5 +1,5 @@
 //! CLI: `twinning show users`, `twinning show user <user>`, `twinning set <user> <field>
-//! <value>` and `twinning show calls`, with completion of user and field names.
+//! <value>`, `twinning show calls` and `twinning show store`, with completion of user and field names.
 
 use twinning_core::Field;
 use twinning_service::Source;
@@ -35,6 +35,12 @@ pub static COMMANDS: [Command; COUNT] = [
         usage: c"Usage: twinning show calls\n       Lists twinned calls in progress with the state of each leg.\n",
         complete: |_| Vec::new(),
         run: |argv| if argv.len() != 3 { Output::ShowUsage } else { Output::Success(DRIVER.calls_report()) },
+    },
+    Command {
+        words: c"twinning show store",
+        usage: c"Usage: twinning show store\n       Shows where runtime changes are kept (settings_store): the journal file, or\n       the shared PostgreSQL database with its connection state, last sync and\n       the cap's leases.\n",
+        complete: |_| Vec::new(),
+        run: |argv| if argv.len() != 3 { Output::ShowUsage } else { output(DRIVER.store_report()) },
     },
 ];
 

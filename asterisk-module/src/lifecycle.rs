@@ -32,6 +32,11 @@ fn start(module: ModuleHandle) -> Result<usize, String> {
     mirror_to_astdb(&mut service)?;
     let users = service.settings().users().count();
     DRIVER.install(service);
+    // With a shared store, the database's settings replace the cached ones before the
+    // first call (or the load waits a few seconds and starts on the cache).
+    DRIVER.start_store(&crate::midcall::THREADS).inspect_err(|_| {
+        DRIVER.remove();
+    })?;
     register(module).inspect_err(|_| {
         DRIVER.remove();
     })?;
@@ -100,8 +105,13 @@ fn reload_refused(reason: &str) -> bool {
 /// False (Asterisk keeps the module) if a thread the module started is still running after
 /// a while: its code must stay mapped.
 pub fn unload() -> bool {
+    // The shared store's thread runs as long as the module: it goes first.
+    DRIVER.stop_store();
     if !crate::midcall::THREADS.wait_until_idle(0, std::time::Duration::from_secs(10)) {
         log::warn!("app_twinning: a handover thread is still running; not unloading");
+        if let Err(e) = DRIVER.start_store(&crate::midcall::THREADS) {
+            log::error!("twinning: {e}");
+        }
         return false;
     }
     let users = DRIVER.user_names();

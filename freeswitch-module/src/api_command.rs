@@ -45,6 +45,7 @@ fn run(line: &str, session: Option<Session>) -> String {
             .map(|()| format!("+OK handover of {} to {} started\n", printable(&user), to.name())),
         ApiCommand::State(user) => lamp_states(&user),
         ApiCommand::Calls => Ok(DRIVER.calls_report()),
+        ApiCommand::Store => DRIVER.store_report(),
         ApiCommand::Reload => {
             reload().map(|notes| format!("+OK twinning.conf reloaded{notes}\n")).inspect_err(|e| {
                 log::warn!("twinning reload refused: {e}");

@@ -25,6 +25,11 @@ pub fn load() -> Result<(&'static [Application; COUNT], &'static Api), String> {
         log::warn!("{}", w);
     }
     DRIVER.install(service);
+    // With a shared store, the database's settings replace the cached ones before the
+    // first call (or the load waits a few seconds and starts on the cache).
+    DRIVER.start_store(&module::THREADS).inspect_err(|_| {
+        DRIVER.remove();
+    })?;
     events::reserve();
     presence::bind(crate::lamps::answer_probe).inspect_err(|_| {
         events::free();
@@ -48,6 +53,8 @@ pub fn shutdown() -> bool {
     for call in DRIVER.calls() {
         call.caller.hangup(ffi::SWITCH_CAUSE_SYSTEM_SHUTDOWN);
     }
+    // The shared store's thread runs as long as the module.
+    DRIVER.stop_store();
     if !module::THREADS.wait_until_idle(0, DRAIN_TIME) {
         return false;
     }

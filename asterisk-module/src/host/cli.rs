@@ -27,12 +27,12 @@ pub struct Command {
     pub run: fn(&[String]) -> Output,
 }
 
-pub const COUNT: usize = 4;
+pub const COUNT: usize = 5;
 
 static COMMANDS: std::sync::OnceLock<&'static [Command; COUNT]> = std::sync::OnceLock::new();
 
 type Handler = unsafe extern "C" fn(*mut sys::ast_cli_entry, c_int, *mut sys::ast_cli_args) -> *mut c_char;
-const HANDLERS: [Handler; COUNT] = [handler::<0>, handler::<1>, handler::<2>, handler::<3>];
+const HANDLERS: [Handler; COUNT] = [handler::<0>, handler::<1>, handler::<2>, handler::<3>, handler::<4>];
 
 /// The registered entries. Asterisk writes into them (parsed words, list links), so they
 /// live on the heap, owned by the module from register to unregister.

@@ -12,17 +12,17 @@
 pub mod button;
 pub mod call;
 pub mod caller_thread;
+pub mod cap;
 pub mod host;
 pub mod lamps;
 pub mod pin_entry;
 pub mod settings;
+pub mod store;
 pub mod threads;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use twinning_core::call::{
-    CallSetup, CallerId, Command, ConcurrencyCap, HandoverTrigger, LegKind, LocalTime, TwinnedCall,
-};
+use twinning_core::call::{CallSetup, CallerId, Command, HandoverTrigger, LegKind, LocalTime, TwinnedCall};
 use twinning_core::pin_guard::{PinGuard, PinPolicy};
 use twinning_core::{printable, Change, Field};
 use twinning_service::calls::LiveCalls;
@@ -39,7 +39,9 @@ pub struct Driver<H: Host> {
     /// What a loaded module calls itself in errors ("app_twinning is not loaded").
     module_name: &'static str,
     service: Mutex<Option<Service>>,
-    cap: Mutex<ConcurrencyCap>,
+    cap: Mutex<cap::Cap>,
+    /// The shared settings store, with `settings_store = postgresql` (see [`store`]).
+    store: Mutex<Option<twinning_cluster::Cluster>>,
     live: Mutex<LiveCalls>,
     pins: Mutex<Option<PinGuard>>,
     calls: Mutex<Vec<Arc<Call<H>>>>,
@@ -69,7 +71,8 @@ impl<H: Host> Driver<H> {
             host,
             module_name,
             service: Mutex::new(None),
-            cap: Mutex::new(ConcurrencyCap::new(0)),
+            cap: Mutex::new(cap::Cap::new()),
+            store: Mutex::new(None),
             live: Mutex::new(LiveCalls::new()),
             pins: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
@@ -89,6 +92,7 @@ impl<H: Host> Driver<H> {
     /// statics hold: once the PBX unmaps the module, memory only they pointed to would be
     /// lost for good (the PIN guard's counts go with it; a config reload keeps them).
     pub fn remove(&self) -> Option<Service> {
+        self.stop_store();
         *lock(&self.calls) = Vec::new();
         *self.live() = LiveCalls::new();
         *lock(&self.pins) = None;
@@ -109,7 +113,7 @@ impl<H: Host> Driver<H> {
         f(service)
     }
 
-    pub fn cap(&self) -> MutexGuard<'_, ConcurrencyCap> {
+    pub fn cap(&self) -> MutexGuard<'_, cap::Cap> {
         lock(&self.cap)
     }
 
@@ -125,7 +129,8 @@ impl<H: Host> Driver<H> {
     }
 
     /// Applies a settings change from `source` with its audit trail: validated and made
-    /// durable by the service before anything else sees it; on any error nothing changes.
+    /// durable (committed, with a shared store) before anything else sees it; on any error
+    /// nothing changes.
     pub fn apply_change(
         &self,
         source: &Source,
@@ -133,29 +138,15 @@ impl<H: Host> Driver<H> {
         field: &str,
         value: &str,
     ) -> Result<Change, SetError> {
-        let result = match self.service().as_mut() {
-            Some(service) => service.set(user, field, value),
-            None => Err(SetError::Storage(format!("{} is not loaded", self.module_name))),
+        let result = match self.shared_store() {
+            Some(store) => self.apply_shared_change(&store, source, user, field, value),
+            None => match self.service().as_mut() {
+                Some(service) => service.set(user, field, value),
+                None => Err(SetError::Storage(format!("{} is not loaded", self.module_name))),
+            },
         };
         match &result {
-            Ok(change) => {
-                if change.field == Field::Pin {
-                    // Wrong guesses at the old PIN say nothing about the new one; an admin
-                    // setting a new PIN also lifts a lockout.
-                    self.with_pin_guard(|pins| pins.reset(&change.user));
-                }
-                let (old, new) = change.shown();
-                let channel = source.channel();
-                log::info!(
-                    "twinning: {}.{} changed from '{old}' to '{new}' by {}{}",
-                    change.user,
-                    change.field,
-                    source.name(),
-                    if channel.is_empty() { String::new() } else { format!(" ({channel})") }
-                );
-                self.host.settings_changed(change, source);
-                self.refresh_lamps(change.user.as_str());
-            }
+            Ok(change) => self.changed(change, source),
             Err(e) => {
                 log::warn!(
                     "twinning: refused change of {}.{} by {}: {e}",
@@ -163,10 +154,36 @@ impl<H: Host> Driver<H> {
                     printable(field),
                     source.name()
                 );
+                if let Some(store) = self.shared_store() {
+                    store.audit_refusal(store::refusal(source, user, field, value, &e.to_string()));
+                }
                 self.host.settings_refused(user, field, source, &e.to_string());
             }
         }
         result
+    }
+
+    /// What follows a change in force, from this node or another: the PIN guard, the log,
+    /// the host's event and mirrors, the lamps.
+    fn changed(&self, change: &Change, source: &Source) {
+        if change.field == Field::Pin {
+            // Wrong guesses at the old PIN say nothing about the new one; an admin
+            // setting a new PIN also lifts a lockout.
+            self.with_pin_guard(|pins| pins.reset(&change.user));
+        }
+        let (old, new) = change.shown();
+        let channel = source.channel();
+        let node = source.node();
+        log::info!(
+            "twinning: {}.{} changed from '{old}' to '{new}' by {}{}{}",
+            change.user,
+            change.field,
+            source.name(),
+            if channel.is_empty() { String::new() } else { format!(" ({channel})") },
+            if node.is_empty() { String::new() } else { format!(" on node {node}") }
+        );
+        self.host.settings_changed(change, source);
+        self.refresh_lamps(change.user.as_str());
     }
 
     /// Everything the engine needs for a call to `user` now; also brings the cap's size up
@@ -191,7 +208,7 @@ impl<H: Host> Driver<H> {
         let user = setup.user.to_string();
         let call_control = setup.call_control.clone();
         let now = self.host.now();
-        let mut engine = TwinnedCall::start(setup, &mut self.cap(), now);
+        let mut engine = TwinnedCall::start(setup, &mut *self.cap(), now);
         let mut first = Vec::new();
         let mut notices = Vec::new();
         while let Some(c) = engine.poll_command() {

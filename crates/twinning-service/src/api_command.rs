@@ -4,7 +4,7 @@
 use twinning_core::call::LegKind;
 
 pub const USAGE: &str =
-    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | reload | help";
+    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | store | reload | help";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCommand {
@@ -22,6 +22,8 @@ pub enum ApiCommand {
     /// The user's two lamps (the twinning key and the call lamp).
     State(String),
     Calls,
+    /// The settings store: backend, connection state, last sync.
+    Store,
     /// Re-read twinning.conf.xml (after `reloadxml`); a broken file changes nothing.
     Reload,
     Help,
@@ -72,6 +74,7 @@ impl ApiCommand {
                 Ok(ApiCommand::State(user.into()))
             }
             "calls" if rest.is_empty() => Ok(ApiCommand::Calls),
+            "store" if rest.is_empty() => Ok(ApiCommand::Store),
             "reload" if rest.is_empty() => Ok(ApiCommand::Reload),
             _ => Err(format!("unknown twinning command; usage: {USAGE}")),
         }
@@ -116,6 +119,8 @@ mod tests {
             ApiCommand::Handover { user: "1001".into(), to: LegKind::MOBILE }
         );
         assert_eq!(ApiCommand::parse("calls").unwrap(), ApiCommand::Calls);
+        assert_eq!(ApiCommand::parse("store").unwrap(), ApiCommand::Store);
+        assert!(ApiCommand::parse("store now").is_err());
         assert_eq!(ApiCommand::parse("reload").unwrap(), ApiCommand::Reload);
     }
 

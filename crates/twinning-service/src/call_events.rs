@@ -115,6 +115,7 @@ pub fn settings_changed(change: &Change, source: &Source) -> CallEvent {
             ("OldValue", old),
             ("Source", source.name().into()),
             ("Channel", source.channel().into()),
+            ("Node", source.node().into()),
         ],
     )
 }

@@ -19,11 +19,16 @@ pub fn c_string(s: &str) -> std::ffi::CString {
     std::ffi::CString::new(s.replace('\0', "\\0")).expect("NULs were replaced")
 }
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
+use twinning_cluster::Update;
 use twinning_core::call::{CallOptions, CallSetup, CallerId, LocalTime};
-use twinning_core::{printable, Change, Config, OverrideProblem, RawConfig, SettingError, Settings, UserId};
+use twinning_core::{
+    printable, Change, Config, Field, OverrideProblem, RawConfig, SettingError, Settings, SettingsStore,
+    UserId,
+};
 
 use journal::{Entry, Journal};
 
@@ -39,6 +44,10 @@ pub enum Source {
     Esl,
     /// The configuration file, re-read (only refusals are reported from it).
     Reload,
+    /// Another node's change, from the shared settings store.
+    Cluster {
+        node: String,
+    },
 }
 
 impl Source {
@@ -57,6 +66,15 @@ impl Source {
             Source::Ami => "ami",
             Source::Esl => "esl",
             Source::Reload => "reload",
+            Source::Cluster { .. } => "cluster",
+        }
+    }
+
+    /// The node another node's change came from; empty for this node's own.
+    pub fn node(&self) -> &str {
+        match self {
+            Source::Cluster { node } => node.as_str(),
+            _ => "",
         }
     }
 }
@@ -66,6 +84,9 @@ pub enum SetError {
     Invalid(SettingError),
     /// The change was valid but could not be made durable, so it was not applied.
     Storage(String),
+    /// The shared settings store cannot be reached: nothing was changed (the text starts
+    /// with "settings store unavailable").
+    Unavailable(String),
 }
 
 impl fmt::Display for SetError {
@@ -73,6 +94,7 @@ impl fmt::Display for SetError {
         match self {
             SetError::Invalid(e) => e.fmt(f),
             SetError::Storage(e) => write!(f, "the change could not be saved and was not applied: {e}"),
+            SetError::Unavailable(e) => f.write_str(e),
         }
     }
 }
@@ -83,8 +105,17 @@ pub type LoadWarning = String;
 
 pub struct Service {
     settings: Settings,
+    /// The node's own record of runtime changes (`settings_store = file`), or its cache of
+    /// the shared store's (`postgresql`), read at a start without the database.
     journal: Journal,
+    /// With a shared store: the sequence number of the change behind each override in
+    /// force, so a change is applied once, and never over a newer one.
+    shared: Option<HashMap<(UserId, Field), i64>>,
 }
+
+/// The name of the shared store's local cache, beside the file store's journal (kept
+/// apart, so switching the store back finds the node's own journal as it was).
+const CLUSTER_CACHE: &str = "cluster-cache.journal";
 
 /// Where stored overrides came from at start-up.
 pub enum Stored {
@@ -103,6 +134,9 @@ impl Service {
         read_astdb: impl FnOnce() -> Vec<(String, String)>,
     ) -> Result<(Service, Vec<LoadWarning>), String> {
         let config = Config::from_raw(raw).map_err(|e| format!("twinning.conf: {}", e.render(raw)))?;
+        let shared = matches!(config.general.store.store, SettingsStore::Postgresql { .. });
+        let cache = journal_path.with_file_name(CLUSTER_CACHE);
+        let journal_path = if shared { cache.as_path() } else { journal_path };
         let (journal, replay) =
             Journal::open(journal_path).map_err(|e| format!("journal {}: {e}", journal_path.display()))?;
         let mut warnings = Vec::new();
@@ -116,9 +150,12 @@ impl Service {
                 }
                 Stored::Journal(r.entries)
             }
+            // The shared store's settings come from the database, never from AstDB.
+            None if shared => Stored::Journal(Vec::new()),
             None => Stored::AstDb(read_astdb()),
         };
-        let mut service = Service { settings: Settings::new(config), journal };
+        let mut service =
+            Service { settings: Settings::new(config), journal, shared: shared.then(HashMap::new) };
         warnings.extend(service.restore(stored));
         Ok((service, warnings))
     }
@@ -165,8 +202,120 @@ impl Service {
         &self.settings
     }
 
+    /// The file store's journal, or the shared store's local cache.
+    pub fn journal_path(&self) -> std::path::PathBuf {
+        self.journal.path().to_owned()
+    }
+
+    /// Whether runtime changes go through the shared store (`settings_store = postgresql`):
+    /// then [`Service::check`] and [`Service::apply_committed`], not [`Service::set`].
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// What a change would do, validated against the settings in force; nothing changes.
+    pub fn check(&self, user: &str, field: &str, value: &str) -> Result<Change, SetError> {
+        self.settings.clone().set(user, field, value).map_err(SetError::Invalid)
+    }
+
+    /// Applies a change the shared store committed as `seq`, unless a newer one of the
+    /// same setting is in force already (it arrived from another node meanwhile). The
+    /// change if it was applied.
+    pub fn apply_committed(
+        &mut self,
+        user: &str,
+        field: &str,
+        value: &str,
+        seq: i64,
+    ) -> Result<Option<Change>, SettingError> {
+        let (id, f) = self.settings.resolve(user, field)?;
+        let seqs = self.shared.get_or_insert_with(HashMap::new);
+        if seqs.get(&(id.clone(), f)).is_some_and(|s| *s >= seq) {
+            return Ok(None);
+        }
+        let change = self.settings.set(user, field, value)?;
+        seqs.insert((id, f), seq);
+        self.cache(&change);
+        Ok(Some(change))
+    }
+
+    /// Applies what the shared store's thread brought: other nodes' changes, or the whole
+    /// set of overrides after a (re)connect. The changes made, with the node each came
+    /// from, and warnings for stored values this node's configuration refuses.
+    pub fn apply_update(&mut self, update: Update) -> (Vec<(Change, String)>, Vec<LoadWarning>) {
+        let mut warnings = Vec::new();
+        let mut applied = Vec::new();
+        match update {
+            Update::Changes(rows) => {
+                for row in rows {
+                    match self.apply_committed(&row.user, &row.field, &row.value, row.seq) {
+                        Ok(Some(change)) => applied.push((change, row.node)),
+                        Ok(None) => {}
+                        // Another node's configuration accepted it; this one's does not.
+                        Err(e) => warnings.push(format!(
+                            "shared override {}.{} from node {} not applied here: {e}",
+                            printable(&row.user),
+                            printable(&row.field),
+                            row.node
+                        )),
+                    }
+                }
+            }
+            Update::Full(rows) => {
+                let before = self.settings.clone();
+                let mut fresh = Settings::new(before.config().clone());
+                let mut seqs = HashMap::new();
+                let mut from: HashMap<(String, String), String> = HashMap::new();
+                for row in &rows {
+                    match fresh.restore(&row.user, &row.field, &row.value) {
+                        Ok(()) => {
+                            if let (Ok(id), Some(f)) = (UserId::parse(&row.user), Field::parse(&row.field)) {
+                                seqs.insert((id, f), row.seq);
+                            }
+                            from.insert((row.user.clone(), row.field.clone()), row.node.clone());
+                        }
+                        Err(p) => warnings.push(p.to_string()),
+                    }
+                }
+                for (id, user) in fresh.users() {
+                    let Some(old) = before.user(id.as_str()) else { continue };
+                    for field in Field::ALL.iter().copied().filter(|f| f.runtime_writable()) {
+                        let (o, n) = (old.get(field), user.get(field));
+                        if o != n {
+                            let node = from.get(&(id.to_string(), field.name().to_string())).cloned();
+                            let change = Change { user: id.clone(), field, old: o, new: n };
+                            applied.push((change, node.unwrap_or_default()));
+                        }
+                    }
+                }
+                self.settings = fresh;
+                self.shared = Some(seqs);
+                if let Err(e) = self.compact() {
+                    warnings.push(e);
+                }
+            }
+        }
+        (applied, warnings)
+    }
+
+    /// Keeps the node's cache of the shared store up to date; the database has the change
+    /// already, so a failure here only costs a start without the database this change.
+    fn cache(&mut self, change: &Change) {
+        let entry = Entry {
+            user: change.user.to_string(),
+            field: change.field.name().into(),
+            value: change.new.clone(),
+        };
+        if let Err(e) = self.journal.append(&entry) {
+            log::warn!("twinning: settings cache {}: {e}", self.journal.path().display());
+        }
+    }
+
     /// Validates, makes durable, then applies a change. Nothing changes on any error.
     pub fn set(&mut self, user: &str, field: &str, value: &str) -> Result<Change, SetError> {
+        if self.is_shared() {
+            return Err(SetError::Storage("changes to a shared store go through the store".into()));
+        }
         let mut next = self.settings.clone();
         let change = next.set(user, field, value).map_err(SetError::Invalid)?;
         let entry = Entry {
@@ -215,6 +364,11 @@ impl Service {
     /// Re-reads the configuration. A broken file changes nothing and says why.
     pub fn reload(&mut self, raw: &RawConfig) -> Result<Vec<OverrideProblem>, String> {
         let config = Config::from_raw(raw).map_err(|e| format!("twinning.conf: {}", e.render(raw)))?;
+        if config.general.store != self.settings.general().store {
+            return Err("settings_store, settings_dsn and node_name take effect when the module is \
+                        loaded, not at a reload; nothing was changed"
+                .into());
+        }
         Ok(self.settings.replace_config(config))
     }
 }
