@@ -16,6 +16,7 @@ pub mod media;
 pub mod module_build;
 pub mod package;
 pub mod pbx;
+pub mod postgres;
 pub mod procfs;
 pub mod rtp_events;
 pub mod sipp;
