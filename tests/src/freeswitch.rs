@@ -306,6 +306,14 @@ impl FreeSwitch {
         self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
+    /// Kills FreeSWITCH at once (`kill -9`), leaving it down.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Kills FreeSWITCH at once (as a crash would) and starts it again on the same
     /// directories.
     pub fn kill_and_restart(&mut self) {
