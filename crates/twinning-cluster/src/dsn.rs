@@ -33,6 +33,15 @@ impl Dsn {
         if config.get_hosts().is_empty() {
             return Err(format!("settings_dsn {} names no host", mask(dsn)));
         }
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            // The client is built without TLS: refusing now beats a node that starts and
+            // never connects.
+            return Err(format!(
+                "settings_dsn {}: sslmode=require is not supported by this version (no TLS to the \
+                 database); reach it over a trusted network or a local tunnel, with sslmode=disable or prefer",
+                mask(dsn)
+            ));
+        }
         if config.get_dbname().is_none() {
             return Err(format!("settings_dsn {} names no database (postgresql://user@host/db)", mask(dsn)));
         }
@@ -97,5 +106,8 @@ mod tests {
         assert!(e.contains("not a usable") && !e.contains("s3cret"), "{e}");
         assert!(Dsn::parse("postgresql://tw@db", "a").unwrap_err().contains("no database"));
         assert!(Dsn::parse("postgresql://tw@127.0.0.1:5432/tw", "a").is_ok());
+        assert!(Dsn::parse("postgresql://tw@db/tw?sslmode=require", "a")
+            .unwrap_err()
+            .contains("not supported"));
     }
 }
