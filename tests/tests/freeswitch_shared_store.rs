@@ -48,7 +48,13 @@ fn node(test: &str, pg: &PgServer, name: &str, max: u32) -> Option<Node> {
     let ports = FsPorts::new();
     let fs = FreeSwitch::start(test, &conf(ports, &pg.dsn("site"), name, max), "", ports)?;
     let mut esl = fs.esl();
-    esl.subscribe(&["twinning::settings", "twinning::leg", "twinning::refused", "twinning::bridged", "twinning::end"]);
+    esl.subscribe(&[
+        "twinning::settings",
+        "twinning::leg",
+        "twinning::refused",
+        "twinning::bridged",
+        "twinning::end",
+    ]);
     Some(Node { fs, esl, ports })
 }
 
@@ -109,7 +115,8 @@ fn two_freeswitch_nodes_share_settings_through_an_outage() {
 
     // A call on b goes on with the last known settings: the mobile set on a answers.
     let _desk = Phone::uas(&b.fs, "desk", b.ports.desk, &Answer::Never);
-    let mut mobile = Phone::uas(&b.fs, "mobile", b.ports.mobile, &Answer::After { after_ms: 300, dtmf: vec![] });
+    let mut mobile =
+        Phone::uas(&b.fs, "mobile", b.ports.mobile, &Answer::After { after_ms: 300, dtmf: vec![] });
     let mut caller = Phone::call(&b.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1000 });
     let bridged = b.esl.event("twinning::bridged", &[], WAIT).expect("answered on the mobile");
     assert_eq!(bridged.must("Leg"), "mobile");
@@ -130,11 +137,27 @@ fn two_freeswitch_nodes_share_settings_through_an_outage() {
     until("b's change on a", Duration::from_secs(1), || {
         a.esl.api("twinning status 1001").contains("ring_time        : 29")
     });
-    assert_eq!(pg.count("site", "SELECT count(*) FROM twinning_overrides"), 2, "mobile and ring_time, once each");
+    assert_eq!(
+        pg.count("site", "SELECT count(*) FROM twinning_overrides"),
+        2,
+        "mobile and ring_time, once each"
+    );
     assert_eq!(pg.count("site", "SELECT count(*) FROM twinning_audit WHERE outcome = 'changed'"), 2);
     assert!(
-        pg.count("site", "SELECT count(*) FROM twinning_audit WHERE reason LIKE 'settings store unavailable%'") >= 1
+        pg.count(
+            "site",
+            "SELECT count(*) FROM twinning_audit WHERE reason LIKE 'settings store unavailable%'"
+        ) >= 1
     );
+
+    // The module unloads with its store running, and its code goes (nothing of the store's
+    // thread or its client keeps it mapped); loaded again, it is in sync at once.
+    let unload = b.esl.api("unload mod_twinning");
+    assert!(unload.starts_with("+OK"), "{unload}");
+    until("mod_twinning to be unmapped", WAIT, || b.fs.mapped_inodes("mod_twinning.so").is_empty());
+    assert!(b.esl.api("load mod_twinning").starts_with("+OK"));
+    assert_eq!(store_state(&mut b.esl), "connected");
+    assert!(b.esl.api("twinning status 1001").contains("ring_time        : 29"));
 }
 
 const ASTERISK_CONF: &str = "\
@@ -191,7 +214,12 @@ fn freeswitch_and_asterisk_share_settings_and_the_cap() {
     // The cap of one, across both PBXes: Asterisk's ringing mobile holds it.
     ami.action(
         "Originate",
-        &[("Channel", "Local/1001@twinning-calls"), ("Application", "Wait"), ("Data", "60"), ("Async", "true")],
+        &[
+            ("Channel", "Local/1001@twinning-calls"),
+            ("Application", "Wait"),
+            ("Data", "60"),
+            ("Async", "true"),
+        ],
     );
     ami.event("TwinningLeg", &[("User", "1001"), ("Leg", "mobile"), ("State", "dialing")], WAIT)
         .expect("asterisk rings its mobile");
@@ -199,7 +227,8 @@ fn freeswitch_and_asterisk_share_settings_and_the_cap() {
     let mut desk = Phone::uas(&f.fs, "desk", f.ports.desk, &Answer::After { after_ms: 800, dtmf: vec![] });
     let mut mobile = Phone::uas(&f.fs, "mobile", f.ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&f.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 500 });
-    let refused = f.esl.event("twinning::refused", &[("Reason", "cap")], WAIT).expect("the site's cap is full");
+    let refused =
+        f.esl.event("twinning::refused", &[("Reason", "cap")], WAIT).expect("the site's cap is full");
     assert_eq!(refused.must("Leg"), "mobile");
     assert_eq!(f.esl.event("twinning::bridged", &[], WAIT).expect("the desk answers").must("Leg"), "desk");
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
@@ -226,7 +255,12 @@ fn freeswitch_and_asterisk_share_settings_and_the_cap() {
     mobile.stop();
     ami.action(
         "Originate",
-        &[("Channel", "Local/1001@twinning-calls"), ("Application", "Wait"), ("Data", "2"), ("Async", "true")],
+        &[
+            ("Channel", "Local/1001@twinning-calls"),
+            ("Application", "Wait"),
+            ("Data", "2"),
+            ("Async", "true"),
+        ],
     );
     ami.event("TwinningLeg", &[("User", "1001"), ("Leg", "mobile"), ("State", "dialing")], WAIT)
         .expect("the freed slot is asterisk's");

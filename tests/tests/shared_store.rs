@@ -335,3 +335,25 @@ fn a_dsn_that_cannot_work_fails_the_load_with_a_clear_error() {
         assert!(!line.contains("secret"), "{line}");
     }
 }
+
+#[test]
+fn the_module_unloads_with_the_store_running_and_its_code_goes() {
+    let pg = PgServer::start();
+    pg.create_database("site");
+    let a = node(&pg, "site", "a", 10);
+    let mut ami = a.ami();
+    assert_eq!(set(&mut ami, "1001", "mobile", "07700900444").get("Response"), Some("Success"));
+    let pid = a.pid().unwrap();
+    assert!(!twinning_tests::package::mapped_module_inodes(pid).is_empty());
+    let out = a.cli("module unload app_twinning.so");
+    assert!(out.contains("Unloaded"), "{out}");
+    // The store's thread (and its client's runtime) left nothing behind that would keep the
+    // library mapped: an upgrade would load the new file.
+    until("the module to be unmapped", WAIT, || {
+        twinning_tests::package::mapped_module_inodes(pid).is_empty()
+    });
+    let out = a.cli("module load app_twinning.so");
+    assert!(out.contains("Loaded"), "{out}");
+    assert_eq!(store_line(&a.cli("twinning show store"), "State"), "connected");
+    assert!(a.cli("twinning show user 1001").contains("07700900444"));
+}
