@@ -11,6 +11,10 @@ ensure_prerequisites() {
     if ! ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so' && [[ -z "${LIBCLANG_PATH:-}" ]]; then
         missing+=(libclang-dev)
     fi
+    # The shared settings store's tests run private PostgreSQL servers (tests/src/postgres.rs).
+    if [[ -z "${TWINNING_PG_BIN:-}" ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+        missing+=(postgresql)
+    fi
     ((${#missing[@]} == 0)) && return 0
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
         echo "installing ${missing[*]}" >&2

@@ -182,13 +182,20 @@ pub fn summarize<'v>(
         let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
         cpu_ms_per_call.insert(variant, cpu_ms);
         p99_ms.insert(variant, p99);
+        // A benchmark that runs no rate search leaves the column unmeasured.
+        let rate = max_rate.get(variant);
         println!(
-            "| {variant} | {} | {} | {cpu_ms:.3} ms | {p50:.1} ms | {p99:.1} ms | {}/s |",
-            t.completed, t.failed, max_rate[variant]
+            "| {variant} | {} | {} | {cpu_ms:.3} ms | {p50:.1} ms | {p99:.1} ms | {} |",
+            t.completed,
+            t.failed,
+            rate.map_or("not measured".into(), |r| format!("{r}/s"))
         );
         json.push_str(&format!(
             "    \"{variant}\": {{\"completed\": {}, \"failed\": {}, \"cpu_ms_per_call\": {cpu_ms:.4}, \"setup_p50_ms\": {p50:.2}, \"setup_p99_ms\": {p99:.2}, \"max_rate_no_failures\": {}}}{}\n",
-            t.completed, t.failed, max_rate[variant], if i + 1 < variants.len() { "," } else { "" }
+            t.completed,
+            t.failed,
+            rate.map_or("null".into(), |r| r.to_string()),
+            if i + 1 < variants.len() { "," } else { "" }
         ));
     }
     json.push_str("  }");

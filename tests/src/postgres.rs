@@ -156,6 +156,28 @@ impl PgServer {
         self.client(db).query_one(sql, &[]).unwrap().get(0)
     }
 
+    /// CPU time (user + system) of the server and every process it runs (a backend per
+    /// connection), for the benchmarks.
+    pub fn cpu_time(&self) -> Duration {
+        let pid: u32 = std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+            .unwrap_or(0);
+        let mut total = crate::procfs::cpu_time(pid);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid =
+                stat.rsplit_once(") ").and_then(|(_, r)| r.split(' ').nth(1)).and_then(|p| p.parse().ok());
+            if ppid == Some(pid) {
+                total += crate::procfs::cpu_time(child);
+            }
+        }
+        total
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
