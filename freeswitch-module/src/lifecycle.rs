@@ -25,12 +25,15 @@ pub fn load() -> Result<(&'static [Application; COUNT], &'static Api), String> {
         log::warn!("{}", w);
     }
     DRIVER.install(service);
+    // Reserved first: the store's first sync announces what changed while the node was
+    // away.
+    events::reserve();
     // With a shared store, the database's settings replace the cached ones before the
     // first call (or the load waits a few seconds and starts on the cache).
     DRIVER.start_store(&module::THREADS).inspect_err(|_| {
+        events::free();
         DRIVER.remove();
     })?;
-    events::reserve();
     presence::bind(crate::lamps::answer_probe).inspect_err(|_| {
         events::free();
         DRIVER.remove();

@@ -11,6 +11,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// before the connection is dropped.
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Session settings: a lock or a statement waits at most this long, and a session idle in
+/// a transaction (its node frozen) is ended.
+const SERVER_TIMEOUTS: &str =
+    "-c lock_timeout=2000 -c statement_timeout=4000 -c idle_in_transaction_session_timeout=10000";
+
 /// A parsed DSN, and how to show it without its password.
 #[derive(Clone)]
 pub struct Dsn {
@@ -45,7 +50,12 @@ impl Dsn {
         if config.get_dbname().is_none() {
             return Err(format!("settings_dsn {} names no database (postgresql://user@host/db)", mask(dsn)));
         }
+        // Bounds on the server side too: a node frozen inside a transaction must cost the
+        // others a refused change, not a store thread stuck on its lock (and leases lapsing
+        // for want of renewal).
+        let options = format!("{} {SERVER_TIMEOUTS}", config.get_options().unwrap_or_default());
         config
+            .options(options.trim())
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_user_timeout(TCP_USER_TIMEOUT)
             .keepalives(true)

@@ -45,6 +45,21 @@ pub fn replace(client: &mut Client, node: &str, held: u32) -> Result<Vec<i64>, p
     Ok(ids)
 }
 
+/// Adds `n` leases for slots this node took while it could not ask (the database away, or
+/// slow to answer): they are up already, so the bound is not checked.
+pub fn add(client: &mut Client, node: &str, n: u32) -> Result<Vec<i64>, postgres::Error> {
+    let mut ids = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let row = client.query_one(
+            "INSERT INTO twinning_leases (node, expires_at)
+             VALUES ($1, clock_timestamp() + $2::integer * interval '1 millisecond') RETURNING id",
+            &[&node, &ttl_ms()],
+        )?;
+        ids.push(row.try_get(0)?);
+    }
+    Ok(ids)
+}
+
 /// Pushes this node's leases' expiry forward, reaps every expired lease, marks the node
 /// seen; the site's count of live leases.
 pub fn renew(client: &mut Client, node: &str) -> Result<i64, postgres::Error> {

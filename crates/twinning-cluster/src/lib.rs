@@ -50,6 +50,9 @@ pub enum StoreError {
     Unavailable(String),
     /// The database refused the change.
     Failed(String),
+    /// No answer in time: the change may or may not have been committed. If it was, every
+    /// node (this one too) applies it from the database.
+    Unconfirmed(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -57,6 +60,11 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Unavailable(why) => write!(f, "{UNAVAILABLE} ({why}); nothing was changed"),
             StoreError::Failed(why) => write!(f, "the settings store refused the change: {why}"),
+            StoreError::Unconfirmed(why) => write!(
+                f,
+                "{UNAVAILABLE} ({why}); the change is not confirmed: it takes effect only if the database \
+                 committed it, and then on every node"
+            ),
         }
     }
 }
@@ -184,7 +192,28 @@ impl Cluster {
     /// The store's thread: connects, keeps the node in sync and serves jobs until
     /// [`Cluster::stop`]. Run it on a thread of the module's own.
     pub fn run(&self, sink: &dyn Sink) {
-        link::run(&self.inner, sink)
+        // A panic here must neither end the store silently (changes would wait for a
+        // thread that is gone) nor leave the thread: the store counts as unavailable and
+        // starts again with a fresh connection and a resync.
+        loop {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| link::run(&self.inner, sink)));
+            if run.is_ok() || lock(&self.inner.state).stop {
+                return;
+            }
+            log::error!("twinning: the settings store's thread failed; starting it again");
+            {
+                let mut state = lock(&self.inner.state);
+                state.connection = Connection::Unavailable {
+                    since: SystemTime::now(),
+                    error: "internal error; restarting".into(),
+                };
+                if state.first_contact.is_none() {
+                    state.first_contact = Some(FirstContact::Unavailable("internal error".into()));
+                }
+            }
+            self.inner.changed.notify_all();
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
 
     /// Ends [`Cluster::run`] (within a second or two: a connection attempt under way is
@@ -210,6 +239,17 @@ impl Cluster {
         }
     }
 
+    /// The store's thread could not be started: the store stays unavailable.
+    pub fn fail(&self, why: &str) {
+        let mut state = lock(&self.inner.state);
+        state.connection = Connection::Unavailable { since: SystemTime::now(), error: why.into() };
+        if state.first_contact.is_none() {
+            state.first_contact = Some(FirstContact::Unavailable(why.into()));
+        }
+        drop(state);
+        self.inner.changed.notify_all();
+    }
+
     pub fn is_connected(&self) -> bool {
         matches!(lock(&self.inner.state).connection, Connection::Connected { .. })
     }
@@ -230,7 +270,7 @@ impl Cluster {
         }
         self.inner.wake.notify_all();
         reply.wait(WRITE_WAIT).unwrap_or_else(|| {
-            Err(StoreError::Unavailable(format!("no answer from the database in {} s", WRITE_WAIT.as_secs())))
+            Err(StoreError::Unconfirmed(format!("no answer from the database in {} s", WRITE_WAIT.as_secs())))
         })
     }
 

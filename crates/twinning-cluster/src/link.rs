@@ -22,6 +22,8 @@ use crate::{
 const POLL: Duration = Duration::from_millis(50);
 /// How long each look at the connection for notifications may wait.
 const NOTIFICATION_LOOK: Duration = Duration::from_millis(1);
+/// A link up this long has proved itself: the next loss retries quickly again.
+const HEALTHY: Duration = Duration::from_secs(10);
 /// Reconnection attempts back off to this.
 const RETRY_MAX: Duration = Duration::from_secs(4);
 
@@ -33,6 +35,8 @@ struct Link {
     /// comes back.
     own: HashSet<i64>,
     next_renewal: Instant,
+    /// When it connected.
+    since: Instant,
 }
 
 pub fn run(inner: &Inner, sink: &dyn Sink) {
@@ -46,7 +50,6 @@ pub fn run(inner: &Inner, sink: &dyn Sink) {
         if link.is_none() && Instant::now() >= next_attempt {
             match connect(inner, sink) {
                 Ok(l) => {
-                    retry = Duration::from_millis(500);
                     link = Some(l);
                     set_connection(
                         inner,
@@ -87,6 +90,11 @@ pub fn run(inner: &Inner, sink: &dyn Sink) {
                         "twinning: {}: {message}; running on the last known settings, changes are refused",
                         crate::UNAVAILABLE
                     );
+                    // A link that dropped soon after it came up keeps backing off: a server
+                    // or pooler that cuts sessions must not cost a resync every half second.
+                    if link.as_ref().is_some_and(|l| l.since.elapsed() > HEALTHY) {
+                        retry = Duration::from_millis(500);
+                    }
                     link = None;
                     set_connection(
                         inner,
@@ -94,6 +102,7 @@ pub fn run(inner: &Inner, sink: &dyn Sink) {
                         FirstContact::Synced,
                     );
                     next_attempt = Instant::now() + retry;
+                    retry = (retry * 2).min(RETRY_MAX);
                 } else {
                     log::warn!("twinning: settings store: {e}");
                 }
@@ -143,7 +152,7 @@ fn connect(inner: &Inner, sink: &dyn Sink) -> Result<Link, LinkError> {
         state.last_sync = Some(SystemTime::now());
     }
     sink.apply(Update::Full(snapshot));
-    Ok(Link { client, last_seq, own: HashSet::new(), next_renewal: Instant::now() })
+    Ok(Link { client, last_seq, own: HashSet::new(), next_renewal: Instant::now(), since: Instant::now() })
 }
 
 enum LinkError {
@@ -206,11 +215,10 @@ fn message(e: &postgres::Error) -> String {
 /// failure).
 fn is_connection_error(e: &postgres::Error) -> bool {
     match e.code() {
-        // A value the client could not convert is this module's bug, not the link's.
-        None => {
-            !e.to_string().starts_with("error serializing")
-                && !e.to_string().starts_with("error deserializing")
-        }
+        // The client's own errors without a server code: the link is gone when the cause is
+        // the socket (or the connection is closed, which the callers check); a value it
+        // could not convert, a row count, is one statement's.
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
         Some(c) => {
             c.code().starts_with("08") || c.code().starts_with("57P") || *c == SqlState::ADMIN_SHUTDOWN
         }
@@ -266,12 +274,36 @@ fn refuse_jobs(inner: &Inner) {
             Job::Write(_, reply) => {
                 reply.send(Err(StoreError::Unavailable("the database connection is down".into())));
             }
-            Job::Acquire(_, reply) => {
-                // Counted by the node alone, like any slot taken while the database is away.
-                if reply.send(LeaseAnswer::Unavailable) {
-                    lock(&inner.state).held += 1;
-                }
-            }
+            Job::Acquire(_, reply) => answer_unavailable(inner, &reply),
+        }
+    }
+}
+
+/// Answers a lease request "count it alone". The slot is counted before the answer, so a
+/// release that follows the answer at once finds it; a caller that gave up counted it
+/// itself.
+fn answer_unavailable(inner: &Inner, reply: &crate::Reply<LeaseAnswer>) {
+    lock(&inner.state).held += 1;
+    if !reply.send(LeaseAnswer::Unavailable) {
+        let mut state = lock(&inner.state);
+        state.held = state.held.saturating_sub(1);
+    }
+}
+
+/// Answers a granted lease. Recorded before the answer, for the same reason; if the caller
+/// gave up (and counted the slot alone), the lease is taken back.
+fn answer_granted(inner: &Inner, reply: &crate::Reply<LeaseAnswer>, id: i64) {
+    {
+        let mut state = lock(&inner.state);
+        state.held += 1;
+        state.lease_ids.push(id);
+    }
+    if !reply.send(LeaseAnswer::Granted) {
+        let mut state = lock(&inner.state);
+        state.held = state.held.saturating_sub(1);
+        if let Some(at) = state.lease_ids.iter().position(|i| *i == id) {
+            state.lease_ids.remove(at);
+            state.released.push(id);
         }
     }
 }
@@ -288,15 +320,26 @@ fn serve(inner: &Inner, sink: &dyn Sink, l: &mut Link) -> Result<(), postgres::E
                 }
                 match changes::write(&mut l.client, &inner.node, &write) {
                     Ok(seq) => {
-                        l.own.insert(seq);
-                        reply.send(Ok(seq));
+                        // The writer applies its change itself once it hears of the commit;
+                        // if it stopped waiting, the change arrives here like another node's.
+                        if reply.send(Ok(seq)) {
+                            l.own.insert(seq);
+                        }
                     }
                     Err(e) => {
                         let closed = l.client.is_closed() || is_connection_error(&e);
+                        // A lock or statement timeout: another node holds the write lock
+                        // too long (frozen mid-transaction); nothing was written.
+                        let busy = e.code().is_some_and(|c| {
+                            *c == SqlState::LOCK_NOT_AVAILABLE || *c == SqlState::QUERY_CANCELED
+                        });
                         reply.send(Err(if closed {
-                            StoreError::Unavailable(message(&e))
+                            // Cut off: the commit may have gone through (the resync says).
+                            StoreError::Unconfirmed(message(&e))
+                        } else if busy {
+                            StoreError::Unavailable(format!("the database is busy: {}", message(&e)))
                         } else {
-                            StoreError::Failed(e.to_string())
+                            StoreError::Failed(message(&e))
                         }));
                         if closed {
                             return Err(e);
@@ -312,23 +355,12 @@ fn serve(inner: &Inner, sink: &dyn Sink, l: &mut Link) -> Result<(), postgres::E
                     Ok(a) => a,
                     Err(e) => {
                         // The caller counts alone; the connection is looked at by the loop.
-                        if reply.send(LeaseAnswer::Unavailable) {
-                            lock(&inner.state).held += 1;
-                        }
+                        answer_unavailable(inner, &reply);
                         return Err(e);
                     }
                 };
                 match answer {
-                    Some(id) => {
-                        if reply.send(LeaseAnswer::Granted) {
-                            let mut state = lock(&inner.state);
-                            state.held += 1;
-                            state.lease_ids.push(id);
-                        } else {
-                            // The call stopped waiting and counted the slot alone.
-                            leases::release(&mut l.client, id)?;
-                        }
-                    }
+                    Some(id) => answer_granted(inner, &reply, id),
                     None => {
                         reply.send(LeaseAnswer::Full);
                     }
@@ -344,14 +376,40 @@ fn serve(inner: &Inner, sink: &dyn Sink, l: &mut Link) -> Result<(), postgres::E
             return Err(e);
         }
     }
-    flush_audit(inner, l)?;
-    pull_changes(inner, sink, l)?;
+    // Renewal before anything that may fail on its own: the leases must not lapse because
+    // one audit record cannot be written. Its time moves on first, so a failing renewal is
+    // retried in a few seconds, not in a loop.
     if Instant::now() >= l.next_renewal {
+        l.next_renewal = Instant::now() + leases::RENEW_EVERY;
+        top_up(inner, l)?;
         let site = leases::renew(&mut l.client, &inner.node)?;
         lock(&inner.state).site_leases = Some(site);
-        l.next_renewal = Instant::now() + leases::RENEW_EVERY;
         // The notifications are the fast path; this catches anything they missed.
         pull(inner, sink, l)?;
+    }
+    pull_changes(inner, sink, l)?;
+    flush_audit(inner, l)?;
+    Ok(())
+}
+
+/// Leases the slots this node counted alone (taken while connecting, or after a lease
+/// request timed out), so the site's count is exact again.
+fn top_up(inner: &Inner, l: &mut Link) -> Result<(), postgres::Error> {
+    let missing = {
+        let state = lock(&inner.state);
+        state.held.saturating_sub(state.lease_ids.len() as u32)
+    };
+    if missing == 0 {
+        return Ok(());
+    }
+    let ids = leases::add(&mut l.client, &inner.node, missing)?;
+    let mut state = lock(&inner.state);
+    state.lease_ids.extend(ids);
+    // Slots given back meanwhile release the surplus.
+    while state.lease_ids.len() as u32 > state.held {
+        if let Some(id) = state.lease_ids.pop() {
+            state.released.push(id);
+        }
     }
     Ok(())
 }
@@ -361,7 +419,16 @@ fn flush_audit(inner: &Inner, l: &mut Link) -> Result<(), postgres::Error> {
     loop {
         let record = lock(&inner.state).pending_audit.front().cloned();
         let Some(record) = record else { return Ok(()) };
-        audit::insert(&mut l.client, &inner.node, &record, None)?;
+        match audit::insert(&mut l.client, &inner.node, &record, None) {
+            Ok(()) => {}
+            // One the database will never take (a value its encoding refuses, a revoked
+            // privilege): dropped and counted, not retried forever.
+            Err(e) if !(l.client.is_closed() || is_connection_error(&e)) => {
+                log::warn!("twinning: an audit record could not be written and was dropped: {}", message(&e));
+                lock(&inner.state).dropped_audit += 1;
+            }
+            Err(e) => return Err(e),
+        }
         lock(&inner.state).pending_audit.pop_front();
     }
 }

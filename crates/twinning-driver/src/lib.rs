@@ -141,12 +141,21 @@ impl<H: Host> Driver<H> {
         let result = match self.shared_store() {
             Some(store) => self.apply_shared_change(&store, source, user, field, value),
             None => match self.service().as_mut() {
-                Some(service) => service.set(user, field, value),
+                Some(service) => service.set(user, field, value).map(|c| (c, true)),
                 None => Err(SetError::Storage(format!("{} is not loaded", self.module_name))),
             },
         };
+        let result = match result {
+            Ok((change, in_force)) => {
+                if in_force {
+                    self.changed(&change, source);
+                }
+                Ok(change)
+            }
+            Err(e) => Err(e),
+        };
         match &result {
-            Ok(change) => self.changed(change, source),
+            Ok(_) => {}
             Err(e) => {
                 log::warn!(
                     "twinning: refused change of {}.{} by {}: {e}",

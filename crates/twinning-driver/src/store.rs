@@ -69,10 +69,14 @@ impl<H: Host> Driver<H> {
         *lock(&self.store) = Some(cluster.clone());
         self.cap().share(Some(cluster.clone()));
         let body = cluster.clone();
+        let failed = cluster.clone();
         threads.spawn(
             format!("twinning store {node}"),
             move || body.run(self),
-            || log::error!("twinning: the settings store's thread could not be started"),
+            move || {
+                log::error!("twinning: the settings store's thread could not be started");
+                failed.fail("the store's thread could not be started");
+            },
         );
         match cluster.first_contact(FIRST_CONTACT_WAIT) {
             FirstContact::Synced => Ok(()),
@@ -104,7 +108,8 @@ impl<H: Host> Driver<H> {
     }
 
     /// A change through the shared store: validated here, committed there with its audit
-    /// row, then applied here. Refused at once while the store is away.
+    /// row, then applied here. Refused at once while the store is away. The change, and
+    /// whether it is the one in force here now.
     pub(crate) fn apply_shared_change(
         &self,
         store: &Cluster,
@@ -112,7 +117,7 @@ impl<H: Host> Driver<H> {
         user: &str,
         field: &str,
         value: &str,
-    ) -> Result<Change, SetError> {
+    ) -> Result<(Change, bool), SetError> {
         let change = self.with_service(|s| Ok(s.check(user, field, value))).map_err(SetError::Storage)??;
         let (old, new) = change.shown();
         let write = ChangeWrite {
@@ -131,24 +136,25 @@ impl<H: Host> Driver<H> {
             },
         };
         let seq = store.write_change(write).map_err(|e| match e {
-            twinning_cluster::StoreError::Unavailable(_) => SetError::Unavailable(e.to_string()),
             twinning_cluster::StoreError::Failed(m) => SetError::Storage(m),
+            _ => SetError::Unavailable(e.to_string()),
         })?;
-        // Committed: acknowledged whatever happens here. A newer change of the same
-        // setting from another node may be in force already; this one is still reported.
+        // Committed: acknowledged whatever happens here. If a newer change of the same
+        // setting (another node's, or a resync) is in force already, this one is neither
+        // applied over it nor announced or mirrored as if it were.
         let applied = self.with_service(|s| {
             Ok(s.apply_committed(change.user.as_str(), change.field.name(), &change.new, seq))
         });
         match applied {
-            Ok(Ok(Some(c))) => Ok(c),
-            Ok(Ok(None)) => Ok(change),
+            Ok(Ok(Some(c))) => Ok((c, true)),
+            Ok(Ok(None)) => Ok((change, false)),
             Ok(Err(e)) => {
                 log::error!(
                     "twinning: committed change {}.{} not applied here: {e}",
                     change.user,
                     change.field
                 );
-                Ok(change)
+                Ok((change, false))
             }
             Err(e) => Err(SetError::Storage(e)),
         }

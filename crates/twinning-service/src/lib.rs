@@ -248,6 +248,12 @@ impl Service {
         match update {
             Update::Changes(rows) => {
                 for row in rows {
+                    if self.settings.user(&row.user).is_none() {
+                        // A user this node's file does not have (yet): kept, as a resync
+                        // would keep it, for when the section comes (back).
+                        self.keep_for_missing_user(&row, &mut warnings);
+                        continue;
+                    }
                     match self.apply_committed(&row.user, &row.field, &row.value, row.seq) {
                         Ok(Some(change)) => applied.push((change, row.node)),
                         Ok(None) => {}
@@ -296,6 +302,26 @@ impl Service {
             }
         }
         (applied, warnings)
+    }
+
+    fn keep_for_missing_user(
+        &mut self,
+        row: &twinning_cluster::StoredOverride,
+        warnings: &mut Vec<LoadWarning>,
+    ) {
+        match self.settings.restore(&row.user, &row.field, &row.value) {
+            Ok(()) => {
+                if let (Ok(id), Some(f)) = (UserId::parse(&row.user), Field::parse(&row.field)) {
+                    self.shared.get_or_insert_with(HashMap::new).insert((id, f), row.seq);
+                }
+                let entry =
+                    Entry { user: row.user.clone(), field: row.field.clone(), value: row.value.clone() };
+                if let Err(e) = self.journal.append(&entry) {
+                    warnings.push(format!("settings cache {}: {e}", self.journal.path().display()));
+                }
+            }
+            Err(p) => warnings.push(p.to_string()),
+        }
     }
 
     /// Keeps the node's cache of the shared store up to date; the database has the change
