@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use postgres::Client;
+use postgres::{Client, GenericClient};
 
 /// How long a lease counts after its last renewal.
 pub const TTL: Duration = Duration::from_secs(15);
@@ -32,22 +32,14 @@ pub fn release(client: &mut Client, id: i64) -> Result<(), postgres::Error> {
 pub fn replace(client: &mut Client, node: &str, held: u32) -> Result<Vec<i64>, postgres::Error> {
     let mut tx = client.transaction()?;
     tx.execute("DELETE FROM twinning_leases WHERE node = $1", &[&node])?;
-    let mut ids = Vec::with_capacity(held as usize);
-    for _ in 0..held {
-        let row = tx.query_one(
-            "INSERT INTO twinning_leases (node, expires_at)
-             VALUES ($1, clock_timestamp() + $2::integer * interval '1 millisecond') RETURNING id",
-            &[&node, &ttl_ms()],
-        )?;
-        ids.push(row.try_get(0)?);
-    }
+    let ids = add(&mut tx, node, held)?;
     tx.commit()?;
     Ok(ids)
 }
 
 /// Adds `n` leases for slots this node took while it could not ask (the database away, or
 /// slow to answer): they are up already, so the bound is not checked.
-pub fn add(client: &mut Client, node: &str, n: u32) -> Result<Vec<i64>, postgres::Error> {
+pub fn add(client: &mut impl GenericClient, node: &str, n: u32) -> Result<Vec<i64>, postgres::Error> {
     let mut ids = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let row = client.query_one(
