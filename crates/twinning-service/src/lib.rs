@@ -235,7 +235,11 @@ impl Service {
         }
         let change = self.settings.set(user, field, value)?;
         seqs.insert((id, f), seq);
-        self.cache(&change);
+        self.cache(Entry {
+            user: change.user.to_string(),
+            field: change.field.name().into(),
+            value: change.new.clone(),
+        });
         Ok(Some(change))
     }
 
@@ -314,11 +318,11 @@ impl Service {
                 if let (Ok(id), Some(f)) = (UserId::parse(&row.user), Field::parse(&row.field)) {
                     self.shared.get_or_insert_with(HashMap::new).insert((id, f), row.seq);
                 }
-                let entry =
-                    Entry { user: row.user.clone(), field: row.field.clone(), value: row.value.clone() };
-                if let Err(e) = self.journal.append(&entry) {
-                    warnings.push(format!("settings cache {}: {e}", self.journal.path().display()));
-                }
+                self.cache(Entry {
+                    user: row.user.clone(),
+                    field: row.field.clone(),
+                    value: row.value.clone(),
+                });
             }
             Err(p) => warnings.push(p.to_string()),
         }
@@ -326,12 +330,7 @@ impl Service {
 
     /// Keeps the node's cache of the shared store up to date; the database has the change
     /// already, so a failure here only costs a start without the database this change.
-    fn cache(&mut self, change: &Change) {
-        let entry = Entry {
-            user: change.user.to_string(),
-            field: change.field.name().into(),
-            value: change.new.clone(),
-        };
+    fn cache(&mut self, entry: Entry) {
         if let Err(e) = self.journal.append(&entry) {
             log::warn!("twinning: settings cache {}: {e}", self.journal.path().display());
         }
