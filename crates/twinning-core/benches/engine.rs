@@ -39,7 +39,7 @@ fn setup() -> CallSetup {
         settings: s.user("1001").unwrap().clone(),
         mobile_dial: s.general().mobile_dial.clone(),
         policy: s.general().policy.clone(),
-        caller: CallerId { number: "442071234567".into(), name: "Alice".into() },
+        caller: CallerId { number: "442071234567".into(), name: "Alice".into(), withheld: false },
         dialed: None,
         options: CallOptions::default(),
         local_time: LocalTime { weekday: 0, minute_of_day: 600 },

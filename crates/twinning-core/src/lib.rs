@@ -7,6 +7,7 @@
 //! shims only translate between their host's types and these.
 
 pub mod call;
+pub mod identity;
 pub mod lamp;
 pub mod pin_guard;
 pub mod settings;

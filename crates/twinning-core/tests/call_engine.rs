@@ -22,7 +22,7 @@ fn setup_with(changes: &[(&str, &str)], options: &str) -> CallSetup {
         settings: s.user("1001").unwrap().clone(),
         mobile_dial: s.general().mobile_dial.clone(),
         policy: s.general().policy.clone(),
-        caller: CallerId { number: "442071234567".into(), name: "Alice".into() },
+        caller: CallerId { number: "442071234567".into(), name: "Alice".into(), withheld: false },
         dialed: Some("441632960000".into()),
         options: CallOptions::parse(options).unwrap(),
         local_time: LocalTime { weekday: 0, minute_of_day: 10 * 60 },

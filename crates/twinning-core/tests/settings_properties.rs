@@ -35,8 +35,10 @@ proptest! {
         let before: Vec<String> = Field::ALL.iter().map(|f| s.get("1001", f.name()).unwrap()).collect();
         match s.set("1001", field.name(), &raw) {
             Ok(change) => {
-                let stored = s.get("1001", field.name()).unwrap();
+                // The kept text (a PIN's hash); surfaces read it masked.
+                let stored = s.user("1001").unwrap().get(field);
                 prop_assert_eq!(&stored, &change.new);
+                prop_assert_eq!(s.get("1001", field.name()).unwrap(), change.shown().1);
                 // The canonical text is accepted back unchanged.
                 let again = s.set("1001", field.name(), &stored).unwrap();
                 prop_assert_eq!(again.new, stored);

@@ -11,7 +11,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Owner read and write only: the journal holds users' numbers and PIN hashes.
+const PRIVATE: u32 = 0o600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -44,7 +48,9 @@ impl Journal {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new().create(true).append(true).mode(PRIVATE).open(path)?;
+        // A journal from an older version may have been made with the default mode.
+        fs::set_permissions(path, fs::Permissions::from_mode(PRIVATE))?;
         Ok((Journal { path: path.to_owned(), file }, replay))
     }
 
@@ -64,7 +70,8 @@ impl Journal {
     pub fn compact(&mut self, entries: &[Entry]) -> io::Result<()> {
         let tmp = self.path.with_extension("journal.tmp");
         {
-            let mut f = File::create(&tmp)?;
+            let mut f =
+                OpenOptions::new().write(true).create(true).truncate(true).mode(PRIVATE).open(&tmp)?;
             for e in entries {
                 f.write_all(encode(e)?.as_bytes())?;
             }

@@ -81,6 +81,11 @@ impl fmt::Display for DialTarget {
 pub struct CallerId {
     pub number: String,
     pub name: String,
+    /// The caller withheld their identity (Asterisk's presentation is restricted, a SIP
+    /// `Privacy: id`, an anonymous From). A leg that presents the caller keeps it
+    /// withheld: showing it to the mobile over a public trunk would break the caller's
+    /// privacy, and the regulator's rules.
+    pub withheld: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1011,13 +1011,19 @@ fn handover_target(setup: &CallSetup, number: &crate::PhoneNumber) -> Result<Dia
     Ok(DialTarget { tech: setup.mobile_dial.tech().into(), resource: setup.mobile_dial.resource_for(number) })
 }
 
+/// What a remote leg presents. The caller's own identity keeps the caller's presentation;
+/// a company number (the DID, the extension, a fixed number) is the company's to show.
+/// The DID is used only when it is a valid number: it may come from the caller's request.
 fn mobile_caller_id(setup: &CallSetup) -> CallerId {
     let name = setup.caller.name.clone();
-    let number = match &setup.settings.caller_id {
-        CallerIdMode::Original => setup.caller.number.clone(),
-        CallerIdMode::Did => setup.dialed.clone().unwrap_or_else(|| setup.caller.number.clone()),
-        CallerIdMode::Extension => setup.user.to_string(),
-        CallerIdMode::Fixed(n) => n.to_string(),
-    };
-    CallerId { number, name }
+    let company = |number: String| CallerId { number, name: name.clone(), withheld: false };
+    match &setup.settings.caller_id {
+        CallerIdMode::Original => setup.caller.clone(),
+        CallerIdMode::Did => match setup.dialed.as_deref().map(crate::PhoneNumber::parse) {
+            Some(Ok(did)) => company(did.to_string()),
+            _ => setup.caller.clone(),
+        },
+        CallerIdMode::Extension => company(setup.user.to_string()),
+        CallerIdMode::Fixed(n) => company(n.to_string()),
+    }
 }

@@ -27,6 +27,11 @@ pub struct General {
     pub pin: PinPolicy,
     /// Where runtime changes are kept, and this node's name in a cluster.
     pub store: StoreConfig,
+    /// Devices whose calls the dialplan may identify by caller ID (`trusted_gateways`):
+    /// an SBC or another PBX that authenticates its own phones. Empty by default, so a
+    /// change, a pickup or a key press acts for a user only from that user's desk (see
+    /// [`crate::identity`]).
+    pub trusted_gateways: Vec<String>,
     /// Per-user defaults given in `[general]`, already validated, applied to every user
     /// before the user's own section.
     defaults: Vec<(Field, String)>,
@@ -141,6 +146,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     let mut pin = PinPolicy::default();
     let mut defaults = Vec::new();
     let mut store = StoreKeys::default();
+    let mut trusted_gateways = Vec::new();
     // Checks defaults against a scratch user, so a bad default is reported at its own line
     // in [general], not once per user.
     let mut scratch = UserSettings::builtin(DeskDevice::parse("Local/scratch").expect("valid literal"));
@@ -172,6 +178,15 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
                 Ok(n) if (1..=20).contains(&n) => policy.max_digits = n,
                 _ => bad("a whole number from 1 to 20".into()),
             },
+            "trusted_gateways" => {
+                trusted_gateways.clear();
+                for g in e.value.split(',').filter(|g| !g.trim().is_empty()) {
+                    match crate::identity::parse_trusted_gateway(g) {
+                        Ok(g) => trusted_gateways.push(g),
+                        Err(m) => bad(m),
+                    }
+                }
+            }
             key => match call_control
                 .set(key, &e.value)
                 .or_else(|| pin.set(key, &e.value))
@@ -214,7 +229,16 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     if problems.len() > before {
         return None;
     }
-    Some(General { mobile_dial: mobile_dial?, max_concurrent, policy, call_control, pin, store, defaults })
+    Some(General {
+        mobile_dial: mobile_dial?,
+        max_concurrent,
+        policy,
+        call_control,
+        pin,
+        store,
+        trusted_gateways,
+        defaults,
+    })
 }
 
 fn set_prefixes(target: &mut Vec<String>, value: &str, bad: &mut impl FnMut(String)) {

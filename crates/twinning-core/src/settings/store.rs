@@ -82,11 +82,11 @@ impl Settings {
         Ok((id, field))
     }
 
-    /// The canonical value of a field (a PIN in clear: callers that list values to people
-    /// use [`UserSettings::display`]).
+    /// The value of a field as any surface may read it: canonical text, but a PIN that is
+    /// set reads `****` and never its digits or its hash.
     pub fn get(&self, user: &str, field: &str) -> Result<String, SettingError> {
         let (id, field) = self.resolve(user, field)?;
-        Ok(self.effective[&id].get(field))
+        Ok(self.effective[&id].display(field))
     }
 
     /// Validates and applies a runtime change. On error nothing changes.
@@ -98,6 +98,7 @@ impl Settings {
         let current = &self.effective[&id];
         let mut updated = current.clone();
         updated.set(field, value, &self.config.general.policy)?;
+        keep_pin_hashed(&mut updated, field)?;
         let change = Change { user: id.clone(), field, old: current.get(field), new: updated.get(field) };
         self.overrides.entry(id.clone()).or_default().insert(field, change.new.clone());
         self.effective.insert(id, updated);
@@ -117,11 +118,22 @@ impl Settings {
         if let Some(current) = self.effective.get(&id) {
             let mut updated = current.clone();
             updated.set(field, value, &self.config.general.policy).map_err(|e| problem(e.to_string()))?;
+            // A PIN an older version kept in clear is hashed here, and the host's next
+            // compaction writes the hash over it: the migration at load.
+            keep_pin_hashed(&mut updated, field).map_err(|e| problem(e.to_string()))?;
+            let kept = updated.get(field);
             self.effective.insert(id.clone(), updated);
+            self.overrides.entry(id).or_default().insert(field, kept);
+            return Ok(());
         }
         // Overrides of users missing from the file are remembered: the admin may be
         // mid-edit, and the user's choices come back with the section.
-        self.overrides.entry(id).or_default().insert(field, value.to_owned());
+        let kept = if field == Field::Pin {
+            super::prepare_value(field, value).map_err(problem)?
+        } else {
+            value.to_owned()
+        };
+        self.overrides.entry(id).or_default().insert(field, kept);
         Ok(())
     }
 
@@ -153,6 +165,17 @@ impl Settings {
     pub fn overrides(&self) -> impl Iterator<Item = (&UserId, Field, &str)> {
         self.overrides.iter().flat_map(|(u, m)| m.iter().map(move |(f, v)| (u, *f, v.as_str())))
     }
+}
+
+/// A runtime PIN is kept only as its hash (see [`super::Pin`]). Surfaces hash it before
+/// taking the settings lock ([`super::prepare_value`]); this catches any path that did not.
+fn keep_pin_hashed(user: &mut UserSettings, field: Field) -> Result<(), SettingError> {
+    if field == Field::Pin {
+        if let Some(pin) = user.pin.take() {
+            user.pin = Some(pin.hashed().map_err(|e| SettingError::invalid(field, e))?);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -223,7 +223,7 @@ impl UserSettings {
             Field::Schedule => self.schedule.to_string(),
             Field::HuntGroupCalls => format_bool(self.hunt_group_calls).into(),
             Field::ForwardedCalls => format_bool(self.forwarded_calls).into(),
-            Field::Pin => self.pin.as_ref().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+            Field::Pin => self.pin.as_ref().map(|p| p.stored().to_owned()).unwrap_or_default(),
             Field::BlockCallers => self.block_callers.to_string(),
             Field::AllowCallers => self.allow_callers.to_string(),
             // The value that applies: the destination's own, or the user's.

@@ -288,40 +288,6 @@ impl fmt::Display for CallerIdMode {
     }
 }
 
-/// The PIN that guards changes made from a phone: 4 to 12 digits.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Pin(String);
-
-impl Pin {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if !(4..=12).contains(&s.len()) || !s.chars().all(|c| c.is_ascii_digit()) {
-            return Err("a PIN is 4 to 12 digits".into());
-        }
-        Ok(Pin(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Compares without an early exit, so timing does not reveal how many leading digits
-    /// of a guess were right.
-    pub fn matches(&self, attempt: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), attempt.as_bytes());
-        let mut diff = a.len() ^ b.len();
-        for (i, x) in a.iter().enumerate() {
-            diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-        }
-        diff == 0
-    }
-}
-
-impl fmt::Debug for Pin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Pin(****)")
-    }
-}
-
 /// Parses the boolean spellings Asterisk admins use (`ast_true`/`ast_false`).
 pub fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
@@ -417,16 +383,5 @@ mod tests {
         {
             assert!(DeskDevice::parse(bad).is_err(), "{bad:?} was accepted");
         }
-    }
-
-    #[test]
-    fn pin_compares_whole_value() {
-        let pin = Pin::parse("1234").unwrap();
-        assert!(pin.matches("1234"));
-        assert!(!pin.matches("123"));
-        assert!(!pin.matches("12345"));
-        assert!(!pin.matches("1235"));
-        assert!(Pin::parse("12a4").is_err());
-        assert_eq!(format!("{pin:?}"), "Pin(****)");
     }
 }
