@@ -92,6 +92,10 @@ pub enum LeaseAnswer {
     Full,
     /// The database is away: the node counts its own legs against the bound meanwhile.
     Unavailable,
+    /// The database is connected but did not answer in time (a lock held, a stalled
+    /// server): refused, since counting alone here would lift the site's bound while every
+    /// other node still counts it.
+    TooSlow,
 }
 
 /// How the first connection attempt went, for the module's load.
@@ -129,6 +133,8 @@ struct State {
     held: u32,
     /// The leases behind `held` (fewer while the database is away).
     lease_ids: Vec<i64>,
+    /// The site's bound, as last asked for: a top-up never leases beyond it.
+    max: u32,
     /// Leases given back, to delete.
     released: Vec<i64>,
     pending_audit: VecDeque<AuditRecord>,
@@ -173,6 +179,7 @@ impl Cluster {
                     schema_version: None,
                     held: 0,
                     lease_ids: Vec::new(),
+                    max: u32::MAX,
                     released: Vec::new(),
                     pending_audit: VecDeque::new(),
                     dropped_audit: 0,
@@ -291,6 +298,7 @@ impl Cluster {
         let reply = Reply::new();
         {
             let mut state = lock(&self.inner.state);
+            state.max = max;
             if !matches!(state.connection, Connection::Connected { .. }) || state.stop {
                 state.held += 1;
                 return LeaseAnswer::Unavailable;
@@ -301,10 +309,7 @@ impl Cluster {
         match reply.wait(LEASE_WAIT) {
             Some(answer) => answer,
             // The thread takes the lease back if it is granted after all (see link).
-            None => {
-                lock(&self.inner.state).held += 1;
-                LeaseAnswer::Unavailable
-            }
+            None => LeaseAnswer::TooSlow,
         }
     }
 

@@ -392,17 +392,27 @@ fn serve(inner: &Inner, sink: &dyn Sink, l: &mut Link) -> Result<(), postgres::E
     Ok(())
 }
 
-/// Leases the slots this node counted alone (taken while connecting, or after a lease
-/// request timed out), so the site's count is exact again.
+/// Leases the slots this node counted alone while the database was away, so the site's
+/// count is exact again, each through the bounded acquire: the site never holds more than
+/// `max` leases, however many slots the nodes counted alone meanwhile.
 fn top_up(inner: &Inner, l: &mut Link) -> Result<(), postgres::Error> {
-    let missing = {
+    let (missing, max) = {
         let state = lock(&inner.state);
-        state.held.saturating_sub(state.lease_ids.len() as u32)
+        (state.held.saturating_sub(state.lease_ids.len() as u32), state.max)
     };
     if missing == 0 {
         return Ok(());
     }
-    let ids = leases::add(&mut l.client, &inner.node, missing)?;
+    let mut ids = Vec::new();
+    for _ in 0..missing {
+        match leases::acquire(&mut l.client, &inner.node, max)? {
+            Some(id) => ids.push(id),
+            None => {
+                log::warn!("twinning: the site holds its {max} leases already; this node's legs counted alone stay unleased until they end");
+                break;
+            }
+        }
+    }
     let mut state = lock(&inner.state);
     state.lease_ids.extend(ids);
     // Slots given back meanwhile release the surplus.

@@ -113,7 +113,7 @@ impl<H: Host> Driver<H> {
     ) -> ButtonResult {
         let press = match user {
             None | Some("") => Err(ButtonError::BadRequest(usage.to_owned())),
-            Some(user) => self.press_button(user, here),
+            Some(user) => self.press_button(user, &phone.device(), &phone.name(), here),
         };
         let user = user.unwrap_or_default();
         let result = match press {
@@ -134,7 +134,7 @@ impl<H: Host> Driver<H> {
             }
             Ok(ButtonPress::Pushed) => Ok(ButtonResult::Pushed),
             Ok(ButtonPress::Toggle) => {
-                let source = Source::Dialplan { channel: Some(phone.name()) };
+                let source = Source::Dialplan { channel: Some(phone.name()), device: phone.device() };
                 self.toggle_twinning(user, &source, phone)
             }
         };
@@ -159,7 +159,13 @@ impl<H: Host> Driver<H> {
 
     /// Decides what pressing `user`'s button means now, and starts the push when that is
     /// it. An unknown or malformed user is refused, with nothing changed.
-    fn press_button(&self, user: &str, here: H::Here) -> Result<ButtonPress, ButtonError> {
+    fn press_button(
+        &self,
+        user: &str,
+        device: &twinning_core::identity::Device,
+        channel: &str,
+        here: H::Here,
+    ) -> Result<ButtonPress, ButtonError> {
         if user.is_empty() {
             return Err(ButtonError::BadRequest("a user is required".into()));
         }
@@ -168,6 +174,9 @@ impl<H: Host> Driver<H> {
             None => Err(format!("unknown twinning user '{}'", printable(user))),
         })
         .map_err(ButtonError::BadRequest)?;
+        // Once the user is known (an unknown one is a bad request): a press from another
+        // phone than the user's desk does nothing, and is a security event.
+        self.check_device("TwinningButton", user, device, channel).map_err(ButtonError::Failed)?;
         let Some(call) = self.find_answered(user) else { return Ok(ButtonPress::Toggle) };
         let on_desk = {
             let s = call.lock();

@@ -71,6 +71,11 @@ impl MobileSlots for Cap {
                 self.local.release();
                 false
             }
+            LeaseAnswer::TooSlow => {
+                log::warn!("twinning: the settings store did not answer a lease request in time: remote leg refused to keep the site's cap");
+                self.local.release();
+                false
+            }
             LeaseAnswer::Unavailable => {
                 if !std::mem::replace(&mut self.counting_alone, true) {
                     log::warn!(

@@ -52,6 +52,10 @@ pub trait Host: Sized + Send + Sync + 'static {
     /// A settings change was refused and nothing changed: audit that too.
     fn settings_refused(&self, user: &str, field: &str, source: &Source, reason: &str);
 
+    /// A security event with no call behind it (AMI's `security` class, a FreeSWITCH
+    /// `CUSTOM` event): a request refused because of who made it.
+    fn security_event(&self, event: &CallEvent);
+
     /// One of `user`'s lamps changed (see `twinning_core::lamp`): tell the PBX's
     /// subscribers (a device state, a presence event). Called in the order the changes
     /// happened, under the driver's lamp lock: it must not block for long, nor call back

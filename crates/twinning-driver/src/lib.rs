@@ -14,6 +14,7 @@ pub mod call;
 pub mod caller_thread;
 pub mod cap;
 pub mod host;
+pub mod identity;
 pub mod lamps;
 pub mod pin_entry;
 pub mod settings;
@@ -47,6 +48,11 @@ pub struct Driver<H: Host> {
     calls: Mutex<Vec<Arc<Call<H>>>>,
     /// What the host was last told of each lamp (see [`lamps`]).
     lamps: Mutex<lamps::Shown>,
+    /// Right PINs entered on live channels (see [`identity`]).
+    pin_proofs: Mutex<identity::PinProofs>,
+    /// One settings writer at a time, from validation to commit; the journal's `fsync`
+    /// runs under this, never under the service's lock.
+    settings_writer: Mutex<()>,
 }
 
 /// A desk's pickup under way (see [`Driver::pickup`]).
@@ -77,6 +83,8 @@ impl<H: Host> Driver<H> {
             pins: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
             lamps: Mutex::new(lamps::Shown::new()),
+            pin_proofs: Mutex::new(identity::PinProofs::new()),
+            settings_writer: Mutex::new(()),
         }
     }
 
@@ -97,6 +105,7 @@ impl<H: Host> Driver<H> {
         *self.live() = LiveCalls::new();
         *lock(&self.pins) = None;
         *lock(&self.lamps) = lamps::Shown::new();
+        *lock(&self.pin_proofs) = identity::PinProofs::new();
         lock(&self.service).take()
     }
 
@@ -138,11 +147,15 @@ impl<H: Host> Driver<H> {
         field: &str,
         value: &str,
     ) -> Result<Change, SetError> {
-        let result = match self.shared_store() {
-            Some(store) => self.apply_shared_change(&store, source, user, field, value),
-            None => match self.service().as_mut() {
-                Some(service) => service.set(user, field, value).map(|c| (c, true)),
-                None => Err(SetError::Storage(format!("{} is not loaded", self.module_name))),
+        // A PIN is hashed here, before any lock: the hash takes tens of milliseconds.
+        let prepared =
+            Field::parse(field).and_then(|f| twinning_core::settings::prepare_value(f, value).ok());
+        let value = prepared.as_deref().unwrap_or(value);
+        let result = match self.authorise_change(source, user, field) {
+            Err(e) => Err(e),
+            Ok(()) => match self.shared_store() {
+                Some(store) => self.apply_shared_change(&store, source, user, field, value),
+                None => self.apply_file_change(user, field, value).map(|c| (c, true)),
             },
         };
         let result = match result {
@@ -170,6 +183,44 @@ impl<H: Host> Driver<H> {
             }
         }
         result
+    }
+
+    /// A change from a phone acts for the user only from the user's desk, and a number
+    /// change only after the user's PIN on the same channel (see [`identity`]).
+    fn authorise_change(&self, source: &Source, user: &str, field: &str) -> Result<(), SetError> {
+        let Source::Dialplan { device, channel } = source else { return Ok(()) };
+        if matches!(device, twinning_core::identity::Device::Internal) {
+            return Ok(());
+        }
+        let channel = channel.as_deref().unwrap_or_default();
+        let request = format!("change of {}", printable(field));
+        self.check_device(&request, user, device, channel).map_err(SetError::Forbidden)?;
+        self.check_pin_proof(user, field, channel).map_err(|e| {
+            self.host.security_event(&twinning_service::call_events::device_refused(
+                &request,
+                user,
+                &device.describe(),
+                channel,
+                &e,
+            ));
+            SetError::Forbidden(e)
+        })
+    }
+
+    /// The file store's change: validated under the service's lock, made durable under
+    /// the journal's alone (so its `fsync` holds up no call), then applied.
+    fn apply_file_change(&self, user: &str, field: &str, value: &str) -> Result<Change, SetError> {
+        let _one_writer = lock(&self.settings_writer);
+        let not_loaded = || SetError::Storage(format!("{} is not loaded", self.module_name));
+        let (checked, journal) = {
+            let guard = self.service();
+            let service = guard.as_ref().ok_or_else(not_loaded)?;
+            (service.check(user, field, value)?, service.journal())
+        };
+        lock(&journal)
+            .append(&twinning_service::journal_entry(&checked))
+            .map_err(|e| SetError::Storage(e.to_string()))?;
+        self.service().as_mut().ok_or_else(not_loaded)?.commit(&checked)
     }
 
     /// What follows a change in force, from this node or another: the PIN guard, the log,
@@ -313,13 +364,19 @@ impl<H: Host> Driver<H> {
     /// swap or unpark the desk's own thread performs). The step's events are out before the
     /// desk is answered, which can take a while: the caller's thread may end the call
     /// meanwhile, and its end must come after them.
+    ///
+    /// Only the user's own desk takes the call: `device` is what the PBX proved of the
+    /// phone asking (see [`identity`]).
     pub fn pickup(
         &self,
         user: &str,
+        device: &twinning_core::identity::Device,
+        desk_channel: &str,
         trigger: HandoverTrigger,
         here: H::Here,
         adopt: impl FnOnce(&mut CallState<H>, twinning_core::call::LegId),
     ) -> Result<Pickup<H>, String> {
+        self.check_device("pickup", user, device, desk_channel)?;
         let call =
             self.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
         let now = self.host.now();

@@ -40,6 +40,9 @@ pub trait PinPhone {
     fn finished(&mut self, outcome: AuthOutcome);
     /// The phone's channel name, for the log.
     fn name(&self) -> String;
+    /// The device the phone's channel came from, as the PBX proved it: PIN entry (and
+    /// whatever it unlocks) runs only on the user's own desk (see [`crate::identity`]).
+    fn device(&self) -> twinning_core::identity::Device;
 }
 
 /// How a run ended.
@@ -65,6 +68,12 @@ impl<H: Host> Driver<H> {
     /// Runs PIN entry for `user` with `options` (`a(n) t(s)`) on `phone`.
     pub fn authenticate(&self, user: &str, options: &str, phone: &mut impl PinPhone) -> PinEntry {
         let run = match self.prepare_pin_entry(user, options) {
+            // Another phone than the user's desk: nothing is asked, and the refusal is a
+            // security event already. A right PIN would prove nothing about the phone.
+            Ok(_) if self.check_device("PIN entry", user, &phone.device(), &phone.name()).is_err() => {
+                phone.set_outcome(AuthOutcome::Failed);
+                return PinEntry::Done(AuthOutcome::Failed);
+            }
             Ok(Some(run)) => run,
             Ok(None) => {
                 phone.set_outcome(AuthOutcome::NoPin);
@@ -100,6 +109,7 @@ impl<H: Host> Driver<H> {
             phone.set_outcome(outcome);
             if outcome == AuthOutcome::Ok {
                 log::info!("twinning: {} entered the right PIN on {}", run.user, phone.name());
+                self.prove_pin(&phone.name(), &run.user);
             }
             phone.finished(outcome);
             return PinEntry::Done(outcome);

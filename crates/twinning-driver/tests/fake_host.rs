@@ -146,6 +146,8 @@ impl Host for FakePbx {
     fn settings_changed(&self, _: &Change, _: &Source) {}
     fn settings_refused(&self, _: &str, _: &str, _: &Source, _: &str) {}
 
+    fn security_event(&self, _: &twinning_service::call_events::CallEvent) {}
+
     fn caller_name(&self, caller: &FakeCaller) -> String {
         format!("Fake/caller-{}", caller.n)
     }
@@ -282,7 +284,7 @@ fn run_call(driver: &'static Driver<FakePbx>, n: u32, plan: Plan) {
         .prepare_call(
             "1001",
             "",
-            CallerId { number: "442071234567".into(), name: "Alice".into() },
+            CallerId { number: "442071234567".into(), name: "Alice".into(), withheld: false },
             None,
             LocalTime { weekday: 0, minute_of_day: 600 },
         )

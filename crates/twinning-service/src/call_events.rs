@@ -152,6 +152,24 @@ pub fn request_refused(application: &str, arguments: &str, reason: &str) -> Call
     )
 }
 
+/// A request from a phone that is not the user's desk (a change, a pickup, the key, a PIN
+/// entry): someone may be acting for another user with a forged caller ID. Raised as
+/// `TwinningRequestRefused` / `twinning::request_refused`, with the user and the device.
+pub fn device_refused(request: &str, user: &str, device: &str, channel: &str, reason: &str) -> CallEvent {
+    event(
+        "TwinningRequestRefused",
+        "twinning::request_refused",
+        vec![
+            ("Application", request.into()),
+            ("Arguments", printable(user)),
+            ("Reason", reason.into()),
+            ("User", printable(user)),
+            ("Device", printable(device)),
+            ("RequestChannel", printable(channel)),
+        ],
+    )
+}
+
 /// A wrong PIN, or a PIN entered during a lockout: someone may be guessing a user's PIN.
 /// `TwinningAuthFailed`, `twinning::auth_failed`.
 pub fn auth_failed(user: &str, reason: &str, attempts: u32, locked_for_secs: u64) -> CallEvent {

@@ -31,12 +31,17 @@ use twinning_core::{
 };
 
 use journal::{Entry, Journal};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Where a change came from, for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// The dialplan: `TWINNING()`, or `${twinning(set ...)}` in FreeSWITCH. With the
+    /// device the channel came from, which a change acts for only if it is the user's desk
+    /// (see [`twinning_core::identity`]).
     Dialplan {
         channel: Option<String>,
+        device: twinning_core::identity::Device,
     },
     Cli,
     Ami,
@@ -54,7 +59,7 @@ impl Source {
     /// The channel a dialplan change came from, for the audit trail; empty otherwise.
     pub fn channel(&self) -> &str {
         match self {
-            Source::Dialplan { channel: Some(c) } => c.as_str(),
+            Source::Dialplan { channel: Some(c), .. } => c.as_str(),
             _ => "",
         }
     }
@@ -87,6 +92,9 @@ pub enum SetError {
     /// The shared settings store cannot be reached: nothing was changed (the text starts
     /// with "settings store unavailable").
     Unavailable(String),
+    /// The request did not prove it may act for the user (another phone than the user's
+    /// desk, or a number change without the PIN): nothing was changed.
+    Forbidden(String),
 }
 
 impl fmt::Display for SetError {
@@ -94,7 +102,7 @@ impl fmt::Display for SetError {
         match self {
             SetError::Invalid(e) => e.fmt(f),
             SetError::Storage(e) => write!(f, "the change could not be saved and was not applied: {e}"),
-            SetError::Unavailable(e) => f.write_str(e),
+            SetError::Unavailable(e) | SetError::Forbidden(e) => f.write_str(e),
         }
     }
 }
@@ -107,7 +115,10 @@ pub struct Service {
     settings: Settings,
     /// The node's own record of runtime changes (`settings_store = file`), or its cache of
     /// the shared store's (`postgresql`), read at a start without the database.
-    journal: Journal,
+    /// Behind a lock of its own: a change's `fsync` runs with only this lock held, so it
+    /// never holds up call setup or the lamps, which need the settings (see
+    /// [`Service::journal`]).
+    journal: Arc<Mutex<Journal>>,
     /// With a shared store: the sequence number of the change behind each override in
     /// force, so a change is applied once, and never over a newer one.
     shared: Option<HashMap<(UserId, Field), i64>>,
@@ -116,6 +127,11 @@ pub struct Service {
 /// The name of the shared store's local cache, beside the file store's journal (kept
 /// apart, so switching the store back finds the node's own journal as it was).
 const CLUSTER_CACHE: &str = "cluster-cache.journal";
+
+/// The journal line that makes `change` durable.
+pub fn journal_entry(change: &Change) -> Entry {
+    Entry { user: change.user.to_string(), field: change.field.name().into(), value: change.new.clone() }
+}
 
 /// Where stored overrides came from at start-up.
 pub enum Stored {
@@ -154,8 +170,11 @@ impl Service {
             None if shared => Stored::Journal(Vec::new()),
             None => Stored::AstDb(read_astdb()),
         };
-        let mut service =
-            Service { settings: Settings::new(config), journal, shared: shared.then(HashMap::new) };
+        let mut service = Service {
+            settings: Settings::new(config),
+            journal: Arc::new(Mutex::new(journal)),
+            shared: shared.then(HashMap::new),
+        };
         warnings.extend(service.restore(stored));
         Ok((service, warnings))
     }
@@ -192,9 +211,8 @@ impl Service {
             .overrides()
             .map(|(u, f, v)| Entry { user: u.to_string(), field: f.name().into(), value: v.into() })
             .collect();
-        self.journal
-            .compact(&entries)
-            .map_err(|e| format!("journal {}: {e}", self.journal.path().display()))?;
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        journal.compact(&entries).map_err(|e| format!("journal {}: {e}", journal.path().display()))?;
         Ok(entries)
     }
 
@@ -204,7 +222,32 @@ impl Service {
 
     /// The file store's journal, or the shared store's local cache.
     pub fn journal_path(&self) -> std::path::PathBuf {
-        self.journal.path().to_owned()
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner).path().to_owned()
+    }
+
+    /// The journal, for a writer that makes a change durable without the service's lock:
+    /// [`Service::check`] under the lock, [`Journal::append`] of [`journal_entry`] with
+    /// only the journal's, then [`Service::commit`] under the service's lock again.
+    pub fn journal(&self) -> Arc<Mutex<Journal>> {
+        self.journal.clone()
+    }
+
+    /// Applies a change that [`Service::check`] validated and the journal now holds.
+    /// Refused (and the journal rewritten to what is in force) only if a reload in between
+    /// made it invalid.
+    pub fn commit(&mut self, checked: &Change) -> Result<Change, SetError> {
+        if self.is_shared() {
+            return Err(SetError::Storage("changes to a shared store go through the store".into()));
+        }
+        match self.settings.set(checked.user.as_str(), checked.field.name(), &checked.new) {
+            Ok(change) => Ok(change),
+            Err(e) => {
+                if let Err(c) = self.compact() {
+                    log::warn!("twinning: {c}");
+                }
+                Err(SetError::Invalid(e))
+            }
+        }
     }
 
     /// Whether runtime changes go through the shared store (`settings_store = postgresql`):
@@ -331,8 +374,9 @@ impl Service {
     /// Keeps the node's cache of the shared store up to date; the database has the change
     /// already, so a failure here only costs a start without the database this change.
     fn cache(&mut self, entry: Entry) {
-        if let Err(e) = self.journal.append(&entry) {
-            log::warn!("twinning: settings cache {}: {e}", self.journal.path().display());
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = journal.append(&entry) {
+            log::warn!("twinning: settings cache {}: {e}", journal.path().display());
         }
     }
 
@@ -348,7 +392,11 @@ impl Service {
             field: change.field.name().into(),
             value: change.new.clone(),
         };
-        self.journal.append(&entry).map_err(|e| SetError::Storage(e.to_string()))?;
+        self.journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .append(&entry)
+            .map_err(|e| SetError::Storage(e.to_string()))?;
         self.settings = next;
         Ok(change)
     }
