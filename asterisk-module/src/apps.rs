@@ -64,11 +64,11 @@ fn twinning(chan: &Channel, data: &str) -> Flow {
     let setup = if user.is_empty() {
         Err("usage: Twinning(user[,options])".to_string())
     } else {
-        let (number, name) = chan.caller_id();
+        let (number, name, withheld) = chan.caller_id();
         DRIVER.prepare_call(
             user,
             options,
-            CallerId { number, name },
+            CallerId { number, name, withheld },
             Some(dialed_number(chan)),
             clock::local_time(),
         )
@@ -186,6 +186,10 @@ impl PinPhone for Phone<'_> {
 
     fn name(&self) -> String {
         self.0.name()
+    }
+
+    fn device(&self) -> twinning_core::identity::Device {
+        crate::device::of(self.0)
     }
 }
 

@@ -43,6 +43,7 @@ impl CallerThread<Asterisk> for Ringing {
                     &target.resource,
                     &caller_id.number,
                     &caller_id.name,
+                    caller_id.withheld,
                 ) {
                     Ok(chan) => {
                         self.legs.insert(leg, chan);

@@ -34,7 +34,10 @@ fn write(chan: Option<&Channel>, data: &str, value: &str) -> Result<(), String> 
         log::warn!("TWINNING({}): {e}", printable(data));
         refuse(chan, e.clone())
     })?;
-    let source = Source::Dialplan { channel: chan.map(Channel::name) };
+    // Without a channel only the CLI's `dialplan eval` can get here: external protocols
+    // (AMI Setvar) are refused by Asterisk, as the function is registered escalating.
+    let device = chan.map_or(twinning_core::identity::Device::Internal, crate::device::of);
+    let source = Source::Dialplan { channel: chan.map(Channel::name), device };
     match DRIVER.apply_change(&source, &user, &field, value) {
         Ok(_) => {
             if let Some(c) = chan {

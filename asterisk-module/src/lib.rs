@@ -13,6 +13,7 @@ mod ami;
 mod apps;
 mod call;
 mod cli_commands;
+mod device;
 mod dialplan_function;
 mod hooks;
 mod lamps;

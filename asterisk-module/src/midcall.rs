@@ -43,19 +43,21 @@ fn place_and_ring(
     target: &DialTarget,
     caller_id: &CallerId,
 ) {
-    let chan =
-        match Leg::dial(&call.caller, &target.tech, &target.resource, &caller_id.number, &caller_id.name) {
-            Ok(chan) => chan,
-            Err(failure) => {
-                log::warn!(
-                    "twinning {}: {kind} {target} could not be placed ({})",
-                    call.user,
-                    failure.name()
-                );
-                call.feed(Event::LegFailed(leg, failure), NOWHERE);
-                return;
-            }
-        };
+    let chan = match Leg::dial(
+        &call.caller,
+        &target.tech,
+        &target.resource,
+        &caller_id.number,
+        &caller_id.name,
+        caller_id.withheld,
+    ) {
+        Ok(chan) => chan,
+        Err(failure) => {
+            log::warn!("twinning {}: {kind} {target} could not be placed ({})", call.user, failure.name());
+            call.feed(Event::LegFailed(leg, failure), NOWHERE);
+            return;
+        }
+    };
     {
         let mut s = call.lock();
         // The handover may have been given up while the leg was being placed; then it is
@@ -153,7 +155,7 @@ fn prepare_swap(
 pub fn pickup(desk: &Channel, user: &str, trigger: HandoverTrigger) -> Result<(), String> {
     // The pickup is reported before the desk is answered (found by scripts/chaos).
     let twinning_driver::Pickup { call, leg, rest: commands } =
-        DRIVER.pickup(user, trigger, NOWHERE, |_, _| {})?;
+        DRIVER.pickup(user, &crate::device::of(desk), &desk.name(), trigger, NOWHERE, |_, _| {})?;
     desk.answer();
     for command in commands {
         let joined = match command {

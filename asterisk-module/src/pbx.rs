@@ -118,6 +118,10 @@ impl Host for Asterisk {
         );
     }
 
+    fn security_event(&self, e: &CallEvent) {
+        manager::emit_event(None, Class::Security, e);
+    }
+
     fn lamp_changed(&self, lamp: Lamp, user: &str, state: LampState) {
         devstate::changed(&crate::lamps::device(lamp, user), state);
     }

@@ -32,7 +32,10 @@ fn run(line: &str, session: Option<Session>) -> String {
         ApiCommand::Status(Some(user)) => DRIVER.user_report(&user),
         ApiCommand::Set { user, field, value } => {
             let source = match session {
-                Some(s) => Source::Dialplan { channel: Some(s.name()) },
+                Some(s) => Source::Dialplan {
+                    channel: Some(crate::device::channel_label(s)),
+                    device: crate::device::of(s),
+                },
                 None => Source::Esl,
             };
             DRIVER

@@ -81,6 +81,7 @@ fn twinning(session: Session, data: &str) {
         let caller = CallerId {
             number: session.variable("caller_id_number").unwrap_or_default(),
             name: session.variable("caller_id_name").unwrap_or_default(),
+            withheld: caller_withheld(session),
         };
         DRIVER.prepare_call(user, options.trim(), caller, dialed_number(session), core::local_time())
     };
@@ -117,15 +118,23 @@ fn twinning(session: Session, data: &str) {
     }
 }
 
-/// The number the caller dialed, for `caller_id = did`. `destination_number` is what the
-/// dialplan routes on now, which a `transfer` to the user's extension has replaced, so the
-/// dialed identity comes first: an admin's `twinning_did`, then the SIP To user (a proxy in
-/// front may rewrite the request URI, but not To), then the request URI's user.
+/// Whether the caller withheld their number: sofia marks the caller profile for a
+/// `Privacy: id` (or a Remote-Party-ID privacy), and some networks send `anonymous`.
+fn caller_withheld(session: Session) -> bool {
+    let flag = |name: &str| session.variable(name).is_some_and(|v| v == "true");
+    let number = session.variable("caller_id_number").unwrap_or_default();
+    flag("privacy_hide_number")
+        || flag("privacy_hide_name")
+        || number.eq_ignore_ascii_case("anonymous")
+        || number.eq_ignore_ascii_case("restricted")
+}
+
+/// The number the caller dialed, for `caller_id = did`: an admin's `twinning_did`, set
+/// in the dialplan, else `destination_number`, the number the dialplan routed on. Never
+/// the SIP To or request-URI user: those are what the caller's request wrote, and the DID
+/// is presented on the company's trunk. The core uses it only if it is a valid number.
 fn dialed_number(session: Session) -> Option<String> {
-    ["twinning_did", "sip_to_user", "sip_req_user", "destination_number"]
-        .iter()
-        .filter_map(|v| session.variable(v))
-        .find(|v| !v.is_empty())
+    ["twinning_did", "destination_number"].iter().filter_map(|v| session.variable(v)).find(|v| !v.is_empty())
 }
 
 /// FreeSWITCH's `switch_true`: the words it takes for yes.
@@ -179,10 +188,16 @@ fn take_call(desk: Session, user: &str, trigger: HandoverTrigger) -> Result<(), 
     if !desk.is_answered() {
         desk.answer();
     }
-    let twinning_driver::Pickup { call, leg, rest } =
-        DRIVER.pickup(user, trigger, Here::Anywhere, |s, leg| {
+    let twinning_driver::Pickup { call, leg, rest } = DRIVER.pickup(
+        user,
+        &crate::device::of(desk),
+        &crate::device::channel_label(desk),
+        trigger,
+        Here::Anywhere,
+        |s, leg| {
             s.host.legs.insert(leg, LegHandle::joined(LegKind::Desk, desk));
-        })?;
+        },
+    )?;
     for c in rest {
         log::error!("twinning {user}: left over after a pickup: {c:?}");
     }
@@ -288,7 +303,11 @@ impl PinPhone for Phone<'_> {
     fn finished(&mut self, _outcome: AuthOutcome) {}
 
     fn name(&self) -> String {
-        self.session.name()
+        crate::device::channel_label(self.session)
+    }
+
+    fn device(&self) -> twinning_core::identity::Device {
+        crate::device::of(self.session)
     }
 }
 

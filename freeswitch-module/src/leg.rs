@@ -121,7 +121,11 @@ fn originate(
 ) -> Option<LockedSession> {
     // The target was validated as Tech/resource with no dial-string metacharacters, so
     // this is exactly one endpoint; variables go in `ovars`, never in the string.
+    // A withheld caller stays withheld: sofia then sends an anonymous From, or the
+    // identity with Privacy: id to a trunk trusted with it (its caller-id-type).
+    let privacy = if caller_id.withheld { "hide_name:hide_number" } else { "no" };
     let vars = [
+        ("origination_privacy", privacy),
         // Return as soon as it rings, so the engine hears ringing and keeps control of the
         // answer (guard, confirmation, first answer wins).
         ("return_ring_ready", "true"),

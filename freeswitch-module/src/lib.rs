@@ -12,6 +12,7 @@ mod host;
 mod api_command;
 mod apps;
 mod call;
+mod device;
 mod hooks;
 mod lamps;
 mod leg;

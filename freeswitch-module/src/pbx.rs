@@ -205,6 +205,10 @@ impl Host for FreeSwitch {
         events::fire(e.subclass, None, &e.fields);
     }
 
+    fn security_event(&self, e: &CallEvent) {
+        events::fire(e.subclass, None, &e.fields);
+    }
+
     fn lamp_changed(&self, lamp: Lamp, user: &str, state: LampState) {
         crate::lamps::publish(lamp, user, state, &crate::lamps::domain(), None);
     }

@@ -88,21 +88,26 @@ impl Channel {
         unsafe { cstr::borrow(sys::ast_channel_uniqueid(self.raw())) }.into_owned()
     }
 
-    /// The caller's number and name (empty where unknown).
-    pub fn caller_id(&self) -> (String, String) {
+    /// The caller's number and name (empty where unknown), and whether the caller
+    /// withheld them (the presentation is restricted or unavailable).
+    pub fn caller_id(&self) -> (String, String, bool) {
         let mut number = [0 as c_char; 128];
         let mut name = [0 as c_char; 128];
         // SAFETY: live channel; the helper copies under the channel lock into our buffers,
         // NUL-terminating within their length.
         unsafe {
-            sys::twinning_channel_caller(
+            let withheld = sys::twinning_channel_caller(
                 self.raw(),
                 number.as_mut_ptr(),
                 number.len(),
                 name.as_mut_ptr(),
                 name.len(),
             );
-            (cstr::borrow(number.as_ptr()).into_owned(), cstr::borrow(name.as_ptr()).into_owned())
+            (
+                cstr::borrow(number.as_ptr()).into_owned(),
+                cstr::borrow(name.as_ptr()).into_owned(),
+                withheld != 0,
+            )
         }
     }
 
@@ -327,6 +332,7 @@ impl Leg {
         resource: &str,
         number: &str,
         name: &str,
+        withheld: bool,
     ) -> Result<Leg, LegFailure> {
         let (tech, resource) = (cstr::owned(tech), cstr::owned(resource));
         let (number, name) = (cstr::owned(number), cstr::owned(name));
@@ -349,7 +355,12 @@ impl Leg {
             // ast_hangup when dropped.
             let leg = Leg(Some(Channel(chan)));
             sys::ast_channel_inherit_variables(caller.raw(), chan.as_ptr());
-            sys::twinning_set_outgoing_identity(chan.as_ptr(), number.as_ptr(), name.as_ptr());
+            sys::twinning_set_outgoing_identity(
+                chan.as_ptr(),
+                number.as_ptr(),
+                name.as_ptr(),
+                c_int::from(withheld),
+            );
             if sys::ast_call(chan.as_ptr(), resource.as_ptr(), 0) != 0 {
                 return Err(LegFailure::Unavailable);
             }

@@ -36,9 +36,19 @@ pub fn register(module: ModuleHandle, function: &'static Function) -> Result<(),
         write: Some(write),
         ..Default::default()
     }));
+    // Escalating, for reading and writing: Asterisk then refuses the function to external
+    // protocols (AMI Getvar/Setvar, ARI) unless asterisk.conf sets live_dangerously, so
+    // a manager account with the `call` class cannot reach settings that AMI itself
+    // guards with `config`.
     // SAFETY: `acf` is a zeroed, heap-allocated struct that stays valid until unregister;
     // empty synopsis/description make Asterisk load the XML documentation into it.
-    let rc = unsafe { sys::__ast_custom_function_register(acf, module.raw()) };
+    let rc = unsafe {
+        sys::__ast_custom_function_register_escalating(
+            acf,
+            sys::ast_custom_function_escalation::AST_CFE_BOTH,
+            module.raw(),
+        )
+    };
     if rc != 0 {
         // SAFETY: registration failed, so Asterisk holds no reference to it.
         drop(unsafe { Box::from_raw(acf) });

@@ -21,6 +21,7 @@ const FUNCTIONS: &[&str] = &[
     "ast_log",
     "ast_verb_console_get",
     "__ast_custom_function_register",
+    "__ast_custom_function_register_escalating",
     "ast_custom_function_unregister",
     "pbx_builtin_setvar_helper",
     "ast_channel_name",

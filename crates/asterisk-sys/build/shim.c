@@ -15,38 +15,50 @@ const void *const twinning_config_status_fileinvalid = CONFIG_STATUS_FILEINVALID
 /* Channel access that needs the channel lock, which is a macro (ao2_lock). */
 
 /* Copies the caller's number and name, empty where not valid. */
-void twinning_channel_caller(struct ast_channel *chan, char *number, size_t number_len, char *name, size_t name_len)
+int twinning_channel_caller(struct ast_channel *chan, char *number, size_t number_len, char *name, size_t name_len)
 {
 	struct ast_party_caller *caller;
+	int presentation;
 
 	ast_channel_lock(chan);
 	caller = ast_channel_caller(chan);
 	ast_copy_string(number, S_COR(caller->id.number.valid, caller->id.number.str, ""), number_len);
 	ast_copy_string(name, S_COR(caller->id.name.valid, caller->id.name.str, ""), name_len);
+	presentation = ast_party_id_presentation(&caller->id);
 	ast_channel_unlock(chan);
+	/* Withheld: anything but "allowed" in the restriction bits (restricted, unavailable). */
+	return (presentation & AST_PRES_RESTRICTION) != AST_PRES_ALLOWED;
 }
 
 /* Sets who an outgoing leg shows as calling: its caller id, and its connected line, which
  * is what channel drivers (PJSIP's From and P-Asserted-Identity) present to the far end.
  * Both are copied by Asterisk. */
-void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number, const char *name)
+void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number, const char *name, int withheld)
 {
 	struct ast_party_connected_line connected;
+	/* Withheld stays withheld: chan_pjsip then sends an anonymous From, or the identity
+	 * in P-Asserted-Identity with Privacy: id to a trunk trusted with it (trust_id_outbound),
+	 * as it does for Dial. */
+	int presentation = withheld ? AST_PRES_PROHIB_USER_NUMBER_NOT_SCREENED : AST_PRES_ALLOWED_USER_NUMBER_NOT_SCREENED;
 
 	ast_party_connected_line_init(&connected);
 	connected.id.number.valid = 1;
 	connected.id.number.str = (char *) number;
-	connected.id.number.presentation = AST_PRES_ALLOWED_USER_NUMBER_NOT_SCREENED;
+	connected.id.number.presentation = presentation;
 	if (!ast_strlen_zero(name)) {
 		connected.id.name.valid = 1;
 		connected.id.name.str = (char *) name;
-		connected.id.name.presentation = AST_PRES_ALLOWED_USER_NUMBER_NOT_SCREENED;
+		connected.id.name.presentation = presentation;
 	}
 	connected.source = AST_CONNECTED_LINE_UPDATE_SOURCE_UNKNOWN;
 	ast_channel_lock(chan);
 	ast_channel_set_connected_line(chan, &connected, NULL);
 	ast_channel_unlock(chan);
 	ast_set_callerid(chan, number, S_OR(name, NULL), number);
+	ast_channel_lock(chan);
+	ast_channel_caller(chan)->id.number.presentation = presentation;
+	ast_channel_caller(chan)->id.name.presentation = presentation;
+	ast_channel_unlock(chan);
 }
 
 /* Copies the number the caller dialed (the DNID), which Asterisk keeps across Goto and
