@@ -21,6 +21,7 @@ pub mod procfs;
 pub mod rtp_events;
 pub mod sipp;
 pub mod skip;
+pub mod status;
 pub mod subscriber;
 pub mod toll_fraud;
 

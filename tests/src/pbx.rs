@@ -64,28 +64,32 @@ impl Default for PhonePorts {
 }
 
 pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
-    let endpoint = |name: &str, contact: &str| {
+    let endpoint = |name: &str, context: &str, extra: &str, contact: &str| {
         format!(
-            "[{name}]\ntype=endpoint\ncontext=twinning-calls\ndisallow=all\nallow=ulaw\ndirect_media=no\n\
-             dtmf_mode=rfc4733\nrtp_symmetric=yes\nmedia_address=127.0.0.1\nbind_rtp_to_media_address=yes\naors={name}\n\n[{name}]\ntype=aor\n{contact}\n\n"
+            "[{name}]\ntype=endpoint\ncontext={context}\ndisallow=all\nallow=ulaw\ndirect_media=no\n\
+             rtp_symmetric=yes\nmedia_address=127.0.0.1\nbind_rtp_to_media_address=yes\naors={name}\n{extra}\n\
+             [{name}]\ntype=aor\n{contact}\n\n"
         )
     };
-    // Users' own phones calling in, identified by their SIP user, with their extension as
-    // caller ID: they reach the feature codes.
-    let own_phone = |ext: &str| {
-        format!(
-            "[phone{ext}]\ntype=endpoint\ncontext=twinning-features\ndisallow=all\nallow=ulaw\ndirect_media=no\n\
-             dtmf_mode=info\nmedia_address=127.0.0.1\nbind_rtp_to_media_address=yes\ncallerid=Extension {ext} <{ext}>\n\n"
+    // A user's desk is also the phone the user dials feature codes and the key from, as on
+    // a real desk: identified by its SIP user, naming its twinning user as the sample
+    // dialplan expects (set_var), with its extension as caller ID. DTMF either way: the
+    // tests key PINs by SIP INFO and mid-call codes by RFC 4733.
+    let desk = |ext: &str, port: u16| {
+        endpoint(
+            &format!("desk{ext}"),
+            "twinning-features",
+            &format!("dtmf_mode=auto_info\ncallerid=Extension {ext} <{ext}>\nset_var=TWINNING_USER={ext}\n"),
+            &format!("contact=sip:desk@127.0.0.1:{port}"),
         )
     };
+    let plain = |name: &str, contact: &str| endpoint(name, "twinning-calls", "dtmf_mode=rfc4733\n", contact);
     format!(
-        "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:{sip_port}\n\n{}{}{}{}{}{}",
-        own_phone("1001"),
-        own_phone("1002"),
-        endpoint("caller", "max_contacts=1"),
-        endpoint("desk1001", &format!("contact=sip:desk@127.0.0.1:{}", ports.desk)),
-        endpoint("desk1002", &format!("contact=sip:desk@127.0.0.1:{}", ports.desk2)),
-        endpoint("mobile-trunk", &format!("contact=sip:127.0.0.1:{}", ports.mobile)),
+        "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:{sip_port}\n\n{}{}{}{}",
+        plain("caller", "max_contacts=1"),
+        desk("1001", ports.desk),
+        desk("1002", ports.desk2),
+        plain("mobile-trunk", &format!("contact=sip:127.0.0.1:{}", ports.mobile)),
     )
 }
 
@@ -98,7 +102,7 @@ pub fn extensions_conf(options: &str) -> String {
          exten => 2000,1,UserEvent(TwinningTransferred,Channel: ${{CHANNEL}})\n same => n,Answer()\n same => n,Wait(3)\n same => n,Hangup()\n\
          [twinning-listen]\nexten => s,1,Read(DIGITS,,2,,,10)\n same => n,UserEvent(TwinningDigits,Digits: ${{DIGITS}})\n same => n,Wait(1)\n same => n,Hangup()\n\
          [twinning-button-test]\nexten => s,1,TwinningButton(${{BASE64_DECODE(${{TARGS64}})}})\n same => n,UserEvent(TwinningButtonResult,Tag: ${{TTAG}},Result: ${{TWINNINGBUTTON}},Error: ${{TWINNINGERROR}})\n same => n,Hangup()\n\
-         {}\n#include extensions_twinning.conf\n[twinning-calls]\n\
+         {}\n#include extensions_twinning.conf\n[twinning-features](+)\ninclude => twinning-calls\n[twinning-calls]\n\
          exten => _5100X,1,Goto(${{EXTEN:1}},1)\n\
          exten => _7X.,1,Set(CALLERID(num)=${{EXTEN:1}})\n same => n,Goto(1001,1)\n\
          exten => 70,1,Set(CALLERID(num)=)\n same => n,Goto(1001,1)\n\

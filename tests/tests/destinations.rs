@@ -8,7 +8,8 @@ use std::time::Duration;
 use twinning_tests::ami::Ami;
 use twinning_tests::pbx::{self, PhonePorts};
 use twinning_tests::sipp::{Answer, Caller, Phone};
-use twinning_tests::Instance;
+use twinning_tests::status::{twinning_field, twinning_user};
+use twinning_tests::{dialplan, Instance};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -158,17 +159,14 @@ fn caller_lists_decide_who_reaches_the_remote_destinations() {
     check(&pbx, &mut ami, "7441632960000", false);
     pbx.restart();
     let mut ami = pbx.ami();
-    let v = ami.action("Getvar", &[("Variable", "TWINNING(1001,allow_callers)")]);
-    assert_eq!(v.must("Value"), "44207*", "the list survived the restart");
+    assert_eq!(twinning_field(&mut ami, "1001", "allow_callers"), "44207*", "the list survived the restart");
 }
 
 #[test]
 fn every_destination_field_round_trips_on_every_surface_and_survives_a_restart() {
     let mut pbx = pbx::start(&conf(""), "", PhonePorts::new());
     let mut ami = pbx.ami();
-    let get = |ami: &mut Ami, field: &str| {
-        ami.action("Getvar", &[("Variable", &format!("TWINNING(1001,{field})"))]).must("Value").to_owned()
-    };
+    let get = |ami: &mut Ami, field: &str| twinning_field(ami, "1001", field);
     // The config file's values, and the user's own where a destination has none.
     assert_eq!(get(&mut ami, "mobile3"), "07700900333");
     assert_eq!(get(&mut ami, "mobile3_dial_delay"), "3");
@@ -177,11 +175,13 @@ fn every_destination_field_round_trips_on_every_surface_and_survives_a_restart()
     let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile10"), ("Value", "07700900999")]);
     assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
     pbx.cli("twinning set 1001 mobile10_ring_time 30");
-    ami.action("Setvar", &[("Variable", "TWINNING(1001,mobile10_answer_guard)"), ("Value", "2.5")]);
-    ami.action("Setvar", &[("Variable", "TWINNING(1001,mobile10_enabled)"), ("Value", "no")]);
-    ami.action("Setvar", &[("Variable", "TWINNING(1001,mobile2_dial_delay)"), ("Value", "1.5")]);
-    let (_, status) = ami.list("TwinningStatus", &[("User", "1001")], "TwinningStatusComplete");
-    let user = &status[0];
+    for (field, value) in
+        [("mobile10_answer_guard", "2.5"), ("mobile10_enabled", "no"), ("mobile2_dial_delay", "1.5")]
+    {
+        let out = dialplan::write(&mut ami, "1001", field, value);
+        assert_eq!(out, dialplan::Outcome { error: String::new(), value: value.into() }, "{field}");
+    }
+    let user = twinning_user(&mut ami, "1001");
     assert_eq!(user.must("Mobile10"), "07700900999");
     assert_eq!(user.must("Mobile10RingTime"), "30");
     assert!(user.get("Mobile5").is_none(), "an unused destination is not listed: {user:?}");
@@ -200,7 +200,7 @@ fn every_destination_field_round_trips_on_every_surface_and_survives_a_restart()
     // A refused value changes nothing and says why.
     let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile4"), ("Value", "0909")]);
     assert_eq!(r.get("Response"), Some("Error"), "{r:?}");
-    assert_eq!(get(&mut ami, "mobile4"), "");
+    assert!(twinning_user(&mut ami, "1001").get("Mobile4").is_none(), "mobile4 is still not in use");
     let r =
         ami.action("TwinningSet", &[("User", "1001"), ("Field", "block_callers"), ("Value", "0161,PJSIP/x")]);
     assert!(r.must("Message").contains("not a number, a prefix like 0161* or anonymous"), "{r:?}");

@@ -77,7 +77,7 @@ fn pickup_by_feature_code_moves_a_mobile_call_to_the_desk() {
     let mut c = answered_by("mobile", 6000, ring(300), &conf());
     std::thread::sleep(Duration::from_millis(500));
     let mut desk =
-        Phone::call_as(&c.pbx, "desk-pickup", "phone1001", "*27", &Caller::KeyIn { digits: String::new() });
+        Phone::call_as(&c.pbx, "desk-pickup", "desk1001", "*27", &Caller::KeyIn { digits: String::new() });
     let h = c.handover("completed");
     assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("mobile", "desk", "featurecode"));
     let mobile_bye = {
@@ -102,7 +102,7 @@ fn pickup_when_there_is_nothing_to_pick_up_says_so() {
     let ports = PhonePorts::new();
     let pbx = pbx::start(&conf(), "", ports);
     let mut desk =
-        Phone::call_as(&pbx, "desk-pickup", "phone1001", "*27", &Caller::KeyIn { digits: String::new() });
+        Phone::call_as(&pbx, "desk-pickup", "desk1001", "*27", &Caller::KeyIn { digits: String::new() });
     assert_eq!(desk.wait(WAIT), Some(0), "{}", desk.summary());
     assert!(
         pbx.log().contains("TwinningPickup(1001): user 1001 has no answered twinned call"),
@@ -311,7 +311,7 @@ fn the_pickup_code_takes_a_held_caller() {
     let _desk = Phone::uas(&c.pbx, "desk2", c.ports.desk, &Answer::Never);
     c.handover("started");
     let mut pickup =
-        Phone::call_as(&c.pbx, "desk-pickup", "phone1001", "*27", &Caller::KeyIn { digits: String::new() });
+        Phone::call_as(&c.pbx, "desk-pickup", "desk1001", "*27", &Caller::KeyIn { digits: String::new() });
     let h = c.handover("completed");
     assert_eq!(h.must("Trigger"), "featurecode");
     let end = c.end();

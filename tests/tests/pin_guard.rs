@@ -9,6 +9,7 @@ use twinning_tests::ami::Ami;
 use twinning_tests::module_build::workspace_root;
 use twinning_tests::pbx::{self, PhonePorts};
 use twinning_tests::sipp::{Caller, Phone};
+use twinning_tests::status::twinning_field;
 use twinning_tests::{dialplan, Instance, InstanceConfig, Message};
 
 /// Long enough that a call placed right after the lockout starts falls inside it on a
@@ -64,11 +65,6 @@ fn dial(pbx: &Instance, from: &str, code: &str, keys: &str) {
     assert_eq!(phone.wait(Duration::from_secs(60)), Some(0), "{}", phone.summary());
 }
 
-fn get(pbx: &Instance, user: &str, field: &str) -> String {
-    let mut ami = pbx.ami();
-    ami.action("Getvar", &[("Variable", &format!("TWINNING({user},{field})"))]).must("Value").to_owned()
-}
-
 fn auth_result(ami: &mut Ami) -> String {
     ami.event("UserEvent", &[("UserEvent", "TwinningAuthResult")], Duration::from_secs(30))
         .expect("the dialplan reported TWINNINGAUTH")
@@ -103,12 +99,12 @@ fn summary(events: &[Message]) -> Vec<(String, String, String)> {
 fn the_right_pin_is_ok_and_a_user_without_a_pin_is_not_asked() {
     let pbx = start(&conf());
     let mut ami = pbx.ami();
-    dial(&pbx, "phone1001", "*99", "4826#");
+    dial(&pbx, "desk1001", "*99", "4826#");
     assert_eq!(auth_result(&mut ami), "OK");
-    dial(&pbx, "phone1001", "*2107700900999", "4826#");
-    assert_eq!(get(&pbx, "1001", "mobile"), "07700900999");
-    assert_eq!(get(&pbx, "1001", "enabled"), "yes");
-    dial(&pbx, "phone1002", "*99", "");
+    dial(&pbx, "desk1001", "*2107700900999", "4826#");
+    assert_eq!(twinning_field(&mut ami, "1001", "mobile"), "07700900999");
+    assert_eq!(twinning_field(&mut ami, "1001", "enabled"), "yes");
+    dial(&pbx, "desk1002", "*99", "");
     assert_eq!(auth_result(&mut ami), "NOPIN");
     assert!(failures(&mut ami, Duration::from_millis(500)).is_empty());
     assert!(logged(&pbx, "Playing 'auth-thankyou"), "{}", pbx.log());
@@ -123,35 +119,35 @@ fn wrong_pins_across_calls_lock_the_user_out_until_the_lockout_ends() {
     let mut ami = pbx.ami();
 
     // Call 1: two wrong PINs and an empty entry use up the call's three tries.
-    dial(&pbx, "phone1001", "*2107700900999", "1111#2222##");
+    dial(&pbx, "desk1001", "*2107700900999", "1111#2222##");
     let events = failures(&mut ami, Duration::from_secs(1));
     assert_eq!(
         summary(&events),
         [("incorrect".into(), "1".into(), "0".into()), ("incorrect".into(), "2".into(), "0".into())]
     );
-    assert!(events[0].must("Channel").starts_with("PJSIP/phone1001-"), "{:?}", events[0]);
+    assert!(events[0].must("Channel").starts_with("PJSIP/desk1001-"), "{:?}", events[0]);
     assert!(!events[0].must("Uniqueid").is_empty());
     assert_eq!(events[0].must("User"), "1001");
-    assert_eq!(get(&pbx, "1001", "mobile"), "07700900123");
+    assert_eq!(twinning_field(&mut ami, "1001", "mobile"), "07700900123");
 
     // Call 2: the third wrong PIN, in a new call, locks the user out.
-    dial(&pbx, "phone1001", "*99", "3333#");
+    dial(&pbx, "desk1001", "*99", "3333#");
     assert_eq!(auth_result(&mut ami), "LOCKED");
     let lockout = failures(&mut ami, Duration::from_secs(1));
     let locked_at = Instant::now();
     assert_eq!(summary(&lockout), [("lockout".into(), "3".into(), LOCKOUT_SECS.to_string())]);
 
     // Call 3, during the lockout: the right PIN is refused, and the change is not made.
-    dial(&pbx, "phone1001", "*2107700900999", "4826#");
+    dial(&pbx, "desk1001", "*2107700900999", "4826#");
     let refused = failures(&mut ami, Duration::from_secs(1));
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!((refused[0].must("Reason"), refused[0].must("Attempts")), ("locked", "4"));
     let left: u64 = refused[0].must("LockedFor").parse().unwrap();
     assert!(left > 0 && left <= LOCKOUT_SECS, "{left}");
-    assert_eq!(get(&pbx, "1001", "mobile"), "07700900123");
-    assert_eq!(get(&pbx, "1001", "enabled"), "no");
+    assert_eq!(twinning_field(&mut ami, "1001", "mobile"), "07700900123");
+    assert_eq!(twinning_field(&mut ami, "1001", "enabled"), "no");
     // Also with the application alone.
-    dial(&pbx, "phone1001", "*99", "4826#");
+    dial(&pbx, "desk1001", "*99", "4826#");
     assert_eq!(auth_result(&mut ami), "LOCKED");
     assert_eq!(failures(&mut ami, Duration::from_secs(1)).len(), 1);
     assert!(logged(&pbx, "wrong PIN for 1001; locked out for"), "{}", pbx.log());
@@ -162,12 +158,12 @@ fn wrong_pins_across_calls_lock_the_user_out_until_the_lockout_ends() {
     if let Some(rest) = end.checked_sub(locked_at.elapsed()) {
         std::thread::sleep(rest);
     }
-    dial(&pbx, "phone1001", "*2107700900999", "4826#");
-    assert_eq!(get(&pbx, "1001", "mobile"), "07700900999");
-    assert_eq!(get(&pbx, "1001", "enabled"), "yes");
+    dial(&pbx, "desk1001", "*2107700900999", "4826#");
+    assert_eq!(twinning_field(&mut ami, "1001", "mobile"), "07700900999");
+    assert_eq!(twinning_field(&mut ami, "1001", "enabled"), "yes");
     assert!(failures(&mut ami, Duration::from_millis(500)).is_empty());
     // The right PIN forgot the count: one wrong PIN is the first again.
-    dial(&pbx, "phone1001", "*99", "1111#4826#");
+    dial(&pbx, "desk1001", "*99", "1111#4826#");
     assert_eq!(auth_result(&mut ami), "OK");
     assert_eq!(
         summary(&failures(&mut ami, Duration::from_secs(1))),
@@ -179,11 +175,11 @@ fn wrong_pins_across_calls_lock_the_user_out_until_the_lockout_ends() {
 fn an_admin_setting_a_new_pin_lifts_the_lockout() {
     let pbx = start(&conf().replace("pin_max_attempts = 3", "pin_max_attempts = 1"));
     let mut ami = pbx.ami();
-    dial(&pbx, "phone1001", "*99", "1111#");
+    dial(&pbx, "desk1001", "*99", "1111#");
     assert_eq!(auth_result(&mut ami), "LOCKED");
     let out = pbx.cli("twinning set 1001 pin 13579");
     assert!(out.contains(" set to "), "{out}");
-    dial(&pbx, "phone1001", "*99", "13579#");
+    dial(&pbx, "desk1001", "*99", "13579#");
     assert_eq!(auth_result(&mut ami), "OK");
 }
 
@@ -222,11 +218,15 @@ fn bad_pin_limits_are_refused_on_reload_and_nothing_changes() {
             "the log names line {line} for {bad:?}: {}",
             log.lines().filter(|l| l.contains("twinning")).collect::<Vec<_>>().join("\n")
         );
-        assert_eq!(get(&pbx, "1001", "mobile"), "07700900123", "{bad}: nothing of the file applied");
+        assert_eq!(
+            twinning_field(&mut ami, "1001", "mobile"),
+            "07700900123",
+            "{bad}: nothing of the file applied"
+        );
     }
     // The limits in force are still the old ones: three wrong PINs to a lockout.
     pbx.write_file("twinning.conf", &conf());
-    dial(&pbx, "phone1001", "*99", "1111#2222#3333#");
+    dial(&pbx, "desk1001", "*99", "1111#2222#3333#");
     assert_eq!(auth_result(&mut ami), "LOCKED");
     assert_eq!(
         summary(&failures(&mut ami, Duration::from_secs(1))).last().unwrap(),

@@ -11,6 +11,7 @@ use twinning_tests::ami::Ami;
 use twinning_tests::dialplan;
 use twinning_tests::pbx::{self, PhonePorts};
 use twinning_tests::sipp::{Answer, Caller, Phone};
+use twinning_tests::status::twinning_field;
 use twinning_tests::subscriber::{Lamp, Subscriber};
 use twinning_tests::{Instance, Message};
 
@@ -21,14 +22,10 @@ fn device_state(ami: &mut Ami, device: &str) -> String {
     ami.action("Getvar", &[("Variable", &format!("DEVICE_STATE({device})"))]).must("Value").to_owned()
 }
 
-fn setting(ami: &mut Ami, user: &str, field: &str) -> String {
-    ami.action("Getvar", &[("Variable", &format!("TWINNING({user},{field})"))]).must("Value").to_owned()
-}
-
 /// Presses 1001's key from 1001's own phone (a second line of the desk), keying `keys`
 /// for the PIN, and returns `TWINNINGBUTTON` as the sample's key extension left it.
 fn press_key(pbx: &Instance, ami: &mut Ami, keys: &str) -> String {
-    let mut key = Phone::call_as(pbx, "key", "phone1001", "twin1001", &Caller::KeyIn { digits: keys.into() });
+    let mut key = Phone::call_as(pbx, "key", "desk1001", "twin1001", &Caller::KeyIn { digits: keys.into() });
     let set = ami
         .event("VarSet", &[("Variable", "TWINNINGBUTTON")], WAIT)
         .unwrap_or_else(|| panic!("TwinningButton ran to no result; {}", key.summary()));
@@ -45,7 +42,7 @@ fn lamp(sub: &Subscriber, lamp: Lamp, seen: &mut usize, what: &str) {
 fn the_key_lamp_follows_every_surface_that_switches_twinning() {
     let pbx = pbx::start(pbx::TWINNING_CONF, "", PhonePorts::new());
     let mut ami = pbx.ami();
-    let key = Subscriber::watch(&pbx, "key-lamp", "phone1001", "twin1001");
+    let key = Subscriber::watch(&pbx, "key-lamp", "desk1001", "twin1001");
     let mut seen = 0;
     lamp(&key, Lamp::InUse, &mut seen, "at subscription, twinning is on");
     assert_eq!(device_state(&mut ami, "Twinning:1001"), "INUSE");
@@ -58,13 +55,13 @@ fn the_key_lamp_follows_every_surface_that_switches_twinning() {
     pbx.cli("twinning set 1001 enabled yes");
     lamp(&key, Lamp::InUse, &mut seen, "CLI enabled=yes");
 
-    // The dialplan function, written through AMI's Setvar.
-    ami.action("Setvar", &[("Variable", "TWINNING(1001,dnd)"), ("Value", "yes")]);
+    // The dialplan function, on a channel: AMI's Setvar cannot reach it (it is escalating).
+    assert_eq!(dialplan::write(&mut ami, "1001", "dnd", "yes").error, "");
     lamp(&key, Lamp::Idle, &mut seen, "TWINNING(1001,dnd)=yes");
-    ami.action("Setvar", &[("Variable", "TWINNING(1001,dnd)"), ("Value", "no")]);
+    assert_eq!(dialplan::write(&mut ami, "1001", "dnd", "no").error, "");
     lamp(&key, Lamp::InUse, &mut seen, "TWINNING(1001,dnd)=no");
 
-    let mut code = Phone::call_as(&pbx, "off", "phone1001", "*22", &Caller::KeyIn { digits: String::new() });
+    let mut code = Phone::call_as(&pbx, "off", "desk1001", "*22", &Caller::KeyIn { digits: String::new() });
     assert_eq!(code.wait(WAIT), Some(0), "{}", code.summary());
     lamp(&key, Lamp::Idle, &mut seen, "feature code *22");
 
@@ -72,7 +69,7 @@ fn the_key_lamp_follows_every_surface_that_switches_twinning() {
     lamp(&key, Lamp::InUse, &mut seen, "the key pressed while off");
     assert_eq!(press_key(&pbx, &mut ami, ""), "OFF");
     lamp(&key, Lamp::Idle, &mut seen, "the key pressed while on");
-    assert_eq!(setting(&mut ami, "1001", "enabled"), "no");
+    assert_eq!(twinning_field(&mut ami, "1001", "enabled"), "no");
 
     // Clearing the number turns the lamp off even with twinning enabled, and the key then
     // refuses to switch on.
@@ -106,8 +103,8 @@ fn both_lamps_follow_a_call_that_rings_is_answered_on_the_mobile_pulled_by_the_k
     let ports = PhonePorts::new();
     let pbx = pbx::start(pbx::TWINNING_CONF, "", ports);
     let mut ami = pbx.ami();
-    let key = Subscriber::watch(&pbx, "key-lamp", "phone1002", "twin1001");
-    let busy = Subscriber::watch(&pbx, "busy-lamp", "phone1002", "1001");
+    let key = Subscriber::watch(&pbx, "key-lamp", "desk1002", "twin1001");
+    let busy = Subscriber::watch(&pbx, "busy-lamp", "desk1002", "1001");
     let (mut k, mut b) = (0, 0);
     lamp(&key, Lamp::InUse, &mut k, "twinning on");
     lamp(&busy, Lamp::Idle, &mut b, "1001 idle");
@@ -127,7 +124,7 @@ fn both_lamps_follow_a_call_that_rings_is_answered_on_the_mobile_pulled_by_the_k
 
     // The key on the desk takes the call off the mobile.
     let mut desk_key =
-        Phone::call_as(&pbx, "key", "phone1001", "twin1001", &Caller::KeyIn { digits: String::new() });
+        Phone::call_as(&pbx, "key", "desk1001", "twin1001", &Caller::KeyIn { digits: String::new() });
     let h = ami.event("TwinningHandover", &[("Result", "completed")], WAIT).expect("the pull completed");
     assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("mobile", "desk", "button"));
     mobile.wait(Duration::from_secs(5));
@@ -167,7 +164,7 @@ fn the_key_pushes_a_desk_call_to_the_mobile() {
     ami.event("TwinningHandover", &[("Result", "completed")], WAIT).expect("the mobile took the call");
     desk.wait(Duration::from_secs(10));
     assert!(desk.first_received_at("BYE").is_some(), "the desk is released: {}", desk.summary());
-    assert_eq!(setting(&mut ami, "1001", "enabled"), "yes", "the push switched nothing");
+    assert_eq!(twinning_field(&mut ami, "1001", "enabled"), "yes", "the push switched nothing");
     let end = ami.event("TwinningEnd", &[], WAIT).expect("the call ended");
     assert_eq!(end.must("AnsweredBy"), "mobile");
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
@@ -184,11 +181,11 @@ fn the_key_asks_for_the_pin_before_switching() {
     let pbx = pbx::start(&conf, "", PhonePorts::new());
     let mut ami = pbx.ami();
     assert_eq!(press_key(&pbx, &mut ami, "1111#1111#1111#"), "FAILED");
-    assert_eq!(setting(&mut ami, "1001", "enabled"), "yes", "a wrong PIN changes nothing");
+    assert_eq!(twinning_field(&mut ami, "1001", "enabled"), "yes", "a wrong PIN changes nothing");
     assert_eq!(device_state(&mut ami, "Twinning:1001"), "INUSE");
     // Three wrong PINs do not lock 1001 out under this policy (five).
     assert_eq!(press_key(&pbx, &mut ami, "4826#"), "OFF");
-    assert_eq!(setting(&mut ami, "1001", "enabled"), "no");
+    assert_eq!(twinning_field(&mut ami, "1001", "enabled"), "no");
     assert_eq!(device_state(&mut ami, "Twinning:1001"), "NOT_INUSE");
 }
 
@@ -224,11 +221,11 @@ fn bad_button_input_fails_clearly_and_changes_nothing() {
         assert!(refused.must("Reason").contains(error), "{refused:?}");
     }
     for user in ["1001", "1002"] {
-        assert_eq!(setting(&mut ami, user, "enabled"), "yes", "{user} was changed");
+        assert_eq!(twinning_field(&mut ami, user, "enabled"), "yes", "{user} was changed");
     }
     // A press with nothing to push or pull toggles; from a Local channel (no PIN set).
     assert_eq!(run_button(&mut ami, "toggle", "1002").must("Result"), "OFF");
-    assert_eq!(setting(&mut ami, "1002", "enabled"), "no");
+    assert_eq!(twinning_field(&mut ami, "1002", "enabled"), "no");
 }
 
 #[test]
@@ -245,8 +242,8 @@ fn device_state_reads_the_same_after_a_restart() {
     assert_eq!(device_state(&mut ami, "Twinning:1001"), "NOT_INUSE", "the runtime change survived");
     assert_eq!(device_state(&mut ami, "Twinning:1002"), "INUSE");
     assert_eq!(device_state(&mut ami, "TwinningCall:1001"), "NOT_INUSE");
-    let key = Subscriber::watch(&pbx, "key-lamp", "phone1001", "twin1001");
+    let key = Subscriber::watch(&pbx, "key-lamp", "desk1001", "twin1001");
     key.wait_for(Lamp::Idle, 0, LAMP_WAIT).expect("a phone subscribing after the restart sees it off");
-    let key2 = Subscriber::watch(&pbx, "key-lamp2", "phone1002", "twin1002");
+    let key2 = Subscriber::watch(&pbx, "key-lamp2", "desk1002", "twin1002");
     key2.wait_for(Lamp::InUse, 0, LAMP_WAIT).expect("and 1002's on");
 }

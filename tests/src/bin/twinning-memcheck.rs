@@ -156,7 +156,7 @@ fn main() {
         r.ami.event("TwinningBridged", &[("Leg", "mobile")], WAIT).ok_or("never bridged")?;
         desk.wait(Duration::from_secs(60));
         let keyin = Caller::KeyIn { digits: String::new() };
-        let mut pickup = Phone::call_as(&r.pbx, "desk-pickup", "phone1001", "*27", &keyin);
+        let mut pickup = Phone::call_as(&r.pbx, "desk-pickup", "desk1001", "*27", &keyin);
         let h = r.ami.event("TwinningHandover", &[("Result", "completed")], WAIT).ok_or("no pickup")?;
         expect(h.must("Trigger"), "featurecode")?;
         r.ami.event("TwinningEnd", &[], WAIT).ok_or("no TwinningEnd")?;
