@@ -230,6 +230,10 @@ pub const AMI_USER: &str = "test";
 pub const AMI_SECRET: &str = "test-secret";
 /// An AMI account that may read everything but change nothing.
 pub const AMI_READER: &str = "reader";
+/// What a CTI panel gets: call control and reporting, nothing of the configuration.
+pub const AMI_CTI: &str = "cti";
+/// A provisioning system's account: configuration and reporting, no call control.
+pub const AMI_CONFIG: &str = "configurer";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -282,7 +286,9 @@ impl Instance {
             "manager.conf",
             &format!(
                 "[general]\nenabled = yes\nport = {}\nbindaddr = 127.0.0.1\ntimestampevents = yes\n\n[{AMI_USER}]\nsecret = {AMI_SECRET}\n\
-                 read = all\nwrite = all\n\n[{AMI_READER}]\nsecret = {AMI_SECRET}\nread = all\nwrite = reporting\n",
+                 read = all\nwrite = all\n\n[{AMI_READER}]\nsecret = {AMI_SECRET}\nread = all\nwrite = reporting\n\n\
+                 [{AMI_CTI}]\nsecret = {AMI_SECRET}\nread = call,reporting\nwrite = call\n\n\
+                 [{AMI_CONFIG}]\nsecret = {AMI_SECRET}\nread = reporting\nwrite = config,reporting\n",
                 self.ami_port
             ),
         );

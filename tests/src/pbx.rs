@@ -84,8 +84,17 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
         )
     };
     let plain = |name: &str, contact: &str| endpoint(name, "twinning-calls", "dtmf_mode=rfc4733\n", contact);
+    // A phone of the site that is not 1002's desk but claims to be 1002 (its caller ID
+    // and the variable the sample dialplan reads): what a forged From or a careless
+    // endpoint gives. The module must refuse it whatever the dialplan passes on.
+    let intruder = endpoint(
+        "intruder",
+        "twinning-features",
+        "dtmf_mode=auto_info\ncallerid=Mallory <1002>\nset_var=TWINNING_USER=1002\n",
+        "max_contacts=1",
+    );
     format!(
-        "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:{sip_port}\n\n{}{}{}{}",
+        "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:{sip_port}\n\n{intruder}{}{}{}{}",
         plain("caller", "max_contacts=1"),
         desk("1001", ports.desk),
         desk("1002", ports.desk2),
@@ -106,6 +115,7 @@ pub fn extensions_conf(options: &str) -> String {
          exten => _5100X,1,Goto(${{EXTEN:1}},1)\n\
          exten => _7X.,1,Set(CALLERID(num)=${{EXTEN:1}})\n same => n,Goto(1001,1)\n\
          exten => 70,1,Set(CALLERID(num)=)\n same => n,Goto(1001,1)\n\
+         exten => 69,1,Set(CALLERID(pres)=prohib)\n same => n,Goto(1001,1)\n\
          exten => _100X,1,Twinning(${{EXTEN}},{options})\n\
           same => n,UserEvent(TwinningResult,Status: ${{TWINNINGSTATUS}},AnsweredBy: ${{TWINNINGANSWEREDBY}})\n\
           same => n,Hangup()\n",

@@ -479,7 +479,13 @@ fn the_sample_feature_codes_change_settings_from_the_phone() {
         twinning_tests::module_build::workspace_root().join("freeswitch-module/conf/dialplan/twinning.xml"),
     )
     .unwrap();
-    let inner = sample.split("<include>").nth(1).unwrap().split("</include>").next().unwrap().to_owned();
+    let inner = sample.split("<include>").nth(1).unwrap().split("</include>").next().unwrap();
+    // The test phones do not authenticate (auth-calls=false): the directory's user_name,
+    // which the sample identifies users by, is set at once from the phone's user here.
+    let inner = format!(
+        "<extension name=\"test-directory\" continue=\"true\"><condition>\
+         <action inline=\"true\" application=\"set\" data=\"user_name=${{caller_id_number}}\"/></condition></extension>{inner}"
+    );
     let ports = FsPorts::new();
     let Some(fs) =
         FreeSwitch::start_with_dialplan("freeswitch::sample_feature_codes", &conf(ports, ""), &inner, ports)
