@@ -502,6 +502,8 @@ impl Dialplan<'_> {
       </extension>
       <extension name="did">
         <condition field="destination_number" expression="^5(1\d\d\d)$">
+          <!-- An inbound route keeps the DID for caller_id = did, as the README says. -->
+          <action application="set" data="twinning_did=${{destination_number}}"/>
           <action application="transfer" data="$1 XML twinning-test"/>
         </condition>
       </extension>

@@ -357,3 +357,51 @@ fn the_module_unloads_with_the_store_running_and_its_code_goes() {
     assert_eq!(store_line(&a.cli("twinning show store"), "State"), "connected");
     assert!(a.cli("twinning show user 1001").contains("07700900444"));
 }
+
+/// A PIN is in the database, on every node's AstDB mirror and in its local cache only as
+/// an argon2id hash; a PIN an older version stored in clear is hashed over at the next
+/// resync.
+#[test]
+fn pins_are_kept_hashed_in_the_database_and_each_node() {
+    let pg = PgServer::start();
+    pg.create_database("site");
+    let a = node(&pg, "site", "a", 10);
+    let mut b = node(&pg, "site", "b", 10);
+    let mut ami_a = a.ami();
+    let r = set(&mut ami_a, "1001", "pin", "975310");
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let stored = || -> String {
+        pg.client("site")
+            .query_one("SELECT value FROM twinning_overrides WHERE user_id = '1001' AND field = 'pin'", &[])
+            .unwrap()
+            .get(0)
+    };
+    assert!(stored().starts_with("$argon2id$"), "{}", stored());
+    let mut ami_b = b.ami();
+    until("the PIN on b", Duration::from_secs(2), || {
+        shown(&mut ami_b, "1001", "Pin").as_deref() == Some("****")
+    });
+    for (n, node) in [("a", &a), ("b", &b)] {
+        let cache = node.path("varlib/twinning/cluster-cache.journal");
+        let text =
+            std::fs::read_to_string(&cache).unwrap_or_else(|e| panic!("{n}: {}: {e}", cache.display()));
+        assert!(!text.contains("975310") && text.contains("$argon2id$"), "{n}: {text}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o600, "{n}");
+        assert!(!node.cli("database show twinning").contains("975310"), "{n}");
+    }
+
+    // An older node wrote the PIN in clear: b's next resync hashes it over.
+    pg.client("site")
+        .execute(
+            "UPDATE twinning_overrides SET value = '975310' WHERE user_id = '1001' AND field = 'pin'",
+            &[],
+        )
+        .unwrap();
+    b.restart();
+    until("the clear PIN hashed over", Duration::from_secs(10), || stored().starts_with("$argon2id$"));
+    let mut ami_b = b.ami();
+    assert_eq!(shown(&mut ami_b, "1001", "Pin").as_deref(), Some("****"));
+    let audit = pg.count("site", "SELECT count(*) FROM twinning_audit WHERE new_value LIKE '%975310%'");
+    assert_eq!(audit, 0);
+}

@@ -63,6 +63,21 @@ pub fn since(client: &mut Client, seq: i64) -> Result<Vec<StoredOverride>, postg
 }
 
 /// Every override in force.
+/// Rewrites a stored value in another form of the same setting, if it is still `old`.
+pub fn rewrite(
+    client: &mut Client,
+    user: &str,
+    field: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        "UPDATE twinning_overrides SET value = $4 WHERE user_id = $1 AND field = $2 AND value = $3",
+        &[&user, &field, &old, &new],
+    )?;
+    Ok(())
+}
+
 pub fn snapshot(client: &mut Client) -> Result<Vec<StoredOverride>, postgres::Error> {
     rows(client.query("SELECT user_id, field, value, seq, node FROM twinning_overrides ORDER BY seq", &[])?)
 }

@@ -88,11 +88,55 @@ pub fn mask(dsn: &str) -> String {
             }
         }
     }
-    if let Some(p) = out.find("password=") {
-        let start = p + "password=".len();
-        let end = out[start..].find(['&', ' ']).map_or(out.len(), |i| start + i);
-        out.replace_range(start..end, "****");
+    mask_password_parameters(&out)
+}
+
+/// Masks every `password` parameter, as libpq reads them: the key in any case, spaces
+/// around `=` (`password = x`), and a value quoted with `'…'` (with `\'` inside) or
+/// running to the next space or `&`.
+fn mask_password_parameters(dsn: &str) -> String {
+    const KEY: &str = "password";
+    let lower = dsn.to_ascii_lowercase();
+    let bytes = dsn.as_bytes();
+    let mut out = String::with_capacity(dsn.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(KEY) {
+        let key = from + found;
+        from = key + KEY.len();
+        // A key of its own, not the end of another word.
+        if key > 0 && (bytes[key - 1].is_ascii_alphanumeric() || bytes[key - 1] == b'_') {
+            continue;
+        }
+        let mut i = from;
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b'=') {
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        let start = i;
+        if bytes.get(i) == Some(&b'\'') {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+        } else {
+            while i < bytes.len() && !matches!(bytes[i], b' ' | b'&') {
+                i += 1;
+            }
+        }
+        out.push_str(&dsn[copied..start]);
+        out.push_str("****");
+        copied = i;
+        from = i;
     }
+    out.push_str(&dsn[copied..]);
     out
 }
 
@@ -108,6 +152,11 @@ mod tests {
             "postgresql://tw@db/tw?password=****&sslmode=disable"
         );
         assert_eq!(mask("postgresql://db/tw"), "postgresql://db/tw");
+        assert_eq!(mask("host=db password = x dbname=tw"), "host=db password = **** dbname=tw");
+        assert_eq!(mask("host=db PASSWORD='a b\\' c' dbname=tw"), "host=db PASSWORD=**** dbname=tw");
+        assert_eq!(mask("password=x password=y"), "password=**** password=****");
+        assert_eq!(mask("host=db mypassword=x"), "host=db mypassword=x", "another key");
+        assert_eq!(mask("password="), "password=****");
     }
 
     #[test]

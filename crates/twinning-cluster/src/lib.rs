@@ -120,6 +120,15 @@ pub enum Connection {
 enum Job {
     Write(Box<ChangeWrite>, Arc<Reply<Result<i64, StoreError>>>),
     Acquire(u32, Arc<Reply<LeaseAnswer>>),
+    /// A stored value rewritten in another form of the same setting (a PIN an older
+    /// version stored in clear, now its hash): no new sequence number, no notification,
+    /// since every node already holds the same setting.
+    Rewrite {
+        user: String,
+        field: String,
+        old: String,
+        new: String,
+    },
 }
 
 struct State {
@@ -311,6 +320,15 @@ impl Cluster {
             // The thread takes the lease back if it is granted after all (see link).
             None => LeaseAnswer::TooSlow,
         }
+    }
+
+    /// Replaces the stored `old` value of `user`'s `field` with `new`, the same setting
+    /// kept another way, if the row still holds `old` (a newer change wins). Best effort,
+    /// never waits: a node that misses it does it again at its next resync.
+    pub fn rewrite_value(&self, user: &str, field: &str, old: &str, new: &str) {
+        let job = Job::Rewrite { user: user.into(), field: field.into(), old: old.into(), new: new.into() };
+        lock(&self.inner.state).jobs.push_back(job);
+        self.inner.wake.notify_all();
     }
 
     /// Gives back a slot taken with [`Cluster::acquire_lease`] (granted or not counted by

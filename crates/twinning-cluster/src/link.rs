@@ -275,6 +275,8 @@ fn refuse_jobs(inner: &Inner) {
                 reply.send(Err(StoreError::Unavailable("the database connection is down".into())));
             }
             Job::Acquire(_, reply) => answer_unavailable(inner, &reply),
+            // Done again at the next resync.
+            Job::Rewrite { .. } => {}
         }
     }
 }
@@ -346,6 +348,9 @@ fn serve(inner: &Inner, sink: &dyn Sink, l: &mut Link) -> Result<(), postgres::E
                         }
                     }
                 }
+            }
+            Job::Rewrite { user, field, old, new } => {
+                changes::rewrite(&mut l.client, &user, &field, &old, &new)?;
             }
             Job::Acquire(max, reply) => {
                 if reply.is_abandoned() {

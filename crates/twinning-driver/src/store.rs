@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use twinning_cluster::{AuditRecord, ChangeWrite, Cluster, Dsn, FirstContact, Outcome, Sink, Update};
 use twinning_core::settings::check_node_name;
-use twinning_core::{printable, Change, Field, SettingsStore};
+use twinning_core::{printable, Change, Field, Pin, SettingsStore};
 use twinning_service::{SetError, Source};
 
 use crate::host::Host;
@@ -160,6 +160,30 @@ impl<H: Host> Driver<H> {
         }
     }
 
+    /// PINs an older version stored in the database in clear: this node keeps them
+    /// hashed already (the restore hashes them), and writes its hash over each clear row.
+    fn migrate_clear_pins(&self, clear: Vec<(String, String)>) {
+        if clear.is_empty() {
+            return;
+        }
+        let Some(store) = self.shared_store() else { return };
+        let kept: Vec<(String, String)> = self
+            .with_service(|s| {
+                Ok(s.settings()
+                    .overrides()
+                    .filter(|(_, f, _)| *f == Field::Pin)
+                    .map(|(u, _, v)| (u.to_string(), v.to_owned()))
+                    .collect())
+            })
+            .unwrap_or_default();
+        for (user, old) in clear {
+            if let Some((_, hash)) = kept.iter().find(|(u, v)| *u == user && v.starts_with("$argon2")) {
+                log::info!("twinning: {user}'s PIN is stored hashed in the shared store from now on");
+                store.rewrite_value(&user, Field::Pin.name(), &old, hash);
+            }
+        }
+    }
+
     /// `twinning show store`, `twinning store`.
     pub fn store_report(&self) -> Result<String, String> {
         let (max, path) =
@@ -183,6 +207,16 @@ impl<H: Host> Driver<H> {
 impl<H: Host> Sink for Driver<H> {
     fn apply(&self, update: Update) {
         let full = matches!(update, Update::Full(_));
+        let clear_pins: Vec<(String, String)> = match &update {
+            Update::Full(rows) | Update::Changes(rows) => rows
+                .iter()
+                .filter(|r| {
+                    Field::parse(&r.field) == Some(Field::Pin)
+                        && Pin::parse(&r.value).is_ok_and(|p| !p.is_hashed())
+                })
+                .map(|r| (r.user.clone(), r.value.clone()))
+                .collect(),
+        };
         let applied = self.with_service(|s| Ok(s.apply_update(update)));
         let Ok((changes, warnings)) = applied else { return };
         for w in warnings {
@@ -194,5 +228,6 @@ impl<H: Host> Sink for Driver<H> {
         if full {
             self.refresh_all_lamps();
         }
+        self.migrate_clear_pins(clear_pins);
     }
 }
