@@ -121,9 +121,15 @@ fn originate(
 ) -> Option<LockedSession> {
     // The target was validated as Tech/resource with no dial-string metacharacters, so
     // this is exactly one endpoint; variables go in `ovars`, never in the string.
-    // A withheld caller stays withheld: sofia then sends an anonymous From, or the
-    // identity with Privacy: id to a trunk trusted with it (its caller-id-type).
+    // A withheld caller stays withheld. Sofia's privacy flags only add `Privacy: id` (or
+    // an RPID privacy) and leave the number in From, which a public trunk shows; so the
+    // leg presents `anonymous`, as Asterisk's chan_pjsip does for a restricted caller.
     let privacy = if caller_id.withheld { "hide_name:hide_number" } else { "no" };
+    let (cid_name, cid_number) = if caller_id.withheld {
+        ("Anonymous", "anonymous")
+    } else {
+        (caller_id.name.as_str(), caller_id.number.as_str())
+    };
     let vars = [
         ("origination_privacy", privacy),
         // Return as soon as it rings, so the engine hears ringing and keeps control of the
@@ -134,7 +140,7 @@ fn originate(
         ("twinning_leg", kind.name()),
     ];
     let dial = format!("{}/{}", target.tech, target.resource);
-    match session::originate(&dial, &caller_id.name, &caller_id.number, &vars, cancel) {
+    match session::originate(&dial, cid_name, cid_number, &vars, cancel) {
         Ok(locked) => Some(locked),
         Err(cause) => {
             if cancel.load(Ordering::SeqCst) == 0 {

@@ -158,6 +158,29 @@ impl Phone {
         Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
     }
 
+    /// Calls `exten` as SIP user `from` from another loopback address (`127.0.0.2`, say):
+    /// a different phone on the network, whatever user it claims.
+    pub fn call_as_from(
+        instance: &dyn SipSite,
+        name: &str,
+        from: &str,
+        address: &str,
+        exten: &str,
+        behaviour: &Caller,
+    ) -> Phone {
+        let xml = uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{from}@"));
+        let target = format!("127.0.0.1:{}", instance.sip_port());
+        Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten, "-i", address])
+    }
+
+    /// Calls `exten` as a caller who withholds their number (`Privacy: id`, as a phone or
+    /// a carrier sends it).
+    pub fn call_withheld(instance: &dyn SipSite, name: &str, exten: &str, behaviour: &Caller) -> Phone {
+        let xml = uac_scenario(behaviour).replacen("Max-Forwards: 70", "Privacy: id\nMax-Forwards: 70", 1);
+        let target = format!("127.0.0.1:{}", instance.sip_port());
+        Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
+    }
+
     fn spawn(instance: &dyn SipSite, name: &str, port: u16, xml: &str, extra: &[&str]) -> Phone {
         Phone::spawn_load(instance, name, port, xml, extra, Some(1))
     }
@@ -305,18 +328,10 @@ impl Phone {
         );
         let port_arg = port.to_string();
         let mut args: Vec<&str> = extra.to_vec();
-        args.extend([
-            "-sf",
-            &scenario,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port_arg,
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &media_port,
-        ]);
+        if !extra.contains(&"-i") {
+            args.extend(["-i", "127.0.0.1"]);
+        }
+        args.extend(["-sf", &scenario, "-p", &port_arg, "-mi", "127.0.0.1", "-mp", &media_port]);
         let calls_arg = calls.map(|c| c.to_string());
         if let Some(c) = &calls_arg {
             args.extend(["-m", c]);

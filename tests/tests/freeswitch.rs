@@ -473,27 +473,74 @@ fn a_panic_in_the_module_is_an_error_not_a_crash() {
     assert!(p.fs.log().contains("internal error in twinning app"));
 }
 
-#[test]
-fn the_sample_feature_codes_change_settings_from_the_phone() {
+/// The shipped sample dialplan, on a FreeSWITCH whose phones do not authenticate
+/// (auth-calls=false): the directory's `user_name`, which the sample identifies users by,
+/// is set at once from the phone's user, as digest authentication would set it.
+fn start_with_sample(test: &str) -> Option<Pbx> {
     let sample = std::fs::read_to_string(
         twinning_tests::module_build::workspace_root().join("freeswitch-module/conf/dialplan/twinning.xml"),
     )
     .unwrap();
     let inner = sample.split("<include>").nth(1).unwrap().split("</include>").next().unwrap();
-    // The test phones do not authenticate (auth-calls=false): the directory's user_name,
-    // which the sample identifies users by, is set at once from the phone's user here.
     let inner = format!(
         "<extension name=\"test-directory\" continue=\"true\"><condition>\
          <action inline=\"true\" application=\"set\" data=\"user_name=${{caller_id_number}}\"/></condition></extension>{inner}"
     );
     let ports = FsPorts::new();
-    let Some(fs) =
-        FreeSwitch::start_with_dialplan("freeswitch::sample_feature_codes", &conf(ports, ""), &inner, ports)
-    else {
-        return;
-    };
+    let fs = FreeSwitch::start_with_dialplan(test, &conf(ports, ""), &inner, ports)?;
     let mut p = Pbx { esl: fs.esl(), fs, ports };
     p.esl.subscribe(EVENTS);
+    Some(p)
+}
+
+/// A phone at another address claims to be 1001 (its SIP user, and so the user_name the
+/// sample reads): every code and the key are refused with a security event naming the
+/// address, nothing changes, and 1001's own desk still works.
+#[test]
+fn a_phone_at_another_address_claiming_a_user_is_refused() {
+    let Some(mut p) = start_with_sample("freeswitch::who_is_asking") else { return };
+    let before = p.esl.api("twinning status 1001");
+    for code in ["*2107700900777", "*22", "*27", "twinning+1001"] {
+        let mut phone = Phone::call_as_from(
+            &p.fs,
+            "intruder",
+            "1001",
+            "127.0.0.2",
+            code,
+            &Caller::KeyIn { digits: String::new() },
+        );
+        let e = p.event("twinning::request_refused", &[("User", "1001")]);
+        assert!(e.must("Device").starts_with("sofia/internal/127.0.0.2"), "{code}: {e:?}");
+        phone.wait(WAIT);
+        assert_eq!(p.esl.api("twinning status 1001"), before, "{code} changed 1001's settings");
+    }
+    assert!(p.esl.event("twinning::settings", &[], Duration::from_millis(500)).is_none());
+    let mut own = Phone::call_as(&p.fs, "own", "1001", "*22", &Caller::KeyIn { digits: String::new() });
+    p.event("twinning::settings", &[("Field", "enabled"), ("Value", "no")]);
+    own.wait(WAIT);
+}
+
+/// A caller who withholds their number reaches the mobile withheld.
+#[test]
+fn a_withheld_caller_reaches_the_mobile_withheld() {
+    let Some(mut p) = start("freeswitch::withheld", "", "") else { return };
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(300));
+    let mut caller = Phone::call_withheld(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 800 });
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "mobile");
+    caller.wait(WAIT);
+    mobile.wait(Duration::from_secs(5));
+    desk.wait(Duration::from_secs(5));
+    let invite = mobile.received("INVITE").into_iter().next().expect("the mobile was rung");
+    let from = invite.header("From").unwrap_or_default();
+    assert!(!from.contains("sip:caller@"), "the caller's number reached the trunk: {from}");
+    assert!(from.to_ascii_lowercase().contains("anonymous"), "From is not anonymous: {from}");
+}
+
+#[test]
+fn the_sample_feature_codes_change_settings_from_the_phone() {
+    let Some(mut p) = start_with_sample("freeswitch::sample_feature_codes") else { return };
     let mut phone =
         Phone::call_as(&p.fs, "set", "1001", "*2107700900777", &Caller::KeyIn { digits: String::new() });
     let e = p.event("twinning::settings", &[("Field", "mobile")]);
