@@ -405,3 +405,63 @@ fn pins_are_kept_hashed_in_the_database_and_each_node() {
     let audit = pg.count("site", "SELECT count(*) FROM twinning_audit WHERE new_value LIKE '%975310%'");
     assert_eq!(audit, 0);
 }
+
+/// The lock every lease request takes, held by another client: what a stuck write or a
+/// stalled server does. A call that needs a lease meanwhile is refused its remote leg
+/// (the cap is never lifted), and nothing else waits for it: a call that needs no lease
+/// rings at once, while the request is still stuck.
+#[test]
+fn a_stalled_database_never_lifts_the_cap_and_holds_up_no_other_call() {
+    const LEASE_LOCK: i64 = 128_056_218_746_882;
+    let pg = PgServer::start();
+    pg.create_database("site");
+    let a = node(&pg, "site", "a", 2);
+    let mut ami = a.ami();
+    // 1003 rings its desk only: its calls need no lease.
+    assert_eq!(set(&mut ami, "1003", "mobile", "").get("Response"), Some("Success"));
+    call(&mut ami, "1001", 60);
+    ami.event("TwinningLeg", &[("User", "1001"), ("Leg", "mobile"), ("State", "dialing")], WAIT)
+        .expect("1001's mobile rings");
+    assert_eq!(live_leases(&pg, Some("a")), 1);
+
+    let mut holder = pg.client("site");
+    holder.execute("SELECT pg_advisory_lock($1)", &[&LEASE_LOCK]).unwrap();
+    call(&mut ami, "1002", 60);
+    // 1002's lease request is stuck on the lock now; 1003 is called meanwhile.
+    std::thread::sleep(Duration::from_millis(300));
+    call(&mut ami, "1003", 60);
+    let mut order = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while order.len() < 2 && Instant::now() < deadline {
+        let relevant = |m: &Message| {
+            (m.is_event("TwinningLeg") && m.get("User") == Some("1003"))
+                || (m.get("User") == Some("1002")
+                    && (m.is_event("TwinningRefused") || m.is_event("TwinningLeg")))
+        };
+        let Some(e) = ami.wait(Duration::from_millis(200), relevant) else { continue };
+        match (e.get("Event"), e.get("User"), e.get("Leg")) {
+            (Some("TwinningLeg"), Some("1003"), Some("desk"))
+                if order.is_empty() || order[0] != "1003 rang" =>
+            {
+                order.push("1003 rang".to_string())
+            }
+            (Some("TwinningRefused"), Some("1002"), _) => {
+                assert_eq!(e.must("Reason"), "cap", "{e:?}");
+                order.push("1002 refused".to_string());
+            }
+            (Some("TwinningLeg"), Some("1002"), Some(leg)) if leg != "desk" => {
+                panic!("1002's remote leg was placed while the database was stalled: {e:?}")
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(order, ["1003 rang", "1002 refused"], "1003's call waited for 1002's stuck lease request");
+    assert!(live_leases(&pg, None) <= 2);
+    holder.execute("SELECT pg_advisory_unlock($1)", &[&LEASE_LOCK]).unwrap();
+
+    // The lock is free again: the next call is leased as usual.
+    call(&mut ami, "1004", 60);
+    ami.event("TwinningLeg", &[("User", "1004"), ("Leg", "mobile"), ("State", "dialing")], WAIT)
+        .expect("1004's mobile rings");
+    until("1004's lease", Duration::from_secs(5), || live_leases(&pg, Some("a")) == 2);
+}

@@ -358,6 +358,14 @@ fn serve(inner: &Inner, sink: &dyn Sink, l: &mut Link) -> Result<(), postgres::E
                 }
                 let answer = match leases::acquire(&mut l.client, &inner.node, max) {
                     Ok(a) => a,
+                    // The database is there but did not take the lease in time (the lock
+                    // or statement timeout, a lock held elsewhere): refused, not counted
+                    // alone, or a stalled lock would lift the site's cap.
+                    Err(e) if !(l.client.is_closed() || is_connection_error(&e)) => {
+                        log::warn!("twinning: a lease request failed: {}", message(&e));
+                        reply.send(LeaseAnswer::TooSlow);
+                        continue;
+                    }
                     Err(e) => {
                         // The caller counts alone; the connection is looked at by the loop.
                         answer_unavailable(inner, &reply);

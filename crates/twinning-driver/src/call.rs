@@ -18,6 +18,7 @@ use twinning_core::call::{
 use twinning_core::{CallControl, DtmfCode};
 use twinning_service::call_events::call_event;
 
+use crate::cap::StepSlots;
 use crate::host::Host;
 use crate::Driver;
 
@@ -242,9 +243,14 @@ impl<H: Host> Call<H> {
         trigger: HandoverTrigger,
         here: H::Here,
     ) -> Result<(), String> {
+        // A push's lease is asked for before the call's lock is taken (see cap::Prefetched).
+        let mut leases = self.driver.prefetch_leases(u32::from(to != LegKind::Desk));
         let now = self.host().now();
-        let (result, commands) =
-            self.step(|s| s.engine.request_handover(to, trigger, &mut *self.driver.cap(), now));
+        let (result, commands) = self.step(|s| {
+            let mut cap = self.driver.cap();
+            s.engine.request_handover(to, trigger, &mut StepSlots { cap: &mut cap, leases: &mut leases }, now)
+        });
+        drop(leases);
         for c in self.execute(commands, here) {
             log::error!("twinning {}: handover command left unperformed: {c:?}", self.user);
         }
@@ -259,14 +265,19 @@ impl<H: Host> Call<H> {
         digits: Option<String>,
         here: H::Here,
     ) -> Vec<Command> {
-        let now = self.host().now();
         let commands = match request {
             CodeRequest::PushToMobile => {
-                self.step(|s| {
-                    let cap = &mut *self.driver.cap();
-                    s.engine.request_handover(LegKind::MOBILE, HandoverTrigger::Dtmf, cap, now)
-                })
-                .1
+                let mut leases = self.driver.prefetch_leases(1);
+                let now = self.host().now();
+                let commands = self
+                    .step(|s| {
+                        let mut cap = self.driver.cap();
+                        let mut slots = StepSlots { cap: &mut cap, leases: &mut leases };
+                        s.engine.request_handover(LegKind::MOBILE, HandoverTrigger::Dtmf, &mut slots, now)
+                    })
+                    .1;
+                drop(leases);
+                commands
             }
             CodeRequest::ToDesk => self.event(Event::MobileFeature(MobileFeature::ToDesk)),
             CodeRequest::HoldToggle => self.event(Event::MobileFeature(MobileFeature::HoldToggle)),

@@ -268,7 +268,15 @@ impl<H: Host> Driver<H> {
         let user = setup.user.to_string();
         let call_control = setup.call_control.clone();
         let now = self.host.now();
-        let mut engine = TwinnedCall::start(setup, &mut *self.cap(), now);
+        // The site's leases first, with no lock held (see cap::Prefetched): one per
+        // remote destination the call may ring.
+        let wanted = setup.settings.destinations().count() as u32;
+        let mut leases = self.prefetch_leases(wanted);
+        let mut engine = {
+            let mut cap = self.cap();
+            TwinnedCall::start(setup, &mut cap::StepSlots { cap: &mut cap, leases: &mut leases }, now)
+        };
+        drop(leases);
         let mut first = Vec::new();
         let mut notices = Vec::new();
         while let Some(c) = engine.poll_command() {
@@ -338,6 +346,14 @@ impl<H: Host> Driver<H> {
     /// held for the desk after the mobile hung up.
     pub fn find_answered(&self, user: &str) -> Option<Arc<Call<H>>> {
         lock(&self.calls).iter().rev().find(|c| c.user == user && c.is_answered()).cloned()
+    }
+
+    /// Asks the shared store for `wanted` site leases, with no lock held: the cap's lock is
+    /// taken only to read the bound.
+    pub(crate) fn prefetch_leases(&self, wanted: u32) -> cap::Prefetched {
+        let cluster = self.shared_store();
+        let max = self.cap().max();
+        cap::Prefetched::take(cluster, max, wanted)
     }
 
     /// Calls in progress.
