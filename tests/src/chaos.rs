@@ -632,7 +632,7 @@ fn twinning_conf(desk_pickup_time: u32) -> String {
 const EXTENSIONS: &str = "[general]\n[default]\n\
 exten => 2000,1,Answer()\n same => n,Wait(2)\n same => n,Hangup()\n\
 [twinning-features]\n\
-exten => *27,1,TwinningPickup(${CALLERID(num)})\n same => n,Hangup()\n\
+exten => *27,1,TwinningPickup(${TWINNING_USER})\n same => n,Hangup()\n\
 [twinning-calls]\n\
 exten => _100X,1,UserEvent(ChaosCall,Plan: ${CALLERID(name)})\n same => n,Twinning(${EXTEN},r(8))\n same => n,Hangup()\n\
 exten => _6100X,1,UserEvent(ChaosCall,Plan: ${CALLERID(name)})\n same => n,Twinning(${EXTEN:1},r(8)d(0.5)g(1.5))\n same => n,Hangup()\n\
@@ -773,12 +773,12 @@ impl Pbx {
         }
     }
 
-    /// The SIP user a user's own phone calls as (for `*27`): Asterisk picks the PJSIP
-    /// endpoint `phone100X` by it (which sets the caller ID); FreeSWITCH takes the caller ID
-    /// number from it.
+    /// The SIP user a user's own phone calls as (for `*27`): Asterisk picks the user's desk
+    /// endpoint `desk100X` by it (which names its user); FreeSWITCH takes the caller ID
+    /// number from it, and knows the desk by its address.
     fn own_phone(&self, user: &str) -> String {
         match self {
-            Pbx::Asterisk(_) => format!("phone{user}"),
+            Pbx::Asterisk(_) => format!("desk{user}"),
             Pbx::FreeSwitch(_) => user.to_string(),
         }
     }
