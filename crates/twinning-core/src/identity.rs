@@ -182,8 +182,9 @@ mod tests {
         assert!(check_desk("1001", &by_address, &other_host, &[]).is_err());
         let other_profile = phone(&["sofia/external/192.0.2.10"]);
         assert!(check_desk("1001", &by_address, &other_profile, &[]).is_err());
-        let v6 = desk("sofia/internal/desk@[2001:db8::1]:5060");
-        assert!(check_desk("1001", &v6, &phone(&["sofia/internal/[2001:db8::1]"]), &[]).is_ok());
+        // A gateway may be listed by an IPv6 address (a desk's dial string cannot hold one).
+        assert_eq!(without_port("[2001:db8::1]:5060"), "[2001:db8::1]");
+        assert_eq!(without_port("192.0.2.1"), "192.0.2.1");
     }
 
     #[test]
