@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use twinning_core::call::{Command, Event, LegId, LegKind};
+use twinning_core::call::{CallerId, Command, DialTarget, Event, LegId, LegKind};
 use twinning_driver::caller_thread::{self, CallerThread};
 
 use crate::hooks;
 use crate::host::bridge::{self, Bridge, Features, HookChannel};
-use crate::host::channel::{Channel, Frame, Leg, Ready};
+use crate::host::channel::{Channel, Dialing, Frame, Leg, Ready};
 use crate::pbx::{Asterisk, Rejoin, TwinnedCall};
 
 /// The confirmation prompt: Asterisk's own FollowMe prompt ("press 1 to accept, 2 to
@@ -36,15 +36,8 @@ impl CallerThread<Asterisk> for Ringing {
 
     fn perform(&mut self, call: &Arc<TwinnedCall>, command: Command) -> Option<Event> {
         match command {
-            Command::Dial { leg, kind, target, caller_id } => {
-                match Leg::dial(
-                    &call.caller,
-                    &target.tech,
-                    &target.resource,
-                    &caller_id.number,
-                    &caller_id.name,
-                    caller_id.withheld,
-                ) {
+            Command::Dial { leg, kind, target, caller_id, account_code } => {
+                match place(call, kind, &target, &caller_id, account_code.as_deref()) {
                     Ok(chan) => {
                         self.legs.insert(leg, chan);
                         None
@@ -111,7 +104,9 @@ impl CallerThread<Asterisk> for Ringing {
             }
             Ready::Channel(i) => {
                 let leg = ids[i - 1];
-                let event = leg_event(leg, self.legs[&leg].channel().read());
+                let chan = self.legs.get_mut(&leg).expect("waited on");
+                let event = leg_event(leg, chan.channel().read());
+                note(chan, &event);
                 if matches!(event, Some(Event::LegFailed(..) | Event::LegHungUp(_))) {
                     self.legs.remove(&leg);
                 }
@@ -119,6 +114,28 @@ impl CallerThread<Asterisk> for Ringing {
             }
         }
     }
+}
+
+/// Places a leg of `call`, billed and shown in its CDR row as the engine asked.
+pub fn place(
+    call: &TwinnedCall,
+    kind: LegKind,
+    target: &DialTarget,
+    caller_id: &CallerId,
+    account_code: Option<&str>,
+) -> Result<Leg, twinning_core::call::LegFailure> {
+    Leg::dial(
+        &call.caller,
+        &Dialing {
+            tech: &target.tech,
+            resource: &target.resource,
+            number: &caller_id.number,
+            name: &caller_id.name,
+            withheld: caller_id.withheld,
+            account_code,
+            userfield: kind.name(),
+        },
+    )
 }
 
 /// What a frame read from a ringing leg means to the engine.
@@ -137,11 +154,22 @@ pub fn leg_event(leg: LegId, frame: Frame) -> Option<Event> {
     }
 }
 
+/// What a leg's bill needs to know of an event read from it: that it answered, or how it
+/// failed.
+pub fn note(chan: &mut Leg, event: &Option<Event>) {
+    match event {
+        Some(Event::LegAnswered(_)) => chan.mark_answered(),
+        Some(Event::LegFailed(_, failure)) => chan.mark_failed(*failure),
+        _ => {}
+    }
+}
+
 /// Answers the caller, bridges it with `leg` (this thread's) and stays in the bridge until
 /// the call ends; returns what ended it. The call keeps its own references to the bridge
 /// and the bridged leg, so other threads can swap legs in.
-fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, chan: Leg, kind: LegKind) -> Event {
+fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, mut chan: Leg, kind: LegKind) -> Event {
     chan.channel().stop_playback();
+    chan.won();
     if !call.caller.answer() {
         return Event::CallerHungUp;
     }

@@ -50,6 +50,7 @@ fn register(module: ModuleHandle) -> Result<(), String> {
         .and_then(|()| manager::register(module, &crate::ami::ACTIONS))
         .and_then(|()| app::register(module, &crate::apps::APPLICATIONS))
         .and_then(|()| devstate::register(&crate::lamps::PROVIDERS))
+        .and_then(|()| crate::host::cdr::register())
         .inspect_err(|_| unregister())?;
     // Hints show the lamps as soon as their provider can answer for them.
     DRIVER.refresh_all_lamps();
@@ -58,6 +59,7 @@ fn register(module: ModuleHandle) -> Result<(), String> {
 
 /// Takes back whatever is registered.
 fn unregister() {
+    crate::host::cdr::unregister();
     devstate::unregister();
     app::unregister();
     manager::unregister();

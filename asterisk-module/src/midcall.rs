@@ -23,12 +23,21 @@ const NOWHERE: HookChannel = HookChannel::NONE;
 pub static THREADS: twinning_driver::threads::ModuleThreads =
     twinning_driver::threads::ModuleThreads::new(crate::host::thread::start);
 
-pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) {
+pub fn spawn(
+    call: Arc<TwinnedCall>,
+    leg: LegId,
+    kind: LegKind,
+    target: DialTarget,
+    caller_id: CallerId,
+    account_code: Option<String>,
+) {
     let thread_call = call.clone();
     THREADS.spawn(
         "twinning-handover".into(),
         move || {
-            guard::catch("handover leg", (), || place_and_ring(&thread_call, leg, kind, &target, &caller_id))
+            guard::catch("handover leg", (), || {
+                place_and_ring(&thread_call, leg, kind, &target, &caller_id, account_code.as_deref())
+            })
         },
         move || {
             call.feed(Event::LegFailed(leg, LegFailure::Congestion), NOWHERE);
@@ -42,15 +51,9 @@ fn place_and_ring(
     kind: LegKind,
     target: &DialTarget,
     caller_id: &CallerId,
+    account_code: Option<&str>,
 ) {
-    let chan = match Leg::dial(
-        &call.caller,
-        &target.tech,
-        &target.resource,
-        &caller_id.number,
-        &caller_id.name,
-        caller_id.withheld,
-    ) {
+    let chan = match crate::call::place(call, kind, target, caller_id, account_code) {
         Ok(chan) => chan,
         Err(failure) => {
             log::warn!("twinning {}: {kind} {target} could not be placed ({})", call.user, failure.name());
@@ -72,7 +75,7 @@ fn place_and_ring(
 
 fn ring(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, chan: Leg) {
     let mut chan = Some(chan);
-    while let Some(c) = chan.as_ref() {
+    while let Some(c) = chan.as_mut() {
         let deadline = {
             let s = call.lock();
             if !s.engine.is_leg_live(leg) {
@@ -83,11 +86,15 @@ fn ring(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, chan: Leg) {
         let timeout =
             deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(Instant::now()));
         let (commands, finished) = match Channel::wait_any(&[c.channel()], timeout) {
-            Ready::Channel(_) => match leg_event(leg, c.channel().read()) {
-                Some(e @ (Event::LegFailed(..) | Event::LegHungUp(_))) => (call.event(e), true),
-                Some(e) => (call.event(e), false),
-                None => continue,
-            },
+            Ready::Channel(_) => {
+                let event = leg_event(leg, c.channel().read());
+                crate::call::note(c, &event);
+                match event {
+                    Some(e @ (Event::LegFailed(..) | Event::LegHungUp(_))) => (call.event(e), true),
+                    Some(e) => (call.event(e), false),
+                    None => continue,
+                }
+            }
             Ready::Timeout | Ready::Interrupted => (call.tick(), false),
         };
         for command in call.execute(commands, NOWHERE) {

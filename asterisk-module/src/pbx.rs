@@ -56,8 +56,8 @@ impl Host for Asterisk {
             // Placing a mid-call leg can take a while (channel drivers resolve names, send
             // the INVITE): the thread that will ring it does it, so AMI, hooks and the
             // pickup are never held up. Legs of the ringing phase are the caller's thread's.
-            Command::Dial { leg, kind, target, caller_id } if call.is_answered() => {
-                midcall::spawn(call.clone(), leg, kind, target, caller_id);
+            Command::Dial { leg, kind, target, caller_id, account_code } if call.is_answered() => {
+                midcall::spawn(call.clone(), leg, kind, target, caller_id, account_code);
                 None
             }
             Command::Cancel { leg } => match call.lock().host.chans.remove(&leg) {

@@ -26,4 +26,6 @@
 #include <asterisk/causes.h>
 #include <asterisk/callerid.h>
 #include <asterisk/devicestate.h>
+#include <asterisk/cdr.h>
+#include <asterisk/stasis_channels.h>
 #include <time.h>

@@ -18,11 +18,21 @@ const BRIDGED_POLL: Duration = Duration::from_millis(100);
 /// The confirmation prompt when the caller's channel sets no `twinning_confirm_prompt`.
 const DEFAULT_CONFIRM_PROMPT: &str = "tone_stream://%(400,200,660);loops=2";
 
-pub fn spawn(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) {
+/// A leg to place, as the engine asked for it.
+pub struct Placement {
+    pub leg: LegId,
+    pub kind: LegKind,
+    pub target: DialTarget,
+    pub caller_id: CallerId,
+    pub account_code: Option<String>,
+}
+
+pub fn spawn(call: Arc<TwinnedCall>, placement: Placement) {
     let thread_call = call.clone();
+    let (leg, kind) = (placement.leg, placement.kind);
     module::THREADS.spawn(
         format!("twinning-{}", kind.name()),
-        move || guard::catch("leg thread", (), || run(&thread_call, leg, kind, &target, &caller_id)),
+        move || guard::catch("leg thread", (), || run(&thread_call, &placement)),
         move || {
             let event = Event::LegFailed(leg, LegFailure::Unavailable);
             queue_leftovers(&call, leg_ended(&call, leg, event, Here::Anywhere));
@@ -42,9 +52,10 @@ fn feed(call: &Arc<TwinnedCall>, event: Event) {
     queue_leftovers(call, call.feed(event, Here::Anywhere));
 }
 
-fn run(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: &DialTarget, caller_id: &CallerId) {
+fn run(call: &Arc<TwinnedCall>, placement: &Placement) {
+    let leg = placement.leg;
     let Some(cancel) = call.lock().host.legs.get(&leg).map(|h| h.cancel.clone()) else { return };
-    let Some(locked) = originate(call, leg, kind, target, caller_id, &cancel) else { return };
+    let Some(locked) = originate(call, placement, &cancel) else { return };
     let s = locked.session();
     {
         let mut st = call.lock();
@@ -111,14 +122,9 @@ fn run(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, target: &DialTarget, 
 }
 
 /// Places the leg; `None` once the outcome has been reported (failure or cancel).
-fn originate(
-    call: &Arc<TwinnedCall>,
-    leg: LegId,
-    kind: LegKind,
-    target: &DialTarget,
-    caller_id: &CallerId,
-    cancel: &AtomicU32,
-) -> Option<LockedSession> {
+fn originate(call: &Arc<TwinnedCall>, placement: &Placement, cancel: &AtomicU32) -> Option<LockedSession> {
+    let Placement { leg, kind, target, caller_id, account_code } = placement;
+    let (leg, kind) = (*leg, *kind);
     // The target was validated as Tech/resource with no dial-string metacharacters, so
     // this is exactly one endpoint; variables go in `ovars`, never in the string.
     // A withheld caller stays withheld. Sofia's privacy flags only add `Privacy: id` (or
@@ -139,6 +145,11 @@ fn originate(
         ("twinning_user", call.user.as_str()),
         ("twinning_leg", kind.name()),
     ];
+    // The CDR of a remote leg is billed to the twinning user (mod_cdr_csv and mod_xml_cdr
+    // write the leg's own accountcode); without one, the leg is billed as FreeSWITCH bills
+    // any call it places.
+    let billed: Vec<(&str, &str)> = account_code.iter().map(|c| ("accountcode", c.as_str())).collect();
+    let vars: Vec<(&str, &str)> = vars.iter().copied().chain(billed).collect();
     let dial = format!("{}/{}", target.tech, target.resource);
     match session::originate(&dial, cid_name, cid_number, &vars, cancel) {
         Ok(locked) => Some(locked),

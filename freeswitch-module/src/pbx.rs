@@ -101,9 +101,9 @@ impl Host for FreeSwitch {
     fn perform(&self, call: &Arc<TwinnedCall>, command: Command, here: Here) -> Option<Command> {
         let caller = call.caller;
         match command {
-            Command::Dial { leg, kind, target, caller_id } => {
+            Command::Dial { leg, kind, target, caller_id, account_code } => {
                 call.lock().host.legs.insert(leg, LegHandle::dialing(kind));
-                leg::spawn(call.clone(), leg, kind, target, caller_id);
+                leg::spawn(call.clone(), leg::Placement { leg, kind, target, caller_id, account_code });
             }
             Command::Cancel { leg } => {
                 let uuid = call

@@ -152,6 +152,16 @@ fn features_sample() -> String {
 
 /// Starts the PBX with `twinning_conf` and `options` for Twinning().
 pub fn start(twinning_conf: &str, options: &str, ports: PhonePorts) -> Instance {
+    start_with(twinning_conf, options, ports, |c| c)
+}
+
+/// As [`start`], with more configuration (modules, files) from `more`.
+pub fn start_with(
+    twinning_conf: &str,
+    options: &str,
+    ports: PhonePorts,
+    more: impl FnOnce(InstanceConfig) -> InstanceConfig,
+) -> Instance {
     let sip_port = free_udp_port();
     let mut config = InstanceConfig::default()
         .file("twinning.conf", twinning_conf)
@@ -161,5 +171,5 @@ pub fn start(twinning_conf: &str, options: &str, ports: PhonePorts) -> Instance 
         .file("extensions_twinning.conf", &features_sample());
     config.modules.extend(CALL_MODULES.iter().map(|m| m.to_string()));
     config.sip_port = sip_port;
-    Instance::start(config)
+    Instance::start(more(config))
 }

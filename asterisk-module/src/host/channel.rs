@@ -295,8 +295,33 @@ impl Drop for Channel {
     }
 }
 
-/// A channel this module requested: hung up when dropped, unless given to a bridge.
-pub struct Leg(Option<Channel>);
+/// A channel this module requested: hung up when dropped, unless given to a bridge. Its
+/// dial is published as app_dial publishes it, so the leg has its own CDR row: the start
+/// when it is called, the end when it is given to the caller's bridge (ANSWER) or hung up
+/// (its cause's status, or CANCEL), and a leg answered and dropped unbridged is billed by
+/// the CDR modifier (see [`super::cdr`]).
+pub struct Leg {
+    chan: Option<Channel>,
+    caller: Channel,
+    answered: Option<std::time::SystemTime>,
+    failure: Option<LegFailure>,
+    /// The dial's end was published (it is in the caller's bridge, or gone).
+    ended: bool,
+}
+
+/// What a leg is dialed as and billed to.
+pub struct Dialing<'a> {
+    pub tech: &'a str,
+    pub resource: &'a str,
+    pub number: &'a str,
+    pub name: &'a str,
+    pub withheld: bool,
+    /// The account code the leg is billed to (the row's peeraccount); `None`: the caller's,
+    /// as Dial bills.
+    pub account_code: Option<&'a str>,
+    /// What the admin reads in the row's userfield: the leg's name (`desk`, `mobile2`).
+    pub userfield: &'a str,
+}
 
 /// How a leg that ended unanswered failed, from its hangup cause; `None` for a plain
 /// hang-up.
@@ -323,22 +348,19 @@ pub fn failure_for_cause(cause: c_int) -> Option<LegFailure> {
 }
 
 impl Leg {
-    /// Requests `tech`/`resource` and calls it, linked to `caller` (it inherits the
-    /// caller's variables, and CDR/CEL see one call), presenting `number`/`name`.
-    /// On failure, how (unavailable when Asterisk gave no cause).
-    pub fn dial(
-        caller: &Channel,
-        tech: &str,
-        resource: &str,
-        number: &str,
-        name: &str,
-        withheld: bool,
-    ) -> Result<Leg, LegFailure> {
-        let (tech, resource) = (cstr::owned(tech), cstr::owned(resource));
-        let (number, name) = (cstr::owned(number), cstr::owned(name));
+    /// Requests the leg and calls it, linked to `caller` (it inherits the caller's
+    /// variables, and CDR/CEL see one call), presenting its caller ID, billed as `d` says;
+    /// then publishes the dial's start. On failure, how (unavailable when Asterisk gave no
+    /// cause); a leg that could not be called has no row, as with Dial.
+    pub fn dial(caller: &Channel, d: &Dialing) -> Result<Leg, LegFailure> {
+        let (tech, resource) = (cstr::owned(d.tech), cstr::owned(d.resource));
+        let (number, name) = (cstr::owned(d.number), cstr::owned(d.name));
+        let dialstring = cstr::owned(&format!("{}/{}", d.tech, d.resource));
+        let account = cstr::owned(d.account_code.unwrap_or_default());
         let mut cause: c_int = 0;
         // SAFETY: the caller is live (we hold a reference); ast_request returns a new
-        // channel we own, or NULL; the strings outlive the calls, which copy them.
+        // channel we own, or NULL; the strings outlive the calls, which copy them (the
+        // dial string is borrowed as the caller's data only inside the publish).
         unsafe {
             let chan = sys::ast_request(
                 tech.as_ptr(),
@@ -352,29 +374,100 @@ impl Leg {
                 return Err(failure_for_cause(cause).unwrap_or(LegFailure::Unavailable));
             };
             // The request's own reference becomes the Leg's; hung up (and released) by
-            // ast_hangup when dropped.
-            let leg = Leg(Some(Channel(chan)));
+            // ast_hangup when dropped. Not published yet: no end until it is.
+            let mut leg = Leg {
+                chan: Some(Channel(chan)),
+                caller: caller.clone(),
+                answered: None,
+                failure: None,
+                ended: true,
+            };
             sys::ast_channel_inherit_variables(caller.raw(), chan.as_ptr());
             sys::twinning_set_outgoing_identity(
                 chan.as_ptr(),
                 number.as_ptr(),
                 name.as_ptr(),
-                c_int::from(withheld),
+                c_int::from(d.withheld),
             );
+            sys::twinning_leg_accounts(chan.as_ptr(), caller.raw(), account.as_ptr());
             if sys::ast_call(chan.as_ptr(), resource.as_ptr(), 0) != 0 {
                 return Err(LegFailure::Unavailable);
+            }
+            sys::twinning_publish_dial_begin(caller.raw(), chan.as_ptr(), dialstring.as_ptr());
+            leg.ended = false;
+            if let Some(code) = d.account_code {
+                super::cdr::bill_to(&caller.uniqueid(), &leg.channel().name(), code);
+            }
+            // Through the CDR() function, which waits for the CDR engine to have the row.
+            let userfield = cstr::owned(d.userfield);
+            if sys::ast_func_write(chan.as_ptr(), c"CDR(userfield)".as_ptr(), userfield.as_ptr()) != 0 {
+                log::debug!("twinning: no CDR(userfield) for the leg (func_cdr not loaded?)");
             }
             Ok(leg)
         }
     }
 
     pub fn channel(&self) -> &Channel {
-        self.0.as_ref().expect("a leg has its channel until given away")
+        self.chan.as_ref().expect("a leg has its channel until given away")
+    }
+
+    /// The leg answered (its row is ANSWERED from then on, bridged or not).
+    pub fn mark_answered(&mut self) {
+        self.answered.get_or_insert_with(std::time::SystemTime::now);
+    }
+
+    /// The leg failed on its own, as the engine was told.
+    pub fn mark_failed(&mut self, failure: LegFailure) {
+        self.failure = Some(failure);
+    }
+
+    /// The leg joins the caller: its dial ends as answered (before the caller is answered,
+    /// as app_dial does it, so the losers' rows bill nothing).
+    pub fn won(&mut self) {
+        let Some(chan) = &self.chan else { return };
+        if !std::mem::replace(&mut self.ended, true) {
+            // SAFETY: both channels are live (we hold references).
+            unsafe { sys::twinning_dial_end_answered(self.caller.raw(), chan.raw()) };
+        }
+    }
+
+    /// Ends the dial of a leg being hung up without joining the caller: answered and
+    /// dropped (billed by the CDR modifier), failed on its own (its status, and its cause
+    /// for the caller, as Dial), or cancelled by the engine.
+    fn end_unbridged(&mut self) {
+        let Some(chan) = &self.chan else { return };
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let (caller, peer) = (self.caller.raw(), chan.raw());
+        if let Some(answered) = self.answered {
+            super::cdr::bill_dropped(
+                &self.caller.uniqueid(),
+                &chan.name(),
+                answered,
+                std::time::SystemTime::now(),
+            );
+            // SAFETY: both channels are live; the status is static.
+            unsafe { sys::ast_channel_publish_dial(caller, peer, std::ptr::null(), c"CANCEL".as_ptr()) };
+            return;
+        }
+        let status: Option<&CStr> = match self.failure {
+            Some(LegFailure::Busy) => Some(c"BUSY"),
+            Some(LegFailure::Congestion) => Some(c"CONGESTION"),
+            Some(LegFailure::Unavailable) => Some(c"CHANUNAVAIL"),
+            Some(LegFailure::Rejected) => None,
+            // Still up: the engine is cancelling it.
+            None if !chan.hung_up() => Some(c"CANCEL"),
+            None => None,
+        };
+        // SAFETY: both channels are live; the status is static or NULL.
+        unsafe { sys::twinning_dial_end_failed(caller, peer, status.map_or(std::ptr::null(), CStr::as_ptr)) };
     }
 
     /// Gives the channel away to Asterisk (a bridge took it over): not hung up here.
     pub(super) fn into_raw(mut self) -> *mut sys::ast_channel {
-        let chan = self.0.take().expect("a leg has its channel until given away");
+        self.won();
+        let chan = self.chan.take().expect("a leg has its channel until given away");
         let raw = chan.raw();
         // The request's reference goes with the channel.
         std::mem::forget(chan);
@@ -384,7 +477,8 @@ impl Leg {
 
 impl Drop for Leg {
     fn drop(&mut self) {
-        if let Some(chan) = self.0.take() {
+        self.end_unbridged();
+        if let Some(chan) = self.chan.take() {
             let raw = chan.raw();
             std::mem::forget(chan);
             // SAFETY: we own this channel (from ast_request, never given away); ast_hangup

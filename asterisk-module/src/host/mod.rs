@@ -7,6 +7,7 @@
 pub mod app;
 pub mod astdb;
 pub mod bridge;
+pub mod cdr;
 pub mod channel;
 pub mod cli;
 pub mod clock;

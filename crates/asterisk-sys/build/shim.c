@@ -83,3 +83,71 @@ void twinning_softhangup(struct ast_channel *chan)
 {
 	ast_softhangup(chan, AST_SOFTHANGUP_DEV);
 }
+
+/* Bills a leg as app_dial does: accountcode and peeraccount from the caller
+ * (ast_channel_req_accountcodes), then, where the twinning user has one, the user's account
+ * code on the leg, which the CDR shows as the row's peeraccount. Before ast_call, as
+ * app_dial sets them. */
+void twinning_leg_accounts(struct ast_channel *peer, struct ast_channel *caller, const char *accountcode)
+{
+	ast_channel_lock_both(peer, caller);
+	ast_channel_req_accountcodes(peer, caller, AST_CHANNEL_REQUESTOR_BRIDGE_PEER);
+	if (!ast_strlen_zero(accountcode)) {
+		ast_channel_accountcode_set(peer, accountcode);
+	}
+	ast_channel_unlock(caller);
+	ast_channel_unlock(peer);
+}
+
+/* Publishes the start of a dial of `peer` from `caller`, as app_dial does after ast_call,
+ * so the CDR engine gives the leg a row of its own. The CDR takes the row's lastdata from
+ * the caller's application data when it records the dial: it shows `dialstring` for that
+ * moment, so each row names what it dialed, as a Dial row names its dial string. The
+ * caller's own data is put back at once (the pointer is only borrowed meanwhile). */
+void twinning_publish_dial_begin(struct ast_channel *caller, struct ast_channel *peer, const char *dialstring)
+{
+	const char *saved;
+
+	ast_channel_lock(caller);
+	saved = ast_channel_data(caller);
+	ast_channel_data_set(caller, dialstring);
+	ast_channel_publish_snapshot(caller);
+	ast_channel_unlock(caller);
+	ast_channel_publish_dial(caller, peer, dialstring, NULL);
+	ast_channel_lock(caller);
+	ast_channel_data_set(caller, saved);
+	ast_channel_publish_snapshot(caller);
+	ast_channel_unlock(caller);
+}
+
+/* Ends the dial of a peer that ended on its own, as app_dial does: the caller takes the
+ * peer's hangup cause (so the caller's own row after the dial reads as Dial's would), and
+ * the dial ends with `status`, or without one the status for that cause. */
+void twinning_dial_end_failed(struct ast_channel *caller, struct ast_channel *peer, const char *status)
+{
+	int cause;
+
+	ast_channel_lock(peer);
+	cause = ast_channel_hangupcause(peer);
+	ast_channel_unlock(peer);
+	if (cause) {
+		ast_channel_lock(caller);
+		ast_channel_hangupcause_set(caller, cause);
+		ast_channel_unlock(caller);
+	}
+	if (!status) {
+		status = cause ? ast_hangup_cause_to_dial_status(cause) : "CANCEL";
+	}
+	ast_channel_publish_dial(caller, peer, NULL, status);
+}
+
+/* Ends the dial of the peer that joins the caller, as app_dial does on an answer. */
+void twinning_dial_end_answered(struct ast_channel *caller, struct ast_channel *peer)
+{
+	ast_channel_lock_both(caller, peer);
+	ast_channel_hangupcause_set(caller, AST_CAUSE_NORMAL_CLEARING);
+	ast_channel_hangupcause_set(peer, AST_CAUSE_NORMAL_CLEARING);
+	ast_channel_unlock(peer);
+	ast_channel_unlock(caller);
+	ast_channel_publish_dial(caller, peer, NULL, "ANSWER");
+}

@@ -49,6 +49,11 @@ pub fn call_event(user: &str, n: &Notification) -> CallEvent {
                     f.push(("Cause", if *timeout { "timeout" } else { "key" }.into()))
                 }
                 LegNotice::Failed { cause } => f.push(("Cause", cause.name().into())),
+                LegNotice::Retried { cause, caller_id } => {
+                    f.push(("Cause", cause.name().into()));
+                    f.push(("Reason", "caller_id_fallback".into()));
+                    f.push(("RetryCallerId", caller_id.clone()));
+                }
                 _ => {}
             }
             ("TwinningLeg", "twinning::leg", f)

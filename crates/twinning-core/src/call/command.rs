@@ -13,6 +13,9 @@ pub enum Command {
         kind: LegKind,
         target: DialTarget,
         caller_id: CallerId,
+        /// The account code the leg's CDR is billed to (remote legs, when the user has
+        /// one); `None`: as the PBX bills any leg it places.
+        account_code: Option<String>,
     },
     /// Hang up a leg (CANCEL before answer, BYE after). The host reports nothing more
     /// for it.
@@ -218,6 +221,12 @@ pub enum LegNotice {
     Released,
     /// Rang for its destination's own ring time without an answer, while others ring on.
     NoAnswer,
+    /// Refused at once by the trunk (`cause`), and dialed once more as a new leg with the
+    /// fallback caller ID `caller_id`.
+    Retried {
+        cause: LegFailure,
+        caller_id: String,
+    },
 }
 
 impl LegNotice {
@@ -234,6 +243,7 @@ impl LegNotice {
             LegNotice::HungUp => "hungup",
             LegNotice::Released => "released",
             LegNotice::NoAnswer => "noanswer",
+            LegNotice::Retried { .. } => "retried",
         }
     }
 }

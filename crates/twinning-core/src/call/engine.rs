@@ -23,6 +23,10 @@ use crate::CallerIdMode;
 /// hearing the prompt). FollowMe waits 5 s after its prompt; ours is about 3 s long.
 pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// How soon after dialing a refusal counts as the trunk refusing the caller ID (and not a
+/// person declining the call): strict providers answer the INVITE itself with 403.
+pub const RETRY_WINDOW: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LegState {
     /// Waiting for its start time (the mobile's dial delay).
@@ -58,6 +62,8 @@ struct Leg {
     give_up_at: Option<Instant>,
     /// Whether this leg holds a slot of the host's cap.
     holds_slot: bool,
+    /// This leg is the one retry of a refused leg with the fallback caller ID.
+    retried: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +116,11 @@ pub struct TwinnedCall {
     /// The device that last had the call, for `answered_by` once the call ends.
     last_bridged: Option<LegKind>,
     outcome: Option<(CallStatus, Option<LegKind>)>,
+    /// The account code remote legs are billed to (the user's `accountcode`).
+    account_code: Option<String>,
+    /// The caller ID a remote leg the trunk refused is dialed with once more
+    /// (`caller_id_fallback`), when it differs from what was sent.
+    fallback_caller_id: Option<CallerId>,
 }
 
 impl TwinnedCall {
@@ -152,6 +163,8 @@ impl TwinnedCall {
             desk_pickup_time: ms(setup.call_control.desk_pickup_time),
             last_bridged: None,
             outcome: None,
+            account_code: s.account_code.as_ref().map(ToString::to_string),
+            fallback_caller_id: fallback_caller_id(&setup),
         };
         call.notify(Notification::Start { mobile: s.mobile.as_ref().map(|m| m.to_string()) });
         if s.dnd {
@@ -174,6 +187,7 @@ impl TwinnedCall {
             guard: Duration::ZERO,
             give_up_at: None,
             holds_slot: false,
+            retried: false,
         });
         if s.mobile.is_none() {
             // Destination 1 says why it does not ring even without a number, as it always
@@ -210,6 +224,7 @@ impl TwinnedCall {
                         guard: ms(o.answer_guard.unwrap_or(d.answer_guard)),
                         give_up_at: Some(start_at + own_ring),
                         holds_slot: true,
+                        retried: false,
                     });
                 }
             }
@@ -350,6 +365,9 @@ impl TwinnedCall {
             Event::LegAnswered(id) => self.answered(id, now),
             Event::LegFailed(id, cause) => {
                 if self.live_leg(id).is_some() {
+                    if self.retry_with_fallback(id, cause, now) {
+                        return;
+                    }
                     self.failures.push(cause);
                     self.end_leg(id, LegNotice::Failed { cause }, false);
                     self.check_all_ended();
@@ -657,8 +675,53 @@ impl TwinnedCall {
             kind,
             notice: LegNotice::Dialing { target: target.to_string() },
         });
-        self.commands.push_back(Command::Dial { leg: id, kind, target, caller_id });
+        let dial = self.dial_command(id, kind, target, caller_id);
+        self.commands.push_back(dial);
         id
+    }
+
+    /// Places leg `id`: a remote leg is billed to the user's account code, the desk as the
+    /// PBX bills its own calls.
+    fn dial_command(&self, leg: LegId, kind: LegKind, target: DialTarget, caller_id: CallerId) -> Command {
+        let account_code = if kind.is_remote() { self.account_code.clone() } else { None };
+        Command::Dial { leg, kind, target, caller_id, account_code }
+    }
+
+    /// A remote leg refused at once (a 403, 603 or cause 21 within [`RETRY_WINDOW`] of
+    /// dialing, before it rang) is dialed once more with the fallback caller ID, if that
+    /// differs from what was sent: strict trunks refuse a caller ID they do not own. The
+    /// refused leg ends as `retried`, and a new leg takes over its slot and its timers.
+    fn retry_with_fallback(&mut self, id: LegId, cause: LegFailure, now: Instant) -> bool {
+        let Some(fallback) = self.fallback_caller_id.clone() else { return false };
+        let leg = &self.legs[id.0 as usize];
+        let refused_at_once = cause == LegFailure::Rejected
+            && !leg.rang
+            && !leg.retried
+            && leg.kind.is_remote()
+            && leg.dialed_at.is_some_and(|t| now.saturating_duration_since(t) <= RETRY_WINDOW);
+        if !refused_at_once || leg.caller_id.number == fallback.number {
+            return false;
+        }
+        let (kind, target, guard, give_up_at) = (leg.kind, leg.target.clone(), leg.guard, leg.give_up_at);
+        // The slot goes with the call's attempt at this destination, not with the channel.
+        self.legs[id.0 as usize].holds_slot = false;
+        self.legs[id.0 as usize].state = LegState::Ended;
+        self.notify(Notification::Leg {
+            leg: id,
+            kind,
+            notice: LegNotice::Retried { cause, caller_id: fallback.number.clone() },
+        });
+        let new = self.push_leg(kind, (target.clone(), fallback.clone()), now, false);
+        let leg = &mut self.legs[new.0 as usize];
+        (leg.guard, leg.give_up_at, leg.holds_slot, leg.retried) = (guard, give_up_at, true, true);
+        self.notify(Notification::Leg {
+            leg: new,
+            kind,
+            notice: LegNotice::Dialing { target: target.to_string() },
+        });
+        let dial = self.dial_command(new, kind, target, fallback);
+        self.commands.push_back(dial);
+        true
     }
 
     fn push_leg(
@@ -680,6 +743,7 @@ impl TwinnedCall {
             guard: Duration::ZERO,
             give_up_at: None,
             holds_slot: false,
+            retried: false,
         });
         id
     }
@@ -835,7 +899,8 @@ impl TwinnedCall {
                         kind,
                         notice: LegNotice::Dialing { target: target.to_string() },
                     });
-                    self.commands.push_back(Command::Dial { leg: id, kind, target, caller_id });
+                    let dial = self.dial_command(id, kind, target, caller_id);
+                    self.commands.push_back(dial);
                 }
                 LegState::Confirming { deadline } if deadline <= now => {
                     self.end_leg(id, LegNotice::Declined { timeout: true }, true);
@@ -1014,6 +1079,17 @@ fn handover_target(setup: &CallSetup, number: &crate::PhoneNumber) -> Result<Dia
 /// What a remote leg presents. The caller's own identity keeps the caller's presentation;
 /// a company number (the DID, the extension, a fixed number) is the company's to show.
 /// The DID is used only when it is a valid number: it may come from the caller's request.
+/// The caller ID of a retry after a trunk refused the first (`caller_id_fallback`).
+fn fallback_caller_id(setup: &CallSetup) -> Option<CallerId> {
+    let number = match setup.settings.caller_id_fallback.as_ref()? {
+        CallerIdMode::Original => return None,
+        CallerIdMode::Did => crate::PhoneNumber::parse(setup.dialed.as_deref()?).ok()?.to_string(),
+        CallerIdMode::Extension => setup.user.to_string(),
+        CallerIdMode::Fixed(n) => n.to_string(),
+    };
+    Some(CallerId { number, name: setup.caller.name.clone(), withheld: false })
+}
+
 fn mobile_caller_id(setup: &CallSetup) -> CallerId {
     let name = setup.caller.name.clone();
     let company = |number: String| CallerId { number, name: name.clone(), withheld: false };

@@ -21,6 +21,12 @@ pub enum Field {
     BlockCallers,
     /// If set, the only callers who ring the remote destinations (`allow_callers`).
     AllowCallers,
+    /// The account code remote legs are billed to (`accountcode`): the twinning user's,
+    /// not the caller's. Empty: the legs keep the PBX's usual account code.
+    AccountCode,
+    /// The caller ID a remote leg is dialed with once more when the trunk refuses the first
+    /// (`caller_id_fallback`: `extension`, `did` or a number; empty is off).
+    CallerIdFallback,
     /// Remote destination 2 … 10's own setting (`mobile2`, `mobile2_dial_delay`, …);
     /// destination 1 is `mobile` with the user's own fields.
     Destination(u8, DestinationField),
@@ -74,7 +80,7 @@ const DESTINATION_NAMES: [[&str; 5]; EXTRA_DESTINATIONS] = [
     ["mobile10", "mobile10_enabled", "mobile10_dial_delay", "mobile10_answer_guard", "mobile10_ring_time"],
 ];
 
-const BASE: [Field; 15] = [
+const BASE: [Field; 17] = [
     Field::Desk,
     Field::Mobile,
     Field::Enabled,
@@ -90,6 +96,8 @@ const BASE: [Field; 15] = [
     Field::Pin,
     Field::BlockCallers,
     Field::AllowCallers,
+    Field::AccountCode,
+    Field::CallerIdFallback,
 ];
 
 const fn all_fields() -> [Field; BASE.len() + 5 * EXTRA_DESTINATIONS] {
@@ -133,6 +141,8 @@ impl Field {
             Field::Pin => "pin",
             Field::BlockCallers => "block_callers",
             Field::AllowCallers => "allow_callers",
+            Field::AccountCode => "accountcode",
+            Field::CallerIdFallback => "caller_id_fallback",
             Field::Destination(n, f) => {
                 let row = (n.clamp(FIRST_EXTRA_DESTINATION, crate::call::MAX_DESTINATIONS)
                     - FIRST_EXTRA_DESTINATION) as usize;

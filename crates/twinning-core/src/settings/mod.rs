@@ -27,4 +27,4 @@ pub use schedule::Schedule;
 pub use store::{Change, OverrideProblem, Settings};
 pub use store_config::{check_node_name, SettingsStore, StoreConfig};
 pub use user::{ExtraDestination, RemoteDestination, UserSettings};
-pub use values::{CallerIdMode, DeskDevice, Millis, MobileDialTemplate, PhoneNumber, UserId};
+pub use values::{AccountCode, CallerIdMode, DeskDevice, Millis, MobileDialTemplate, PhoneNumber, UserId};

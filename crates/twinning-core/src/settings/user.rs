@@ -4,8 +4,8 @@ use super::error::SettingError;
 use super::field::FIRST_EXTRA_DESTINATION;
 use super::values::{format_bool, parse_bool, MAX_VALUE_LEN};
 use super::{
-    CallerIdMode, CallerList, DeskDevice, DestinationField, DestinationPolicy, Field, Millis, PhoneNumber,
-    Pin, Schedule,
+    AccountCode, CallerIdMode, CallerList, DeskDevice, DestinationField, DestinationPolicy, Field, Millis,
+    PhoneNumber, Pin, Schedule,
 };
 use crate::call::MAX_DESTINATIONS;
 
@@ -55,6 +55,11 @@ pub struct UserSettings {
     pub block_callers: CallerList,
     /// If not empty, the only callers who ring the remote destinations.
     pub allow_callers: CallerList,
+    /// Remote legs are billed to this account code; `None` keeps the PBX's own.
+    pub account_code: Option<AccountCode>,
+    /// The caller ID a refused remote leg is retried with once; `None` is off. Never
+    /// [`CallerIdMode::Original`]: a fallback is a company number.
+    pub caller_id_fallback: Option<CallerIdMode>,
     /// Destinations 2 … 10 (`extra[0]` is `mobile2`).
     pub extra: [ExtraDestination; EXTRA],
 }
@@ -81,6 +86,8 @@ impl UserSettings {
             pin: None,
             block_callers: CallerList::default(),
             allow_callers: CallerList::default(),
+            account_code: None,
+            caller_id_fallback: None,
             extra: Default::default(),
         }
     }
@@ -167,6 +174,23 @@ impl UserSettings {
             Field::Pin => self.pin = if raw.is_empty() { None } else { Some(Pin::parse(raw).map_err(inv)?) },
             Field::BlockCallers => self.block_callers = CallerList::parse(raw).map_err(inv)?,
             Field::AllowCallers => self.allow_callers = CallerList::parse(raw).map_err(inv)?,
+            Field::AccountCode => {
+                self.account_code =
+                    if raw.is_empty() { None } else { Some(AccountCode::parse(raw).map_err(inv)?) }
+            }
+            Field::CallerIdFallback => {
+                self.caller_id_fallback = match raw {
+                    "" => None,
+                    _ => match CallerIdMode::parse(raw).map_err(inv)? {
+                        CallerIdMode::Original => {
+                            return Err(inv(
+                                "a fallback is a company number: extension, did or a number".into()
+                            ))
+                        }
+                        mode => Some(mode),
+                    },
+                }
+            }
             Field::Destination(n, f) => {
                 let i = usize::from(n - FIRST_EXTRA_DESTINATION);
                 // Parsed before anything changes: on error nothing does.
@@ -226,6 +250,10 @@ impl UserSettings {
             Field::Pin => self.pin.as_ref().map(|p| p.stored().to_owned()).unwrap_or_default(),
             Field::BlockCallers => self.block_callers.to_string(),
             Field::AllowCallers => self.allow_callers.to_string(),
+            Field::AccountCode => self.account_code.as_ref().map(ToString::to_string).unwrap_or_default(),
+            Field::CallerIdFallback => {
+                self.caller_id_fallback.as_ref().map(ToString::to_string).unwrap_or_default()
+            }
             // The value that applies: the destination's own, or the user's.
             Field::Destination(n, f) => {
                 let d = &self.extra[usize::from(n - FIRST_EXTRA_DESTINATION)];
