@@ -27,5 +27,6 @@
 #include <asterisk/callerid.h>
 #include <asterisk/devicestate.h>
 #include <asterisk/cdr.h>
+#include <asterisk/dial.h>
 #include <asterisk/stasis_channels.h>
 #include <time.h>

@@ -52,6 +52,9 @@ pub enum Answer {
     Never,
     /// Refuse with 486 Busy Here.
     Busy,
+    /// A strict trunk: refuse with 403 Forbidden a call whose From user is `caller_id`
+    /// (every call when `None`), and ring and answer any other after `after_ms`.
+    RefuseCallerId { caller_id: Option<&'static str>, after_ms: u64 },
 }
 
 /// How the caller behaves once its call is set up.
@@ -512,14 +515,24 @@ fn uas_scenario(answer: &Answer, dir: &str) -> String {
     );
     // SIPp refuses a variable that is set but never used, so only answering phones keep
     // the INVITE's CSeq (for the 487 or 200 they send after other messages).
+    let refusing;
     x += match answer {
-        Answer::Busy => "<recv request=\"INVITE\" crlf=\"true\"/>\n",
+        Answer::Busy | Answer::RefuseCallerId { caller_id: None, .. } => "<recv request=\"INVITE\" crlf=\"true\"/>\n",
+        Answer::RefuseCallerId { caller_id: Some(number), .. } => {
+            refusing = format!(
+                "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/>\
+<ereg regexp=\"sip:{number}@\" search_in=\"hdr\" header=\"From:\" check_it=\"false\" assign_to=\"refused\"/></action></recv>\n\
+<nop test=\"refused\" next=\"refuse\"/>\n"
+            );
+            &refusing
+        }
         Answer::AnswerThenHangUp { .. } => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/><ereg regexp=\"sip:[^>;]*\" search_in=\"hdr\" header=\"Contact:\" assign_to=\"peer_contact\"/></action></recv>\n",
         _ => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/></action></recv>\n",
     };
     match answer {
-        Answer::Busy => {
-            x += &response("486 Busy Here", "[last_CSeq:]", false);
+        Answer::Busy | Answer::RefuseCallerId { caller_id: None, .. } => {
+            let code = if matches!(answer, Answer::Busy) { "486 Busy Here" } else { "403 Forbidden" };
+            x += &response(code, "[last_CSeq:]", false);
             x += "<recv request=\"ACK\"/>\n";
         }
         Answer::AnswerThenHangUp { after_ms, hold_ms } => {
@@ -548,10 +561,12 @@ Content-Length: 0
 <recv response=\"200\"/>
 ";
         }
-        Answer::Never | Answer::After { .. } | Answer::Talk { .. } => {
+        Answer::Never | Answer::After { .. } | Answer::Talk { .. } | Answer::RefuseCallerId { .. } => {
             x += &response("180 Ringing", "[last_CSeq:]", false);
             let wait = match answer {
-                Answer::After { after_ms, .. } | Answer::Talk { after_ms, .. } => *after_ms,
+                Answer::After { after_ms, .. }
+                | Answer::Talk { after_ms, .. }
+                | Answer::RefuseCallerId { after_ms, .. } => *after_ms,
                 _ => 600_000,
             };
             x += &format!("<recv request=\"CANCEL\" timeout=\"{wait}\" ontimeout=\"answer\"/>\n");
@@ -574,6 +589,11 @@ Content-Length: 0
             x += &response("200 OK", "[last_CSeq:]", false);
             x += "<recv request=\"ACK\" optional=\"true\"/>\n<recv request=\"BYE\"/>\n<label id=\"bye\"/>\n";
             x += &response("200 OK", "[last_CSeq:]", false);
+            if let Answer::RefuseCallerId { caller_id: Some(_), .. } = answer {
+                x += "<nop next=\"end\"/>\n<label id=\"refuse\"/>\n";
+                x += &response("403 Forbidden", "[last_CSeq:]", false);
+                x += "<recv request=\"ACK\"/>\n";
+            }
         }
     }
     x += "<label id=\"end\"/>\n<timewait milliseconds=\"200\"/>\n</scenario>\n";

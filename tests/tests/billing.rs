@@ -167,3 +167,51 @@ fn a_handover_leg_has_its_own_row() {
     assert!(trunk_rows.iter().any(|r| r.disposition == "ANSWERED"), "{rows:#?}");
     assert!(trunk_rows.iter().all(|r| r.accountcode == "ACME-42"), "{rows:#?}");
 }
+
+/// A strict trunk refuses the company number the leg presents (403) and accepts the user's
+/// extension: the leg is dialed once more with caller_id_fallback and answered, and the
+/// events and the CDR say so.
+#[test]
+fn a_refused_caller_id_is_retried_once_with_the_fallback() {
+    let s = site(&conf("caller_id = 01632960999\ncaller_id_fallback = extension"), "");
+    let mut ami = s.pbx.ami();
+    let before = cdr::rows(&s.pbx).len();
+    let strict = Answer::RefuseCallerId { caller_id: Some("01632960999"), after_ms: 300 };
+    let mut desk = Phone::uas(&s.pbx, "desk", s.ports.desk, &Answer::Never);
+    let mut trunk = Phone::uas_all(&s.pbx, "trunk", s.ports.mobile, &strict);
+    let mut caller = Phone::call(&s.pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1000 });
+    let retried = ami
+        .event("TwinningLeg", &[("Leg", "mobile"), ("State", "retried")], WAIT)
+        .expect("the refused leg is retried");
+    assert_eq!((retried.must("Cause"), retried.must("RetryCallerId")), ("rejected", "1001"), "{retried:?}");
+    let end = ami.event("TwinningEnd", &[], WAIT).expect("TwinningEnd");
+    assert_eq!(end.must("AnsweredBy"), "mobile", "{end:?}");
+    caller.wait(WAIT);
+    desk.wait(Duration::from_secs(5));
+    let rows: Vec<Row> = cdr::wait_rows(&s.pbx, before + 3).into_iter().skip(before).collect();
+    trunk.stop();
+    let trunk_rows: Vec<&Row> = rows.iter().filter(|r| r.dst_device() == TRUNK).collect();
+    assert_eq!(trunk_rows.len(), 2, "the refused attempt and the retry: {rows:#?}");
+    assert!(trunk_rows.iter().any(|r| r.disposition == "ANSWERED"), "{rows:#?}");
+    assert!(trunk_rows.iter().any(|r| r.disposition != "ANSWERED"), "{rows:#?}");
+}
+
+/// A trunk that refuses both caller IDs: two attempts, never a third.
+#[test]
+fn a_trunk_refusing_both_caller_ids_gets_no_third_attempt() {
+    let s = site(&conf("caller_id = 01632960999\ncaller_id_fallback = extension"), "r(8)");
+    let mut ami = s.pbx.ami();
+    let mut desk = Phone::uas(&s.pbx, "desk", s.ports.desk, &Answer::Never);
+    let refuse_all = Answer::RefuseCallerId { caller_id: None, after_ms: 0 };
+    let mut trunk = Phone::uas_all(&s.pbx, "trunk", s.ports.mobile, &refuse_all);
+    let mut caller = Phone::call(&s.pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 500 });
+    ami.event("TwinningEnd", &[], WAIT).expect("TwinningEnd");
+    caller.wait(WAIT);
+    desk.wait(Duration::from_secs(5));
+    let legs = ami.drain_events("TwinningLeg", Duration::from_millis(500));
+    let dialing =
+        legs.iter().filter(|e| e.get("Leg") == Some("mobile") && e.get("State") == Some("dialing")).count();
+    let retried = legs.iter().filter(|e| e.get("State") == Some("retried")).count();
+    assert_eq!((dialing, retried), (2, 1), "{legs:#?}");
+    trunk.stop();
+}

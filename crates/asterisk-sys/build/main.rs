@@ -191,6 +191,9 @@ fn main() {
         .include(&manifest)
         .define("_GNU_SOURCE", None)
         .warnings(false)
+        // Asterisk's headers warn by the dozen, but a function used without its declaration
+        // is a bug: C would take its pointer result for an int (found by the CDR shim).
+        .flag("-Werror=implicit-function-declaration")
         .compile("twinning_asterisk_shim");
 
     let mut builder = bindgen::Builder::default()
