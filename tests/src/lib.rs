@@ -8,6 +8,7 @@
 pub mod ami;
 pub mod asterisk;
 pub mod bench;
+pub mod book;
 pub mod cdr;
 pub mod chaos;
 pub mod dialplan;

@@ -9,6 +9,7 @@ mod field;
 mod pin;
 mod policy;
 mod raw;
+pub mod reference;
 mod schedule;
 mod store;
 mod store_config;

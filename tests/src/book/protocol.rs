@@ -1,0 +1,261 @@
+//! The AMI and ESL vocabulary, listed once: every AMI action with its class, every event
+//! with its class, FreeSWITCH subclass and fields, and every word of FreeSWITCH's
+//! `twinning` API. The book's AMI and ESL chapters are rendered from these lists, and
+//! `tests/tests/book.rs` checks the lists against the code: the actions and classes in
+//! `asterisk-module/src/ami.rs`, the events and fields `twinning_service::call_events`
+//! builds, its reserved subclasses, and `twinning_service::api_command::USAGE`.
+
+/// An AMI action of app_twinning.
+pub struct Action {
+    pub name: &'static str,
+    /// The class an AMI account needs to be allowed to write (manager.conf `write =`).
+    pub class: &'static str,
+    pub summary: &'static str,
+    /// Headers: name, required, meaning.
+    pub headers: &'static [(&'static str, bool, &'static str)],
+    pub response: &'static str,
+}
+
+/// An event, as AMI names it and as FreeSWITCH fires it (`CUSTOM` with this subclass).
+pub struct Event {
+    pub ami: &'static str,
+    /// `None` for AMI-only events (the answers to `TwinningStatus`).
+    pub subclass: Option<&'static str>,
+    /// The AMI class an account needs to read it (manager.conf `read =`).
+    pub class: &'static str,
+    pub summary: &'static str,
+    /// Fields the module sets: name, meaning. Asterisk adds the caller's channel headers
+    /// (`Channel`, `Uniqueid`) to call events; FreeSWITCH its own channel headers.
+    pub fields: &'static [(&'static str, &'static str)],
+}
+
+/// One form of FreeSWITCH's `twinning` API command, as `USAGE` writes it.
+pub struct ApiForm {
+    pub usage: &'static str,
+    pub summary: &'static str,
+}
+
+pub const ACTIONS: &[Action] = &[
+    Action {
+        name: "TwinningStatus",
+        class: "reporting",
+        summary: "List twinning users and the settings in force.",
+        headers: &[("User", false, "Only this user; without it, every user.")],
+        response: "One `TwinningUser` event per user, then `TwinningStatusComplete`. An unknown `User` is an error response.",
+    },
+    Action {
+        name: "TwinningSet",
+        class: "config",
+        summary: "Change one setting of a user, validated, durable and audited like every surface.",
+        headers: &[
+            ("User", true, "The twinning user."),
+            ("Field", true, "A field name (see the configuration reference); `desk` is admin-only."),
+            ("Value", false, "The new value; empty clears `mobile`, `mobile<n>` or `pin`."),
+        ],
+        response: "Success once the change is durable (with `settings_store = postgresql`: committed to the shared database); otherwise an error saying what was wrong, and nothing changes. While the shared database cannot be reached the error starts `settings store unavailable`.",
+    },
+    Action {
+        name: "TwinningHandover",
+        class: "call",
+        summary: "Move a user's answered twinned call to the desk or a remote destination.",
+        headers: &[
+            ("User", true, "The twinning user."),
+            ("To", true, "`desk`, `mobile` (the remote destination that answered last, or `mobile`), or `mobile2` … `mobile10`."),
+        ],
+        response: "Whether the handover started; its outcome follows as `TwinningHandover` events.",
+    },
+];
+
+pub const EVENTS: &[Event] = &[
+    Event {
+        ami: "TwinningStart",
+        subclass: Some("twinning::start"),
+        class: "call",
+        summary: "A twinned call started.",
+        fields: &[("User", "The twinning user."), ("Mobile", "The user's mobile number, if any.")],
+    },
+    Event {
+        ami: "TwinningLeg",
+        subclass: Some("twinning::leg"),
+        class: "call",
+        summary: "A leg changed state.",
+        fields: &[
+            ("User", "The twinning user."),
+            ("Leg", "`desk`, `mobile`, or `mobile2` … `mobile10`."),
+            ("State", "`dialing`, `ringing`, `answered`, `guarded` (answered inside the answer guard: taken for voicemail and dropped), `confirmed`, `declined`, `cancelled`, `failed`, `hungup` (after answering, before the bridge), `released` (the call moved away from it), `noanswer` (its destination's own ring time passed), `retried` (refused at once by the trunk and dialed once more with `caller_id_fallback`)."),
+            ("Destination", "With `dialing`: where the leg is dialed."),
+            ("AnsweredAfter", "With `guarded`: ms from the leg's start to its answer."),
+            ("Cause", "With `declined`: `key` or `timeout`; with `failed` or `retried`: `busy`, `unavailable`, `congestion` or `rejected`."),
+            ("Reason", "With `retried`: `caller_id_fallback`."),
+            ("RetryCallerId", "With `retried`: the caller ID the leg is dialed with again."),
+        ],
+    },
+    Event {
+        ami: "TwinningRefused",
+        subclass: Some("twinning::refused"),
+        class: "call",
+        summary: "A remote destination was not rung.",
+        fields: &[
+            ("User", "The twinning user."),
+            ("Reason", "`dnd` (then nothing rings), `disabled`, `schedule`, `eligibility` (a hunt-group or forwarded call the user does not twin), `caller` (`block_callers` / `allow_callers`), `policy` (the destination policy, checked again at call time) or `cap` (`max_concurrent`)."),
+            ("Detail", "The reason in words."),
+            ("Leg", "The destination: `mobile`, or `mobile2` … `mobile10`."),
+        ],
+    },
+    Event {
+        ami: "TwinningBridged",
+        subclass: Some("twinning::bridged"),
+        class: "call",
+        summary: "A leg won and was bridged with the caller.",
+        fields: &[("User", "The twinning user."), ("Leg", "`desk`, `mobile`, or `mobile2` … `mobile10`.")],
+    },
+    Event {
+        ami: "TwinningHandover",
+        subclass: Some("twinning::handover"),
+        class: "call",
+        summary: "A call is being, or was, moved between the desk and a remote destination.",
+        fields: &[
+            ("User", "The twinning user."),
+            ("From", "Where the call was."),
+            ("To", "Where it is going."),
+            ("Trigger", "`dtmf` (a code keyed during the call), `ami` (or the ESL `twinning handover`), `featurecode` (the desk's pickup, `*27`), `button` (the twinning key) or `hangup` (the mobile hung up and the desk took the held caller)."),
+            ("Result", "`started`, `completed`, `noanswer`, `guarded`, `failed` or `refused`."),
+            ("Detail", "Why, for results other than `started` and `completed`."),
+        ],
+    },
+    Event {
+        ami: "TwinningHold",
+        subclass: Some("twinning::hold"),
+        class: "call",
+        summary: "The mobile put the caller on hold, or took them off it.",
+        fields: &[("User", "The twinning user."), ("State", "`on` or `off`.")],
+    },
+    Event {
+        ami: "TwinningTransfer",
+        subclass: Some("twinning::transfer"),
+        class: "call",
+        summary: "The mobile blind-transferred the caller.",
+        fields: &[
+            ("User", "The twinning user."),
+            ("Context", "`transfer_context`."),
+            ("Exten", "The extension keyed after `transfer_code`."),
+        ],
+    },
+    Event {
+        ami: "TwinningEnd",
+        subclass: Some("twinning::end"),
+        class: "call",
+        summary: "A twinned call ended. Exactly one follows each `TwinningStart`, and nothing of the call follows it.",
+        fields: &[
+            ("User", "The twinning user."),
+            ("Status", "As `TWINNINGSTATUS`: `ANSWERED`, `NOANSWER`, `BUSY`, `CHANUNAVAIL`, `DND`, `CANCEL`, `FAILED`."),
+            ("AnsweredBy", "`desk`, `mobile`, `mobile2` … `mobile10`, or empty."),
+            ("Duration", "Milliseconds from start to end."),
+        ],
+    },
+    Event {
+        ami: "TwinningSettingsChanged",
+        subclass: Some("twinning::settings"),
+        class: "config",
+        summary: "A setting changed, on any surface or (with a shared store) on another node.",
+        fields: &[
+            ("User", "The user."),
+            ("Field", "The field."),
+            ("Value", "The new value; a PIN shows as `****`."),
+            ("OldValue", "The value before."),
+            ("Source", "`dialplan`, `cli`, `ami`, `esl`, or `cluster` for another node's change."),
+            ("Channel", "The channel, when `Source` is `dialplan`."),
+            ("Node", "The node a `cluster` change was made on; empty otherwise."),
+        ],
+    },
+    Event {
+        ami: "TwinningSettingsRefused",
+        subclass: Some("twinning::settings_refused"),
+        class: "security",
+        summary: "A change was refused (nothing changed), or a reloaded configuration file was refused as a whole.",
+        fields: &[
+            ("User", "The user named (empty for a reload)."),
+            ("Field", "The field named (empty for a reload)."),
+            ("Source", "`dialplan`, `cli`, `ami`, `esl` or `reload`."),
+            ("Channel", "The channel, when `Source` is `dialplan`."),
+            ("Reason", "Why; for a reload, every bad line."),
+        ],
+    },
+    Event {
+        ami: "TwinningRequestRefused",
+        subclass: Some("twinning::request_refused"),
+        class: "security",
+        summary: "An application refused its arguments (an unknown user, bad options), or a request came from a device that is not the user's desk.",
+        fields: &[
+            ("Application", "The application, or for a device refusal the request: `change of <field>`, `pickup`, `TwinningButton`, `PIN entry`."),
+            ("Arguments", "The arguments as given (control characters escaped), or the user."),
+            ("Reason", "Why; also in `TWINNINGERROR` / `twinning_error`."),
+            ("User", "A device refusal: the user the request was for."),
+            ("Device", "A device refusal: the device the PBX proved (`PJSIP/desk1002`, `user/1002`, `sofia/internal/192.0.2.9`)."),
+            ("RequestChannel", "A device refusal: the channel the request came on."),
+        ],
+    },
+    Event {
+        ami: "TwinningAuthFailed",
+        subclass: Some("twinning::auth_failed"),
+        class: "security",
+        summary: "A wrong PIN, or a PIN entered during a lockout.",
+        fields: &[
+            ("User", "The user whose PIN was tried."),
+            ("Reason", "`incorrect`, `lockout` (a wrong PIN that locked the user out) or `locked` (entered during a lockout; not checked)."),
+            ("Attempts", "Wrong or refused entries since the user's last right PIN."),
+            ("LockedFor", "Seconds the user stays locked out; 0 when not."),
+        ],
+    },
+    Event {
+        ami: "TwinningUser",
+        subclass: None,
+        class: "reporting",
+        summary: "One user's settings in force, in answer to `TwinningStatus`.",
+        fields: &[
+            ("User", "The user."),
+            ("<Field>", "One header per field, the field's name in CamelCase (`dial_delay` is `DialDelay`, `mobile3_ring_time` is `Mobile3RingTime`); destinations 2 … 10 only when in use. `Pin` is `****` when set, else empty."),
+        ],
+    },
+    Event {
+        ami: "TwinningStatusComplete",
+        subclass: None,
+        class: "reporting",
+        summary: "Ends a `TwinningStatus` list.",
+        fields: &[("EventList", "`Complete`."), ("ListItems", "How many `TwinningUser` events were sent.")],
+    },
+];
+
+pub const API: &[ApiForm] = &[
+    ApiForm {
+        usage: "status [user]",
+        summary: "Every user as a table, or one user's fields (a PIN as `****`).",
+    },
+    ApiForm {
+        usage: "set <user> <field> <value>",
+        summary: "Change a setting; the value is the rest of the line, empty clears. From fs_cli or ESL it is audited with `Source: esl`; as `${twinning(set ...)}` from a channel, with `Source: dialplan`, and only from the user's desk (and, for a number, after the user's PIN on the same call).",
+    },
+    ApiForm {
+        usage: "handover <user> desk|mobile|mobile2..10",
+        summary: "As AMI `TwinningHandover`.",
+    },
+    ApiForm {
+        usage: "state <user>",
+        summary: "The two lamps: `twinning+1001: INUSE`, `twinningcall+1001: NOT_INUSE`; an unknown user is `-ERR`.",
+    },
+    ApiForm { usage: "calls", summary: "Calls in progress, each leg's state." },
+    ApiForm {
+        usage: "store",
+        summary: "The settings store: backend, node, connection state, last sync, leases (see Several nodes).",
+    },
+    ApiForm {
+        usage: "reload",
+        summary: "Re-read `twinning.conf.xml` after `reloadxml`; a broken file changes nothing and the reply names the `<user id=\"...\"> param`.",
+    },
+    ApiForm { usage: "help", summary: "The usage line." },
+];
+
+/// The event with this AMI name.
+pub fn event(ami: &str) -> Option<&'static Event> {
+    EVENTS.iter().find(|e| e.ami == ami)
+}
