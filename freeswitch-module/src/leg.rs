@@ -136,7 +136,17 @@ fn originate(call: &Arc<TwinnedCall>, placement: &Placement, cancel: &AtomicU32)
     } else {
         (caller_id.name.as_str(), caller_id.number.as_str())
     };
+    let caller_uuid = call.caller.uuid();
+    let dial = format!("{}/{}", target.tech, target.resource);
     let vars = [
+        // Placed as the caller's leg without handing originate the caller's session (which
+        // it would read media from, on this thread): the new channel takes the caller's
+        // codecs as its preference, so the leg offers what the caller uses (no
+        // transcoding where the trunk has it too), and its CDR names the caller.
+        ("origination_aleg_uuid", caller_uuid.as_str()),
+        ("twinning_caller_uuid", caller_uuid.as_str()),
+        // What the leg dialed, for its CDR (mod_cdr_csv, mod_xml_cdr) beside its name.
+        ("twinning_destination", dial.as_str()),
         ("origination_privacy", privacy),
         // Return as soon as it rings, so the engine hears ringing and keeps control of the
         // answer (guard, confirmation, first answer wins).
@@ -150,7 +160,6 @@ fn originate(call: &Arc<TwinnedCall>, placement: &Placement, cancel: &AtomicU32)
     // any call it places.
     let billed: Vec<(&str, &str)> = account_code.iter().map(|c| ("accountcode", c.as_str())).collect();
     let vars: Vec<(&str, &str)> = vars.iter().copied().chain(billed).collect();
-    let dial = format!("{}/{}", target.tech, target.resource);
     match session::originate(&dial, cid_name, cid_number, &vars, cancel) {
         Ok(locked) => Some(locked),
         Err(cause) => {

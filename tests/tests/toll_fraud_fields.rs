@@ -54,3 +54,29 @@ fn every_destination_field_and_both_lists_refuse_the_corpus() {
     assert_eq!(snapshot(&s), before, "a refused value changed something");
     eprintln!("toll fraud, settings service: {refused} payloads refused over {} fields", fields.len());
 }
+
+/// The billing fields go through the same validation: no payload of the corpus becomes an
+/// account code or a fallback caller ID unless it is a plain one (letters and digits for
+/// the code, a plain number for the caller ID), and a refused one changes nothing.
+#[test]
+fn the_billing_fields_refuse_the_corpus() {
+    let mut s = Settings::new(Config::from_raw(&RawConfig::parse_conf(CONF).unwrap()).unwrap());
+    let mut refused = 0;
+    for payload in corpus() {
+        let plain_code =
+            !payload.is_empty() && payload.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c));
+        let plain_number = payload.trim_start_matches('+').chars().all(|c| c.is_ascii_digit());
+        for (field, plain) in [("accountcode", plain_code), ("caller_id_fallback", plain_number)] {
+            let before = snapshot(&s);
+            match s.set("1001", field, &payload) {
+                Ok(_) => assert!(plain, "{field} took {payload:?}"),
+                Err(_) => {
+                    assert_eq!(snapshot(&s), before, "a refused {field} changed something");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(refused > 0);
+    eprintln!("toll fraud, billing fields: {refused} payloads refused");
+}
