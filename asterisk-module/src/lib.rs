@@ -6,6 +6,11 @@
 //! wrapped so a Rust panic becomes an error return and a log line; all of the module's
 //! `unsafe` is there. Everything else here is safe Rust that turns Asterisk callbacks into
 //! driver calls and driver commands into Asterisk operations.
+//!
+//! `host` is a layer: it imports nothing from the modules above it (tests/tests/layers.rs
+//! keeps it so). What it calls back is handed to it: the loader's entry points here, the
+//! tables of applications, the function, CLI commands, AMI actions and device state
+//! providers at registration (lifecycle.rs).
 
 mod host;
 
@@ -20,3 +25,22 @@ mod lamps;
 mod lifecycle;
 mod midcall;
 mod pbx;
+
+/// The module as Asterisk's loader sees it: `host`'s trampolines call these.
+struct AppTwinning;
+
+impl host::module::Module for AppTwinning {
+    fn load(module: host::module::ModuleHandle) -> bool {
+        lifecycle::load(module)
+    }
+
+    fn reload() -> bool {
+        lifecycle::reload()
+    }
+
+    fn unload() -> bool {
+        lifecycle::unload()
+    }
+}
+
+host::module::ast_module_info!(AppTwinning);

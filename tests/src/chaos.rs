@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crate::asterisk::{Instance, InstanceConfig};
 use crate::esl::{Esl, EslEvent};
-use crate::freeswitch::{FreeSwitch, FsPorts, ESL_PASSWORD};
+use crate::freeswitch::{with_param, FreeSwitch, FsPorts, FsSettings, ESL_PASSWORD};
 use crate::pbx::{self, PhonePorts};
 use crate::sipp::{free_udp_port, Phone, SipSite};
 use crate::Ami;
@@ -653,31 +653,14 @@ fn start_pbx(ports: PhonePorts) -> Instance {
 /// FreeSWITCH's twinning.conf (the body of its `<configuration>`): the same users and
 /// settings as [`twinning_conf`], the phones as SIP targets on loopback.
 fn fs_twinning_conf(ports: PhonePorts, desk_pickup_time: u32) -> String {
-    format!(
-        r#"      <settings>
-        <param name="mobile_dial" value="sofia/internal/{{number}}@127.0.0.1:{mobile}"/>
-        <param name="max_concurrent" value="200"/>
-        <param name="answer_guard" value="0"/>
-        <param name="handover_timeout" value="5"/>
-        <param name="transfer_context" value="twinning-test"/>
-        <param name="desk_pickup_time" value="{desk_pickup_time}"/>
-      </settings>
-      <users>
-        <user id="1001">
-          <param name="desk" value="{desk}"/>
-          <param name="mobile" value="07700900123"/>
-          <param name="enabled" value="yes"/>
-        </user>
-        <user id="1002">
-          <param name="desk" value="{desk2}"/>
-          <param name="mobile" value="07700900456"/>
-          <param name="enabled" value="yes"/>
-        </user>
-      </users>"#,
-        mobile = ports.mobile,
-        desk = FreeSwitch::sip_target(ports.desk, "desk1001"),
-        desk2 = FreeSwitch::sip_target(ports.desk2, "desk1002"),
-    )
+    FsSettings::new(ports.mobile)
+        .param("max_concurrent", 200)
+        .param("handover_timeout", 5)
+        .param("transfer_context", "twinning-test")
+        .param("desk_pickup_time", desk_pickup_time)
+        .user("1001", ports.desk, "07700900123", true)
+        .user("1002", ports.desk2, "07700900456", true)
+        .xml()
 }
 
 /// FreeSWITCH's counterpart of [`EXTENSIONS`]: `100X` plain, `6100X` with a dial delay and
@@ -854,12 +837,7 @@ impl Pbx {
             (Pbx::FreeSwitch(f), Control::Esl(esl)) => {
                 let path = f.path("conf/freeswitch.xml");
                 let xml = std::fs::read_to_string(&path).unwrap_or_default();
-                let param = "<param name=\"desk_pickup_time\" value=\"";
-                let rewritten = xml.find(param).and_then(|at| {
-                    let from = at + param.len();
-                    let to = from + xml[from..].find('"')?;
-                    Some(format!("{}{desk_pickup_time}{}", &xml[..from], &xml[to..]))
-                });
+                let rewritten = with_param(&xml, "desk_pickup_time", desk_pickup_time);
                 let Some(rewritten) = rewritten else {
                     return (
                         "twinning reload".into(),

@@ -75,6 +75,92 @@ impl Default for FsPorts {
     }
 }
 
+/// The body of `<configuration name="twinning.conf">` a test starts FreeSWITCH with (see
+/// [`FreeSwitch::start`]): the `<settings>` params (Asterisk's `[general]`), then the
+/// `<users>`, each with its params. Every test's mobile trunk is the SIPp phone on the
+/// mobile port, with no answer guard; the rest is the test's own:
+///
+/// ```ignore
+/// FsSettings::new(ports.mobile)
+///     .param("handover_timeout", 5)
+///     .user("1001", ports.desk, "07700900123", true)
+///     .xml()
+/// ```
+#[derive(Debug, Clone)]
+pub struct FsSettings {
+    params: Vec<(String, String)>,
+    users: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl FsSettings {
+    /// `mobile_dial` to the SIPp phone on `mobile_port` (the number as its user) and
+    /// `answer_guard` 0; no users.
+    pub fn new(mobile_port: u16) -> FsSettings {
+        FsSettings { params: Vec::new(), users: Vec::new() }
+            .param("mobile_dial", format!("sofia/internal/{{number}}@127.0.0.1:{mobile_port}"))
+            .param("answer_guard", 0)
+    }
+
+    /// Sets a `<settings>` param: the new value in its place, or a new param last.
+    pub fn param(mut self, name: &str, value: impl std::fmt::Display) -> FsSettings {
+        let value = value.to_string();
+        match self.params.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.params.push((name.to_string(), value)),
+        }
+        self
+    }
+
+    /// Sets each of `params` in turn (see [`FsSettings::param`]).
+    pub fn params(self, params: &[(&str, &str)]) -> FsSettings {
+        params.iter().fold(self, |settings, (name, value)| settings.param(name, value))
+    }
+
+    /// Adds user `id`, whose desk is the SIPp phone `desk<id>` on `desk_port`, with its mobile
+    /// number and whether twinning is enabled.
+    pub fn user(mut self, id: &str, desk_port: u16, mobile: &str, enabled: bool) -> FsSettings {
+        let params = vec![
+            ("desk".to_string(), FreeSwitch::sip_target(desk_port, &format!("desk{id}"))),
+            ("mobile".to_string(), mobile.to_string()),
+            ("enabled".to_string(), if enabled { "yes" } else { "no" }.to_string()),
+        ];
+        self.users.push((id.to_string(), params));
+        self
+    }
+
+    /// The XML, indented to sit in [`FreeSwitch`]'s `freeswitch.xml`; each param on a line
+    /// of its own as `<param name="…" value="…"/>`, so tests can find and rewrite one.
+    pub fn xml(&self) -> String {
+        let param = |indent: &str, (name, value): &(String, String)| {
+            format!("{indent}<param name=\"{}\" value=\"{}\"/>\n", escape(name), escape(value))
+        };
+        let mut xml = String::from("      <settings>\n");
+        xml.extend(self.params.iter().map(|p| param("        ", p)));
+        xml.push_str("      </settings>\n      <users>\n");
+        for (id, params) in &self.users {
+            xml.push_str(&format!("        <user id=\"{}\">\n", escape(id)));
+            xml.extend(params.iter().map(|p| param("          ", p)));
+            xml.push_str("        </user>\n");
+        }
+        xml.push_str("      </users>");
+        xml
+    }
+}
+
+/// `text` as an XML attribute value.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// `xml` with the value of its first `<param name="{name}" …>` replaced by `value`; `None`
+/// when it has no such param.
+pub fn with_param(xml: &str, name: &str, value: impl std::fmt::Display) -> Option<String> {
+    let key = format!("<param name=\"{name}\" value=\"");
+    let from = xml.find(&key)? + key.len();
+    let to = from + xml[from..].find('"')?;
+    Some(format!("{}{value}{}", &xml[..from], &xml[to..]))
+}
+
 pub struct FreeSwitch {
     prefix: PathBuf,
     /// The instance directory as this process sees it, and as SIPp (in the root) sees it.
@@ -332,11 +418,7 @@ impl FreeSwitch {
     pub fn set_rtp_ports(&mut self, start: u16, end: u16) {
         let path = self.outside.join("conf/freeswitch.xml");
         let set = |xml: String, name: &str, value: u16| -> String {
-            let key = format!("<param name=\"{name}\" value=\"");
-            let from =
-                xml.find(&key).unwrap_or_else(|| panic!("no {name} in {}", path.display())) + key.len();
-            let to = from + xml[from..].find('"').unwrap();
-            format!("{}{value}{}", &xml[..from], &xml[to..])
+            with_param(&xml, name, value).unwrap_or_else(|| panic!("no {name} in {}", path.display()))
         };
         let xml = fs::read_to_string(&path).unwrap();
         fs::write(&path, set(set(xml, "rtp-start-port", start), "rtp-end-port", end)).unwrap();

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use twinning_tests::esl::{Esl, EslEvent};
-use twinning_tests::freeswitch::{FreeSwitch, FsPorts};
+use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
 use twinning_tests::sipp::{Answer, Caller, Phone, SipSite};
 use twinning_tests::subscriber::{Lamp, Subscriber};
 
@@ -30,30 +30,15 @@ const EVENTS: &[&str] = &[
     "twinning::test",
 ];
 
-fn conf(ports: FsPorts, general_extra: &str) -> String {
-    format!(
-        r#"      <settings>
-        <param name="mobile_dial" value="sofia/internal/{{number}}@127.0.0.1:{mobile}"/>
-        <param name="blocked_prefixes" value="09"/>
-        <param name="answer_guard" value="0"/>
-        <param name="handover_timeout" value="5"/>
-{general_extra}      </settings>
-      <users>
-        <user id="1001">
-          <param name="desk" value="{desk}"/>
-          <param name="mobile" value="07700900123"/>
-          <param name="enabled" value="yes"/>
-        </user>
-        <user id="1002">
-          <param name="desk" value="{desk2}"/>
-          <param name="mobile" value="07700900456"/>
-          <param name="enabled" value="no"/>
-        </user>
-      </users>"#,
-        mobile = ports.mobile,
-        desk = FreeSwitch::sip_target(ports.desk, "desk1001"),
-        desk2 = FreeSwitch::sip_target(ports.desk2, "desk1002"),
-    )
+/// Two users on the test's SIPp phones, 1001 enabled and 1002 not, and `extra` settings.
+fn conf(ports: FsPorts, extra: &[(&str, &str)]) -> String {
+    FsSettings::new(ports.mobile)
+        .param("blocked_prefixes", "09")
+        .param("handover_timeout", 5)
+        .params(extra)
+        .user("1001", ports.desk, "07700900123", true)
+        .user("1002", ports.desk2, "07700900456", false)
+        .xml()
 }
 
 struct Pbx {
@@ -62,9 +47,9 @@ struct Pbx {
     ports: FsPorts,
 }
 
-fn start(test: &str, general_extra: &str, options: &str) -> Option<Pbx> {
+fn start(test: &str, extra: &[(&str, &str)], options: &str) -> Option<Pbx> {
     let ports = FsPorts::new();
-    let fs = FreeSwitch::start(test, &conf(ports, general_extra), options, ports)?;
+    let fs = FreeSwitch::start(test, &conf(ports, extra), options, ports)?;
     let mut esl = fs.esl();
     esl.subscribe(EVENTS);
     Some(Pbx { fs, esl, ports })
@@ -95,7 +80,7 @@ fn tail(log: &str) -> String {
 
 #[test]
 fn loads_and_answers_the_api() {
-    let Some(mut p) = start("freeswitch::loads_and_answers_the_api", "", "") else { return };
+    let Some(mut p) = start("freeswitch::loads_and_answers_the_api", &[], "") else { return };
     let status = p.esl.api("twinning status");
     assert!(status.contains("1001") && status.contains("2 twinning users"), "{status}");
     let one = p.esl.api("twinning status 1001");
@@ -113,7 +98,7 @@ fn loads_and_answers_the_api() {
 
 #[test]
 fn settings_change_by_api_with_an_audit_event_and_bad_values_change_nothing() {
-    let Some(mut p) = start("freeswitch::settings_change", "", "") else { return };
+    let Some(mut p) = start("freeswitch::settings_change", &[], "") else { return };
     let ok = p.esl.api("twinning set 1001 mobile 07700900999");
     assert!(ok.starts_with("+OK"), "{ok}");
     let e = p.event("twinning::settings", &[]);
@@ -139,7 +124,7 @@ fn settings_change_by_api_with_an_audit_event_and_bad_values_change_nothing() {
 
 #[test]
 fn runtime_changes_survive_a_crash() {
-    let Some(mut p) = start("freeswitch::runtime_changes_survive_a_crash", "", "") else { return };
+    let Some(mut p) = start("freeswitch::runtime_changes_survive_a_crash", &[], "") else { return };
     assert!(p.esl.api("twinning set 1001 dial_delay 3").starts_with("+OK"));
     assert!(p.esl.api("twinning set 1002 enabled yes").starts_with("+OK"));
     for (field, value) in
@@ -159,7 +144,7 @@ fn runtime_changes_survive_a_crash() {
 
 #[test]
 fn a_broken_reload_changes_nothing() {
-    let Some(mut p) = start("freeswitch::a_broken_reload_changes_nothing", "", "") else { return };
+    let Some(mut p) = start("freeswitch::a_broken_reload_changes_nothing", &[], "") else { return };
     let conf_path = p.fs.path("conf/freeswitch.xml");
     let xml = std::fs::read_to_string(&conf_path).unwrap();
     std::fs::write(
@@ -175,7 +160,7 @@ fn a_broken_reload_changes_nothing() {
 
 #[test]
 fn the_desk_answers_first_and_the_mobile_stops_ringing() {
-    let Some(mut p) = start("freeswitch::the_desk_answers_first", "", "") else { return };
+    let Some(mut p) = start("freeswitch::the_desk_answers_first", &[], "") else { return };
     let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(500));
     let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1500 });
@@ -195,7 +180,7 @@ fn the_desk_answers_first_and_the_mobile_stops_ringing() {
 
 #[test]
 fn the_mobile_answers_first_with_the_callers_number() {
-    let Some(mut p) = start("freeswitch::the_mobile_answers_first", "", "") else { return };
+    let Some(mut p) = start("freeswitch::the_mobile_answers_first", &[], "") else { return };
     let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(400));
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1500 });
@@ -214,9 +199,7 @@ fn the_mobile_answers_first_with_the_callers_number() {
 /// dialed, not the extension `twinning` runs in.
 #[test]
 fn caller_id_did_shows_the_number_the_caller_dialed() {
-    let Some(mut p) =
-        start("freeswitch::caller_id_did", "        <param name=\"caller_id\" value=\"did\"/>\n", "")
-    else {
+    let Some(mut p) = start("freeswitch::caller_id_did", &[("caller_id", "did")], "") else {
         return;
     };
     let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
@@ -235,9 +218,7 @@ fn caller_id_did_shows_the_number_the_caller_dialed() {
 
 #[test]
 fn a_mobile_answer_inside_the_guard_is_voicemail_and_ignored() {
-    let Some(mut p) =
-        start("freeswitch::answer_guard", "        <param name=\"answer_guard\" value=\"3\"/>\n", "")
-    else {
+    let Some(mut p) = start("freeswitch::answer_guard", &[("answer_guard", "3")], "") else {
         return;
     };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(4500));
@@ -252,7 +233,7 @@ fn a_mobile_answer_inside_the_guard_is_voicemail_and_ignored() {
 
 #[test]
 fn nobody_answers_and_the_dialplan_goes_on() {
-    let Some(mut p) = start("freeswitch::nobody_answers", "", "r(5)") else { return };
+    let Some(mut p) = start("freeswitch::nobody_answers", &[], "r(5)") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 500 });
@@ -265,7 +246,7 @@ fn nobody_answers_and_the_dialplan_goes_on() {
 
 #[test]
 fn a_disabled_user_rings_only_the_desk_and_bad_arguments_fail() {
-    let Some(mut p) = start("freeswitch::disabled_and_bad_arguments", "", "") else { return };
+    let Some(mut p) = start("freeswitch::disabled_and_bad_arguments", &[], "") else { return };
     let _desk = Phone::uas(&p.fs, "desk2", p.ports.desk2, &ring(300));
     let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(100));
     let _caller = Phone::call(&p.fs, "caller", "1002", &Caller::HangUpAfter { hold_ms: 300 });
@@ -284,7 +265,7 @@ fn a_disabled_user_rings_only_the_desk_and_bad_arguments_fail() {
 
 #[test]
 fn api_handover_pushes_a_desk_call_to_the_mobile_without_touching_the_caller() {
-    let Some(mut p) = start("freeswitch::api_handover", "", "") else { return };
+    let Some(mut p) = start("freeswitch::api_handover", &[], "") else { return };
     let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
     let mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 6000 });
@@ -307,7 +288,7 @@ fn api_handover_pushes_a_desk_call_to_the_mobile_without_touching_the_caller() {
 
 #[test]
 fn the_desk_pushes_its_call_to_the_mobile_by_dtmf() {
-    let Some(mut p) = start("freeswitch::desk_push_dtmf", "", "") else { return };
+    let Some(mut p) = start("freeswitch::desk_push_dtmf", &[], "") else { return };
     let _desk =
         Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::After { after_ms: 300, dtmf: vec![(1500, "*8")] });
     let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
@@ -326,7 +307,7 @@ fn the_desk_pushes_its_call_to_the_mobile_by_dtmf() {
 
 #[test]
 fn the_desk_picks_up_a_mobile_call_by_feature_code() {
-    let Some(mut p) = start("freeswitch::pickup", "", "") else { return };
+    let Some(mut p) = start("freeswitch::pickup", &[], "") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(300));
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 6000 });
@@ -347,7 +328,7 @@ fn the_desk_picks_up_a_mobile_call_by_feature_code() {
 
 #[test]
 fn unload_is_refused_while_a_call_is_up() {
-    let Some(mut p) = start("freeswitch::unload_refused", "", "") else { return };
+    let Some(mut p) = start("freeswitch::unload_refused", &[], "") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
     let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 4000 });
@@ -369,7 +350,7 @@ fn unload_is_refused_while_a_call_is_up() {
 
 #[test]
 fn a_confirmed_mobile_answer_wins_and_a_declined_one_does_not() {
-    let Some(mut p) = start("freeswitch::confirmation", "", "c") else { return };
+    let Some(mut p) = start("freeswitch::confirmation", &[], "c") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let _mobile = Phone::uas(
         &p.fs,
@@ -384,7 +365,7 @@ fn a_confirmed_mobile_answer_wins_and_a_declined_one_does_not() {
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
     drop(p);
 
-    let Some(mut p) = start("freeswitch::confirmation_declined", "", "cr(6)") else { return };
+    let Some(mut p) = start("freeswitch::confirmation_declined", &[], "cr(6)") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let _mobile = Phone::uas(
         &p.fs,
@@ -400,7 +381,7 @@ fn a_confirmed_mobile_answer_wins_and_a_declined_one_does_not() {
 
 #[test]
 fn the_caller_hanging_up_first_cancels_both_legs() {
-    let Some(mut p) = start("freeswitch::caller_cancel", "", "") else { return };
+    let Some(mut p) = start("freeswitch::caller_cancel", &[], "") else { return };
     let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::CancelAfter { ms: 1500 });
@@ -415,7 +396,7 @@ fn the_caller_hanging_up_first_cancels_both_legs() {
 
 #[test]
 fn busy_on_both_devices_is_busy() {
-    let Some(mut p) = start("freeswitch::busy", "", "") else { return };
+    let Some(mut p) = start("freeswitch::busy", &[], "") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Busy);
     let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Busy);
     let _caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 300 });
@@ -426,7 +407,7 @@ fn busy_on_both_devices_is_busy() {
 
 #[test]
 fn the_mobile_moves_its_call_to_the_desk_and_holds_by_dtmf() {
-    let Some(mut p) = start("freeswitch::mobile_codes", "", "") else { return };
+    let Some(mut p) = start("freeswitch::mobile_codes", &[], "") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let _mobile = Phone::uas(
         &p.fs,
@@ -455,7 +436,7 @@ fn a_panic_in_the_module_is_an_error_not_a_crash() {
     let ports = FsPorts::new();
     let Some(fs) = FreeSwitch::start_with_env(
         "freeswitch::panic_guard",
-        &conf(ports, ""),
+        &conf(ports, &[]),
         "",
         ports,
         &[("TWINNING_INJECT_PANIC", "twinning API,twinning app")],
@@ -487,7 +468,7 @@ fn start_with_sample(test: &str) -> Option<Pbx> {
          <action inline=\"true\" application=\"set\" data=\"user_name=${{caller_id_number}}\"/></condition></extension>{inner}"
     );
     let ports = FsPorts::new();
-    let fs = FreeSwitch::start_with_dialplan(test, &conf(ports, ""), &inner, ports)?;
+    let fs = FreeSwitch::start_with_dialplan(test, &conf(ports, &[]), &inner, ports)?;
     let mut p = Pbx { esl: fs.esl(), fs, ports };
     p.esl.subscribe(EVENTS);
     Some(p)
@@ -523,7 +504,7 @@ fn a_phone_at_another_address_claiming_a_user_is_refused() {
 /// A caller who withholds their number reaches the mobile withheld.
 #[test]
 fn a_withheld_caller_reaches_the_mobile_withheld() {
-    let Some(mut p) = start("freeswitch::withheld", "", "") else { return };
+    let Some(mut p) = start("freeswitch::withheld", &[], "") else { return };
     let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(300));
     let mut caller = Phone::call_withheld(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 800 });
@@ -572,8 +553,8 @@ fn the_sample_feature_codes_change_settings_from_the_phone() {
 
 #[test]
 fn wrong_pins_are_rate_limited_across_calls() {
-    let extra = "        <param name=\"pin_max_attempts\" value=\"2\"/>\n        <param name=\"pin_lockout\" value=\"4\"/>\n";
-    let Some(mut p) = start("freeswitch::pin_rate_limit", extra, "") else { return };
+    let extra = [("pin_max_attempts", "2"), ("pin_lockout", "4")];
+    let Some(mut p) = start("freeswitch::pin_rate_limit", &extra, "") else { return };
     assert!(p.esl.api("twinning set 1001 pin 4826").starts_with("+OK"));
     let attempt = |p: &mut Pbx, name: &str, digits: &str| -> (String, Option<EslEvent>) {
         let mut phone =
@@ -605,7 +586,7 @@ fn wrong_pins_are_rate_limited_across_calls() {
 
 #[test]
 fn refused_application_arguments_raise_an_event() {
-    let Some(mut p) = start("freeswitch::request_refused", "", "") else { return };
+    let Some(mut p) = start("freeswitch::request_refused", &[], "") else { return };
     let _bad = Phone::call(&p.fs, "bad", "9x1001", &Caller::HangUpAfter { hold_ms: 100 });
     let e = p.event("twinning::request_refused", &[]);
     assert_eq!((e.must("Application"), e.must("Arguments")), ("twinning", "x1001"));
@@ -616,8 +597,9 @@ fn refused_application_arguments_raise_an_event() {
 
 #[test]
 fn after_the_mobile_hangs_up_the_desk_takes_the_held_caller() {
-    let extra = "        <param name=\"desk_pickup_time\" value=\"8\"/>\n";
-    let Some(mut p) = start("freeswitch::desk_pickup_after_hangup", extra, "") else { return };
+    let Some(mut p) = start("freeswitch::desk_pickup_after_hangup", &[("desk_pickup_time", "8")], "") else {
+        return;
+    };
     let desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let _mobile = Phone::uas(
         &p.fs,
@@ -642,8 +624,10 @@ fn after_the_mobile_hangs_up_the_desk_takes_the_held_caller() {
 
 #[test]
 fn the_mobile_transfers_the_caller_blind() {
-    let extra = "        <param name=\"transfer_context\" value=\"twinning-test\"/>\n";
-    let Some(mut p) = start("freeswitch::mobile_transfer", extra, "") else { return };
+    let Some(mut p) = start("freeswitch::mobile_transfer", &[("transfer_context", "twinning-test")], "")
+    else {
+        return;
+    };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let _mobile = Phone::uas(
         &p.fs,
@@ -666,12 +650,13 @@ fn the_mobile_transfers_the_caller_blind() {
 #[test]
 fn the_toll_fraud_corpus_never_reaches_the_trunk() {
     let ports = FsPorts::new();
-    let policy =
-        "<param name=\"blocked_prefixes\" value=\"09, 0871, 118, 1900, +449, 00449, +1900\"/>\n        \
-                  <param name=\"international_prefixes\" value=\"00, +, 011\"/>\n        \
-                  <param name=\"home_prefixes\" value=\"+44, 0044\"/>\n        \
-                  <param name=\"min_digits\" value=\"4\"/>";
-    let conf = conf(ports, "").replace("<param name=\"blocked_prefixes\" value=\"09\"/>", policy);
+    let policy = [
+        ("blocked_prefixes", "09, 0871, 118, 1900, +449, 00449, +1900"),
+        ("international_prefixes", "00, +, 011"),
+        ("home_prefixes", "+44, 0044"),
+        ("min_digits", "4"),
+    ];
+    let conf = conf(ports, &policy);
     let Some(fs) = FreeSwitch::start("freeswitch::toll_fraud", &conf, "", ports) else { return };
     let mut p = Pbx { esl: fs.esl(), fs, ports };
     p.esl.subscribe(EVENTS);
@@ -739,7 +724,7 @@ fn the_toll_fraud_corpus_never_reaches_the_trunk() {
 /// session must be let go exactly once, and nothing may touch a session after its end.
 #[test]
 fn a_burst_of_racing_calls_leaves_nothing_behind() {
-    let Some(mut p) = start("freeswitch::burst", "", "") else { return };
+    let Some(mut p) = start("freeswitch::burst", &[], "") else { return };
     let _desk = Phone::uas_all(&p.fs, "desk", p.ports.desk, &ring(300));
     let _mobile = Phone::uas_all(&p.fs, "mobile", p.ports.mobile, &Answer::Busy);
     let calls = 120;
@@ -801,8 +786,9 @@ fn the_shipped_sample_configuration_loads() {
 
 #[test]
 fn the_pickup_code_takes_a_held_caller() {
-    let extra = "        <param name=\"desk_pickup_time\" value=\"10\"/>\n";
-    let Some(mut p) = start("freeswitch::pickup_held_caller", extra, "") else { return };
+    let Some(mut p) = start("freeswitch::pickup_held_caller", &[("desk_pickup_time", "10")], "") else {
+        return;
+    };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let _mobile = Phone::uas(
         &p.fs,
@@ -842,7 +828,7 @@ fn a_bridged_and_a_ringing_call(p: &mut Pbx, ms: u64) -> Vec<Phone> {
 
 #[test]
 fn fsctl_shutdown_with_calls_ringing_and_bridged_exits_cleanly() {
-    let Some(mut p) = start("freeswitch::shutdown_with_calls", "", "") else { return };
+    let Some(mut p) = start("freeswitch::shutdown_with_calls", &[], "") else { return };
     let _phones = a_bridged_and_a_ringing_call(&mut p, 30_000);
     let status = p.fs.shutdown(Duration::from_secs(60)).expect("FreeSWITCH did not exit");
     let log = p.fs.log();
@@ -852,7 +838,7 @@ fn fsctl_shutdown_with_calls_ringing_and_bridged_exits_cleanly() {
 
 #[test]
 fn unload_with_calls_ringing_and_bridged_is_refused_then_succeeds() {
-    let Some(mut p) = start("freeswitch::unload_with_calls", "", "r(8)") else { return };
+    let Some(mut p) = start("freeswitch::unload_with_calls", &[], "r(8)") else { return };
     let _phones = a_bridged_and_a_ringing_call(&mut p, 6000);
     for _ in 0..3 {
         let unload = p.esl.api("unload mod_twinning");
@@ -879,7 +865,7 @@ fn unload_with_calls_ringing_and_bridged_is_refused_then_succeeds() {
 /// has), then `reload mod_twinning` once it has ended, and the new file is the one mapped.
 #[test]
 fn installing_a_new_module_during_a_call_and_reloading_after_it() {
-    let Some(mut p) = start("freeswitch::upgrade_during_a_call", "", "") else { return };
+    let Some(mut p) = start("freeswitch::upgrade_during_a_call", &[], "") else { return };
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
     let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 5000 });
@@ -934,7 +920,7 @@ fn press_key(p: &mut Pbx, user: &str) -> EslEvent {
 
 #[test]
 fn the_key_lamp_follows_the_settings_as_presence() {
-    let Some(mut p) = start("freeswitch::key_lamp", "", "") else { return };
+    let Some(mut p) = start("freeswitch::key_lamp", &[], "") else { return };
     let key = Subscriber::watch(&p.fs, "key-lamp", "desk1001", "twinning+1001");
     let call_lamp = Subscriber::watch(&p.fs, "call-lamp", "desk1002", "twinningcall+1001");
     let (mut k, mut c) = (0, 0);
@@ -978,7 +964,7 @@ fn the_key_lamp_follows_the_settings_as_presence() {
 
 #[test]
 fn both_lamps_follow_a_call_the_key_pulls_from_the_mobile() {
-    let Some(mut p) = start("freeswitch::key_pull", "", "") else { return };
+    let Some(mut p) = start("freeswitch::key_pull", &[], "") else { return };
     let key = Subscriber::watch(&p.fs, "key-lamp", "desk1002", "twinning+1001");
     let call_lamp = Subscriber::watch(&p.fs, "call-lamp", "desk1002", "twinningcall+1001");
     let (mut k, mut c) = (0, 0);
@@ -1010,7 +996,7 @@ fn both_lamps_follow_a_call_the_key_pulls_from_the_mobile() {
 
 #[test]
 fn the_key_pushes_a_desk_call_to_the_mobile() {
-    let Some(mut p) = start("freeswitch::key_push", "", "") else { return };
+    let Some(mut p) = start("freeswitch::key_push", &[], "") else { return };
     // The mobile rings only when pushed: its dial delay outlasts the desk's answer.
     assert!(p.esl.api("twinning set 1001 dial_delay 30").starts_with("+OK"));
     let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(300));
@@ -1040,7 +1026,7 @@ fn the_key_pushes_a_desk_call_to_the_mobile() {
 
 #[test]
 fn bad_button_input_fails_clearly_and_changes_nothing() {
-    let Some(mut p) = start("freeswitch::key_bad_input", "", "") else { return };
+    let Some(mut p) = start("freeswitch::key_bad_input", &[], "") else { return };
     for (args, error) in [
         ("", "usage: twinning_button <user>"),
         ("9999", "unknown twinning user"),
@@ -1080,7 +1066,7 @@ fn three_destinations(p: &mut Pbx, extra: &[(&str, &str)]) {
 
 #[test]
 fn each_destination_rings_after_its_delay_and_the_second_answers_first_and_wins() {
-    let Some(mut p) = start("freeswitch::destinations", "", "") else { return };
+    let Some(mut p) = start("freeswitch::destinations", &[], "") else { return };
     three_destinations(&mut p, &[]);
     let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
     let mut trunk = Phone::trunk(&p.fs, "trunk", p.ports.mobile, &[("07700900222", 2800)], 3);
@@ -1104,7 +1090,7 @@ fn each_destination_rings_after_its_delay_and_the_second_answers_first_and_wins(
 
 #[test]
 fn caller_lists_decide_who_reaches_the_remote_destinations() {
-    let Some(mut p) = start("freeswitch::caller_lists", "", "") else { return };
+    let Some(mut p) = start("freeswitch::caller_lists", &[], "") else { return };
     three_destinations(&mut p, &[("mobile2_dial_delay", "0"), ("mobile3_dial_delay", "0")]);
     assert!(p.esl.api("twinning set 1001 block_callers 0161*, anonymous").starts_with("+OK"));
     let status = p.esl.api("twinning status 1001");
@@ -1167,7 +1153,7 @@ fn caller_lists_decide_who_reaches_the_remote_destinations() {
 
 #[test]
 fn a_guard_and_a_ring_time_of_one_destination_apply_to_it_only() {
-    let Some(mut p) = start("freeswitch::destination_timers", "", "") else { return };
+    let Some(mut p) = start("freeswitch::destination_timers", &[], "") else { return };
     // mobile2: a 3 s guard, answers at 0.5 s (voicemail). mobile3: rings 5 s of its own.
     // mobile (the user's guard, 0) answers at 6 s and wins.
     three_destinations(

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use twinning_tests::esl::Esl;
-use twinning_tests::freeswitch::{FreeSwitch, FsPorts};
+use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
 use twinning_tests::pbx::CALL_MODULES;
 use twinning_tests::postgres::PgServer;
 use twinning_tests::sipp::{Answer, Caller, Phone};
@@ -17,25 +17,13 @@ use twinning_tests::{Instance, InstanceConfig};
 const WAIT: Duration = Duration::from_secs(40);
 
 fn conf(ports: FsPorts, dsn: &str, node: &str, max: u32) -> String {
-    format!(
-        r#"      <settings>
-        <param name="mobile_dial" value="sofia/internal/{{number}}@127.0.0.1:{mobile}"/>
-        <param name="answer_guard" value="0"/>
-        <param name="max_concurrent" value="{max}"/>
-        <param name="settings_store" value="postgresql"/>
-        <param name="settings_dsn" value="{dsn}"/>
-        <param name="node_name" value="{node}"/>
-      </settings>
-      <users>
-        <user id="1001">
-          <param name="desk" value="{desk}"/>
-          <param name="mobile" value="07700900123"/>
-          <param name="enabled" value="yes"/>
-        </user>
-      </users>"#,
-        mobile = ports.mobile,
-        desk = FreeSwitch::sip_target(ports.desk, "desk1001"),
-    )
+    FsSettings::new(ports.mobile)
+        .param("max_concurrent", max)
+        .param("settings_store", "postgresql")
+        .param("settings_dsn", dsn)
+        .param("node_name", node)
+        .user("1001", ports.desk, "07700900123", true)
+        .xml()
 }
 
 struct Node {

@@ -1,10 +1,15 @@
-//! Registration with Asterisk's module loader, and the module's load, reload and unload.
+//! Registration with Asterisk's module loader, and the trampolines for the module's load,
+//! reload and unload.
 //!
 //! Asterisk expects a module to call `ast_module_register` from an ELF constructor while
 //! `dlopen` runs, passing an `ast_module_info` that the loader then writes into (`self`),
 //! so the info lives in writable static memory and is filled in by the constructor. Its
 //! `buildopt_sum` is the real `AST_BUILDOPT_SUM` of the headers built against, so the
 //! loader refuses the module if this Asterisk was built with different options.
+//!
+//! What load, reload and unload do belongs to the layer above: it implements [`Module`] and
+//! names that type once in [`ast_module_info!`] (in lib.rs), which places the constructor
+//! for it. The trampolines here are generic over it, so `host` imports nothing above itself.
 
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, CStr};
@@ -24,15 +29,36 @@ unsafe impl Sync for ModuleInfo {}
 
 static MODULE_INFO: ModuleInfo = ModuleInfo(UnsafeCell::new(MaybeUninit::zeroed()));
 
-#[used]
-#[link_section = ".init_array"]
-static REGISTER_AT_DLOPEN: extern "C" fn() = register_with_loader;
+/// The module's own load, reload and unload, which the loader's trampolines call under
+/// [`guard::catch`]; implemented above `host` and handed to it by [`ast_module_info!`].
+pub trait Module {
+    /// Starts the module and registers everything; false declines the load.
+    fn load(module: ModuleHandle) -> bool;
+    /// False when the reload was refused (the previous settings stay).
+    fn reload() -> bool;
+    /// False when the module must stay loaded.
+    fn unload() -> bool;
+}
 
-#[used]
-#[link_section = ".fini_array"]
-static UNREGISTER_AT_DLCLOSE: extern "C" fn() = unregister_from_loader;
+/// Asterisk's `AST_MODULE_INFO` for a type implementing [`Module`]: registers it with the
+/// loader from an ELF constructor while `dlopen` runs, and unregisters it from the
+/// destructor at `dlclose`. Used once, in lib.rs.
+macro_rules! ast_module_info {
+    ($module:ty) => {
+        #[used]
+        #[link_section = ".init_array"]
+        static REGISTER_AT_DLOPEN: extern "C" fn() = $crate::host::module::register_with_loader::<$module>;
 
-extern "C" fn register_with_loader() {
+        #[used]
+        #[link_section = ".fini_array"]
+        static UNREGISTER_AT_DLCLOSE: extern "C" fn() = $crate::host::module::unregister_from_loader;
+    };
+}
+pub(crate) use ast_module_info;
+
+/// The constructor [`ast_module_info!`] places: fills in the module info with `M`'s
+/// trampolines and registers it.
+pub extern "C" fn register_with_loader<M: Module>() {
     guard::catch("module registration", (), || {
         // SAFETY: the shim's constants are NUL-terminated strings defined by build/shim.c.
         let (sum, key) = unsafe {
@@ -44,9 +70,9 @@ extern "C" fn register_with_loader() {
         }
         let info = sys::ast_module_info {
             self_: std::ptr::null_mut(),
-            load: Some(load),
-            reload: Some(reload),
-            unload: Some(unload),
+            load: Some(load::<M>),
+            reload: Some(reload::<M>),
+            unload: Some(unload::<M>),
             name: NAME.as_ptr(),
             description: c"Mobile twinning (desk and mobile ring together, handover, policy)".as_ptr(),
             key,
@@ -65,7 +91,8 @@ extern "C" fn register_with_loader() {
     })
 }
 
-extern "C" fn unregister_from_loader() {
+/// The destructor [`ast_module_info!`] places.
+pub extern "C" fn unregister_from_loader() {
     guard::catch("module unregistration", (), || {
         // SAFETY: registered by the constructor of this same image.
         unsafe { sys::ast_module_unregister((*MODULE_INFO.0.get()).as_ptr()) }
@@ -89,10 +116,10 @@ fn handle() -> ModuleHandle {
     ModuleHandle(unsafe { (*MODULE_INFO.0.get()).assume_init_ref().self_ })
 }
 
-unsafe extern "C" fn load() -> sys::ast_module_load_result::Type {
+unsafe extern "C" fn load<M: Module>() -> sys::ast_module_load_result::Type {
     guard::catch("load", sys::ast_module_load_result::AST_MODULE_LOAD_DECLINE, || {
         logger::install();
-        if crate::lifecycle::load(handle()) {
+        if M::load(handle()) {
             sys::ast_module_load_result::AST_MODULE_LOAD_SUCCESS
         } else {
             sys::ast_module_load_result::AST_MODULE_LOAD_DECLINE
@@ -100,10 +127,10 @@ unsafe extern "C" fn load() -> sys::ast_module_load_result::Type {
     })
 }
 
-unsafe extern "C" fn reload() -> c_int {
-    guard::catch("reload", -1, || if crate::lifecycle::reload() { 0 } else { -1 })
+unsafe extern "C" fn reload<M: Module>() -> c_int {
+    guard::catch("reload", -1, || if M::reload() { 0 } else { -1 })
 }
 
-unsafe extern "C" fn unload() -> c_int {
-    guard::catch("unload", -1, || if crate::lifecycle::unload() { 0 } else { -1 })
+unsafe extern "C" fn unload<M: Module>() -> c_int {
+    guard::catch("unload", -1, || if M::unload() { 0 } else { -1 })
 }

@@ -8,26 +8,59 @@
 //! waits for every thread the module started to have exited (joined, not merely counted),
 //! and for every callback in progress to return; only then may the code go. If that does
 //! not happen in time, it answers NOUNLOAD and the module stays mapped.
+//!
+//! What load and shutdown do belongs to the layer above: it implements [`Module`] and names
+//! that type once in [`switch_module_definition!`] (in lib.rs), which exports the table for
+//! it. The trampolines here are generic over it, so `host` imports nothing above itself.
 
 use std::ffi::CStr;
 
 use twinning_driver::threads::{Body, ModuleThreads, NativeThread};
 
+use super::api::Api;
+use super::app::{Application, COUNT};
 use super::{api, app, ffi, guard, logger};
 
 const MODULE_NAME: &CStr = c"mod_twinning";
 
-#[no_mangle]
-#[allow(non_upper_case_globals)]
-pub static mod_twinning_module_interface: ffi::switch_loadable_module_function_table =
+/// The module's own load and shutdown, which FreeSWITCH's trampolines call under
+/// [`guard::catch`]; implemented above `host` and handed to it by
+/// [`switch_module_definition!`].
+pub trait Module {
+    /// Starts the module; the applications and the API command to register.
+    fn load() -> Result<Interfaces, String>;
+    /// Ends every call and waits for the module to be idle; true when the code may be
+    /// unmapped.
+    fn shutdown() -> bool;
+}
+
+/// What load registers with FreeSWITCH: the dialplan applications and the API command.
+pub type Interfaces = (&'static [Application; COUNT], &'static Api);
+
+/// FreeSWITCH's `SWITCH_MODULE_DEFINITION` for a type implementing [`Module`]: the
+/// `mod_twinning_module_interface` table FreeSWITCH looks up in the loaded image. Used
+/// once, in lib.rs.
+macro_rules! switch_module_definition {
+    ($module:ty) => {
+        #[no_mangle]
+        #[allow(non_upper_case_globals)]
+        pub static mod_twinning_module_interface: $crate::host::ffi::switch_loadable_module_function_table =
+            $crate::host::module::function_table::<$module>();
+    };
+}
+pub(crate) use switch_module_definition;
+
+/// The table [`switch_module_definition!`] exports, with `M`'s trampolines.
+pub const fn function_table<M: Module>() -> ffi::switch_loadable_module_function_table {
     ffi::switch_loadable_module_function_table {
         switch_api_version: ffi::SWITCH_API_VERSION,
-        load: Some(load),
-        shutdown: Some(shutdown),
+        load: Some(load::<M>),
+        shutdown: Some(shutdown::<M>),
         // Nothing to run in the background: calls run on their sessions' threads.
         runtime: None,
         flags: ffi::SMODF_NONE,
-    };
+    }
+}
 
 /// The module's threads and the callbacks running its code (see `twinning_driver::threads`).
 pub static THREADS: ModuleThreads = ModuleThreads::new(start_native);
@@ -59,13 +92,13 @@ extern "C" fn run_native(data: *mut std::ffi::c_void) -> *mut std::ffi::c_void {
     std::ptr::null_mut()
 }
 
-unsafe extern "C" fn load(
+unsafe extern "C" fn load<M: Module>(
     module_interface: *mut *mut ffi::switch_loadable_module_interface_t,
     pool: *mut ffi::switch_memory_pool_t,
 ) -> ffi::switch_status_t {
     guard::catch("module load", ffi::SWITCH_STATUS_FALSE, || {
         logger::install();
-        let (apps, api) = match crate::lifecycle::load() {
+        let (apps, api) = match M::load() {
             Ok(interfaces) => interfaces,
             Err(e) => {
                 log::error!("mod_twinning not loaded: {e}");
@@ -112,9 +145,9 @@ unsafe extern "C" fn load(
     })
 }
 
-unsafe extern "C" fn shutdown() -> ffi::switch_status_t {
+unsafe extern "C" fn shutdown<M: Module>() -> ffi::switch_status_t {
     guard::catch("module shutdown", ffi::SWITCH_STATUS_NOUNLOAD, || {
-        if crate::lifecycle::shutdown() {
+        if M::shutdown() {
             ffi::SWITCH_STATUS_SUCCESS
         } else {
             log::warn!("mod_twinning: calls did not end in time; the module stays loaded");

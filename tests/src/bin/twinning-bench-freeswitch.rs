@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use twinning_tests::bench::{self, Options, Sample};
-use twinning_tests::freeswitch::{FreeSwitch, FsPorts};
+use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
 use twinning_tests::module_build::workspace_root;
 use twinning_tests::sipp::{Answer, Phone};
 
@@ -33,23 +33,12 @@ const VARIANTS: [(&str, &str); 2] = [("bridge", "2001"), ("twinning", "2003")];
 fn start(ports: FsPorts) -> Option<FreeSwitch> {
     let desk = FreeSwitch::sip_target(ports.desk, "desk1001");
     let mobile = FreeSwitch::sip_target(ports.mobile, "07700900123");
-    let conf = format!(
-        r#"      <settings>
-        <param name="mobile_dial" value="sofia/internal/{{number}}@127.0.0.1:{m}"/>
-        <param name="max_concurrent" value="5000"/>
-        <param name="answer_guard" value="0"/>
-        <param name="dial_delay" value="0"/>
-        <param name="ring_time" value="30"/>
-      </settings>
-      <users>
-        <user id="1001">
-          <param name="desk" value="{desk}"/>
-          <param name="mobile" value="07700900123"/>
-          <param name="enabled" value="yes"/>
-        </user>
-      </users>"#,
-        m = ports.mobile
-    );
+    let conf = FsSettings::new(ports.mobile)
+        .param("max_concurrent", 5000)
+        .param("dial_delay", 0)
+        .param("ring_time", 30)
+        .user("1001", ports.desk, "07700900123", true)
+        .xml();
     let extensions = format!(
         r#"      <extension name="bridge">
         <condition field="destination_number" expression="^2001$">
