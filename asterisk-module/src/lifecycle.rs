@@ -52,6 +52,7 @@ fn register(module: ModuleHandle) -> Result<(), String> {
         .and_then(|()| devstate::register(&crate::lamps::PROVIDERS))
         .and_then(|()| crate::host::cdr::register())
         .inspect_err(|_| unregister())?;
+    crate::host::prometheus::register(|| DRIVER.metrics_text());
     // Hints show the lamps as soon as their provider can answer for them.
     DRIVER.refresh_all_lamps();
     Ok(())
@@ -59,6 +60,7 @@ fn register(module: ModuleHandle) -> Result<(), String> {
 
 /// Takes back whatever is registered.
 fn unregister() {
+    crate::host::prometheus::unregister();
     crate::host::cdr::unregister();
     devstate::unregister();
     app::unregister();

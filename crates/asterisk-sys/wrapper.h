@@ -28,5 +28,6 @@
 #include <asterisk/devicestate.h>
 #include <asterisk/cdr.h>
 #include <asterisk/dial.h>
+#include <asterisk/res_prometheus.h>
 #include <asterisk/stasis_channels.h>
 #include <time.h>

@@ -43,6 +43,21 @@ fn run(line: &str, session: Option<Session>) -> String {
                 .map(|change| format!("+OK {}.{} = {}\n", change.user, change.field.name(), change.shown().1))
                 .map_err(|e| e.to_string())
         }
+        ApiCommand::SetAs { agent, user, field, value } => Source::agent(&agent).and_then(|source| {
+            DRIVER
+                .apply_change(&source, &user, &field, &value)
+                .map(|change| format!("+OK {}.{} = {}\n", change.user, change.field.name(), change.shown().1))
+                .map_err(|e| e.to_string())
+        }),
+        ApiCommand::Metrics => Ok(DRIVER.metrics_text()),
+        ApiCommand::CheckPin { user, pin, agent } => {
+            let source = match agent.as_deref().map(Source::agent) {
+                Some(Err(e)) => return format!("-ERR {e}\n"),
+                Some(Ok(s)) => s.label(),
+                None => "esl".into(),
+            };
+            DRIVER.check_pin(&user, &pin, &source).map(|r| format!("+OK {}\n", r.name()))
+        }
         ApiCommand::Handover { user, to } => DRIVER
             .handover(&user, to)
             .map(|()| format!("+OK handover of {} to {} started\n", printable(&user), to.name())),

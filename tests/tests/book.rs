@@ -185,7 +185,8 @@ fn event_classes_follow_the_host() {
         let expected = match e.ami {
             "TwinningSettingsChanged" => "config",
             "TwinningSettingsRefused" | "TwinningRequestRefused" | "TwinningAuthFailed" => "security",
-            "TwinningUser" | "TwinningStatusComplete" => "reporting",
+            "TwinningUser" | "TwinningStatusComplete" | "TwinningCall" | "TwinningCallsComplete" | "TwinningMetric"
+            | "TwinningMetricsComplete" => "reporting",
             _ => "call",
         };
         assert_eq!(e.class, expected, "{}'s class", e.ami);

@@ -39,12 +39,13 @@ pub struct Action {
     pub run: fn(&Request),
 }
 
-pub const COUNT: usize = 3;
+pub const COUNT: usize = 7;
 
 static ACTIONS: std::sync::OnceLock<&'static [Action; COUNT]> = std::sync::OnceLock::new();
 
 type ActionFn = unsafe extern "C" fn(*mut sys::mansession, *const sys::message) -> c_int;
-const TRAMPOLINES: [ActionFn; COUNT] = [action::<0>, action::<1>, action::<2>];
+const TRAMPOLINES: [ActionFn; COUNT] =
+    [action::<0>, action::<1>, action::<2>, action::<3>, action::<4>, action::<5>, action::<6>];
 
 pub fn register(module: ModuleHandle, actions: &'static [Action; COUNT]) -> Result<(), String> {
     let actions = *ACTIONS.get_or_init(|| actions);
@@ -117,6 +118,24 @@ impl Request {
         let message = cstr::owned(&one_line(message));
         // SAFETY: as in `error`.
         unsafe { sys::astman_send_ack(self.s, self.m, message.as_ptr() as *mut _) }
+    }
+
+    /// A success response carrying `headers` (a single answer, as `Getvar` gives its
+    /// `Value`).
+    pub fn ack_with(&self, headers: &[(&str, String)]) {
+        // What astman_start_ack writes (it is not exported), then the headers.
+        let mut text = String::from("Response: Success\r\n");
+        let action_id = self.header(c"ActionID");
+        if !action_id.is_empty() {
+            text.push_str(&format!("ActionID: {}\r\n", one_line(&action_id)));
+        }
+        for (k, v) in headers {
+            text.push_str(&format!("{k}: {}\r\n", one_line(v)));
+        }
+        text.push_str("\r\n");
+        let text = cstr::owned(&text);
+        // SAFETY: live session; a constant "%s" format with one string argument.
+        unsafe { sys::astman_append(self.s, c"%s".as_ptr(), text.as_ptr()) }
     }
 
     /// A list response: the ack, each event (named `event`, with the request's ActionID),

@@ -20,4 +20,5 @@ pub mod logger;
 pub mod manager;
 pub mod module;
 pub mod paths;
+pub mod prometheus;
 pub mod thread;

@@ -80,6 +80,8 @@ pub extern "C" fn register_with_loader<M: Module>() {
             buildopt_sum,
             load_pri: sys::ast_module_load_priority::AST_MODPRI_DEFAULT as u8,
             support_level: sys::ast_module_support_level::AST_MODULE_SUPPORT_EXTENDED,
+            // Loaded first where it is loaded at all, so its metrics API is there to find.
+            optional_modules: c"res_prometheus".as_ptr(),
             ..Default::default()
         };
         // SAFETY: the constructor runs once per dlopen, before anything else can reach

@@ -112,6 +112,7 @@ const FUNCTIONS: &[&str] = &[
     // One CDR row per leg, as Dial's: the dial's start and end, the accounts, the userfield,
     // and the modifier that bills a leg answered and dropped before it was bridged.
     "twinning_leg_accounts",
+    "twinning_str_append",
     "twinning_publish_dial_begin",
     "twinning_dial_end_failed",
     "twinning_dial_end_answered",
@@ -133,6 +134,7 @@ const TYPES: &[&str] = &[
     "ast_custom_function",
     "ast_cdr",
     "ast_cdr_disposition",
+    "prometheus_callback",
     "ast_cli_entry",
     "ast_cli_args",
     "ast_cli_command",

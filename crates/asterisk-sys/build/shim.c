@@ -151,3 +151,9 @@ void twinning_dial_end_answered(struct ast_channel *caller, struct ast_channel *
 	ast_channel_unlock(caller);
 	ast_channel_publish_dial(caller, peer, NULL, "ANSWER");
 }
+
+/* Appends `text` to a dynamic string (ast_str_append is an inline of varargs). */
+void twinning_str_append(struct ast_str **out, const char *text)
+{
+	ast_str_append(out, 0, "%s", text);
+}

@@ -11,6 +11,8 @@ void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number
 void twinning_channel_dnid(struct ast_channel *chan, char *out, size_t out_len);
 void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_len);
 void twinning_softhangup(struct ast_channel *chan);
+struct ast_str;
+void twinning_str_append(struct ast_str **out, const char *text);
 void twinning_leg_accounts(struct ast_channel *peer, struct ast_channel *caller, const char *accountcode);
 void twinning_publish_dial_begin(struct ast_channel *caller, struct ast_channel *peer, const char *dialstring);
 void twinning_dial_end_failed(struct ast_channel *caller, struct ast_channel *peer, const char *status);

@@ -150,6 +150,8 @@ struct State {
     dropped_audit: u64,
     site_leases: Option<i64>,
     applied_remote: u64,
+    /// Connections made again after the first (for `twinning_store_reconnects_total`).
+    reconnects: u64,
 }
 
 struct Inner {
@@ -194,6 +196,7 @@ impl Cluster {
                     dropped_audit: 0,
                     site_leases: None,
                     applied_remote: 0,
+                    reconnects: 0,
                 }),
                 wake: Condvar::new(),
                 changed: Condvar::new(),
@@ -359,6 +362,7 @@ impl Cluster {
             pending_audit: state.pending_audit.len(),
             dropped_audit: state.dropped_audit,
             applied_remote: state.applied_remote,
+            reconnects: state.reconnects,
         }
     }
 }

@@ -51,6 +51,12 @@ pub fn run(inner: &Inner, sink: &dyn Sink) {
             match connect(inner, sink) {
                 Ok(l) => {
                     link = Some(l);
+                    {
+                        let mut state = lock(&inner.state);
+                        if state.first_contact.is_some() {
+                            state.reconnects += 1;
+                        }
+                    }
                     set_connection(
                         inner,
                         Connection::Connected { since: SystemTime::now() },

@@ -23,6 +23,8 @@ pub struct StoreStatus {
     pub pending_audit: usize,
     pub dropped_audit: u64,
     pub applied_remote: u64,
+    /// Connections made again after the first.
+    pub reconnects: u64,
 }
 
 /// `2026-12-03 08:15:02 UTC (3 s ago)`.

@@ -131,7 +131,10 @@ impl<H: Host> Call<H> {
         let mut rest = Vec::with_capacity(commands.len());
         for c in commands {
             match c {
-                Command::Notify(n) => self.host().emit_call_event(&self.caller, &call_event(&self.user, &n)),
+                Command::Notify(n) => {
+                    self.driver.metrics.observe(&n);
+                    self.host().emit_call_event(&self.caller, &call_event(&self.user, &n))
+                }
                 other => rest.push(other),
             }
         }
@@ -190,7 +193,10 @@ impl<H: Host> Call<H> {
         let mut rest = Vec::new();
         for command in commands {
             match command {
-                Command::Notify(n) => self.host().emit_call_event(&self.caller, &call_event(&self.user, &n)),
+                Command::Notify(n) => {
+                    self.driver.metrics.observe(&n);
+                    self.host().emit_call_event(&self.caller, &call_event(&self.user, &n))
+                }
                 Command::ReleaseMobileSlot => self.driver.cap().release(),
                 Command::Finish { .. } => self.wake.notify_all(),
                 other => rest.extend(self.host().perform(self, other, here)),

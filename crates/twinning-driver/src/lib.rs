@@ -16,6 +16,7 @@ pub mod cap;
 pub mod host;
 pub mod identity;
 pub mod lamps;
+pub mod metrics;
 pub mod pin_entry;
 pub mod settings;
 pub mod store;
@@ -53,6 +54,8 @@ pub struct Driver<H: Host> {
     /// One settings writer at a time, from validation to commit; the journal's `fsync`
     /// runs under this, never under the service's lock.
     settings_writer: Mutex<()>,
+    /// What the module counts (see [`metrics`]).
+    pub metrics: metrics::Counters,
 }
 
 /// A desk's pickup under way (see [`Driver::pickup`]).
@@ -85,6 +88,7 @@ impl<H: Host> Driver<H> {
             lamps: Mutex::new(lamps::Shown::new()),
             pin_proofs: Mutex::new(identity::PinProofs::new()),
             settings_writer: Mutex::new(()),
+            metrics: metrics::Counters::new(),
         }
     }
 
@@ -163,9 +167,13 @@ impl<H: Host> Driver<H> {
                 if in_force {
                     self.changed(&change, source);
                 }
+                self.metrics.add(metrics::CHANGES, vec![("surface", source.name().to_string())]);
                 Ok(change)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                self.metrics.add(metrics::REFUSALS, vec![("surface", source.name().to_string())]);
+                Err(e)
+            }
         };
         match &result {
             Ok(_) => {}
@@ -293,6 +301,7 @@ impl<H: Host> Driver<H> {
         };
         let call = Arc::new(Call::new(self, id, user, caller, call_control, engine));
         for n in notices {
+            self.metrics.observe(&n);
             let e = twinning_service::call_events::call_event(&call.user, &n);
             self.host.emit_call_event(&call.caller, &e);
         }
@@ -354,6 +363,33 @@ impl<H: Host> Driver<H> {
         let cluster = self.shared_store();
         let max = self.cap().max();
         cap::Prefetched::take(cluster, max, wanted)
+    }
+
+    /// Every metric now: the counters, and the gauges read at this moment.
+    pub fn metric_samples(&self) -> Vec<metrics::Sample> {
+        let live = lock(&self.calls).len() as f64;
+        let ringing = self.live().ringing_legs() as f64;
+        let (store_up, reconnects) = match self.shared_store() {
+            Some(store) => {
+                let status = store.status();
+                (f64::from(u8::from(store.is_connected())), status.reconnects)
+            }
+            None => (1.0, 0),
+        };
+        let mut samples = self.metrics.samples(&[
+            (metrics::LIVE_CALLS, live),
+            (metrics::RINGING_LEGS, ringing),
+            (metrics::STORE_UP, store_up),
+        ]);
+        for s in samples.iter_mut().filter(|s| s.family == metrics::STORE_RECONNECTS) {
+            s.value = reconnects as f64;
+        }
+        samples
+    }
+
+    /// The metrics in Prometheus' text format (ESL `twinning metrics`).
+    pub fn metrics_text(&self) -> String {
+        metrics::render(&self.metric_samples(), &[])
     }
 
     /// Calls in progress.

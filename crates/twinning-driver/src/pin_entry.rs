@@ -100,6 +100,7 @@ impl<H: Host> Driver<H> {
                 AuthStep::Done { outcome, failure } => (failure, Some(outcome)),
             };
             if let Some(failure) = failure {
+                self.count_pin_failure(&failure);
                 report(phone, &run.user, &failure);
             }
             let Some(outcome) = outcome else {
@@ -130,6 +131,85 @@ impl<H: Host> Driver<H> {
                 policy: settings.general().pin.clone(),
             }))
         })
+    }
+}
+
+/// What a PIN check from a control plane (AMI `TwinningCheckPin`, ESL `twinning checkpin`,
+/// the web pages' login) found. The names are public interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    Ok,
+    Wrong,
+    Locked,
+    /// The user has no PIN: nothing to check against (and nothing is proved).
+    NoPin,
+}
+
+impl PinCheck {
+    pub fn name(self) -> &'static str {
+        match self {
+            PinCheck::Ok => "OK",
+            PinCheck::Wrong => "WRONG",
+            PinCheck::Locked => "LOCKED",
+            PinCheck::NoPin => "NOPIN",
+        }
+    }
+}
+
+impl<H: Host> Driver<H> {
+    /// Checks `pin` for `user` through the same guard and lockout as a phone, so a login
+    /// page cannot guess faster than a phone can: a wrong PIN counts towards the user's
+    /// lockout, and a locked user is refused even the right one. Every answer but OK is a
+    /// security event (`TwinningAuthFailed`, with `Reason` incorrect, lockout, locked or
+    /// nopin), and `source` names who asked (`ami`, `esl`, `console:alice`).
+    pub fn check_pin(&self, user: &str, pin: &str, source: &str) -> Result<PinCheck, String> {
+        let Some(run) = self.prepare_pin_entry(user, "")? else {
+            let e = twinning_service::call_events::auth_failed(user, "nopin", 0, 0);
+            self.host.security_event(&e);
+            return Ok(PinCheck::NoPin);
+        };
+        let now = self.host.now();
+        let verdict = self.with_pin_guard(|pins| {
+            pins.set_policy(run.policy.clone());
+            pins.check(&run.user, &run.pin, pin, now)
+        });
+        use twinning_core::pin_guard::PinVerdict;
+        let (check, failure) = match verdict {
+            PinVerdict::Accepted => (PinCheck::Ok, None),
+            PinVerdict::Incorrect { attempts, .. } => (
+                PinCheck::Wrong,
+                Some(AuthFailure { attempts, locked_for: Default::default(), while_locked: false }),
+            ),
+            PinVerdict::LockedOut { attempts, locked_for, started } => (
+                if started { PinCheck::Wrong } else { PinCheck::Locked },
+                Some(AuthFailure { attempts, locked_for, while_locked: !started }),
+            ),
+        };
+        if let Some(failure) = failure {
+            self.count_pin_failure(&failure);
+            let locked_secs = failure.locked_for.as_millis().div_ceil(1000) as u64;
+            let reason = match (failure.while_locked, locked_secs) {
+                (true, _) => "locked",
+                (false, 0) => "incorrect",
+                (false, _) => "lockout",
+            };
+            log::warn!("twinning: {reason} PIN check for {} by {source}", run.user);
+            let e = twinning_service::call_events::auth_failed(
+                run.user.as_str(),
+                reason,
+                failure.attempts,
+                locked_secs,
+            );
+            self.host.security_event(&e);
+        }
+        Ok(check)
+    }
+
+    fn count_pin_failure(&self, failure: &AuthFailure) {
+        self.metrics.add(crate::metrics::PIN_FAILURES, Vec::new());
+        if !failure.while_locked && !failure.locked_for.is_zero() {
+            self.metrics.add(crate::metrics::PIN_LOCKOUTS, Vec::new());
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) fn refusal(source: &Source, user: &str, field: &str, value: &str, rea
     let new = if Field::parse(field) == Some(Field::Pin) { "****".to_string() } else { printable(value) };
     AuditRecord {
         at: std::time::SystemTime::now(),
-        surface: source.name().into(),
+        surface: source.label(),
         channel: source.channel().into(),
         user: printable(user),
         field: printable(field),
@@ -126,7 +126,7 @@ impl<H: Host> Driver<H> {
             value: change.new.clone(),
             audit: AuditRecord {
                 at: std::time::SystemTime::now(),
-                surface: source.name().into(),
+                surface: source.label(),
                 channel: source.channel().into(),
                 user: change.user.to_string(),
                 field: change.field.name().into(),

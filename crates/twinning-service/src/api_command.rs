@@ -4,7 +4,7 @@
 use twinning_core::call::LegKind;
 
 pub const USAGE: &str =
-    "twinning status [user] | set <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | store | reload | help";
+    "twinning status [user] | set <user> <field> <value> | set-as console:<login>|web:<login> <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | store | metrics | checkpin <user> <pin> | reload | help";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCommand {
@@ -14,6 +14,22 @@ pub enum ApiCommand {
         user: String,
         field: String,
         value: String,
+    },
+    /// A control plane's change for one of its users (`console:<login>`, `web:<login>`),
+    /// audited under that name.
+    SetAs {
+        agent: String,
+        user: String,
+        field: String,
+        value: String,
+    },
+    /// Every metric, in Prometheus' text format.
+    Metrics,
+    /// A PIN checked through the phone's guard and lockout: `+OK OK|WRONG|LOCKED|NOPIN`.
+    CheckPin {
+        user: String,
+        pin: String,
+        agent: Option<String>,
     },
     Handover {
         user: String,
@@ -50,6 +66,36 @@ impl ApiCommand {
                 }
                 // The value is the rest of the line (an empty value clears, e.g. the mobile).
                 Ok(ApiCommand::Set { user: user.into(), field: field.into(), value: value.into() })
+            }
+            "set-as" => {
+                let (agent, rest) = split_word(rest);
+                let (user, rest) = split_word(rest);
+                let (field, value) = split_word(rest);
+                if agent.is_empty() || user.is_empty() || field.is_empty() {
+                    return Err(
+                        "usage: twinning set-as console:<login>|web:<login> <user> <field> <value>".into()
+                    );
+                }
+                Ok(ApiCommand::SetAs {
+                    agent: agent.into(),
+                    user: user.into(),
+                    field: field.into(),
+                    value: value.into(),
+                })
+            }
+            "metrics" if rest.is_empty() => Ok(ApiCommand::Metrics),
+            "checkpin" => {
+                let (user, rest) = split_word(rest);
+                let (pin, rest) = split_word(rest);
+                let (agent, extra) = split_word(rest);
+                if user.is_empty() || !extra.is_empty() {
+                    return Err("usage: twinning checkpin <user> <pin> [console:<login>|web:<login>]".into());
+                }
+                Ok(ApiCommand::CheckPin {
+                    user: user.into(),
+                    pin: pin.into(),
+                    agent: (!agent.is_empty()).then(|| agent.to_owned()),
+                })
             }
             "handover" => {
                 let (user, rest) = split_word(rest);

@@ -118,7 +118,7 @@ pub fn settings_changed(change: &Change, source: &Source) -> CallEvent {
             ("Field", change.field.name().into()),
             ("Value", new),
             ("OldValue", old),
-            ("Source", source.name().into()),
+            ("Source", source.label()),
             ("Channel", source.channel().into()),
             ("Node", source.node().into()),
         ],
@@ -135,7 +135,7 @@ pub fn settings_refused(user: &str, field: &str, source: &Source, reason: &str) 
         vec![
             ("User", printable(user)),
             ("Field", printable(field)),
-            ("Source", source.name().into()),
+            ("Source", source.label()),
             ("Channel", source.channel().into()),
             ("Reason", reason.into()),
         ],

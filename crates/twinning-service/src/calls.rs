@@ -71,6 +71,20 @@ impl LiveCalls {
             .fold(CallActivity::default(), |a, c| a.merge(c.activity))
     }
 
+    /// Every call in progress, in the order they began.
+    pub fn list(&self) -> impl Iterator<Item = &LiveCall> {
+        self.calls.values()
+    }
+
+    /// Legs dialing or ringing in every call now.
+    pub fn ringing_legs(&self) -> usize {
+        self.calls
+            .values()
+            .flat_map(|c| c.legs.iter())
+            .filter(|(_, s)| matches!(*s, "dialing" | "ringing"))
+            .count()
+    }
+
     pub fn len(&self) -> usize {
         self.calls.len()
     }

@@ -53,6 +53,11 @@ pub enum Source {
     Cluster {
         node: String,
     },
+    /// A control plane acting for one of its own users, over AMI or ESL: `console:<login>`
+    /// (twinctl), `web:<login>` (its web pages). Audited under that name.
+    Agent {
+        agent: String,
+    },
 }
 
 impl Source {
@@ -72,6 +77,32 @@ impl Source {
             Source::Esl => "esl",
             Source::Reload => "reload",
             Source::Cluster { .. } => "cluster",
+            Source::Agent { agent } if agent.starts_with("web:") => "web",
+            Source::Agent { .. } => "console",
+        }
+    }
+
+    /// Who made the change, as events and the audit show it: the surface, or for a control
+    /// plane `console:<login>` / `web:<login>`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Agent { agent } => agent.clone(),
+            other => other.name().to_string(),
+        }
+    }
+
+    /// A control plane's source as given to AMI (`Source:`) or ESL (`set-as`): `console:` or
+    /// `web:` and a login of letters, digits, `.`, `_`, `-` or `@`.
+    pub fn agent(text: &str) -> Result<Source, String> {
+        let ok = text.split_once(':').is_some_and(|(kind, login)| {
+            matches!(kind, "console" | "web")
+                && (1..=64).contains(&login.len())
+                && login.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        });
+        if ok {
+            Ok(Source::Agent { agent: text.to_owned() })
+        } else {
+            Err(format!("'{}' is not a source: console:<login> or web:<login>", printable(text)))
         }
     }
 

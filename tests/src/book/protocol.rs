@@ -51,6 +51,7 @@ pub const ACTIONS: &[Action] = &[
             ("User", true, "The twinning user."),
             ("Field", true, "A field name (see the configuration reference); `desk` is admin-only."),
             ("Value", false, "The new value; empty clears `mobile`, `mobile<n>` or `pin`."),
+            ("Source", false, "A control plane acting for one of its users: `console:<login>` or `web:<login>`; the change is audited under that name."),
         ],
         response: "Success once the change is durable (with `settings_store = postgresql`: committed to the shared database); otherwise an error saying what was wrong, and nothing changes. While the shared database cannot be reached the error starts `settings store unavailable`.",
     },
@@ -63,6 +64,38 @@ pub const ACTIONS: &[Action] = &[
             ("To", true, "`desk`, `mobile` (the remote destination that answered last, or `mobile`), or `mobile2` … `mobile10`."),
         ],
         response: "Whether the handover started; its outcome follows as `TwinningHandover` events.",
+    },
+    Action {
+        name: "TwinningCalls",
+        class: "reporting",
+        summary: "List the twinned calls in progress, with each leg's state.",
+        headers: &[],
+        response: "One `TwinningCall` event per call, then `TwinningCallsComplete`.",
+    },
+    Action {
+        name: "TwinningStore",
+        class: "reporting",
+        summary: "The settings store's state, as `twinning show store` shows it.",
+        headers: &[],
+        response: "Success with one header per line of `twinning show store` (spaces removed from the names): `Backend`, `Journal` or `Node`, `State`, `Leases` …",
+    },
+    Action {
+        name: "TwinningMetrics",
+        class: "reporting",
+        summary: "Every metric the module counts (see Performance: metrics).",
+        headers: &[],
+        response: "One `TwinningMetric` event per sample, then `TwinningMetricsComplete`.",
+    },
+    Action {
+        name: "TwinningCheckPin",
+        class: "config",
+        summary: "Check a user's PIN through the same guard and lockout as the phone (for a login page).",
+        headers: &[
+            ("User", true, "The twinning user."),
+            ("Pin", false, "The PIN to check."),
+            ("Source", false, "`console:<login>` or `web:<login>`, for the log."),
+        ],
+        response: "Success with `Result`: `OK`, `WRONG`, `LOCKED` (locked out: even the right PIN is refused) or `NOPIN`. Every answer but `OK` raises `TwinningAuthFailed`.",
     },
 ];
 
@@ -224,6 +257,45 @@ pub const EVENTS: &[Event] = &[
         summary: "Ends a `TwinningStatus` list.",
         fields: &[("EventList", "`Complete`."), ("ListItems", "How many `TwinningUser` events were sent.")],
     },
+    Event {
+        ami: "TwinningCall",
+        subclass: None,
+        class: "reporting",
+        summary: "One twinned call in progress, in answer to `TwinningCalls`.",
+        fields: &[
+            ("User", "The twinning user."),
+            ("Channel", "The caller's channel."),
+            ("Seconds", "Since the call started."),
+            ("Legs", "Each leg and its state: `desk:ringing mobile:dialing`."),
+        ],
+    },
+    Event {
+        ami: "TwinningCallsComplete",
+        subclass: None,
+        class: "reporting",
+        summary: "Ends a `TwinningCalls` list.",
+        fields: &[("EventList", "`Complete`."), ("ListItems", "How many `TwinningCall` events were sent.")],
+    },
+    Event {
+        ami: "TwinningMetric",
+        subclass: None,
+        class: "reporting",
+        summary: "One metric sample, in answer to `TwinningMetrics`.",
+        fields: &[
+            ("Name", "The metric: `twinning_calls_total`, `twinning_legs_total`, `twinning_handovers_total`, `twinning_settings_changes_total`, `twinning_settings_refusals_total`, `twinning_pin_failures_total`, `twinning_pin_lockouts_total`, `twinning_cap_refusals_total`, `twinning_store_reconnects_total`, `twinning_live_calls`, `twinning_ringing_legs`, `twinning_store_up`."),
+            ("Type", "`counter` or `gauge`."),
+            ("Help", "What it counts."),
+            ("Labels", "As Prometheus writes them, without braces: `status=\"answered\"`; never a number or a user."),
+            ("Value", "The value."),
+        ],
+    },
+    Event {
+        ami: "TwinningMetricsComplete",
+        subclass: None,
+        class: "reporting",
+        summary: "Ends a `TwinningMetrics` list.",
+        fields: &[("EventList", "`Complete`."), ("ListItems", "How many `TwinningMetric` events were sent.")],
+    },
 ];
 
 pub const API: &[ApiForm] = &[
@@ -234,6 +306,10 @@ pub const API: &[ApiForm] = &[
     ApiForm {
         usage: "set <user> <field> <value>",
         summary: "Change a setting; the value is the rest of the line, empty clears. From fs_cli or ESL it is audited with `Source: esl`; as `${twinning(set ...)}` from a channel, with `Source: dialplan`, and only from the user's desk (and, for a number, after the user's PIN on the same call).",
+    },
+    ApiForm {
+        usage: "set-as console:<login>|web:<login> <user> <field> <value>",
+        summary: "As `set`, for a control plane acting for one of its users; audited with `Source: console:<login>` or `web:<login>`.",
     },
     ApiForm {
         usage: "handover <user> desk|mobile|mobile2..10",
@@ -247,6 +323,11 @@ pub const API: &[ApiForm] = &[
     ApiForm {
         usage: "store",
         summary: "The settings store: backend, node, connection state, last sync, leases (see Several nodes).",
+    },
+    ApiForm { usage: "metrics", summary: "Every metric, in Prometheus' text format (names `twinning_*`)." },
+    ApiForm {
+        usage: "checkpin <user> <pin>",
+        summary: "As AMI `TwinningCheckPin`: `+OK OK`, `+OK WRONG`, `+OK LOCKED` or `+OK NOPIN`; an optional third word names the control plane's user (`console:<login>`).",
     },
     ApiForm {
         usage: "reload",
