@@ -176,6 +176,20 @@ pub struct FreeSwitch {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The channel variables a CDR test has mod_cdr_csv write for every leg.
+pub const CDR_FIELDS: [&str; 10] = [
+    "uuid",
+    "twinning_caller_uuid",
+    "twinning_leg",
+    "twinning_destination",
+    "accountcode",
+    "hangup_cause",
+    "answer_epoch",
+    "end_epoch",
+    "billsec",
+    "direction",
+];
+
 impl FreeSwitch {
     /// Starts FreeSWITCH with `twinning` (the body of `<configuration name="twinning.conf">`)
     /// and the test dialplan; `None` (reported as skipped) when no FreeSWITCH was given.
@@ -190,7 +204,7 @@ impl FreeSwitch {
         extensions: &str,
         ports: FsPorts,
     ) -> Option<FreeSwitch> {
-        Self::launch(test, twinning, Dialplan::Extensions(extensions), ports, &[])
+        Self::launch(test, twinning, Dialplan::Extensions(extensions), ports, &[], false)
     }
 
     pub fn start_with_env(
@@ -200,7 +214,26 @@ impl FreeSwitch {
         ports: FsPorts,
         env: &[(&str, &str)],
     ) -> Option<FreeSwitch> {
-        Self::launch(test, twinning, Dialplan::Test { options }, ports, env)
+        Self::launch(test, twinning, Dialplan::Test { options }, ports, env, false)
+    }
+
+    /// As [`FreeSwitch::start`], with mod_cdr_csv writing every leg's CDR (a and b legs) to
+    /// `log/cdr-csv/Master.csv` in the fields [`CDR_FIELDS`] names, one quoted value each.
+    pub fn start_with_cdr(test: &str, twinning: &str, options: &str, ports: FsPorts) -> Option<FreeSwitch> {
+        Self::launch(test, twinning, Dialplan::Test { options }, ports, &[], true)
+    }
+
+    /// The CDR rows mod_cdr_csv wrote so far, each as [`CDR_FIELDS`] to value.
+    pub fn cdr_rows(&self) -> Vec<std::collections::BTreeMap<&'static str, String>> {
+        let text = fs::read_to_string(self.outside.join("log/cdr-csv/Master.csv")).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let values: Vec<String> =
+                    l.trim().trim_matches('"').split("\",\"").map(str::to_owned).collect();
+                CDR_FIELDS.iter().copied().zip(values).collect()
+            })
+            .collect()
     }
 
     fn launch(
@@ -209,6 +242,7 @@ impl FreeSwitch {
         dialplan: Dialplan,
         ports: FsPorts,
         env: &[(&str, &str)],
+        cdr: bool,
     ) -> Option<FreeSwitch> {
         let Some(prefix) = prefix() else {
             crate::skip::report(
@@ -241,13 +275,32 @@ impl FreeSwitch {
             child: None,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
-        fs.write_config(twinning, &dialplan.extensions());
+        fs.write_config(twinning, &dialplan.extensions(), cdr);
         fs.boot();
         Some(fs)
     }
 
-    fn write_config(&self, twinning: &str, extensions: &str) {
+    fn write_config(&self, twinning: &str, extensions: &str, cdr: bool) {
         let d = self.outside.display();
+        let (cdr_module, cdr_conf) = if cdr {
+            let template: Vec<String> = CDR_FIELDS.iter().map(|f| format!("&quot;${{{f}}}&quot;")).collect();
+            (
+                "<load module=\"mod_cdr_csv\"/>",
+                format!(
+                    r#"<configuration name="cdr_csv.conf">
+      <settings>
+        <param name="default-template" value="twinning"/>
+        <param name="legs" value="ab"/>
+        <param name="log-base" value="{d}/log"/>
+      </settings>
+      <templates><template name="twinning">{}</template></templates>
+    </configuration>"#,
+                    template.join(",")
+                ),
+            )
+        } else {
+            ("", String::new())
+        };
         let p = self.ports;
         let xml = format!(
             r#"<?xml version="1.0"?>
@@ -272,8 +325,10 @@ impl FreeSwitch {
         <load module="mod_tone_stream"/>
         <load module="mod_sofia"/>
         <load module="mod_twinning"/>
+        {cdr_module}
       </modules>
     </configuration>
+    {cdr_conf}
     <configuration name="logfile.conf">
       <profiles><profile name="default"><settings>
         <param name="logfile" value="{d}/log/freeswitch.log"/>

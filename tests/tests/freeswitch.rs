@@ -1183,3 +1183,80 @@ fn a_guard_and_a_ring_time_of_one_destination_apply_to_it_only() {
     let cancel3 = trunk.received("CANCEL").first().expect("mobile3 was cancelled").at;
     assert!((cancel3 - invite3 - 5.0).abs() < 0.5, "mobile3 rang {:.3} s", cancel3 - invite3);
 }
+
+/// Every leg on the bill: each leg's own CDR (mod_cdr_csv, a and b legs) names the leg,
+/// what it dialed and the caller it rang for; the remote leg is billed to the user's
+/// account code and the desk is not; a leg answered by voicemail inside the guard shows
+/// its answer.
+#[test]
+fn every_leg_has_a_cdr_of_its_own_billed_to_the_user() {
+    let ports = FsPorts::new();
+    let conf = conf(ports, &[("accountcode", "ACME-42"), ("answer_guard", "2")]);
+    let Some(fs) = FreeSwitch::start_with_cdr("freeswitch::cdr", &conf, "", ports) else { return };
+    let mut p = Pbx { esl: fs.esl(), fs, ports };
+    p.esl.subscribe(EVENTS);
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &ring(2500));
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(300));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 800 });
+    p.event("twinning::leg", &[("Leg", "mobile"), ("State", "guarded")]);
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "desk");
+    caller.wait(WAIT);
+    desk.wait(Duration::from_secs(5));
+    mobile.wait(Duration::from_secs(5));
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        rows = p.fs.cdr_rows();
+        if rows.iter().filter(|r| !r["twinning_leg"].is_empty()).count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let leg = |name: &str| {
+        rows.iter()
+            .find(|r| r["twinning_leg"] == name)
+            .unwrap_or_else(|| panic!("no CDR for the {name}: {rows:#?}"))
+    };
+    let (desk_row, mobile_row) = (leg("desk"), leg("mobile"));
+    let caller_uuid = end.get("Unique-ID").or(end.get("Caller-Unique-ID")).unwrap_or_default();
+    for r in [desk_row, mobile_row] {
+        assert_eq!(r["twinning_caller_uuid"], caller_uuid, "{r:?}");
+    }
+    assert!(mobile_row["twinning_destination"].contains("07700900123"), "{mobile_row:?}");
+    assert_eq!(mobile_row["accountcode"], "ACME-42", "{mobile_row:?}");
+    assert_ne!(desk_row["accountcode"], "ACME-42", "{desk_row:?}");
+    assert_ne!(mobile_row["answer_epoch"], "0", "the guarded answer is on the bill: {mobile_row:?}");
+    assert_ne!(desk_row["answer_epoch"], "0", "{desk_row:?}");
+}
+
+/// The control plane's ESL words: metrics counted from real calls, a PIN check sharing
+/// the phone's lockout, a change audited as the console's user.
+#[test]
+fn metrics_pin_checks_and_console_changes_over_esl() {
+    let Some(mut p) = start("freeswitch::control", &[("pin_max_attempts", "2")], "") else { return };
+    let mut desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &ring(300));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 300 });
+    p.event("twinning::end", &[]);
+    caller.wait(WAIT);
+    desk.wait(Duration::from_secs(5));
+    mobile.wait(Duration::from_secs(5));
+    let metrics = p.esl.api("twinning metrics");
+    assert!(metrics.contains("# TYPE twinning_calls_total counter"), "{metrics}");
+    assert!(metrics.contains("twinning_calls_total{status=\"answered\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("twinning_live_calls 0\n"), "{metrics}");
+
+    let r = p.esl.api("twinning set-as console:alice 1001 ring_time 25");
+    assert!(r.starts_with("+OK"), "{r}");
+    let e = p.event("twinning::settings", &[("Field", "ring_time")]);
+    assert_eq!(e.must("Source"), "console:alice");
+    assert!(p.esl.api("twinning set-as root:alice 1001 ring_time 26").starts_with("-ERR"));
+
+    assert_eq!(p.esl.api("twinning checkpin 1001 1234").trim(), "+OK NOPIN");
+    assert!(p.esl.api("twinning set 1001 pin 4826").starts_with("+OK"));
+    assert_eq!(p.esl.api("twinning checkpin 1001 4826 console:alice").trim(), "+OK OK");
+    assert_eq!(p.esl.api("twinning checkpin 1001 1111").trim(), "+OK WRONG");
+    assert_eq!(p.esl.api("twinning checkpin 1001 2222").trim(), "+OK WRONG");
+    assert_eq!(p.esl.api("twinning checkpin 1001 4826").trim(), "+OK LOCKED");
+    p.event("twinning::auth_failed", &[("Reason", "locked")]);
+}
