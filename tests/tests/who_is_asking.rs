@@ -15,22 +15,8 @@ use twinning_tests::{dialplan, Instance};
 
 const WAIT: Duration = Duration::from_secs(40);
 
-const CONF: &str = "\
-[general]
-mobile_dial = PJSIP/{number}@mobile-trunk
-blocked_prefixes = 09
-answer_guard = 0
-
-[1001]
-desk = PJSIP/desk1001
-mobile = 07700900123
-enabled = yes
-
-[1002]
-desk = PJSIP/desk1002
-mobile = 07700900456
-enabled = yes
-";
+/// The harness's two users, each with a desk endpoint that names its user.
+const CONF: &str = pbx::TWINNING_CONF;
 
 fn set(ami: &mut Ami, user: &str, field: &str, value: &str) {
     let r = ami.action("TwinningSet", &[("User", user), ("Field", field), ("Value", value)]);

@@ -124,7 +124,12 @@ impl Request {
     /// `Value`).
     pub fn ack_with(&self, headers: &[(&str, String)]) {
         // What astman_start_ack writes (it is not exported), then the headers.
-        let mut text = String::from("Response: Success\r\n");
+        self.append_block("Response: Success", headers.iter().map(|(k, v)| (*k, v.as_str())));
+    }
+
+    /// Writes one block to the session: its first line, the request's ActionID, `headers`.
+    fn append_block<'h>(&self, first: &str, headers: impl Iterator<Item = (&'h str, &'h str)>) {
+        let mut text = format!("{first}\r\n");
         let action_id = self.header(c"ActionID");
         if !action_id.is_empty() {
             text.push_str(&format!("ActionID: {}\r\n", one_line(&action_id)));
@@ -141,24 +146,16 @@ impl Request {
     /// A list response: the ack, each event (named `event`, with the request's ActionID),
     /// and the `complete` event with the count.
     pub fn list(&self, message: &str, event: &str, items: &[Vec<(String, String)>], complete: &CStr) {
-        let action_id = self.header(c"ActionID");
         let message = cstr::owned(message);
         // SAFETY: live session/message; both strings outlive the call.
         unsafe {
             sys::astman_send_listack(self.s, self.m, message.as_ptr() as *mut _, c"start".as_ptr() as *mut _)
         }
         for headers in items {
-            let mut text = format!("Event: {event}\r\n");
-            if !action_id.is_empty() {
-                text.push_str(&format!("ActionID: {}\r\n", one_line(&action_id)));
-            }
-            for (k, v) in headers {
-                text.push_str(&format!("{k}: {}\r\n", one_line(v)));
-            }
-            text.push_str("\r\n");
-            let text = cstr::owned(&text);
-            // SAFETY: live session; constant "%s" format with one string argument.
-            unsafe { sys::astman_append(self.s, c"%s".as_ptr(), text.as_ptr()) }
+            self.append_block(
+                &format!("Event: {event}"),
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
         }
         // SAFETY: live session/message; `complete` is a static string.
         unsafe {
