@@ -1260,3 +1260,53 @@ fn metrics_pin_checks_and_console_changes_over_esl() {
     assert_eq!(p.esl.api("twinning checkpin 1001 4826").trim(), "+OK LOCKED");
     p.event("twinning::auth_failed", &[("Reason", "locked")]);
 }
+
+/// The legs' own CDRs outcome by outcome (printed as the billing chapter's table): one
+/// per leg that reached a phone or a trunk, each with its own hangup cause and answer.
+#[test]
+fn each_outcome_gives_one_cdr_per_leg() {
+    let cases: [(&str, Answer, Answer, Caller); 4] = [
+        ("mobile wins", Answer::Never, ring(300), Caller::HangUpAfter { hold_ms: 500 }),
+        ("desk wins", ring(300), Answer::Never, Caller::HangUpAfter { hold_ms: 500 }),
+        ("both busy", Answer::Busy, Answer::Busy, Caller::HangUpAfter { hold_ms: 300 }),
+        ("caller cancels", Answer::Never, Answer::Never, Caller::CancelAfter { ms: 1500 }),
+    ];
+    for (outcome, desk, mobile, caller) in cases {
+        let ports = FsPorts::new();
+        let conf = conf(ports, &[("accountcode", "ACME-42")]);
+        let Some(fs) = FreeSwitch::start_with_cdr("freeswitch::cdr_outcomes", &conf, "", ports) else {
+            return;
+        };
+        let mut p = Pbx { esl: fs.esl(), fs, ports };
+        p.esl.subscribe(EVENTS);
+        let mut d = Phone::uas(&p.fs, "desk", p.ports.desk, &desk);
+        let mut m = Phone::uas(&p.fs, "mobile", p.ports.mobile, &mobile);
+        let mut c = Phone::call(&p.fs, "caller", "1001", &caller);
+        p.event("twinning::end", &[]);
+        c.wait(WAIT);
+        d.wait(Duration::from_secs(5));
+        m.wait(Duration::from_secs(5));
+        let mut legs = Vec::new();
+        for _ in 0..50 {
+            legs = p.fs.cdr_rows().into_iter().filter(|r| !r["twinning_leg"].is_empty()).collect::<Vec<_>>();
+            if legs.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let shown: Vec<String> = legs
+            .iter()
+            .map(|r| {
+                let answered = if r["answer_epoch"] == "0" { "unanswered" } else { "answered" };
+                format!(
+                    "{} {} {} billsec {} accountcode {:?}",
+                    r["twinning_leg"], r["hangup_cause"], answered, r["billsec"], r["accountcode"]
+                )
+            })
+            .collect();
+        eprintln!("| {outcome} | {} |", shown.join("; "));
+        assert_eq!(legs.len(), 2, "{outcome}: one CDR per leg: {legs:#?}");
+        let mobile_row = legs.iter().find(|r| r["twinning_leg"] == "mobile").expect("the mobile's CDR");
+        assert_eq!(mobile_row["accountcode"], "ACME-42", "{outcome}");
+    }
+}
