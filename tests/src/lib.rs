@@ -11,6 +11,7 @@ pub mod bench;
 pub mod book;
 pub mod cdr;
 pub mod chaos;
+pub mod console;
 pub mod dialplan;
 pub mod esl;
 pub mod freeswitch;
