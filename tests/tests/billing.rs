@@ -215,3 +215,63 @@ fn a_trunk_refusing_both_caller_ids_gets_no_third_attempt() {
     assert_eq!((dialing, retried), (2, 1), "{legs:#?}");
     trunk.stop();
 }
+
+/// Two remote destinations, the second answering first: a row for each leg, the second's
+/// ANSWERED, both billed to the user.
+#[test]
+fn two_remote_destinations_each_have_a_row() {
+    let s = site(
+        &conf("accountcode = ACME-42\ndial_delay = 0.2\nmobile2 = 01632960123\nmobile2_dial_delay = 0"),
+        "",
+    );
+    let before = cdr::rows(&s.pbx).len();
+    let mut desk = Phone::uas(&s.pbx, "desk", s.ports.desk, &Answer::Never);
+    // Every trunk leg answers 600 ms after its INVITE: mobile2, dialed first, wins.
+    let mut trunk = Phone::uas_all(&s.pbx, "trunk", s.ports.mobile, &ring(600));
+    let mut caller = Phone::call(&s.pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 800 });
+    caller.wait(WAIT);
+    desk.wait(Duration::from_secs(5));
+    let rows: Vec<Row> = cdr::wait_rows(&s.pbx, before + 3).into_iter().skip(before).collect();
+    trunk.stop();
+    let by_leg = |leg: &str| {
+        rows.iter()
+            .find(|r| r.userfield.ends_with(leg) && !r.dstchannel.is_empty())
+            .unwrap_or_else(|| panic!("no row for {leg}: {rows:#?}"))
+    };
+    assert_eq!(by_leg("mobile2").disposition, "ANSWERED", "{rows:#?}");
+    assert_eq!(by_leg("mobile2").lastdata, "PJSIP/01632960123@mobile-trunk");
+    assert_eq!(by_leg("mobile").disposition, "NO ANSWER", "{rows:#?}");
+    assert_eq!(by_leg("desk").disposition, "NO ANSWER", "{rows:#?}");
+    for leg in ["mobile", "mobile2"] {
+        assert_eq!(by_leg(leg).accountcode, "ACME-42");
+    }
+}
+
+/// The mobile hangs up and the held caller rings the desk again (desk_pickup_time): the
+/// desk leg rung for the pickup has its own row.
+#[test]
+fn a_desk_rung_after_the_mobile_hangs_up_has_its_own_row() {
+    let s = site(&conf("").replace("answer_guard = 0\n", "answer_guard = 0\ndesk_pickup_time = 10\n"), "");
+    let before = cdr::rows(&s.pbx).len();
+    let mut ami = s.pbx.ami();
+    // The desk answers 2.5 s after each INVITE: too late for the first, in time for the
+    // second; the mobile answers at once and hangs up a second later.
+    let mut desk = Phone::uas_all(&s.pbx, "desk", s.ports.desk, &ring(2500));
+    let mut mobile = Phone::uas(
+        &s.pbx,
+        "mobile",
+        s.ports.mobile,
+        &Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 1000 },
+    );
+    let mut caller = Phone::call(&s.pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 7000 });
+    ami.event("TwinningHandover", &[("Result", "completed")], WAIT).expect("the desk took the held caller");
+    caller.wait(WAIT);
+    mobile.wait(Duration::from_secs(5));
+    let rows: Vec<Row> = cdr::wait_rows(&s.pbx, before + 3).into_iter().skip(before).collect();
+    desk.stop();
+    let desk_rows: Vec<&Row> = rows.iter().filter(|r| r.dst_device() == DESK).collect();
+    assert_eq!(desk_rows.len(), 2, "the first desk leg and the pickup's: {rows:#?}");
+    assert!(desk_rows.iter().any(|r| r.disposition == "NO ANSWER"), "{rows:#?}");
+    assert!(desk_rows.iter().any(|r| r.disposition == "ANSWERED"), "{rows:#?}");
+    assert_eq!(row(&rows, TRUNK).disposition, "ANSWERED", "{rows:#?}");
+}
