@@ -212,7 +212,9 @@ fn the_dial_delay_holds_the_mobile_back() {
     let desk_at = c.desk.first_received_at("INVITE").unwrap();
     let mobile_at = c.mobile.first_received_at("INVITE").expect("the mobile rang");
     let gap = mobile_at - desk_at;
-    assert!((2.0..2.5).contains(&gap), "mobile INVITE {gap:.3} s after the desk's: {}", c.phones());
+    // The delay runs from the call's start, the desk's INVITE goes a moment after it: on a
+    // loaded machine that moment is tens of milliseconds.
+    assert!((1.9..2.5).contains(&gap), "mobile INVITE {gap:.3} s after the desk's: {}", c.phones());
 }
 
 #[test]
