@@ -15,6 +15,13 @@ ensure_prerequisites() {
     if [[ -z "${TWINNING_PG_BIN:-}" ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
         missing+=(postgresql)
     fi
+    # The web pages' tests drive Debian's chromium over WebDriver (tests/tests/web.rs).
+    if ! [[ -x /usr/bin/chromium ]]; then
+        missing+=(chromium)
+    fi
+    if ! [[ -x /usr/bin/chromedriver ]]; then
+        missing+=(chromium-driver)
+    fi
     ((${#missing[@]} == 0)) && return 0
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
         echo "installing ${missing[*]}" >&2

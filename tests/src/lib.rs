@@ -9,6 +9,7 @@ pub mod ami;
 pub mod asterisk;
 pub mod bench;
 pub mod book;
+pub mod browser;
 pub mod cdr;
 pub mod chaos;
 pub mod console;

@@ -185,7 +185,11 @@ fn event_classes_follow_the_host() {
         let expected = match e.ami {
             "TwinningSettingsChanged" => "config",
             "TwinningSettingsRefused" | "TwinningRequestRefused" | "TwinningAuthFailed" => "security",
-            "TwinningUser" | "TwinningStatusComplete" | "TwinningCall" | "TwinningCallsComplete" | "TwinningMetric"
+            "TwinningUser"
+            | "TwinningStatusComplete"
+            | "TwinningCall"
+            | "TwinningCallsComplete"
+            | "TwinningMetric"
             | "TwinningMetricsComplete" => "reporting",
             _ => "call",
         };

@@ -98,19 +98,23 @@ impl Authenticator {
         self.session_length.as_secs()
     }
 
-    /// An admin's login: a new session token, or None for a wrong login or password.
-    pub fn login(&self, login: &str, password: &str) -> Option<String> {
+    /// Whether `login` and `password` are an admin's (the web pages' login).
+    pub fn check_admin(&self, login: &str, password: &str) -> bool {
         let admin = self.admins.iter().find(|a| a.login == login);
         // An unknown login costs an argon2 run as a known one does, so timing does not
         // tell which logins exist.
-        let ok = match admin {
+        match admin {
             Some(a) => verify_password(password, &a.password_hash),
             None => {
                 let _ = verify_password(password, DUMMY_HASH.get_or_init(|| hash_password("x")));
                 false
             }
-        };
-        if !ok {
+        }
+    }
+
+    /// An admin's login: a new session token, or None for a wrong login or password.
+    pub fn login(&self, login: &str, password: &str) -> Option<String> {
+        if !self.check_admin(login, password) {
             return None;
         }
         let token = new_token();

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod server;
+pub mod web;
 
 use std::fmt;
 

@@ -36,18 +36,25 @@ pub struct AppState {
     pub console: Arc<Console>,
     pub auth: Authenticator,
     pub limiter: RateLimiter,
+    /// The web pages' sessions, audit trail and call timelines.
+    pub web: crate::web::WebState,
 }
 
 impl AppState {
     pub fn new(config: &Config, console: Arc<Console>) -> Arc<AppState> {
         Arc::new(AppState {
-            console,
             auth: Authenticator::new(
                 config.admins.clone(),
                 config.tokens.clone(),
                 Duration::from_secs(config.serve.session_minutes * 60),
             ),
             limiter: RateLimiter::new(config.serve.auth_attempts_per_minute),
+            web: crate::web::WebState::new(
+                Duration::from_secs(config.serve.session_minutes * 60),
+                config.serve.tls.is_some(),
+                console.subscribe(),
+            ),
+            console,
         })
     }
 }
@@ -76,6 +83,11 @@ impl ApiError {
     fn unauthorized() -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "authentication required: Authorization: Bearer <token>")
     }
+}
+
+/// The HTTP status an operation's error answers with.
+pub fn status_of(e: &OpError) -> StatusCode {
+    ApiError::from(e.clone()).status
 }
 
 impl From<OpError> for ApiError {
@@ -416,6 +428,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let pages = crate::web::router(state.clone());
     Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
@@ -429,6 +442,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics_text))
         .with_state(state)
+        .merge(pages)
 }
 
 /// Serves until Ctrl-C or SIGTERM. Says where it listens on stderr.
