@@ -110,6 +110,7 @@ impl<H: Host> Driver<H> {
         *lock(&self.pins) = None;
         *lock(&self.lamps) = lamps::Shown::new();
         *lock(&self.pin_proofs) = identity::PinProofs::new();
+        self.metrics.clear();
         lock(&self.service).take()
     }
 

@@ -114,6 +114,12 @@ impl Counters {
         Counters { counts: Mutex::new(BTreeMap::new()) }
     }
 
+    /// Forgets every count and lets go of the map's allocations (module unload: memory only
+    /// a static points to would outlive the unmapped module).
+    pub fn clear(&self) {
+        *self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = BTreeMap::new();
+    }
+
     pub fn add(&self, family: Family, labels: Vec<(&'static str, String)>) {
         *self
             .counts
