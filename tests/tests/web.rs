@@ -68,7 +68,22 @@ async fn shot(c: &Client, name: &str) {
 }
 
 async fn text(c: &Client, id: &str) -> String {
-    c.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("no #{id}: {e}")).text().await.unwrap()
+    // The live script replaces elements as events come: one found a moment ago may be gone
+    // (stale) when read, so it is looked up again.
+    for _ in 0..10 {
+        // A click returns before the page it leads to has loaded: wait for the element.
+        let e = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+        if let Ok(t) = e.text().await {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("#{id} kept being replaced while read")
 }
 
 async fn fill(c: &Client, id: &str, value: &str) {
@@ -251,6 +266,8 @@ async fn the_user_and_admin_pages_in_a_real_browser() {
     // Log out: the session is gone.
     c.goto(&format!("{base}/users/1001")).await.unwrap();
     c.find(Locator::Css("nav form button")).await.unwrap().click().await.unwrap();
+    // The click returns before the browser's logout request is served: wait for its answer.
+    c.wait().for_element(Locator::Css("form[action='/login']")).await.unwrap();
     assert_eq!(get(serve.port, "/users/1001", &session).0, 303);
 
     // Wrong PINs lock the user out of the page and the phone alike.
