@@ -3,6 +3,35 @@
 //! tests/tests/freeswitch.rs for FreeSWITCH). Policy used with it: premium and directory
 //! numbers blocked, international numbers (00, +, 011) refused unless home (+44, 0044).
 
+/// An Asterisk twinning.conf with the corpus's policy: premium and directory numbers
+/// blocked, international numbers (00, +, and the North American 011) refused unless they
+/// are home numbers; user 1001 twinned to `mobile`, and 1002.
+pub fn policy_conf(mobile: &str) -> String {
+    format!(
+        "\
+[general]
+mobile_dial = PJSIP/{{number}}@mobile-trunk
+answer_guard = 0
+blocked_prefixes = 09, 0871, 118, 1900, +449, 00449, +1900
+international_prefixes = 00, +, 011
+home_prefixes = +44, 0044
+allow_international = no
+min_digits = 4
+max_digits = 15
+
+[1001]
+desk = PJSIP/desk1001
+mobile = {mobile}
+enabled = yes
+
+[1002]
+desk = PJSIP/desk1002
+mobile = 07700900456
+enabled = yes
+"
+    )
+}
+
 /// Numbers a user, a script or an attacker might try to twin. Each either carries
 /// something that could alter a dial string or an expression, is not plain ASCII digits,
 /// is too long, or is a destination the policy forbids; each also names another

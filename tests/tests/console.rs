@@ -18,24 +18,6 @@ use twinning_tests::{Instance, InstanceConfig};
 
 const WAIT: Duration = Duration::from_secs(40);
 
-/// The toll-fraud corpus's policy (as tests/tests/toll_fraud.rs has it).
-const TOLL_FRAUD_POLICY: &str = "\
-[general]
-mobile_dial = PJSIP/{number}@mobile-trunk
-answer_guard = 0
-blocked_prefixes = 09, 0871, 118, 1900, +449, 00449, +1900
-international_prefixes = 00, +, 011
-home_prefixes = +44, 0044
-allow_international = no
-min_digits = 4
-max_digits = 15
-
-[1001]
-desk = PJSIP/desk1001
-mobile = 07700900123
-enabled = yes
-";
-
 fn json(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
@@ -234,7 +216,7 @@ fn a_node_down_or_refusing_the_login_is_named_and_the_others_keep_working() {
 
 #[test]
 fn the_api_needs_credentials_and_changes_through_the_module() {
-    let pbx = pbx::start(TOLL_FRAUD_POLICY, "", PhonePorts::new());
+    let pbx = pbx::start(&twinning_tests::toll_fraud::policy_conf("07700900123"), "", PhonePorts::new());
     let mut ami = pbx.ami();
     // The admin's password hash and a token's, as `twinctl hash-password` makes them.
     let hashing = ConsoleConfig::new(&[], "");

@@ -23,32 +23,9 @@ use twinning_tests::{dialplan, Instance, Message};
 const ORIGINAL: &str = "07700900123";
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The test PBX's destination policy: premium and directory numbers blocked, international
-/// numbers (00, +, and the North American 011) refused unless they are home numbers.
+/// The test PBX: the corpus's policy, 1001 twinned to `mobile` and 1002.
 fn conf(mobile: &str) -> String {
-    format!(
-        "\
-[general]
-mobile_dial = PJSIP/{{number}}@mobile-trunk
-answer_guard = 0
-blocked_prefixes = 09, 0871, 118, 1900, +449, 00449, +1900
-international_prefixes = 00, +, 011
-home_prefixes = +44, 0044
-allow_international = no
-min_digits = 4
-max_digits = 15
-
-[1001]
-desk = PJSIP/desk1001
-mobile = {mobile}
-enabled = yes
-
-[1002]
-desk = PJSIP/desk1002
-mobile = 07700900456
-enabled = yes
-"
-    )
+    twinning_tests::toll_fraud::policy_conf(mobile)
 }
 
 /// The mobile trunk: one SIPp UAS for the whole test that answers every call at once and

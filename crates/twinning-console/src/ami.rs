@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Secret;
@@ -53,13 +52,7 @@ impl AmiClient {
         username: &str,
         secret: &Secret,
     ) -> Result<(AmiClient, mpsc::UnboundedReceiver<Fields>), ProtocolError> {
-        let stream = tokio::time::timeout(ACTION_TIMEOUT, TcpStream::connect(address))
-            .await
-            .map_err(|_| ProtocolError::Unreachable(format!("connecting to {address} timed out")))?
-            .map_err(|e| ProtocolError::Unreachable(format!("cannot connect to {address}: {e}")))?;
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
-        let mut reader = BufReader::new(read);
+        let (mut reader, write) = crate::fields::connect(address, ACTION_TIMEOUT).await?;
         let mut banner = String::new();
         tokio::time::timeout(ACTION_TIMEOUT, reader.read_line(&mut banner))
             .await
@@ -125,16 +118,29 @@ impl AmiClient {
     pub async fn action(&self, action: &str, headers: &[(&str, &str)]) -> Result<Fields, ProtocolError> {
         let (tx, rx) = oneshot::channel();
         let id = self.register(Waiter::Single(tx))?;
-        if let Err(e) = self.send(action, &id, headers).await {
-            self.forget(&id);
+        self.exchange(action, headers, &id, rx, "no response to").await
+    }
+
+    /// Sends `action` under `id` (registered already) and waits for what the reader hands
+    /// `rx`; on any failure the waiter is forgotten. `late` says what a timeout missed.
+    async fn exchange<T>(
+        &self,
+        action: &str,
+        headers: &[(&str, &str)],
+        id: &str,
+        rx: oneshot::Receiver<T>,
+        late: &str,
+    ) -> Result<T, ProtocolError> {
+        if let Err(e) = self.send(action, id, headers).await {
+            self.forget(id);
             return Err(e);
         }
         match tokio::time::timeout(ACTION_TIMEOUT, rx).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => Err(ProtocolError::Closed),
             Err(_) => {
-                self.forget(&id);
-                Err(ProtocolError::Timeout(format!("no response to {action}")))
+                self.forget(id);
+                Err(ProtocolError::Timeout(format!("{late} {action}")))
             }
         }
     }
@@ -149,18 +155,7 @@ impl AmiClient {
     ) -> Result<(Fields, Vec<Fields>), ProtocolError> {
         let (tx, rx) = oneshot::channel();
         let id = self.register(Waiter::List { response: None, events: Vec::new(), done: Some(tx) })?;
-        if let Err(e) = self.send(action, &id, headers).await {
-            self.forget(&id);
-            return Err(e);
-        }
-        match tokio::time::timeout(ACTION_TIMEOUT, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(ProtocolError::Closed),
-            Err(_) => {
-                self.forget(&id);
-                Err(ProtocolError::Timeout(format!("{action}: the list did not complete")))
-            }
-        }
+        self.exchange(action, headers, &id, rx, "no complete list for").await
     }
 
     /// Logs off and closes (best effort).

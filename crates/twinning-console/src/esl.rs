@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Secret;
@@ -52,13 +51,7 @@ impl EslClient {
         address: &str,
         password: &Secret,
     ) -> Result<(EslClient, mpsc::UnboundedReceiver<Fields>), ProtocolError> {
-        let stream = tokio::time::timeout(COMMAND_TIMEOUT, TcpStream::connect(address))
-            .await
-            .map_err(|_| ProtocolError::Unreachable(format!("connecting to {address} timed out")))?
-            .map_err(|e| ProtocolError::Unreachable(format!("cannot connect to {address}: {e}")))?;
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
-        let mut reader = BufReader::new(read);
+        let (mut reader, write) = crate::fields::connect(address, COMMAND_TIMEOUT).await?;
         let greeting = tokio::time::timeout(COMMAND_TIMEOUT, read_message(&mut reader))
             .await
             .map_err(|_| ProtocolError::Unreachable(format!("{address} sent no event socket greeting")))?

@@ -40,3 +40,22 @@ impl<const N: usize> From<[(&str, &str); N]> for Fields {
         Fields(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 }
+
+/// A PBX's control connection, opened within `timeout`: its buffered read half and its
+/// write half. AMI and the event socket both start this way.
+pub async fn connect(
+    address: &str,
+    timeout: std::time::Duration,
+) -> Result<
+    (tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf),
+    crate::ProtocolError,
+> {
+    use crate::ProtocolError;
+    let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address))
+        .await
+        .map_err(|_| ProtocolError::Unreachable(format!("connecting to {address} timed out")))?
+        .map_err(|e| ProtocolError::Unreachable(format!("cannot connect to {address}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let (read, write) = stream.into_split();
+    Ok((tokio::io::BufReader::new(read), write))
+}

@@ -559,6 +559,21 @@ fn html_response(status: StatusCode, m: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], m.into_string()).into_response()
 }
 
+/// A page for a logged-in session: its frame (who, the logout form's token, the flash)
+/// around `body`, following `live` when given.
+fn session_page(
+    s: &Session,
+    status: StatusCode,
+    title: &str,
+    live: Option<String>,
+    body: Markup,
+) -> Response {
+    html_response(
+        status,
+        page(Frame { title, who: Some(&s.who), csrf: &s.csrf, live, flash: &s.flash }, body),
+    )
+}
+
 fn error_page(status: StatusCode, message: &str) -> Response {
     html_response(
         status,
@@ -678,6 +693,31 @@ fn logged_in(state: &AppState, who: Who, to: String) -> Response {
     r
 }
 
+/// What both logins check before any credential: the form's own CSRF token, then the
+/// address's rate limit. The response that ends the request, if one does.
+fn login_gate(
+    state: &AppState,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    form: &LoginForm,
+    admin: bool,
+) -> Option<Response> {
+    if !login_csrf_ok(headers, form) {
+        return Some(login_form(
+            state,
+            admin,
+            Some("The form expired; please log in again."),
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    if !state.limiter.spend(addr.ip(), Instant::now()) {
+        let wait = state.limiter.retry_after(addr.ip(), Instant::now()).max(1);
+        let msg = format!("Too many attempts from this address: wait {wait} s.");
+        return Some(login_form(state, admin, Some(&msg), StatusCode::TOO_MANY_REQUESTS));
+    }
+    None
+}
+
 fn plausible_extension(e: &str) -> bool {
     (1..=64).contains(&e.len()) && e.chars().all(|c| c.is_ascii_alphanumeric() || "._-+@".contains(c))
 }
@@ -688,18 +728,8 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !login_csrf_ok(&headers, &form) {
-        return login_form(
-            &state,
-            false,
-            Some("The form expired; please log in again."),
-            StatusCode::FORBIDDEN,
-        );
-    }
-    if !state.limiter.spend(addr.ip(), Instant::now()) {
-        let wait = state.limiter.retry_after(addr.ip(), Instant::now()).max(1);
-        let msg = format!("Too many attempts from this address: wait {wait} s.");
-        return login_form(&state, false, Some(&msg), StatusCode::TOO_MANY_REQUESTS);
+    if let Some(refused) = login_gate(&state, addr, &headers, &form, false) {
+        return refused;
     }
     let ext = form.extension.trim();
     let wrong = "Wrong extension or PIN.";
@@ -741,22 +771,8 @@ async fn admin_login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !login_csrf_ok(&headers, &form) {
-        return login_form(
-            &state,
-            true,
-            Some("The form expired; please log in again."),
-            StatusCode::FORBIDDEN,
-        );
-    }
-    if !state.limiter.spend(addr.ip(), Instant::now()) {
-        let wait = state.limiter.retry_after(addr.ip(), Instant::now()).max(1);
-        return login_form(
-            &state,
-            true,
-            Some(&format!("Too many attempts from this address: wait {wait} s.")),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+    if let Some(refused) = login_gate(&state, addr, &headers, &form, true) {
+        return refused;
     }
     let (state2, login, password) = (state.clone(), form.login.clone(), form.password.clone());
     let ok = tokio::task::spawn_blocking(move || state2.auth.check_admin(&login, &password))
@@ -1007,10 +1023,7 @@ fn user_page(
     };
     let title = format!("Twinning for {user}");
     let live = Some(format!("{action}/live"));
-    html_response(
-        status,
-        page(Frame { title: &title, who: Some(&s.who), csrf: &s.csrf, live, flash: &s.flash }, body),
-    )
+    session_page(s, status, &title, live, body)
 }
 
 fn forbidden_user() -> Response {
@@ -1180,7 +1193,7 @@ fn sse(state: &AppState, only: Option<String>) -> Response {
                 }
             };
             if let Some(u) = &only {
-                if event_user(&e.kind) != Some(u.as_str()) {
+                if user_page_event(&e.kind) != Some(u.as_str()) {
                     return None;
                 }
             }
@@ -1193,21 +1206,12 @@ fn sse(state: &AppState, only: Option<String>) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
-fn event_user(k: &EventKind) -> Option<&str> {
+/// The user whose page an event belongs on. A refused request is the security log's, not
+/// the page of the user it named (who may not have made it).
+fn user_page_event(k: &EventKind) -> Option<&str> {
     match k {
-        EventKind::Start { user, .. }
-        | EventKind::Leg { user, .. }
-        | EventKind::Bridged { user, .. }
-        | EventKind::Handover { user, .. }
-        | EventKind::Hold { user, .. }
-        | EventKind::Transfer { user, .. }
-        | EventKind::End { user, .. }
-        | EventKind::Refused { user, .. }
-        | EventKind::Settings { user, .. }
-        | EventKind::SettingsRefused { user, .. }
-        | EventKind::AuthFailed { user, .. }
-        | EventKind::Lamps { user, .. } => Some(user),
-        _ => None,
+        EventKind::RequestRefused { .. } => None,
+        other => other.user(),
     }
 }
 
@@ -1259,19 +1263,7 @@ async fn admin_nodes(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
             }
         }
     };
-    html_response(
-        StatusCode::OK,
-        page(
-            Frame {
-                title: "Nodes and stores",
-                who: Some(&s.who),
-                csrf: &s.csrf,
-                live: None,
-                flash: &s.flash,
-            },
-            body,
-        ),
-    )
+    session_page(&s, StatusCode::OK, "Nodes and stores", None, body)
 }
 
 async fn admin_calls(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -1315,19 +1307,7 @@ async fn admin_calls(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         }
         @if live.is_empty() && timelines.is_empty() { p.quiet id="no-calls" { "No twinned call seen yet." } }
     };
-    html_response(
-        StatusCode::OK,
-        page(
-            Frame {
-                title: "Live calls",
-                who: Some(&s.who),
-                csrf: &s.csrf,
-                live: Some("/admin/live".into()),
-                flash: &s.flash,
-            },
-            body,
-        ),
-    )
+    session_page(&s, StatusCode::OK, "Live calls", Some("/admin/live".to_string()), body)
 }
 
 async fn admin_users(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -1357,10 +1337,7 @@ async fn admin_users(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
             }
         }
     };
-    html_response(
-        StatusCode::OK,
-        page(Frame { title: "Users", who: Some(&s.who), csrf: &s.csrf, live: None, flash: &s.flash }, body),
-    )
+    session_page(&s, StatusCode::OK, "Users", None, body)
 }
 
 #[derive(Deserialize, Default)]
@@ -1421,13 +1398,7 @@ async fn admin_audit(
         }
         @if rows.is_empty() { p.quiet { "Nothing matches." } }
     };
-    html_response(
-        StatusCode::OK,
-        page(
-            Frame { title: "Audit trail", who: Some(&s.who), csrf: &s.csrf, live: None, flash: &s.flash },
-            body,
-        ),
-    )
+    session_page(&s, StatusCode::OK, "Audit trail", None, body)
 }
 
 async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

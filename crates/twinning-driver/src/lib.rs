@@ -377,15 +377,12 @@ impl<H: Host> Driver<H> {
             }
             None => (1.0, 0),
         };
-        let mut samples = self.metrics.samples(&[
+        self.metrics.samples(&[
             (metrics::LIVE_CALLS, live),
             (metrics::RINGING_LEGS, ringing),
             (metrics::STORE_UP, store_up),
-        ]);
-        for s in samples.iter_mut().filter(|s| s.family == metrics::STORE_RECONNECTS) {
-            s.value = reconnects as f64;
-        }
-        samples
+            (metrics::STORE_RECONNECTS, reconnects as f64),
+        ])
     }
 
     /// The metrics in Prometheus' text format (ESL `twinning metrics`).

@@ -164,27 +164,23 @@ impl Counters {
         }
     }
 
-    /// Every counter, then `gauges`, each family's samples together.
-    pub fn samples(&self, gauges: &[(Family, f64)]) -> Vec<Sample> {
+    /// Every family's samples together: `read_now` gives the value of the families kept
+    /// elsewhere (the gauges, and the store's reconnects, which the store counts), the
+    /// rest are these counters.
+    pub fn samples(&self, read_now: &[(Family, f64)]) -> Vec<Sample> {
         let counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
         for family in FAMILIES {
-            match family.kind {
-                Kind::Counter => {
-                    let mut any = false;
-                    for ((name, labels), value) in counts.iter().filter(|((n, _), _)| *n == family.name) {
-                        let _ = name;
-                        any = true;
-                        out.push(Sample { family, labels: labels.clone(), value: *value as f64 });
-                    }
-                    if !any && unlabelled(family) {
-                        out.push(Sample { family, labels: Vec::new(), value: 0.0 });
-                    }
-                }
-                Kind::Gauge => {
-                    let value = gauges.iter().find(|(f, _)| f.name == family.name).map_or(0.0, |(_, v)| *v);
-                    out.push(Sample { family, labels: Vec::new(), value });
-                }
+            if let Some((_, value)) = read_now.iter().find(|(f, _)| f.name == family.name) {
+                out.push(Sample { family, labels: Vec::new(), value: *value });
+                continue;
+            }
+            let before = out.len();
+            for ((_, labels), value) in counts.iter().filter(|((n, _), _)| *n == family.name) {
+                out.push(Sample { family, labels: labels.clone(), value: *value as f64 });
+            }
+            if out.len() == before && (family.kind == Kind::Gauge || unlabelled(family)) {
+                out.push(Sample { family, labels: Vec::new(), value: 0.0 });
             }
         }
         out
