@@ -29,12 +29,19 @@ struct LegBill {
     account_code: Option<String>,
     /// Answered and dropped unbridged: the leg's own answer and end.
     dropped: Option<(SystemTime, SystemTime)>,
+    /// When the first row of this leg came. A leg can have more than one row (a pushed
+    /// leg has its dial row and then the row of its bridge with the caller), and the
+    /// engine dispatches all rows of a caller together: the entry stays a little while
+    /// for the rows after the first.
+    first_row: Option<SystemTime>,
 }
 
 /// Rows are written when the caller's channel ends, which may be hours after the leg:
 /// an entry waits until its row comes, and is forgotten after this long if none does
 /// (CDRs disabled, a backend that filters the row out before the modifiers).
 const KEEP: Duration = Duration::from_secs(6 * 3600);
+/// How long an entry waits, after its first row, for the other rows of the same dispatch.
+const KEEP_AFTER_FIRST_ROW: Duration = Duration::from_secs(60);
 /// A bound on what a PBX with CDRs disabled can make the module hold.
 const MOST: usize = 100_000;
 
@@ -49,7 +56,7 @@ fn entry<'a>(all: &'a mut Vec<LegBill>, caller_uniqueid: &str, peer: &str) -> &'
         Some(i) => &mut all[i],
         None => {
             let now = SystemTime::now();
-            all.retain(|b| now.duration_since(b.at).map_or(true, |age| age < KEEP));
+            forget_old(all, now);
             if all.len() >= MOST {
                 log::warn!("twinning: {MOST} legs wait for their CDR rows; the oldest is dropped");
                 all.remove(0);
@@ -60,10 +67,19 @@ fn entry<'a>(all: &'a mut Vec<LegBill>, caller_uniqueid: &str, peer: &str) -> &'
                 at: now,
                 account_code: None,
                 dropped: None,
+                first_row: None,
             });
             all.last_mut().expect("just pushed")
         }
     }
+}
+
+fn forget_old(all: &mut Vec<LegBill>, now: SystemTime) {
+    let young = |since: SystemTime, keep: Duration| now.duration_since(since).map_or(true, |age| age < keep);
+    all.retain(|b| match b.first_row {
+        Some(first) => young(first, KEEP_AFTER_FIRST_ROW),
+        None => young(b.at, KEEP),
+    });
 }
 
 /// The row of `peer`, dialed from the caller `caller_uniqueid`, is billed to `account_code`.
@@ -110,17 +126,24 @@ unsafe extern "C" fn modify(cdr: *mut sys::ast_cdr) -> c_int {
         if dstchannel.is_empty() {
             return 0;
         }
-        let found = {
+        let (account_code, dropped) = {
             let mut all = bills();
-            let at = all.iter().position(|b| b.peer == dstchannel && b.caller_uniqueid == uniqueid);
-            at.map(|i| all.remove(i))
+            let now = SystemTime::now();
+            forget_old(&mut all, now);
+            let Some(bill) = all.iter_mut().find(|b| b.peer == dstchannel && b.caller_uniqueid == uniqueid)
+            else {
+                return 0;
+            };
+            bill.first_row.get_or_insert(now);
+            // A dropped leg never met the caller, so it has one row; the account code
+            // belongs on every row of the leg.
+            (bill.account_code.clone(), bill.dropped.take())
         };
-        let Some(bill) = found else { return 0 };
-        if let Some(code) = &bill.account_code {
+        if let Some(code) = &account_code {
             copy(&mut cdr.accountcode, code);
             copy(&mut cdr.peeraccount, code);
         }
-        if let Some((answered, ended)) = bill.dropped {
+        if let Some((answered, ended)) = dropped {
             cdr.disposition = sys::ast_cdr_disposition::AST_CDR_ANSWERED as std::ffi::c_long;
             cdr.answer = timeval(answered);
             cdr.end = timeval(ended);
