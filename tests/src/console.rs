@@ -34,6 +34,35 @@ pub fn binary() -> &'static Path {
     })
 }
 
+/// A fresh API token and its `[[token]]` entry for the configuration, as
+/// `twinctl hash-password --token <name>` makes them (only the hash goes into the file).
+pub fn api_token(name: &str) -> (String, String) {
+    let made = ConsoleConfig::new(&[], "").run(&["hash-password", "--token", name]);
+    assert_eq!(made.code, 0, "{made:?}");
+    let token = made
+        .stdout
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|t| t.split('\'').next())
+        .unwrap_or_else(|| panic!("no token in {made:?}"))
+        .to_owned();
+    let entry = made.stdout.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    (token, entry)
+}
+
+/// Labels `node` and `pbx` as twinctl adds them to a node's sample written
+/// `name{labels} ` (or `name `): what `twinctl serve`'s `/metrics` shows for it.
+pub fn node_sample(sample: &str, node: &str, pbx: &str) -> String {
+    let ours = format!("node=\"{node}\",pbx=\"{pbx}\"");
+    match sample.split_once('{') {
+        Some((name, rest)) => format!("{name}{{{ours},{rest}"),
+        None => {
+            let name = sample.trim_end();
+            format!("{name}{{{ours}}} ")
+        }
+    }
+}
+
 /// One `[[node]]` of the configuration.
 pub struct NodeSpec {
     pub name: String,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use twinning_tests::console::{has, ConsoleConfig, NodeSpec};
+use twinning_tests::console::{api_token, has, node_sample, ConsoleConfig, NodeSpec};
 use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
 use twinning_tests::pbx::{self, PhonePorts};
 use twinning_tests::sipp::{Answer, Caller, Phone};
@@ -398,6 +398,61 @@ fn watch_prints_a_freeswitch_calls_events() {
     let change = watch.until(WAIT, |l| has(l, "type", "settings")).expect("the change's event");
     assert_eq!(json(&change)["source"], "console:alice", "{change}");
     assert_eq!(config.run(&["--as", "alice", "set", "1001", "mobile", "09001234567"]).code, 4);
+}
+
+/// N FreeSWITCH calls with known outcomes: `twinctl serve`'s `/metrics` (FreeSWITCH has
+/// no Prometheus module in tree) shows exactly those outcomes, labelled with the node.
+#[test]
+fn twinctl_serves_the_metrics_of_freeswitch_calls_exactly() {
+    let ports = FsPorts::new();
+    let conf = FsSettings::new(ports.mobile).user("1001", ports.desk, "07700900123", true).xml();
+    let Some(fs) =
+        FreeSwitch::start("console::twinctl_serves_the_metrics_of_freeswitch_calls", &conf, "", ports)
+    else {
+        return;
+    };
+    let mut esl = fs.esl();
+    esl.subscribe(&["twinning::end"]);
+    let call = |esl: &mut twinning_tests::esl::Esl, desk: Answer, mobile: Answer| {
+        let mut d = Phone::uas(&fs, "desk", ports.desk, &desk);
+        let mut m = Phone::uas(&fs, "mobile", ports.mobile, &mobile);
+        let mut c = Phone::call(&fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 300 });
+        esl.event("twinning::end", &[], WAIT).expect("twinning::end");
+        c.wait(WAIT);
+        d.wait(Duration::from_secs(5));
+        m.wait(Duration::from_secs(5));
+    };
+    // Two calls answered on the mobile, one on the desk, one busy everywhere.
+    call(&mut esl, Answer::Never, ring(300));
+    call(&mut esl, Answer::Never, ring(300));
+    call(&mut esl, ring(300), Answer::Never);
+    call(&mut esl, Answer::Busy, Answer::Busy);
+
+    let (token, entry) = api_token("scraper");
+    let config = ConsoleConfig::new(&[NodeSpec::freeswitch("fs1", fs.esl_port)], &entry);
+    let api = config.serve();
+    let deadline = std::time::Instant::now() + WAIT;
+    let scraped = loop {
+        let (status, body) = api.request("GET", "/metrics", Some(&token), None);
+        assert_eq!(status, 200, "{body}");
+        if body.contains("twinctl_node_up{node=\"fs1\",pbx=\"freeswitch\"} 1") {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "fs1 never up in twinctl: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for (sample, want) in [
+        ("twinning_calls_total{status=\"answered\"}", 3),
+        ("twinning_calls_total{status=\"busy\"}", 1),
+        ("twinning_legs_total{outcome=\"answered\",reason=\"\"}", 3),
+        ("twinning_legs_total{outcome=\"failed\",reason=\"busy\"}", 2),
+        ("twinning_live_calls", 0),
+        ("twinning_ringing_legs", 0),
+    ] {
+        let line = format!("{}{want}\n", node_sample(&format!("{sample} "), "fs1", "freeswitch"));
+        assert!(scraped.contains(&line), "no {line:?} in\n{scraped}");
+    }
+    assert!(!scraped.contains("1001") && !scraped.contains("07700900123"), "no user or number in a label");
 }
 
 #[test]

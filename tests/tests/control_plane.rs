@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use twinning_tests::asterisk::AMI_CTI;
+use twinning_tests::console::{api_token, node_sample, ConsoleConfig, NodeSpec};
 use twinning_tests::pbx::{self, PhonePorts};
 use twinning_tests::sipp::{free_udp_port, Answer, Caller, Phone};
 use twinning_tests::{Ami, Instance};
@@ -110,6 +111,24 @@ fn the_metrics_equal_the_calls_in_ami_and_in_asterisks_own_metrics() {
     let scraped: Vec<String> = scraped.lines().map(str::to_owned).collect();
     for (sample, want) in expect {
         assert_eq!(value(&scraped, &format!("{sample} ")), Some(want), "/metrics {sample}");
+    }
+    // And `twinctl serve`'s /metrics, the same samples labelled with the node.
+    let (token, entry) = api_token("scraper");
+    let config = ConsoleConfig::new(&[NodeSpec::asterisk("pbx1", pbx.ami_port)], &entry);
+    let api = config.serve();
+    let deadline = std::time::Instant::now() + WAIT;
+    let scraped = loop {
+        let (status, body) = api.request("GET", "/metrics", Some(&token), None);
+        assert_eq!(status, 200, "{body}");
+        if body.contains("twinctl_node_up{node=\"pbx1\",pbx=\"asterisk\"} 1") {
+            break body.lines().map(str::to_owned).collect::<Vec<_>>();
+        }
+        assert!(std::time::Instant::now() < deadline, "pbx1 never up in twinctl: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for (sample, want) in expect {
+        let labelled = node_sample(&format!("{sample} "), "pbx1", "asterisk");
+        assert_eq!(value(&scraped, &labelled), Some(want), "twinctl /metrics {labelled}: {scraped:#?}");
     }
 }
 
