@@ -14,10 +14,13 @@ use once_cell::sync::OnceCell;
 
 use crate::asterisk::{AMI_SECRET, AMI_USER};
 
-/// `twinctl`, built if needed.
+/// `twinctl`, built if needed; `TWINCTL_BIN` names another (the benchmark's release build).
 pub fn binary() -> &'static Path {
     static BUILT: OnceCell<PathBuf> = OnceCell::new();
     BUILT.get_or_init(|| {
+        if let Some(given) = std::env::var_os("TWINCTL_BIN") {
+            return PathBuf::from(given);
+        }
         let root = crate::module_build::workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
@@ -270,6 +273,11 @@ pub struct Serve {
 }
 
 impl Serve {
+    /// The server's process id (for its CPU time and memory in the benchmark).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// One HTTP/1.1 request: the status and the body.
     pub fn request(
         &self,
