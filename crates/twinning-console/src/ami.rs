@@ -18,6 +18,15 @@ use crate::ProtocolError;
 
 /// How long an action may wait for its response (and a list for its last event).
 pub const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The event classes the module's events are in (its lamps' `DeviceStateChange` is
+/// `call`'s). Leaving out the rest (`dialplan`'s `Newexten` and `VarSet` above all, a few
+/// dozen per call) spares Asterisk writing them to the console and the console reading them.
+const EVENT_CLASSES: &str = "call,config,reporting,security,system";
+/// Of those, the only events the console reads: the module's, and its lamps' device states
+/// (`Twinning:<user>`, `TwinningCall:<user>`). A regular expression over the whole event,
+/// the form every Asterisk since 10 takes. Replies to actions, lists included, are not
+/// events and are never filtered.
+const EVENT_FILTER: &str = "Event: Twinning|Device: Twinning";
 /// A message longer than this is not AMI: the connection is dropped.
 const MAX_MESSAGE: usize = 1 << 20;
 
@@ -73,7 +82,10 @@ impl AmiClient {
         let pending = client.pending.clone();
         tokio::spawn(read_loop(reader, pending, events_tx));
         let r = client
-            .action("Login", &[("Username", username), ("Secret", secret.expose()), ("Events", "on")])
+            .action(
+                "Login",
+                &[("Username", username), ("Secret", secret.expose()), ("Events", EVENT_CLASSES)],
+            )
             .await?;
         if !r.is("Response", "Success") {
             // Asterisk says "Authentication failed" whatever was wrong; so does this.
@@ -81,6 +93,14 @@ impl AmiClient {
                 "AMI login as '{username}' refused: {}",
                 r.get("Message").unwrap_or("no reason given")
             )));
+        }
+        let r = client.action("Filter", &[("Operation", "Add"), ("Filter", EVENT_FILTER)]).await?;
+        if !r.is("Response", "Success") {
+            // Only a cost: the events the console does not read are then sent and dropped.
+            log::warn!(
+                "AMI at {address} refused the event filter ({}); every event of the node will be read",
+                r.get("Message").unwrap_or("no reason given")
+            );
         }
         Ok((client, events_rx))
     }

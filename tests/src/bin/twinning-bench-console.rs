@@ -87,12 +87,20 @@ struct ConsoleSample {
     seconds: f64,
     rss_max_kib: u64,
     events: u64,
+    /// Times the console told the reader it had dropped events for it.
+    lagged: u64,
     api_ms: Vec<f64>,
     api_errors: u64,
 }
 
 /// Reads the console's event stream, counting the calls' events, until `stop`.
-fn count_events(port: u16, token: &str, count: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+fn count_events(
+    port: u16,
+    token: &str,
+    count: Arc<AtomicU64>,
+    lagged: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to twinctl serve");
     s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     write!(s, "GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n")
@@ -105,6 +113,10 @@ fn count_events(port: u16, token: &str, count: Arc<AtomicU64>, stop: Arc<AtomicB
             Ok(0) => return,
             Ok(_) if line.starts_with("data:") && line.contains("\"call\"") => {
                 count.fetch_add(1, Ordering::Relaxed);
+            }
+            // The console tells a reader too slow for the stream what it dropped.
+            Ok(_) if line.starts_with("event: lagged") => {
+                lagged.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }
@@ -155,9 +167,11 @@ fn with_console(
     }
     let stop = Arc::new(AtomicBool::new(false));
     let events = Arc::new(AtomicU64::new(0));
+    let lagged = Arc::new(AtomicU64::new(0));
     let reader = {
-        let (port, token, events, stop) = (api.port, token.to_owned(), events.clone(), stop.clone());
-        std::thread::spawn(move || count_events(port, &token, events, stop))
+        let (port, token, events, lagged, stop) =
+            (api.port, token.to_owned(), events.clone(), lagged.clone(), stop.clone());
+        std::thread::spawn(move || count_events(port, &token, events, lagged, stop))
     };
     let rss_max = Arc::new(AtomicU64::new(0));
     let api_out = Mutex::new((Vec::new(), 0u64));
@@ -171,8 +185,17 @@ fn with_console(
             }
         });
         let sample = load(pbx, &format!("console-{round}"), o);
-        // The last events reach the console a moment after the calls end.
-        std::thread::sleep(Duration::from_secs(2));
+        // The last events reach the console a moment after the calls end: wait until
+        // none has come for a second.
+        let mut seen = events.load(Ordering::Relaxed);
+        for _ in 0..15 {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = events.load(Ordering::Relaxed);
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
         stop.store(true, Ordering::Relaxed);
         sample
     });
@@ -182,6 +205,7 @@ fn with_console(
         seconds: at.elapsed().as_secs_f64(),
         rss_max_kib: rss_max.load(Ordering::Relaxed),
         events: events.load(Ordering::Relaxed),
+        lagged: lagged.load(Ordering::Relaxed),
         api_ms,
         api_errors,
     };
@@ -212,6 +236,7 @@ fn main() {
         console.seconds += c.seconds;
         console.rss_max_kib = console.rss_max_kib.max(c.rss_max_kib);
         console.events += c.events;
+        console.lagged += c.lagged;
         console.api_ms.extend(c.api_ms);
         console.api_errors += c.api_errors;
     }
@@ -234,9 +259,10 @@ fn main() {
         console.rss_max_kib
     );
     println!(
-        "Events delivered on /api/v1/events: {} ({:.1} per call)",
+        "Events delivered on /api/v1/events: {} ({:.1} per call); drops reported to the reader: {}",
         console.events,
-        console.events as f64 / fed.completed.max(1) as f64
+        console.events as f64 / fed.completed.max(1) as f64,
+        console.lagged
     );
     println!(
         "API under load: {} answers, p50 {p50:.2} ms, p99 {p99:.2} ms, {} errors",
@@ -248,7 +274,7 @@ fn main() {
         asterisk_fed / asterisk_alone
     );
     let json = format!(
-        "{{\n  \"rate\": {},\n  \"calls\": {{\"alone\": {}, \"alone_failed\": {}, \"with_console\": {}, \"with_console_failed\": {}}},\n  \"console_cpu_ms_per_call\": {:.4},\n  \"console_cpu_share\": {:.4},\n  \"console_rss_peak_kib\": {},\n  \"events_delivered\": {},\n  \"api_p50_ms\": {p50:.3},\n  \"api_p99_ms\": {p99:.3},\n  \"api_errors\": {},\n  \"asterisk_cpu_ms_per_call\": {{\"alone\": {asterisk_alone:.4}, \"with_console\": {asterisk_fed:.4}}},\n  {}\n}}\n",
+        "{{\n  \"rate\": {},\n  \"calls\": {{\"alone\": {}, \"alone_failed\": {}, \"with_console\": {}, \"with_console_failed\": {}}},\n  \"console_cpu_ms_per_call\": {:.4},\n  \"console_cpu_share\": {:.4},\n  \"console_rss_peak_kib\": {},\n  \"events_delivered\": {},\n  \"events_lagged\": {},\n  \"api_p50_ms\": {p50:.3},\n  \"api_p99_ms\": {p99:.3},\n  \"api_errors\": {},\n  \"asterisk_cpu_ms_per_call\": {{\"alone\": {asterisk_alone:.4}, \"with_console\": {asterisk_fed:.4}}},\n  {}\n}}\n",
         o.rate,
         alone.completed,
         alone.failed,
@@ -258,6 +284,7 @@ fn main() {
         console.cpu.as_secs_f64() / console.seconds.max(1e-9),
         console.rss_max_kib,
         console.events,
+        console.lagged,
         console.api_errors,
         bench::machine_json()
     );
