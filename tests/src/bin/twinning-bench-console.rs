@@ -94,12 +94,14 @@ struct ConsoleSample {
 }
 
 /// Reads the console's event stream, counting the calls' events, until `stop`.
+/// `ready` is told once the stream's headers came: the console has subscribed the reader.
 fn count_events(
     port: u16,
     token: &str,
     count: Arc<AtomicU64>,
     lagged: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    ready: std::sync::mpsc::Sender<()>,
 ) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to twinctl serve");
     s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
@@ -107,6 +109,10 @@ fn count_events(
         .unwrap();
     let mut reader = BufReader::new(s);
     let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+        line.clear();
+    }
+    let _ = ready.send(());
     while !stop.load(Ordering::Relaxed) {
         line.clear();
         match reader.read_line(&mut line) {
@@ -171,7 +177,10 @@ fn with_console(
     let reader = {
         let (port, token, events, lagged, stop) =
             (api.port, token.to_owned(), events.clone(), lagged.clone(), stop.clone());
-        std::thread::spawn(move || count_events(port, &token, events, lagged, stop))
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || count_events(port, &token, events, lagged, stop, ready));
+        is_ready.recv_timeout(Duration::from_secs(30)).expect("the event stream never opened");
+        reader
     };
     let rss_max = Arc::new(AtomicU64::new(0));
     let api_out = Mutex::new((Vec::new(), 0u64));
