@@ -15,6 +15,9 @@ ensure_prerequisites() {
     if [[ -z "${TWINNING_PG_BIN:-}" ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
         missing+=(postgresql)
     fi
+    # twinctl serve's TLS test makes a certificate and asks over HTTPS (tests/tests/console.rs).
+    command -v openssl >/dev/null || missing+=(openssl)
+    command -v curl >/dev/null || missing+=(curl)
     # The web pages' tests drive Debian's chromium over WebDriver (tests/tests/web.rs).
     if ! [[ -x /usr/bin/chromium ]]; then
         missing+=(chromium)

@@ -211,7 +211,9 @@ impl ConsoleConfig {
                 let _ = child.wait();
                 panic!("twinctl serve did not say where it listens");
             };
-            if let Some(at) = line.split("serving on http://").nth(1) {
+            if let Some(at) =
+                line.split("serving on http://").nth(1).or(line.split("serving on https://").nth(1))
+            {
                 let port = at.trim().rsplit(':').next().unwrap().parse().unwrap();
                 return Serve { child, port };
             }

@@ -455,6 +455,65 @@ fn twinctl_serves_the_metrics_of_freeswitch_calls_exactly() {
     assert!(!scraped.contains("1001") && !scraped.contains("07700900123"), "no user or number in a label");
 }
 
+/// With a certificate, `twinctl serve` speaks only HTTPS: a client that trusts the
+/// certificate is answered (401 without credentials, 200 with a token), plain HTTP is not,
+/// and the web pages' cookies are Secure as well as HttpOnly and SameSite=Strict.
+#[test]
+fn serve_speaks_tls_with_the_given_certificate_and_its_cookies_are_secure() {
+    let (token, entry) = api_token("tls");
+    let dir = tempfile_dir("twinctl-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl (a test prerequisite)");
+    assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+    let extra = format!("tls_cert = \"{}\"\ntls_key = \"{}\"\n\n{entry}\n", cert.display(), key.display());
+    // A node nobody answers for: the API still serves, naming it down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = ConsoleConfig::new(&[NodeSpec::asterisk("pbx1", closed)], &extra);
+    let api = config.serve();
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(&cert)
+            .args(args)
+            .output()
+            .expect("run curl (a test prerequisite)");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let base = format!("https://localhost:{}", api.port);
+    let (ok, code) = curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{base}/api/v1/nodes")]);
+    assert!(ok && code == "401", "no credentials over TLS: {ok} {code}");
+    let bearer = format!("Authorization: Bearer {token}");
+    let (ok, body) = curl(&["-H", &bearer, &format!("{base}/api/v1/nodes")]);
+    assert!(ok && body.trim_start().starts_with('['), "a token over TLS: {ok} {body}");
+    // Plain HTTP to the same port is not served.
+    let (status, _) = api.request("GET", "/api/v1/nodes", Some(&token), None);
+    assert_ne!(status, 200, "plain HTTP was answered");
+    let (ok, head) = curl(&["-D", "-", "-o", "/dev/null", &format!("{base}/login")]);
+    assert!(ok, "{head}");
+    let cookies: Vec<&str> =
+        head.lines().filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).collect();
+    assert!(!cookies.is_empty(), "the login page sets its CSRF cookie: {head}");
+    for c in cookies {
+        for attribute in ["; Secure", "; HttpOnly", "; SameSite=Strict"] {
+            assert!(c.contains(attribute), "{attribute} missing: {c}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[test]
 fn handover_moves_a_live_call() {
     let ports = PhonePorts::new();
