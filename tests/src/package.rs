@@ -69,6 +69,26 @@ pub fn packages() -> &'static Packages {
     })
 }
 
+/// The twinctl package (scripts/package-twinctl), built once per test run.
+pub fn twinctl_package() -> &'static Path {
+    static BUILT: OnceCell<PathBuf> = OnceCell::new();
+    BUILT.get_or_init(|| {
+        let dir = target_dir().join("tmp/package-twinctl-test");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let o = Command::new(workspace_root().join("scripts/package-twinctl"))
+            .arg("--out")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/package-twinctl");
+        assert!(o.status.success(), "scripts/package-twinctl failed:\n{}", text(&o));
+        let path = PathBuf::from(String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or_default());
+        assert!(path.is_file(), "scripts/package-twinctl printed no package path:\n{}", text(&o));
+        path
+    })
+}
+
 impl Packages {
     /// A copy of the current package whose Depends names `abi` instead of the ABI it was
     /// built against, as a package built for another Asterisk would.

@@ -244,3 +244,72 @@ fn lintian_finds_nothing_unexplained() {
         );
     }
 }
+
+/// twinctl's package as an admin uses it: apt installs it beside a running Asterisk with the
+/// module, its configuration holds secrets so only root and the service's own user read it,
+/// the shipped configuration is refused with a clear word until a node is added, then
+/// twinctl, run as that user, reads the node; purge takes its configuration away.
+#[test]
+fn twinctl_installs_as_a_service_that_alone_reads_its_secrets_and_reaches_the_node() {
+    let Some(mut root) =
+        root("package::twinctl_installs_as_a_service_that_alone_reads_its_secrets_and_reaches_the_node")
+    else {
+        return;
+    };
+    let packages = package::packages();
+    let twinctl = package::twinctl_package();
+    installed(&root, &packages.current);
+    root.write_config("twinning.conf", twinning_conf());
+    let mut modules = MODULES.to_vec();
+    modules.push("app_twinning.so");
+    root.start_asterisk(&modules);
+    assert!(root.cli("twinning show users").contains("1 twinning user\n"));
+
+    let out = installed(&root, twinctl);
+    assert!(out.contains("systemctl enable --now twinctl"), "the postinst says what to do next:\n{out}");
+    let status = root.run("dpkg-query", &["-W", "-f", "${Status}", "twinctl"]);
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "install ok installed");
+    for file in [
+        "/usr/bin/twinctl",
+        "/usr/lib/systemd/system/twinctl.service",
+        "/usr/share/bash-completion/completions/twinctl",
+        "/usr/share/doc/twinctl/copyright",
+    ] {
+        assert!(root.path(file).is_file(), "{file} not installed");
+    }
+    let unit = std::fs::read_to_string(root.path("/usr/lib/systemd/system/twinctl.service")).unwrap();
+    assert!(unit.contains("User=twinctl") && unit.contains("serve"), "{unit}");
+    let conf = root.run("stat", &["-c", "%U:%G %a", "/etc/twinctl/twinctl.toml"]);
+    assert_eq!(String::from_utf8_lossy(&conf.stdout).trim(), "root:twinctl 640", "it holds secrets");
+    let nobody = root.run("runuser", &["-u", "nobody", "--", "cat", "/etc/twinctl/twinctl.toml"]);
+    assert!(!nobody.status.success(), "another user read twinctl's secrets");
+
+    let as_twinctl = |args: &[&str]| {
+        let mut all = vec!["-u", "twinctl", "--", "twinctl", "--config", "/etc/twinctl/twinctl.toml"];
+        all.extend_from_slice(args);
+        root.run("runuser", &all)
+    };
+    let shipped = as_twinctl(&["nodes"]);
+    assert_eq!(shipped.status.code(), Some(2), "{shipped:?}");
+    assert!(String::from_utf8_lossy(&shipped.stderr).contains("no [[node]] is configured"), "{shipped:?}");
+
+    let shipped_text = std::fs::read_to_string(root.path("/etc/twinctl/twinctl.toml")).unwrap();
+    std::fs::write(
+        root.path("/etc/twinctl/twinctl.toml"),
+        format!(
+            "{shipped_text}\n[[node]]\nname = \"pbx1\"\nkind = \"asterisk\"\naddress = \"127.0.0.1:{}\"\nusername = \"{}\"\nsecret = \"{}\"\n",
+            root.ami_port,
+            package::AMI_USER,
+            package::AMI_SECRET
+        ),
+    )
+    .unwrap();
+    let users = as_twinctl(&["--json", "users"]);
+    assert!(users.status.success(), "{users:?}");
+    assert!(String::from_utf8_lossy(&users.stdout).contains("\"1001\""), "{users:?}");
+
+    let (ok, out) = root.apt(&["purge", "twinctl"]);
+    assert!(ok, "{out}");
+    assert!(!root.path("/usr/bin/twinctl").exists());
+    assert!(!root.path("/etc/twinctl").exists(), "purge leaves the configuration behind");
+}
