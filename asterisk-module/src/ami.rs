@@ -81,7 +81,7 @@ fn handover(req: &Request) {
 }
 
 /// The twinned calls in progress: one `TwinningCall` event each (`User`, `Channel`,
-/// `Seconds`, `Legs` as `desk:ringing mobile:dialing`).
+/// `Uniqueid`, `Seconds`, `Legs` as `desk:ringing mobile:dialing`).
 fn calls(req: &Request) {
     let now = std::time::Instant::now();
     let calls: Vec<Vec<(String, String)>> = DRIVER
@@ -92,6 +92,7 @@ fn calls(req: &Request) {
             vec![
                 ("User".into(), c.user.clone()),
                 ("Channel".into(), c.caller.clone()),
+                ("Uniqueid".into(), c.caller_uniqueid.clone()),
                 ("Seconds".into(), now.saturating_duration_since(c.started).as_secs().to_string()),
                 ("Legs".into(), legs.join(" ")),
             ]

@@ -129,6 +129,10 @@ impl Host for Asterisk {
     fn caller_name(&self, caller: &Channel) -> String {
         caller.name()
     }
+
+    fn caller_uniqueid(&self, caller: &Channel) -> String {
+        caller.uniqueid()
+    }
 }
 
 /// Takes the caller out of the holding bridge, so its thread can bridge it again (see

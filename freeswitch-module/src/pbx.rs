@@ -216,6 +216,10 @@ impl Host for FreeSwitch {
     fn caller_name(&self, caller: &Session) -> String {
         caller.name()
     }
+
+    fn caller_uniqueid(&self, caller: &Session) -> String {
+        caller.uuid()
+    }
 }
 
 /// Reports how `leg` ended, unless someone already did, in one step (so two threads that

@@ -191,13 +191,15 @@ fn a_console_change_is_audited_as_its_user_and_live_calls_and_the_store_are_list
     let mut desk = Phone::uas(&pbx, "desk", ports.desk, &Answer::Never);
     let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &ring(300));
     let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 3000 });
-    ami.event("TwinningBridged", &[("Leg", "mobile")], WAIT).expect("answered on the mobile");
+    let bridged = ami.event("TwinningBridged", &[("Leg", "mobile")], WAIT).expect("answered on the mobile");
     let (r, mut calls) = ami.list("TwinningCalls", &[], "TwinningCallsComplete");
     calls.retain(|e| e.get("Event") == Some("TwinningCall"));
     assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].must("User"), "1001");
     assert!(calls[0].must("Channel").starts_with("PJSIP/caller-"), "{calls:?}");
+    // The same Uniqueid as the call's own events, to tie the list to them.
+    assert_eq!(calls[0].must("Uniqueid"), bridged.must("Uniqueid"), "{calls:?}");
     assert!(calls[0].must("Legs").contains("mobile:"), "{calls:?}");
     caller.wait(WAIT);
     desk.wait(Duration::from_secs(5));

@@ -65,6 +65,10 @@ pub trait Host: Sized + Send + Sync + 'static {
     /// The caller's channel name, for `twinning show calls`.
     fn caller_name(&self, caller: &Self::Caller) -> String;
 
+    /// The caller's unique id (Asterisk's `Uniqueid`, FreeSWITCH's UUID), which the call's
+    /// events carry: a control plane that lists the live calls ties them to their events.
+    fn caller_uniqueid(&self, caller: &Self::Caller) -> String;
+
     /// The host's monotonic clock.
     fn now(&self) -> Instant {
         Instant::now()

@@ -296,7 +296,8 @@ impl<H: Host> Driver<H> {
         }
         let id = {
             let mut live = self.live();
-            let id = live.begin(&user, &self.host.caller_name(&caller), engine.started());
+            let (name, uniqueid) = (self.host.caller_name(&caller), self.host.caller_uniqueid(&caller));
+            let id = live.begin(&user, &name, &uniqueid, engine.started());
             live.update(id, engine.leg_states(), engine.activity());
             id
         };

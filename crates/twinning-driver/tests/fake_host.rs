@@ -148,6 +148,10 @@ impl Host for FakePbx {
 
     fn security_event(&self, _: &twinning_service::call_events::CallEvent) {}
 
+    fn caller_uniqueid(&self, caller: &FakeCaller) -> String {
+        format!("uid-{}", self.caller_name(caller))
+    }
+
     fn caller_name(&self, caller: &FakeCaller) -> String {
         format!("Fake/caller-{}", caller.n)
     }

@@ -10,6 +10,8 @@ use twinning_core::lamp::CallActivity;
 pub struct LiveCall {
     pub user: String,
     pub caller: String,
+    /// The caller's unique id, which the call's events carry.
+    pub caller_uniqueid: String,
     pub started: Instant,
     /// Each leg and its state, as the engine reports them.
     pub legs: Vec<(LegKind, &'static str)>,
@@ -28,13 +30,14 @@ impl LiveCalls {
         LiveCalls { next_id: 0, calls: BTreeMap::new() }
     }
 
-    pub fn begin(&mut self, user: &str, caller: &str, now: Instant) -> u64 {
+    pub fn begin(&mut self, user: &str, caller: &str, caller_uniqueid: &str, now: Instant) -> u64 {
         self.next_id += 1;
         self.calls.insert(
             self.next_id,
             LiveCall {
                 user: user.into(),
                 caller: caller.into(),
+                caller_uniqueid: caller_uniqueid.into(),
                 started: now,
                 legs: Vec::new(),
                 activity: CallActivity::default(),
@@ -120,7 +123,7 @@ mod tests {
     fn lists_calls_with_leg_states() {
         let mut calls = LiveCalls::new();
         let t = Instant::now();
-        let id = calls.begin("1001", "PJSIP/caller-00000001", t);
+        let id = calls.begin("1001", "PJSIP/caller-00000001", "1700000000.1", t);
         let ringing = CallActivity { ringing: true, ..CallActivity::default() };
         assert_eq!(
             calls.update(id, vec![(LegKind::Desk, "ringing"), (LegKind::MOBILE, "waiting")], ringing),
