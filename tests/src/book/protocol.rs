@@ -265,6 +265,7 @@ pub const EVENTS: &[Event] = &[
         fields: &[
             ("User", "The twinning user."),
             ("Channel", "The caller's channel."),
+            ("Uniqueid", "The caller's unique id, as the call's own events carry it."),
             ("Seconds", "Since the call started."),
             ("Legs", "Each leg and its state: `desk:ringing mobile:dialing`."),
         ],
