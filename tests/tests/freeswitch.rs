@@ -431,6 +431,50 @@ fn the_mobile_moves_its_call_to_the_desk_and_holds_by_dtmf() {
     assert!(desk2.answered());
 }
 
+/// A key on the mobile that starts a code but is not followed (a lone `*` for an IVR on
+/// the caller's side) reaches the caller once the code can no longer complete, exactly
+/// once; a code keyed later is still a code and none of its keys reach the caller.
+#[test]
+fn a_lone_star_on_the_mobile_reaches_the_caller_after_the_code_timeout() {
+    let Some(mut p) = start("freeswitch::lone_star", &[], "") else { return };
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = listener.local_addr().unwrap().port();
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1000, "*"), (3000, "**2")] },
+    );
+    let mut caller =
+        Phone::call_listening(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 8000 }, media_port);
+
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    let listening = {
+        let trace = caller.trace_path();
+        std::thread::spawn(move || {
+            twinning_tests::media::keys_heard(&listener, &trace, Duration::from_secs(6))
+        })
+    };
+    assert_eq!(p.event("twinning::hold", &[]).must("State"), "on", "the code after the star still works");
+    let held_at = std::time::Instant::now();
+    let heard = listening.join().unwrap();
+    let keys: String = heard.iter().map(|(_, k)| k).collect();
+    assert_eq!(keys, "*", "the caller hears the lone star once, and no key of the code");
+    // Keyed 3 s before the code: it reached the caller on its own, not pushed out by the
+    // keys that came next.
+    assert!(
+        heard[0].0 + Duration::from_millis(1500) < held_at,
+        "the star waited for the next key ({:?} before the hold); log:\n{}",
+        held_at
+            .checked_duration_since(heard[0].0)
+            .map_or_else(|| format!("{:?} AFTER", heard[0].0 - held_at), |d| format!("{d:?}")),
+        tail(&p.fs.log())
+    );
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    mobile.wait(Duration::from_secs(5));
+}
+
 #[test]
 fn a_panic_in_the_module_is_an_error_not_a_crash() {
     let ports = FsPorts::new();
