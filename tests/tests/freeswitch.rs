@@ -113,6 +113,10 @@ fn settings_change_by_api_with_an_audit_event_and_bad_values_change_nothing() {
         "twinning set 1001 desk sofia/internal/evil",
         "twinning set nobody mobile 07700900123",
         "twinning set 1001 ring_time forever",
+        "twinning set 1001 mobile_access maybe",
+        "twinning set 1001 mobile_callback yes&x",
+        "twinning set 1001 access_rate 0",
+        "twinning set 1001 access_rate 101",
     ] {
         let reply = p.esl.api(bad);
         assert!(reply.starts_with("-ERR"), "{bad}: {reply}");
@@ -120,6 +124,15 @@ fn settings_change_by_api_with_an_audit_event_and_bad_values_change_nothing() {
         assert!(!refused.must("Reason").is_empty());
     }
     assert!(p.esl.api("twinning status 1001").contains("07700900999"));
+    // The mobile-access fields, through the same service.
+    for (field, value) in [("mobile_access", "yes"), ("mobile_callback", "yes"), ("access_rate", "4")] {
+        let ok = p.esl.api(&format!("twinning set 1001 {field} {value}"));
+        assert!(ok.starts_with("+OK"), "{field}: {ok}");
+        let e = p.event("twinning::settings", &[("Field", field)]);
+        assert_eq!(e.must("Value"), value);
+    }
+    let status = p.esl.api("twinning status 1001");
+    assert!(status.contains("mobile_access") && status.contains("access_rate"), "{status}");
 }
 
 #[test]
