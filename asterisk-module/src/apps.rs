@@ -12,12 +12,17 @@
 //!   mobile, pushes the desk's call to the mobile, or switches twinning on or off (see
 //!   `twinning_driver::button`): `TWINNINGBUTTON` is `PULLED`, `PUSHED`, `ON`, `OFF` or
 //!   `FAILED` with `TWINNINGERROR`.
+//! - `TwinningAccess([options])`, Mobile Direct Access on an inbound number: a call from a
+//!   user's remote destination, after the user's PIN, goes on in `access_context` to the
+//!   number keyed (or the DID's, option `d`) as the user (see `twinning_driver::access`):
+//!   `TWINNINGACCESS` is `GRANTED`, `REFUSED` (with `TWINNINGERROR`) or `HUNGUP`.
 
 use std::time::Duration;
 
 use twinning_core::call::{CallerId, HandoverTrigger};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
+use twinning_driver::access::{AccessPhone, AccessPrompt, AccessResult};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
 use twinning_driver::{ButtonPhone, ButtonResult, Confirmation};
 use twinning_service::call_events;
@@ -36,6 +41,7 @@ pub const ANSWERED_BY_VARIABLE: &str = "TWINNINGANSWEREDBY";
 pub const ERROR_VARIABLE: &str = "TWINNINGERROR";
 pub const AUTH_VARIABLE: &str = "TWINNINGAUTH";
 pub const BUTTON_VARIABLE: &str = "TWINNINGBUTTON";
+pub const ACCESS_VARIABLE: &str = "TWINNINGACCESS";
 
 pub static APPLICATIONS: [Application; crate::host::app::COUNT] = [
     Application { name: c"Twinning", run: twinning, on_panic: |chan| finish(chan, "FAILED", "") },
@@ -55,6 +61,16 @@ pub static APPLICATIONS: [Application; crate::host::app::COUNT] = [
         name: c"TwinningButton",
         run: button,
         on_panic: |chan| chan.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name()),
+    },
+    // Never on to the dialplan after an internal error: a goto may not have happened,
+    // and the call must not go on where the admin's route follows the application.
+    Application {
+        name: c"TwinningAccess",
+        run: access,
+        on_panic: |chan| {
+            chan.set_variable(ACCESS_VARIABLE, "REFUSED");
+            chan.soft_hangup();
+        },
     },
 ];
 
@@ -154,6 +170,24 @@ fn authenticate(chan: &Channel, data: &str) -> Flow {
     }
 }
 
+fn access(chan: &Channel, data: &str) -> Flow {
+    let result = DRIVER.access(data, &mut Phone(chan, data));
+    chan.set_variable(ACCESS_VARIABLE, result.name());
+    match result {
+        // The channel goes on in access_context (set by the goto).
+        AccessResult::Granted { .. } => Flow::Continue,
+        AccessResult::HungUp => Flow::Hangup,
+        AccessResult::Refused(refusal) => {
+            chan.set_variable(ERROR_VARIABLE, refusal.name());
+            Flow::after(chan)
+        }
+        AccessResult::Invalid(e) => {
+            refuse_request(chan, "TwinningAccess", data, &e);
+            Flow::after(chan)
+        }
+    }
+}
+
 /// The phone PIN entry (and the key) runs on, with Asterisk's core prompts as
 /// `Authenticate()` uses them, and the application's arguments for its audit events.
 struct Phone<'a>(&'a Channel, &'a str);
@@ -190,6 +224,47 @@ impl PinPhone for Phone<'_> {
 
     fn device(&self) -> twinning_core::identity::Device {
         crate::device::of(self.0)
+    }
+}
+
+/// A call asking for Mobile Direct Access, with Asterisk's core prompts.
+impl AccessPhone for Phone<'_> {
+    fn calling_number(&self) -> String {
+        let (number, _, withheld) = self.0.caller_id();
+        if withheld {
+            String::new()
+        } else {
+            number
+        }
+    }
+
+    fn did_digits(&self) -> String {
+        dialed_number(self.0)
+    }
+
+    fn answer(&mut self) -> bool {
+        self.0.answer()
+    }
+
+    fn read_digits(&mut self, prompt: AccessPrompt, timeout_ms: u64) -> Option<String> {
+        let file = match prompt {
+            AccessPrompt::Pin => c"agent-pass",
+            AccessPrompt::PinAgain => c"auth-incorrect",
+            AccessPrompt::Number => c"vm-enter-num-to-call",
+        };
+        self.0.prompt_digits(file, MAX_PIN_DIGITS, Duration::from_millis(timeout_ms))
+    }
+
+    fn dial_as(&mut self, context: &str, number: &str, extension: &str, account_code: Option<&str>) -> bool {
+        self.0.continue_as(context, number, extension, account_code)
+    }
+
+    fn refused(&mut self) {
+        self.0.play(c"vm-goodbye");
+    }
+
+    fn name(&self) -> String {
+        self.0.name()
     }
 }
 

@@ -146,3 +146,30 @@ fn the_access_keys_refuse_the_corpus() {
     assert!(refused > 0);
     eprintln!("toll fraud, access keys: {refused} payloads refused");
 }
+
+/// Mobile Direct Access and the callback dial only what the destination policy allows: the
+/// corpus, as given and as a phone could key it (its digits, `*` and `#`), never becomes a
+/// number to dial unless it is a plain number the policy lets through.
+#[test]
+fn access_numbers_refuse_the_corpus_typed_as_digits() {
+    let s = Settings::new(Config::from_raw(&RawConfig::parse_conf(CONF).unwrap()).unwrap());
+    let mut refused = 0;
+    for payload in corpus() {
+        let keyed: String =
+            payload.chars().filter(|c| c.is_ascii_digit() || *c == '*' || *c == '#').collect();
+        for digits in [payload.clone(), keyed] {
+            match twinning_core::access::number_to_dial(&s, &digits) {
+                Ok(number) => {
+                    assert!(
+                        digits.trim().trim_start_matches('+').chars().all(|c| c.is_ascii_digit()),
+                        "{digits:?} became {number}"
+                    );
+                    assert!(s.general().policy.check(&number).is_ok());
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(refused > 0);
+    eprintln!("toll fraud, access numbers: {refused} payloads refused");
+}

@@ -215,6 +215,32 @@ impl Channel {
         ((rc as c_int) >= 0 && !self.hung_up()).then_some(digits)
     }
 
+    /// Sends the channel on in the dialplan, once its application returns: `exten` in
+    /// `context`, priority 1, with `cid_number` as its caller ID number and billed to
+    /// `account_code` where given. False if Asterisk refused the goto.
+    pub fn continue_as(
+        &self,
+        context: &str,
+        exten: &str,
+        cid_number: &str,
+        account_code: Option<&str>,
+    ) -> bool {
+        let (context, exten) = (cstr::owned(context), cstr::owned(exten));
+        let (cid, account) = (cstr::owned(cid_number), cstr::owned(account_code.unwrap_or_default()));
+        // SAFETY: live channel on its servicing thread (running our application); the
+        // strings outlive the call, and Asterisk copies them.
+        let rc = unsafe {
+            sys::twinning_continue_as(
+                self.raw(),
+                cid.as_ptr(),
+                account.as_ptr(),
+                context.as_ptr(),
+                exten.as_ptr(),
+            )
+        };
+        rc == 0
+    }
+
     /// Reads digits already being keyed (no prompt), up to `max`, ended by `#`, the first
     /// within `first`, each next within `next`. `None` on timeout with nothing, or hang-up.
     pub fn read_digits(&self, max: usize, first: Duration, next: Duration) -> Option<String> {

@@ -84,6 +84,21 @@ void twinning_softhangup(struct ast_channel *chan)
 	ast_softhangup(chan, AST_SOFTHANGUP_DEV);
 }
 
+/* Mobile Direct Access: the call goes on in the dialplan as the twinning user would dial,
+ * `exten` in `context` at priority 1, showing `cid_number` (the user's extension) as its
+ * caller ID number and billed to `accountcode` where given. The caller ID name is kept.
+ * ast_explicit_goto allows for the priority the PBX adds when the application returns. */
+int twinning_continue_as(struct ast_channel *chan, const char *cid_number, const char *accountcode, const char *context, const char *exten)
+{
+	ast_set_callerid(chan, cid_number, NULL, cid_number);
+	if (!ast_strlen_zero(accountcode)) {
+		ast_channel_lock(chan);
+		ast_channel_accountcode_set(chan, accountcode);
+		ast_channel_unlock(chan);
+	}
+	return ast_explicit_goto(chan, context, exten, 1);
+}
+
 /* Bills a leg as app_dial does: accountcode and peeraccount from the caller
  * (ast_channel_req_accountcodes), then, where the twinning user has one, the user's account
  * code on the leg, which the CDR shows as the row's peeraccount. Before ast_call, as

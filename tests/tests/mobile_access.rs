@@ -1,0 +1,199 @@
+//! Mobile Direct Access against a real Asterisk: a SIPp caller claims a number (the test
+//! dialplan sets it, as a trunk's caller ID would arrive), keys the PIN and the number as
+//! SIP INFO, and `TwinningAccess()` sends the call on in `access_context`, whose route
+//! dials the trunk (a SIPp phone). What reaches the trunk is what the user dialed,
+//! presenting the user's extension; anything refused reaches nothing.
+
+use std::time::Duration;
+
+use twinning_tests::ami::Ami;
+use twinning_tests::pbx::{self, PhonePorts};
+use twinning_tests::sipp::{Caller, Phone, SipMessage};
+use twinning_tests::{Instance, Message};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+fn conf(extra_1001: &str) -> String {
+    format!(
+        "\
+[general]
+mobile_dial = PJSIP/{{number}}@mobile-trunk
+blocked_prefixes = 09
+home_prefixes = +44, 0044
+country_code = 44
+access_context = twinning-access
+pin_max_attempts = 3
+pin_lockout = 60
+
+[1001]
+desk = PJSIP/desk1001
+mobile = +447700900123
+mobile_access = yes
+pin = 2468
+accountcode = ACME-1001
+{extra_1001}
+
+[1002]
+desk = PJSIP/desk1002
+mobile = 07700900456
+pin = 1357
+
+[1003]
+desk = PJSIP/desk1003
+mobile = 07700900789
+mobile_access = yes
+"
+    )
+}
+
+/// `8<number>` is an access call from caller ID `<number>`; `6<digits>` one from 1001's
+/// mobile to a DID carrying `<digits>`, with option `d`. The access context's route
+/// reports the call and dials the trunk.
+const DIALPLAN: &str = "\
+[twinning-calls](+)
+exten => _8X.,1,Set(CALLERID(num)=${EXTEN:1})
+ same => n,TwinningAccess(t(4))
+ same => n,UserEvent(TwinningAccessResult,Result: ${TWINNINGACCESS},Error: ${TWINNINGERROR})
+ same => n,Hangup()
+exten => _6X.,1,Set(CALLERID(num)=07700900123)
+ same => n,Set(CALLERID(dnid)=${EXTEN:1})
+ same => n,TwinningAccess(dt(4))
+ same => n,UserEvent(TwinningAccessResult,Result: ${TWINNINGACCESS},Error: ${TWINNINGERROR})
+ same => n,Hangup()
+[twinning-access]
+exten => _X.,1,UserEvent(TwinningAccessDialed,Number: ${EXTEN},CallerId: ${CALLERID(num)},Account: ${CHANNEL(accountcode)})
+ same => n,Dial(PJSIP/${EXTEN}@mobile-trunk,20,S(2))
+ same => n,Hangup()
+";
+
+struct Site {
+    pbx: Instance,
+    ami: Ami,
+    /// The trunk: answers whatever reaches it; the route hangs up 2 s later.
+    trunk: Phone,
+}
+
+fn start(conf: &str) -> Site {
+    let ports = PhonePorts::new();
+    let pbx = pbx::start_with(conf, "", ports, |mut c| {
+        c.modules.push("func_channel.so".into());
+        let dialplan = format!("{}\n{DIALPLAN}", pbx::extensions_conf(""));
+        c.file("extensions.conf", &dialplan)
+    });
+    let ami = pbx.ami();
+    let trunk = Phone::trunk(&pbx, "trunk", ports.mobile, &[("0", 200)], 10);
+    Site { pbx, ami, trunk }
+}
+
+impl Site {
+    /// An access call to `exten` keying `digits`; returns the `TwinningAccess` event and
+    /// the INVITEs that reached the trunk during the call.
+    fn call(&mut self, exten: &str, digits: &str) -> (Message, Vec<SipMessage>) {
+        let before = self.trunk.received("INVITE").len();
+        let mut caller = Phone::call(
+            &self.pbx,
+            &format!("caller-{exten}"),
+            exten,
+            &Caller::KeyIn { digits: digits.into() },
+        );
+        let e = self
+            .ami
+            .event("TwinningAccess", &[], WAIT)
+            .unwrap_or_else(|| panic!("no TwinningAccess for {exten}"));
+        caller.wait(WAIT);
+        std::thread::sleep(Duration::from_millis(500));
+        let invites = self.trunk.received("INVITE").into_iter().skip(before).collect();
+        (e, invites)
+    }
+}
+
+#[test]
+fn the_users_mobile_with_the_right_pin_dials_out_as_the_user() {
+    let mut s = start(&conf(""));
+    // National form of the +44 number configured: the same mobile.
+    let (e, invites) = s.call("807700900123", "2468#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("granted", "pin", "1001"), "{e:?}");
+    assert_eq!((e.must("Feature"), e.must("Number")), ("access", "01632960123"));
+    let dialed =
+        s.ami.event("UserEvent", &[("UserEvent", "TwinningAccessDialed")], WAIT).expect("the route ran");
+    assert_eq!(dialed.must("Number"), "01632960123");
+    assert_eq!(dialed.must("CallerId"), "1001", "the user's extension");
+    assert_eq!(dialed.must("Account"), "ACME-1001", "billed to the user");
+    assert_eq!(invites.len(), 1, "{}", s.trunk.summary());
+    assert!(invites[0].first_line.starts_with("INVITE sip:01632960123@"), "{}", invites[0].first_line);
+    let from = invites[0].header("From").unwrap();
+    assert!(from.contains("sip:1001@"), "the trunk sees the user: {from}");
+}
+
+#[test]
+fn option_d_dials_the_digits_the_did_carried() {
+    let mut s = start(&conf(""));
+    let (e, invites) = s.call("601632960555", "2468#");
+    assert_eq!((e.must("Result"), e.must("Number")), ("granted", "01632960555"), "{e:?}");
+    assert_eq!(invites.len(), 1, "{}", s.trunk.summary());
+    assert!(invites[0].first_line.starts_with("INVITE sip:01632960555@"), "{}", invites[0].first_line);
+}
+
+#[test]
+fn a_spoofed_caller_id_without_the_pin_dials_nothing_and_a_wrong_pin_locks_out_as_on_the_phone() {
+    let mut s = start(&conf(""));
+    // Whoever claims the mobile's number but keys no PIN, or wrong ones.
+    let (e, invites) = s.call("80044770090012300", "");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "unknown_caller"), "not the number: {e:?}");
+    assert!(invites.is_empty(), "{invites:?}");
+    let (e, invites) = s.call("800447700900123", "1111#2222#3333#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("refused", "locked", "1001"), "{e:?}");
+    assert!(invites.is_empty(), "nothing dialed: {invites:?}");
+    let failed = s.ami.drain_events("TwinningAuthFailed", Duration::from_secs(1));
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(failed[2].get("Reason"), Some("lockout"));
+    // The same guard as the desk phone's and the control planes': the right PIN is refused now.
+    let r = s.ami.action("TwinningCheckPin", &[("User", "1001"), ("Pin", "2468")]);
+    assert_eq!(r.get("Result"), Some("LOCKED"), "{r:?}");
+    let (e, invites) = s.call("807700900123", "2468#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "locked"), "{e:?}");
+    assert!(invites.is_empty(), "{invites:?}");
+}
+
+#[test]
+fn users_without_access_or_without_a_pin_are_refused() {
+    let mut s = start(&conf(""));
+    let (e, invites) = s.call("807700900456", "1357#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("refused", "not_enabled", ""), "{e:?}");
+    assert!(invites.is_empty(), "{invites:?}");
+    let (e, invites) = s.call("807700900789", "#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("refused", "no_pin", "1003"), "{e:?}");
+    assert!(invites.is_empty(), "{invites:?}");
+    let r =
+        s.ami.event("UserEvent", &[("UserEvent", "TwinningAccessResult")], WAIT).expect("dialplan went on");
+    assert_eq!(r.must("Result"), "REFUSED");
+}
+
+#[test]
+fn premium_international_and_injected_numbers_are_refused_and_nothing_is_dialed() {
+    let mut s = start(&conf(""));
+    for (number, reason) in [
+        ("09011234567", "policy"),
+        ("0033612345678", "policy"),
+        // The corpus as a phone can key it: what is left of `0163&PJSIP/x` or `0,1` are
+        // stars and digits, still no number.
+        ("0163*2*3", "policy"),
+        ("", "no_number"),
+    ] {
+        let (e, invites) = s.call("807700900123", &format!("2468#{number}#"));
+        assert_eq!((e.must("Result"), e.must("Reason")), ("refused", reason), "{number}: {e:?}");
+        assert!(invites.is_empty(), "{number}: {invites:?}");
+    }
+}
+
+#[test]
+fn the_hourly_cap_holds() {
+    let mut s = start(&conf("access_rate = 2"));
+    for _ in 0..2 {
+        let (e, _) = s.call("807700900123", "2468#01632960123#");
+        assert_eq!(e.must("Result"), "granted", "{e:?}");
+    }
+    let (e, invites) = s.call("807700900123", "2468#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("refused", "rate", "1001"), "{e:?}");
+    assert!(invites.is_empty(), "{invites:?}");
+}
