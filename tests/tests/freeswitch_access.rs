@@ -1,0 +1,169 @@
+//! Mobile Direct Access against a real FreeSWITCH (`twinning_access`), as
+//! tests/tests/mobile_access.rs does it against Asterisk: a SIPp caller claims a number
+//! (the test dialplan sets it, as a trunk's caller ID would arrive), keys the PIN and the
+//! number as SIP INFO, and the call is transferred to `access_context`, whose route
+//! bridges to the trunk (a SIPp phone). FreeSWITCH is used when one is given
+//! (`FREESWITCH_PREFIX`); without it every test here reports itself SKIPPED.
+
+use std::time::Duration;
+
+use twinning_tests::esl::{Esl, EslEvent};
+use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
+use twinning_tests::sipp::{Caller, Phone, SipMessage};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+struct Site {
+    fs: FreeSwitch,
+    esl: Esl,
+    trunk: Phone,
+}
+
+/// `8<number>`: an access call from caller ID `<number>`; `6<digits>`: one from 1001's
+/// mobile to a DID carrying `<digits>`, with option `d`. Numbers starting with 0 are the
+/// access context's route (this same context): reported, then bridged to the trunk.
+fn dialplan(trunk_port: u16) -> String {
+    format!(
+        r#"      <extension name="access">
+        <condition field="destination_number" expression="^8(\d+)$">
+          <action application="set_profile_var" data="caller_id_number=$1"/>
+          <action application="twinning_access" data="t(4)"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Result=${{twinning_access_result}},Error=${{twinning_error}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="access-did">
+        <condition field="destination_number" expression="^6(\d+)$">
+          <action application="set_profile_var" data="caller_id_number=07700900123"/>
+          <action application="set" data="twinning_did=$1"/>
+          <action application="twinning_access" data="dt(4)"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Result=${{twinning_access_result}},Error=${{twinning_error}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="route">
+        <condition field="destination_number" expression="^(0\d+)$">
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Dialed=$1,CallerId=${{effective_caller_id_number}},Account=${{accountcode}}"/>
+          <action application="set" data="call_timeout=20"/>
+          <action application="bridge" data="{{execute_on_answer=sched_hangup +2 normal_clearing}}sofia/internal/$1@127.0.0.1:{trunk_port}"/>
+        </condition>
+      </extension>
+"#
+    )
+}
+
+fn start(test: &str, rate: Option<&str>) -> Option<Site> {
+    let ports = FsPorts::new();
+    let mut settings = FsSettings::new(ports.mobile)
+        .param("blocked_prefixes", "09")
+        .param("home_prefixes", "+44, 0044")
+        .param("country_code", 44)
+        .param("access_context", "twinning-test")
+        .param("pin_max_attempts", 3)
+        .param("pin_lockout", 60)
+        .user("1001", ports.desk, "+447700900123", true)
+        .user("1002", ports.desk2, "07700900456", true)
+        .user("1003", ports.desk2, "07700900789", true);
+    settings = settings.user_param("1001", "mobile_access", "yes").user_param("1001", "pin", "2468");
+    settings = settings.user_param("1001", "accountcode", "ACME-1001");
+    settings = settings.user_param("1002", "pin", "1357");
+    settings = settings.user_param("1003", "mobile_access", "yes");
+    if let Some(rate) = rate {
+        settings = settings.user_param("1001", "access_rate", rate);
+    }
+    let fs = FreeSwitch::start_with_dialplan(test, &settings.xml(), &dialplan(ports.mobile), ports)?;
+    let mut esl = fs.esl();
+    esl.subscribe(&["twinning::access", "twinning::auth_failed", "twinning::test"]);
+    let trunk = Phone::trunk(&fs, "trunk", ports.mobile, &[("0", 200)], 10);
+    Some(Site { fs, esl, trunk })
+}
+
+impl Site {
+    /// An access call to `exten` keying `digits`: the `twinning::access` event and the
+    /// INVITEs that reached the trunk during the call.
+    fn call(&mut self, exten: &str, digits: &str) -> (EslEvent, Vec<SipMessage>) {
+        let before = self.trunk.received("INVITE").len();
+        let mut caller = Phone::call(
+            &self.fs,
+            &format!("caller-{exten}"),
+            exten,
+            &Caller::KeyIn { digits: digits.into() },
+        );
+        let e = self
+            .esl
+            .event("twinning::access", &[], WAIT)
+            .unwrap_or_else(|| panic!("no twinning::access for {exten}"));
+        caller.wait(WAIT);
+        std::thread::sleep(Duration::from_millis(500));
+        let invites = self.trunk.received("INVITE").into_iter().skip(before).collect();
+        (e, invites)
+    }
+}
+
+#[test]
+fn the_users_mobile_with_the_right_pin_dials_out_as_the_user() {
+    let Some(mut s) = start("freeswitch::access_granted", None) else { return };
+    let (e, invites) = s.call("807700900123", "2468#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("granted", "pin", "1001"), "{e:?}");
+    assert_eq!((e.must("Feature"), e.must("Number")), ("access", "01632960123"));
+    let routed = s.esl.event("twinning::test", &[("Dialed", "01632960123")], WAIT).expect("the route ran");
+    assert_eq!(routed.must("CallerId"), "1001", "the user's extension");
+    assert_eq!(routed.must("Account"), "ACME-1001", "billed to the user");
+    assert_eq!(invites.len(), 1, "{}", s.trunk.summary());
+    assert!(invites[0].first_line.starts_with("INVITE sip:01632960123@"), "{}", invites[0].first_line);
+    let from = invites[0].header("From").unwrap();
+    assert!(from.contains("sip:1001@"), "the trunk sees the user: {from}");
+}
+
+#[test]
+fn option_d_dials_the_digits_the_did_carried() {
+    let Some(mut s) = start("freeswitch::access_did", None) else { return };
+    let (e, invites) = s.call("601632960555", "2468#");
+    assert_eq!((e.must("Result"), e.must("Number")), ("granted", "01632960555"), "{e:?}");
+    assert_eq!(invites.len(), 1, "{}", s.trunk.summary());
+    assert!(invites[0].first_line.starts_with("INVITE sip:01632960555@"), "{}", invites[0].first_line);
+}
+
+#[test]
+fn a_spoofed_caller_id_without_the_pin_dials_nothing_and_a_wrong_pin_locks_out() {
+    let Some(mut s) = start("freeswitch::access_wrong_pin", None) else { return };
+    let (e, invites) = s.call("80044770090012300", "");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "unknown_caller"), "{e:?}");
+    assert!(invites.is_empty(), "{invites:?}");
+    let (e, invites) = s.call("800447700900123", "1111#2222#3333#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("refused", "locked", "1001"), "{e:?}");
+    assert!(invites.is_empty(), "nothing dialed: {invites:?}");
+    let failed = s.esl.drain("twinning::auth_failed", Duration::from_secs(1));
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    // The same guard as every other PIN check of the user's.
+    let check = s.esl.api("twinning checkpin 1001 2468");
+    assert!(check.contains("LOCKED"), "{check}");
+}
+
+#[test]
+fn users_without_access_or_without_a_pin_and_refused_numbers_dial_nothing() {
+    let Some(mut s) = start("freeswitch::access_refused", None) else { return };
+    for (exten, digits, reason) in [
+        ("807700900456", "1357#01632960123#", "not_enabled"),
+        ("807700900789", "#01632960123#", "no_pin"),
+        ("807700900123", "2468#09011234567#", "policy"),
+        ("807700900123", "2468#0033612345678#", "policy"),
+        ("807700900123", "2468#0163*2*3#", "policy"),
+    ] {
+        let (e, invites) = s.call(exten, digits);
+        assert_eq!((e.must("Result"), e.must("Reason")), ("refused", reason), "{exten} {digits}: {e:?}");
+        assert!(invites.is_empty(), "{exten} {digits}: {invites:?}");
+    }
+}
+
+#[test]
+fn the_hourly_cap_holds() {
+    let Some(mut s) = start("freeswitch::access_rate", Some("2")) else { return };
+    for _ in 0..2 {
+        let (e, _) = s.call("807700900123", "2468#01632960123#");
+        assert_eq!(e.must("Result"), "granted", "{e:?}");
+    }
+    let (e, invites) = s.call("807700900123", "2468#01632960123#");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "rate"), "{e:?}");
+    assert!(invites.is_empty(), "{invites:?}");
+}
