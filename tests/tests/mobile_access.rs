@@ -60,6 +60,14 @@ exten => _6X.,1,Set(CALLERID(num)=07700900123)
  same => n,TwinningAccess(dt(4))
  same => n,UserEvent(TwinningAccessResult,Result: ${TWINNINGACCESS},Error: ${TWINNINGERROR})
  same => n,Hangup()
+exten => _4X.,1,Set(CALLERID(num)=${EXTEN:1})
+ same => n,TwinningCallback()
+ same => n,UserEvent(TwinningCallbackResult,Result: ${TWINNINGCALLBACK},Error: ${TWINNINGERROR})
+ same => n,Hangup()
+[twinning-callback-route]
+exten => _X.,1,UserEvent(TwinningAccessDialed,Number: ${EXTEN},CallerId: ${CALLERID(num)},Account: ${CHANNEL(accountcode)})
+ same => n,Dial(PJSIP/desk1002/sip:${EXTEN}@127.0.0.1:${DESK2},20,S(2))
+ same => n,Hangup()
 [twinning-access]
 exten => _X.,1,UserEvent(TwinningAccessDialed,Number: ${EXTEN},CallerId: ${CALLERID(num)},Account: ${CHANNEL(accountcode)})
  same => n,Dial(PJSIP/${EXTEN}@mobile-trunk,20,S(2))
@@ -74,10 +82,17 @@ struct Site {
 }
 
 fn start(conf: &str) -> Site {
-    let ports = PhonePorts::new();
+    start_on(conf, PhonePorts::new())
+}
+
+fn start_on(conf: &str, ports: PhonePorts) -> Site {
     let pbx = pbx::start_with(conf, "", ports, |mut c| {
         c.modules.push("func_channel.so".into());
-        let dialplan = format!("{}\n{DIALPLAN}", pbx::extensions_conf(""));
+        let dialplan = format!(
+            "{}\n{}",
+            pbx::extensions_conf(""),
+            DIALPLAN.replace("${DESK2}", &ports.desk2.to_string())
+        );
         c.file("extensions.conf", &dialplan)
     });
     let ami = pbx.ami();
@@ -196,4 +211,142 @@ fn the_hourly_cap_holds() {
     let (e, invites) = s.call("807700900123", "2468#01632960123#");
     assert_eq!((e.must("Result"), e.must("Reason"), e.must("User")), ("refused", "rate", "1001"), "{e:?}");
     assert!(invites.is_empty(), "{invites:?}");
+}
+
+/// Mobile Callback's settings: 1001 may ask; the callback's dial-out goes to the route that
+/// dials the SIPp phone on desk 2's port (the trunk's port is the mobile's, called back).
+fn callback_conf() -> String {
+    conf("mobile_callback = yes").replace(
+        "access_context = twinning-access",
+        "access_context = twinning-callback-route\ncallback_window = 10\ncallback_delay = 2",
+    )
+}
+
+/// A callback site: no trunk phone on the mobile's port (the test puts the mobile there).
+fn start_callback(ports: PhonePorts) -> (Instance, Ami) {
+    let pbx = pbx::start_with(&callback_conf(), "", ports, |mut c| {
+        c.modules.push("func_channel.so".into());
+        let dialplan = format!(
+            "{}\n{}",
+            pbx::extensions_conf(""),
+            DIALPLAN.replace("${DESK2}", &ports.desk2.to_string())
+        );
+        c.file("extensions.conf", &dialplan)
+    });
+    let ami = pbx.ami();
+    (pbx, ami)
+}
+
+#[test]
+fn a_callback_calls_the_same_number_back_once_after_the_delay_and_dials_as_the_user() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) = start_callback(ports);
+    // The mobile, called back: answers after the answer guard, keys the PIN and a number.
+    let mut mobile = Phone::uas(
+        &pbx,
+        "mobile",
+        ports.mobile,
+        &twinning_tests::sipp::Answer::After {
+            after_ms: 2000,
+            dtmf: vec![(1500, "2468#"), (2500, "01632960123#")],
+        },
+    );
+    let mut target = Phone::uas(
+        &pbx,
+        "target",
+        ports.desk2,
+        &twinning_tests::sipp::Answer::After { after_ms: 200, dtmf: vec![] },
+    );
+    // The request: rung, hung up (CANCEL) inside the window, never answered.
+    let mut caller = Phone::call(
+        &pbx,
+        "caller",
+        "40044 7700900123".replace(' ', "").as_str(),
+        &Caller::CancelAfter { ms: 1500 },
+    );
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("User")),
+        ("callback", "granted", "1001"),
+        "{e:?}"
+    );
+    assert_eq!(e.must("Number"), "01632960123");
+    let dialed =
+        ami.event("UserEvent", &[("UserEvent", "TwinningAccessDialed")], WAIT).expect("the route ran");
+    assert_eq!((dialed.must("CallerId"), dialed.must("Account")), ("1001", "ACME-1001"));
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
+    target.wait(WAIT);
+    let caller_msgs = caller.messages();
+    assert!(
+        !caller_msgs.iter().any(|m| m.received && m.is_response(200) && m.text.contains("INVITE")),
+        "never answered: {}",
+        caller.summary()
+    );
+    let cancel =
+        caller_msgs.iter().find(|m| !m.received && m.is_request("CANCEL")).expect("the caller hung up");
+    let invites = mobile.received("INVITE");
+    assert_eq!(invites.len(), 1, "exactly one call back: {}", mobile.summary());
+    assert!(
+        invites[0].first_line.contains("+447700900123@"),
+        "the same number, as configured: {}",
+        invites[0].first_line
+    );
+    let delay = invites[0].at - cancel.at;
+    assert!(delay >= 1.9, "called back {delay:.2} s after the hang-up, not before callback_delay");
+    let to_target = target.received("INVITE");
+    assert_eq!(to_target.len(), 1, "{}", target.summary());
+    assert!(to_target[0].first_line.starts_with("INVITE sip:01632960123@"), "{}", to_target[0].first_line);
+    assert!(to_target[0].header("From").unwrap().contains("sip:1001@"));
+}
+
+#[test]
+fn a_callback_is_refused_while_the_user_is_on_a_twinned_call() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) = start_callback(ports);
+    let _desk = Phone::uas(&pbx, "desk", ports.desk, &twinning_tests::sipp::Answer::Never);
+    let mut twinned = Phone::call(&pbx, "twinned", "1001", &Caller::CancelAfter { ms: 8000 });
+    ami.event("TwinningStart", &[("User", "1001")], WAIT).expect("a call for 1001");
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &twinning_tests::sipp::Answer::Never);
+    let mut caller = Phone::call(&pbx, "caller", "407700900123", &Caller::CancelAfter { ms: 1500 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason")),
+        ("callback", "refused", "busy"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    twinned.wait(WAIT);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(mobile.received("INVITE").is_empty(), "no call back: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+}
+
+#[test]
+fn a_callback_answered_by_voicemail_inside_the_guard_gets_no_dial_tone() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) = start_callback(ports);
+    let mut mobile = Phone::uas(
+        &pbx,
+        "mobile",
+        ports.mobile,
+        &twinning_tests::sipp::Answer::After {
+            after_ms: 300,
+            dtmf: vec![(800, "2468#"), (1500, "01632960123#")],
+        },
+    );
+    let mut target = Phone::uas(&pbx, "target", ports.desk2, &twinning_tests::sipp::Answer::Never);
+    let mut caller = Phone::call(&pbx, "caller", "407700900123", &Caller::CancelAfter { ms: 1500 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason")),
+        ("callback", "refused", "no_answer"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
+    assert_eq!(mobile.received("BYE").len(), 1, "voicemail is hung up: {}", mobile.summary());
+    assert!(ami.drain_events("TwinningAuthFailed", Duration::from_secs(2)).is_empty(), "no PIN was asked");
+    assert!(target.received("INVITE").is_empty());
+    target.wait(Duration::from_secs(1));
 }

@@ -77,7 +77,40 @@ impl AccessResult {
     }
 }
 
+/// A call asking for Mobile Callback (`TwinningCallback`, `twinning_callback`): rung,
+/// never answered, so the caller pays nothing.
+pub trait CallbackRequest {
+    /// The caller's number as the trunk gave it (empty if withheld).
+    fn calling_number(&self) -> String;
+    /// Waits, the call ringing, for the caller to hang up: true if they did within
+    /// `window`. The call is never answered.
+    fn hung_up_within(&mut self, window: std::time::Duration) -> bool;
+    /// The channel's name, for the log.
+    fn name(&self) -> String;
+}
+
+/// A callback to place: the host waits `delay`, dials `tech`/`resource` (the user's own
+/// remote destination through `mobile_dial`, never any other number) presenting
+/// `caller_id`, then hands what happened to [`Driver::callback_answered`] or
+/// [`Driver::callback_failed`], which let the user ask again.
+pub struct Callback {
+    pub user: String,
+    /// The remote destination called back, as configured.
+    pub number: String,
+    pub tech: String,
+    pub resource: String,
+    pub caller_id: String,
+    pub delay: std::time::Duration,
+    /// How long the callback may ring.
+    pub ring_time: std::time::Duration,
+    /// An answer sooner than this after dialing is a voicemail: no dial tone is given.
+    pub answer_guard: std::time::Duration,
+    options: AccessOptions,
+    run: Prepared,
+}
+
 /// What a run needs of the user, read once.
+#[derive(Clone)]
 struct Prepared {
     user: UserId,
     pin: Option<Pin>,
@@ -213,6 +246,137 @@ impl<H: Host> Driver<H> {
         AccessResult::Granted { user: user.to_owned(), number: number.as_str().to_owned() }
     }
 
+    /// Mobile Callback's request (`TwinningCallback([options])`): the calling number picks
+    /// a user with `mobile_callback = yes`; refused while the user has a twinned call or a
+    /// callback pending, or over `access_rate`. If the caller hangs up within
+    /// `callback_window`, the callback to place; the host places it (see [`Callback`]).
+    pub fn request_callback(
+        &self,
+        options: &str,
+        phone: &mut (impl CallbackRequest + AccessPhone),
+    ) -> Result<Callback, AccessResult> {
+        let options = AccessOptions::parse(options).map_err(AccessResult::Invalid)?;
+        if options.did {
+            return Err(AccessResult::Invalid("option 'd' is for TwinningAccess only".into()));
+        }
+        let calling = CallbackRequest::calling_number(phone);
+        let found = self.with_service(|service| {
+            let settings = service.settings();
+            Ok(access::find_user(settings, &calling, Feature::Callback).map(|user| {
+                let general = settings.general();
+                let u = settings.user(user.as_str()).expect("found among the users");
+                // The destination that called, as configured: the number called back.
+                let d = u
+                    .destinations()
+                    .find(|d| general.access.same_number(&calling, d.number, &general.policy))
+                    .expect("matched by find_user");
+                let dial = (
+                    general.mobile_dial.tech().to_owned(),
+                    general.mobile_dial.resource_for(d.number),
+                    d.number.as_str().to_owned(),
+                    std::time::Duration::from_millis(d.answer_guard.as_millis()),
+                    std::time::Duration::from_millis(d.ring_time.as_millis()),
+                );
+                let window = std::time::Duration::from_millis(general.access.callback_window.as_millis());
+                let delay = std::time::Duration::from_millis(general.access.callback_delay.as_millis());
+                (prepare(settings, user), dial, window, delay)
+            }))
+        });
+        let (run, (tech, resource, number, answer_guard, ring_time), window, delay) = match found {
+            Ok(Ok(found)) => found,
+            Ok(Err(refusal)) => {
+                return Err(self.refuse(Feature::Callback, refusal, "", &calling, "", phone, false))
+            }
+            Err(e) => return Err(AccessResult::Invalid(e)),
+        };
+        let user = run.user.as_str().to_owned();
+        let refuse =
+            |refusal| self.refuse(Feature::Callback, refusal, &user, &calling, "", &mut NoPhone, false);
+        if run.context.is_none() {
+            return Err(refuse(Refusal::NoRoute));
+        }
+        if run.pin.is_none() {
+            return Err(refuse(Refusal::NoPin));
+        }
+        if self.live().list().any(|c| c.user == user) {
+            return Err(refuse(Refusal::Busy));
+        }
+        if !lock(&self.callbacks).insert(user.clone()) {
+            return Err(refuse(Refusal::Pending));
+        }
+        let now = self.host.now();
+        let admitted = {
+            let mut rate = lock(&self.access_rate);
+            let rate = rate.get_or_insert_with(AccessRate::new);
+            rate.prune(now);
+            rate.admit(&run.user, run.rate, now)
+        };
+        if !admitted {
+            lock(&self.callbacks).remove(&user);
+            return Err(refuse(Refusal::Rate));
+        }
+        if !phone.hung_up_within(window) {
+            lock(&self.callbacks).remove(&user);
+            return Err(refuse(Refusal::Window));
+        }
+        log::info!("twinning: callback for {user} to {number} in {} ms", delay.as_millis());
+        Ok(Callback {
+            caller_id: user.clone(),
+            user,
+            number,
+            tech,
+            resource,
+            delay,
+            ring_time,
+            answer_guard,
+            options,
+            run,
+        })
+    }
+
+    /// The callback was answered `after` dialing, on `phone`: unless that is inside the
+    /// answer guard (a voicemail: nothing is given, the host hangs up), the PIN and dial
+    /// flow of direct access.
+    pub fn callback_answered(
+        &self,
+        callback: Callback,
+        after: std::time::Duration,
+        phone: &mut impl AccessPhone,
+    ) -> AccessResult {
+        lock(&self.callbacks).remove(&callback.user);
+        if after < callback.answer_guard {
+            log::info!(
+                "twinning: callback for {} answered after {} ms: voicemail",
+                callback.user,
+                after.as_millis()
+            );
+            return self.refuse(
+                Feature::Callback,
+                Refusal::NoAnswer,
+                &callback.user,
+                &callback.number,
+                "",
+                phone,
+                false,
+            );
+        }
+        self.pin_and_dial(Feature::Callback, callback.run, &callback.options, &callback.number, phone)
+    }
+
+    /// The callback could not be placed or was not answered.
+    pub fn callback_failed(&self, callback: Callback) -> AccessResult {
+        lock(&self.callbacks).remove(&callback.user);
+        self.refuse(
+            Feature::Callback,
+            Refusal::NoAnswer,
+            &callback.user,
+            &callback.number,
+            "",
+            &mut NoPhone,
+            false,
+        )
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn refuse(
         &self,
@@ -237,6 +401,31 @@ impl<H: Host> Driver<H> {
             phone.refused();
         }
         AccessResult::Refused(refusal)
+    }
+}
+
+/// For refusals with no phone to speak to (only its name is logged).
+struct NoPhone;
+
+impl AccessPhone for NoPhone {
+    fn calling_number(&self) -> String {
+        String::new()
+    }
+    fn did_digits(&self) -> String {
+        String::new()
+    }
+    fn answer(&mut self) -> bool {
+        false
+    }
+    fn read_digits(&mut self, _: AccessPrompt, _: u64) -> Option<String> {
+        None
+    }
+    fn dial_as(&mut self, _: &str, _: &str, _: &str, _: Option<&str>) -> bool {
+        false
+    }
+    fn refused(&mut self) {}
+    fn name(&self) -> String {
+        "-".into()
     }
 }
 

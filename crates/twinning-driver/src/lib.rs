@@ -49,6 +49,8 @@ pub struct Driver<H: Host> {
     pins: Mutex<Option<PinGuard>>,
     /// Access and callback calls per user in the last hour (see [`access`]).
     access_rate: Mutex<Option<twinning_core::access::AccessRate>>,
+    /// Users with a Mobile Callback pending (asked for, not yet answered or failed).
+    callbacks: Mutex<std::collections::BTreeSet<String>>,
     calls: Mutex<Vec<Arc<Call<H>>>>,
     /// What the host was last told of each lamp (see [`lamps`]).
     lamps: Mutex<lamps::Shown>,
@@ -88,6 +90,7 @@ impl<H: Host> Driver<H> {
             live: Mutex::new(LiveCalls::new()),
             pins: Mutex::new(None),
             access_rate: Mutex::new(None),
+            callbacks: Mutex::new(std::collections::BTreeSet::new()),
             calls: Mutex::new(Vec::new()),
             lamps: Mutex::new(lamps::Shown::new()),
             pin_proofs: Mutex::new(identity::PinProofs::new()),
@@ -113,6 +116,7 @@ impl<H: Host> Driver<H> {
         *self.live() = LiveCalls::new();
         *lock(&self.pins) = None;
         *lock(&self.access_rate) = None;
+        *lock(&self.callbacks) = std::collections::BTreeSet::new();
         *lock(&self.lamps) = lamps::Shown::new();
         *lock(&self.pin_proofs) = identity::PinProofs::new();
         self.metrics.clear();
