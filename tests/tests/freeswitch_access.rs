@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use twinning_tests::esl::{Esl, EslEvent};
 use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
-use twinning_tests::sipp::{Caller, Phone, SipMessage};
+use twinning_tests::sipp::{Answer, Caller, Phone, SipMessage};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -41,6 +41,20 @@ fn dialplan(trunk_port: u16) -> String {
           <action application="hangup"/>
         </condition>
       </extension>
+      <extension name="callback">
+        <condition field="destination_number" expression="^4(\d+)$">
+          <action application="set_profile_var" data="caller_id_number=$1"/>
+          <action application="twinning_callback" data=""/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Callback=${{twinning_callback_result}},Error=${{twinning_error}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="twinned">
+        <condition field="destination_number" expression="^(1\d\d\d)$">
+          <action application="twinning" data="$1"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
       <extension name="route">
         <condition field="destination_number" expression="^(0\d+)$">
           <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Dialed=$1,CallerId=${{effective_caller_id_number}},Account=${{accountcode}}"/>
@@ -54,6 +68,14 @@ fn dialplan(trunk_port: u16) -> String {
 
 fn start(test: &str, rate: Option<&str>) -> Option<Site> {
     let ports = FsPorts::new();
+    let (fs, esl) = launch(test, ports, rate, false)?;
+    let trunk = Phone::trunk(&fs, "trunk", ports.mobile, &[("0", 200)], 10);
+    Some(Site { fs, esl, trunk })
+}
+
+/// FreeSWITCH with the test users; for callbacks (`callback`), 1001 may ask for one and
+/// the route dials the phone on desk 2's port (the mobile's is the one called back).
+fn launch(test: &str, ports: FsPorts, rate: Option<&str>, callback: bool) -> Option<(FreeSwitch, Esl)> {
     let mut settings = FsSettings::new(ports.mobile)
         .param("blocked_prefixes", "09")
         .param("home_prefixes", "+44, 0044")
@@ -71,11 +93,18 @@ fn start(test: &str, rate: Option<&str>) -> Option<Site> {
     if let Some(rate) = rate {
         settings = settings.user_param("1001", "access_rate", rate);
     }
-    let fs = FreeSwitch::start_with_dialplan(test, &settings.xml(), &dialplan(ports.mobile), ports)?;
+    if callback {
+        settings = settings
+            .user_param("1001", "mobile_callback", "yes")
+            .user_param("1001", "answer_guard", "1.5")
+            .param("callback_window", 10)
+            .param("callback_delay", 2);
+    }
+    let route_port = if callback { ports.desk2 } else { ports.mobile };
+    let fs = FreeSwitch::start_with_dialplan(test, &settings.xml(), &dialplan(route_port), ports)?;
     let mut esl = fs.esl();
-    esl.subscribe(&["twinning::access", "twinning::auth_failed", "twinning::test"]);
-    let trunk = Phone::trunk(&fs, "trunk", ports.mobile, &[("0", 200)], 10);
-    Some(Site { fs, esl, trunk })
+    esl.subscribe(&["twinning::access", "twinning::auth_failed", "twinning::test", "twinning::start"]);
+    Some((fs, esl))
 }
 
 impl Site {
@@ -166,4 +195,91 @@ fn the_hourly_cap_holds() {
     let (e, invites) = s.call("807700900123", "2468#01632960123#");
     assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "rate"), "{e:?}");
     assert!(invites.is_empty(), "{invites:?}");
+}
+
+#[test]
+fn a_callback_calls_the_same_number_back_once_after_the_delay_and_dials_as_the_user() {
+    let ports = FsPorts::new();
+    let Some((fs, mut esl)) = launch("freeswitch::callback", ports, None, true) else { return };
+    let mut mobile = Phone::uas(
+        &fs,
+        "mobile",
+        ports.mobile,
+        &Answer::After { after_ms: 2000, dtmf: vec![(1500, "2468#"), (2500, "01632960123#")] },
+    );
+    let mut target = Phone::uas(&fs, "target", ports.desk2, &Answer::After { after_ms: 200, dtmf: vec![] });
+    let mut caller = Phone::call(&fs, "caller", "400447700900123", &Caller::CancelAfter { ms: 1500 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("User")),
+        ("callback", "granted", "1001"),
+        "{e:?}"
+    );
+    assert_eq!(e.must("Number"), "01632960123");
+    let routed = esl.event("twinning::test", &[("Dialed", "01632960123")], WAIT).expect("the route ran");
+    assert_eq!((routed.must("CallerId"), routed.must("Account")), ("1001", "ACME-1001"));
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
+    target.wait(WAIT);
+    let caller_msgs = caller.messages();
+    let cancel =
+        caller_msgs.iter().find(|m| !m.received && m.is_request("CANCEL")).expect("the caller hung up");
+    assert!(
+        !caller_msgs.iter().any(|m| m.received && m.is_response(200) && m.text.contains("CSeq: 1 INVITE")),
+        "never answered: {}",
+        caller.summary()
+    );
+    let invites = mobile.received("INVITE");
+    assert_eq!(invites.len(), 1, "exactly one call back: {}", mobile.summary());
+    assert!(invites[0].first_line.contains("+447700900123@"), "the same number: {}", invites[0].first_line);
+    let delay = invites[0].at - cancel.at;
+    assert!(delay >= 1.9, "called back {delay:.2} s after the hang-up, not before callback_delay");
+    let to_target = target.received("INVITE");
+    assert_eq!(to_target.len(), 1, "{}", target.summary());
+    assert!(to_target[0].first_line.starts_with("INVITE sip:01632960123@"), "{}", to_target[0].first_line);
+}
+
+#[test]
+fn a_callback_is_refused_while_the_user_is_on_a_twinned_call() {
+    let ports = FsPorts::new();
+    let Some((fs, mut esl)) = launch("freeswitch::callback_busy", ports, None, true) else { return };
+    let _desk = Phone::uas(&fs, "desk", ports.desk, &Answer::Never);
+    let _first_mobile = Phone::uas(&fs, "mobile-ringing", ports.mobile, &Answer::Never);
+    let mut twinned = Phone::call(&fs, "twinned", "1001", &Caller::CancelAfter { ms: 8000 });
+    esl.event("twinning::start", &[("User", "1001")], WAIT).expect("a call for 1001");
+    let mut caller = Phone::call(&fs, "caller", "407700900123", &Caller::CancelAfter { ms: 1500 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason")),
+        ("callback", "refused", "busy"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    twinned.wait(WAIT);
+}
+
+#[test]
+fn a_callback_answered_by_voicemail_inside_the_guard_gets_no_dial_tone() {
+    let ports = FsPorts::new();
+    let Some((fs, mut esl)) = launch("freeswitch::callback_voicemail", ports, None, true) else { return };
+    let mut mobile = Phone::uas(
+        &fs,
+        "mobile",
+        ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(800, "2468#"), (1500, "01632960123#")] },
+    );
+    let mut target = Phone::uas(&fs, "target", ports.desk2, &Answer::Never);
+    let mut caller = Phone::call(&fs, "caller", "407700900123", &Caller::CancelAfter { ms: 1500 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason")),
+        ("callback", "refused", "no_answer"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
+    assert_eq!(mobile.received("BYE").len(), 1, "voicemail is hung up: {}", mobile.summary());
+    assert!(esl.drain("twinning::auth_failed", Duration::from_secs(2)).is_empty(), "no PIN was asked");
+    assert!(target.received("INVITE").is_empty());
+    target.wait(Duration::from_secs(1));
 }
