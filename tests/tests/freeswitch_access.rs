@@ -67,15 +67,28 @@ fn dialplan(trunk_port: u16) -> String {
 }
 
 fn start(test: &str, rate: Option<&str>) -> Option<Site> {
+    start_with(test, |settings| match rate {
+        Some(rate) => settings.user_param("1001", "access_rate", rate),
+        None => settings,
+    })
+}
+
+/// As [`start`], with the settings changed by `more`.
+fn start_with(test: &str, more: impl FnOnce(FsSettings) -> FsSettings) -> Option<Site> {
     let ports = FsPorts::new();
-    let (fs, esl) = launch(test, ports, rate, false)?;
+    let (fs, esl) = launch(test, ports, more, false)?;
     let trunk = Phone::trunk(&fs, "trunk", ports.mobile, &[("0", 200)], 10);
     Some(Site { fs, esl, trunk })
 }
 
 /// FreeSWITCH with the test users; for callbacks (`callback`), 1001 may ask for one and
 /// the route dials the phone on desk 2's port (the mobile's is the one called back).
-fn launch(test: &str, ports: FsPorts, rate: Option<&str>, callback: bool) -> Option<(FreeSwitch, Esl)> {
+fn launch(
+    test: &str,
+    ports: FsPorts,
+    more: impl FnOnce(FsSettings) -> FsSettings,
+    callback: bool,
+) -> Option<(FreeSwitch, Esl)> {
     let mut settings = FsSettings::new(ports.mobile)
         .param("blocked_prefixes", "09")
         .param("home_prefixes", "+44, 0044")
@@ -90,9 +103,7 @@ fn launch(test: &str, ports: FsPorts, rate: Option<&str>, callback: bool) -> Opt
     settings = settings.user_param("1001", "accountcode", "ACME-1001");
     settings = settings.user_param("1002", "pin", "1357");
     settings = settings.user_param("1003", "mobile_access", "yes");
-    if let Some(rate) = rate {
-        settings = settings.user_param("1001", "access_rate", rate);
-    }
+    settings = more(settings);
     if callback {
         settings = settings
             .user_param("1001", "mobile_callback", "yes")
@@ -200,7 +211,7 @@ fn the_hourly_cap_holds() {
 #[test]
 fn a_callback_calls_the_same_number_back_once_after_the_delay_and_dials_as_the_user() {
     let ports = FsPorts::new();
-    let Some((fs, mut esl)) = launch("freeswitch::callback", ports, None, true) else { return };
+    let Some((fs, mut esl)) = launch("freeswitch::callback", ports, |s| s, true) else { return };
     let mut mobile = Phone::uas(
         &fs,
         "mobile",
@@ -242,7 +253,7 @@ fn a_callback_calls_the_same_number_back_once_after_the_delay_and_dials_as_the_u
 #[test]
 fn a_callback_is_refused_while_the_user_is_on_a_twinned_call() {
     let ports = FsPorts::new();
-    let Some((fs, mut esl)) = launch("freeswitch::callback_busy", ports, None, true) else { return };
+    let Some((fs, mut esl)) = launch("freeswitch::callback_busy", ports, |s| s, true) else { return };
     let _desk = Phone::uas(&fs, "desk", ports.desk, &Answer::Never);
     let _first_mobile = Phone::uas(&fs, "mobile-ringing", ports.mobile, &Answer::Never);
     let mut twinned = Phone::call(&fs, "twinned", "1001", &Caller::CancelAfter { ms: 8000 });
@@ -261,7 +272,7 @@ fn a_callback_is_refused_while_the_user_is_on_a_twinned_call() {
 #[test]
 fn a_callback_answered_by_voicemail_inside_the_guard_gets_no_dial_tone() {
     let ports = FsPorts::new();
-    let Some((fs, mut esl)) = launch("freeswitch::callback_voicemail", ports, None, true) else { return };
+    let Some((fs, mut esl)) = launch("freeswitch::callback_voicemail", ports, |s| s, true) else { return };
     let mut mobile = Phone::uas(
         &fs,
         "mobile",
@@ -282,4 +293,99 @@ fn a_callback_answered_by_voicemail_inside_the_guard_gets_no_dial_tone() {
     assert!(esl.drain("twinning::auth_failed", Duration::from_secs(2)).is_empty(), "no PIN was asked");
     assert!(target.received("INVITE").is_empty());
     target.wait(Duration::from_secs(1));
+}
+
+/// Many access calls at once, of every kind, in a seeded random order (the seed is printed;
+/// `TWINNING_ACCESS_SEED` repeats it): every call that was not hung up early is accounted
+/// for by exactly one `twinning::access` with the expected outcome, only the granted numbers
+/// reach the trunk, once each, and no channel is left behind.
+#[test]
+fn concurrent_access_calls_are_each_accounted_for_and_leave_nothing_behind() {
+    let seed: u64 =
+        std::env::var("TWINNING_ACCESS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+        });
+    println!("access chaos seed {seed} (TWINNING_ACCESS_SEED={seed} repeats this plan)");
+    let mut rng = seed;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let Some(mut s) = start_with("freeswitch::access_chaos", |settings| {
+        settings.user_param("1001", "access_rate", 100).param("pin_max_attempts", 20)
+    }) else {
+        return;
+    };
+    let mut expected: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    let mut granted_numbers = Vec::new();
+    let mut phones = Vec::new();
+    let mut events = Vec::new();
+    let (mut granted, mut wrong) = (0, 0);
+    for i in 0..20 {
+        let kind = next(5);
+        let (exten, behaviour, outcome) = match kind {
+            0 if granted < 8 => {
+                granted += 1;
+                let number = format!("016329601{i:02}");
+                granted_numbers.push(number.clone());
+                (
+                    "807700900123",
+                    Caller::KeyIn { digits: format!("2468#{number}#") },
+                    Some(("granted", "pin")),
+                )
+            }
+            1 => (
+                "800447700900123",
+                Caller::KeyIn { digits: "2468#0901123456#".into() },
+                Some(("refused", "policy")),
+            ),
+            2 => {
+                ("807700900999", Caller::KeyIn { digits: String::new() }, Some(("refused", "unknown_caller")))
+            }
+            3 if wrong < 4 => {
+                wrong += 1;
+                (
+                    "807700900123",
+                    Caller::KeyIn { digits: "1111#1112#1113#".into() },
+                    Some(("refused", "wrong_pin")),
+                )
+            }
+            // Hangs up while the PIN is asked for: no outcome to report.
+            _ => ("807700900123", Caller::HangUpAfter { hold_ms: 500 + next(1500) }, None),
+        };
+        if let Some(o) = outcome {
+            *expected.entry(o).or_default() += 1;
+        }
+        phones.push(Phone::call(&s.fs, &format!("caller{i}"), exten, &behaviour));
+        // The event socket is read all along, as a monitoring client would.
+        events.extend(s.esl.drain("twinning::access", Duration::from_millis(100 + next(300))));
+    }
+    let total: usize = expected.values().sum();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while events.len() < total && std::time::Instant::now() < deadline {
+        events.extend(s.esl.drain("twinning::access", Duration::from_millis(500)));
+    }
+    for p in &mut phones {
+        p.wait(WAIT);
+    }
+    events.extend(s.esl.drain("twinning::access", Duration::from_secs(2)));
+    let mut seen: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    for e in &events {
+        let key = (e.must("Result"), e.must("Reason"));
+        let key = expected.keys().find(|k| **k == key).copied().unwrap_or_else(|| panic!("unexpected {e:?}"));
+        *seen.entry(key).or_default() += 1;
+    }
+    assert_eq!(seen, expected, "seed {seed}");
+    let mut reached: Vec<String> = s
+        .trunk
+        .received("INVITE")
+        .iter()
+        .map(|m| m.first_line.split(['@', ':']).nth(1).unwrap_or_default().to_owned())
+        .collect();
+    reached.sort();
+    granted_numbers.sort();
+    assert_eq!(reached, granted_numbers, "seed {seed}: only the granted numbers, once each");
+    assert_eq!(s.fs.sessions(), 0, "seed {seed}: sessions left");
 }
