@@ -474,7 +474,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile, then a number and `#`: hold the caller (music on hold) and call the number as the user, in `consult_context`.",
         values: "As `desk_code`.",
         default: "**4",
-        details: "The consult call presents the user's caller ID and is billed to the user's `accountcode`. The number must pass the destination policy.",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code. The consult call presents the user's caller ID and is billed to the user's `accountcode`. The number must pass the destination policy.",
         example: "**4",
     },
     GeneralDoc {
@@ -483,7 +483,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile while consulting: the caller and the third party talk, and the mobile leaves (attended transfer).",
         values: "As `desk_code`.",
         default: "**5",
-        details: "",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
         example: "**5",
     },
     GeneralDoc {
@@ -492,7 +492,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile while consulting: the caller, the third party and the mobile in one conference.",
         values: "As `desk_code`.",
         default: "**6",
-        details: "",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
         example: "**6",
     },
     GeneralDoc {
@@ -501,7 +501,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile while consulting: drop the third party and return to the caller.",
         values: "As `desk_code`.",
         default: "**7",
-        details: "",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
         example: "**7",
     },
     GeneralDoc {
@@ -510,7 +510,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "The dialplan context a consult call from the mobile is placed in.",
         values: "1 to 64 letters, digits, `_` or `-`; empty is `transfer_context`.",
         default: "",
-        details: "Point it at a context whose outside routes apply the same rules as the desk's; the destination policy is checked before anything is dialed.",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code. Point it at a context whose outside routes apply the same rules as the desk's; the destination policy is checked before anything is dialed.",
         example: "twinning-consult",
     },
     GeneralDoc {
