@@ -389,3 +389,30 @@ fn concurrent_access_calls_are_each_accounted_for_and_leave_nothing_behind() {
     assert_eq!(reached, granted_numbers, "seed {seed}: only the granted numbers, once each");
     assert_eq!(s.fs.sessions(), 0, "seed {seed}: sessions left");
 }
+
+#[test]
+fn a_second_callback_while_one_is_pending_and_a_caller_past_the_window_are_refused() {
+    let ports = FsPorts::new();
+    let Some((fs, mut esl)) = launch("freeswitch::callback_pending", ports, |s| s, true) else { return };
+    let mut mobile = Phone::uas(&fs, "mobile", ports.mobile, &Answer::Never);
+    let mut first = Phone::call(&fs, "first", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    first.wait(WAIT);
+    let mut second = Phone::call(&fs, "second", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason")),
+        ("callback", "refused", "pending"),
+        "{e:?}"
+    );
+    second.wait(WAIT);
+    let e = esl.event("twinning::access", &[], Duration::from_secs(60)).expect("the call back's end");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "no_answer"), "{e:?}");
+    assert_eq!(mobile.received("INVITE").len(), 1, "{}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+    let mut stays = Phone::call(&fs, "stays", "407700900123", &Caller::CancelAfter { ms: 12_000 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "{e:?}");
+    let r = esl.event("twinning::test", &[("Error", "window")], WAIT).expect("the dialplan went on");
+    assert_eq!(r.must("Callback"), "REFUSED");
+    stays.wait(WAIT);
+}

@@ -443,3 +443,35 @@ fn concurrent_access_calls_are_each_accounted_for_and_leave_nothing_behind() {
     let channels = s.pbx.cli("core show channels");
     assert!(channels.contains("\n0 active channels"), "seed {seed}: {channels}");
 }
+
+#[test]
+fn a_second_callback_while_one_is_pending_and_a_caller_past_the_window_are_refused() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) = start_callback(ports);
+    // The call back rings (unanswered) while the second request comes in.
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &twinning_tests::sipp::Answer::Never);
+    let mut first = Phone::call(&pbx, "first", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    first.wait(WAIT);
+    let mut second = Phone::call(&pbx, "second", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason")),
+        ("callback", "refused", "pending"),
+        "{e:?}"
+    );
+    second.wait(WAIT);
+    // The first one's call back is not answered: refused, and the user may ask again.
+    let e = ami.event("TwinningAccess", &[], Duration::from_secs(60)).expect("the call back's end");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "no_answer"), "{e:?}");
+    assert_eq!(mobile.received("INVITE").len(), 1, "{}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+    // A caller who stays past callback_window (10 s) is not called back.
+    let mut stays = Phone::call(&pbx, "stays", "407700900123", &Caller::CancelAfter { ms: 12_000 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "{e:?}");
+    let r = ami
+        .event("UserEvent", &[("UserEvent", "TwinningCallbackResult"), ("Error", "window")], WAIT)
+        .expect("the dialplan went on");
+    assert_eq!(r.must("Result"), "REFUSED");
+    stays.wait(WAIT);
+}
