@@ -475,3 +475,16 @@ fn a_second_callback_while_one_is_pending_and_a_caller_past_the_window_are_refus
     assert_eq!(r.must("Result"), "REFUSED");
     stays.wait(WAIT);
 }
+
+#[test]
+fn without_an_access_context_access_is_refused_and_nothing_is_asked() {
+    let mut s = start(&conf("").replace("access_context = twinning-access\n", ""));
+    let (e, invites) = s.call("807700900123", "2468#01632960123#");
+    assert_eq!(
+        (e.must("Result"), e.must("Reason"), e.must("User")),
+        ("refused", "no_route", "1001"),
+        "{e:?}"
+    );
+    assert!(invites.is_empty(), "{invites:?}");
+    assert!(s.ami.drain_events("TwinningAuthFailed", Duration::from_secs(1)).is_empty());
+}
