@@ -50,6 +50,10 @@ mobile_access = yes
 /// mobile to a DID carrying `<digits>`, with option `d`. The access context's route
 /// reports the call and dials the trunk.
 const DIALPLAN: &str = "\
+[twinning-features](+)
+exten => *99,1,TwinningAuthenticate(1001)
+ same => n,UserEvent(TwinningAuthResult,Auth: ${TWINNINGAUTH})
+ same => n,Hangup()
 [twinning-calls](+)
 exten => _8X.,1,Set(CALLERID(num)=${EXTEN:1})
  same => n,TwinningAccess(t(4))
@@ -162,9 +166,16 @@ fn a_spoofed_caller_id_without_the_pin_dials_nothing_and_a_wrong_pin_locks_out_a
     let failed = s.ami.drain_events("TwinningAuthFailed", Duration::from_secs(1));
     assert_eq!(failed.len(), 3, "{failed:?}");
     assert_eq!(failed[2].get("Reason"), Some("lockout"));
-    // The same guard as the desk phone's and the control planes': the right PIN is refused now.
+    // The same guard as the desk phone's and the control planes': the right PIN is refused
+    // now, on the user's own desk phone too.
     let r = s.ami.action("TwinningCheckPin", &[("User", "1001"), ("Pin", "2468")]);
     assert_eq!(r.get("Result"), Some("LOCKED"), "{r:?}");
+    let mut desk =
+        Phone::call_as(&s.pbx, "desk-pin", "desk1001", "*99", &Caller::KeyIn { digits: "2468#".into() });
+    let auth =
+        s.ami.event("UserEvent", &[("UserEvent", "TwinningAuthResult")], WAIT).expect("the desk's PIN entry");
+    assert_eq!(auth.must("Auth"), "LOCKED", "locked out on the desk by the mobile's wrong PINs");
+    desk.wait(WAIT);
     let (e, invites) = s.call("807700900123", "2468#01632960123#");
     assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "locked"), "{e:?}");
     assert!(invites.is_empty(), "{invites:?}");
