@@ -24,7 +24,15 @@ struct Site {
 /// access context's route (this same context): reported, then bridged to the trunk.
 fn dialplan(trunk_port: u16) -> String {
     format!(
-        r#"      <extension name="access">
+        r#"      <extension name="authenticate">
+        <condition field="destination_number" expression="^\*99$">
+          <action application="set" data="twinning_pin_prompt=tone_stream://%(100,0,500)"/>
+          <action application="twinning_authenticate" data="${{caller_id_number}} a(1)"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Auth=${{twinning_auth}}"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="access">
         <condition field="destination_number" expression="^8(\d+)$">
           <action application="set_profile_var" data="caller_id_number=$1"/>
           <action application="twinning_access" data="t(4)"/>
@@ -175,9 +183,14 @@ fn a_spoofed_caller_id_without_the_pin_dials_nothing_and_a_wrong_pin_locks_out()
     assert!(invites.is_empty(), "nothing dialed: {invites:?}");
     let failed = s.esl.drain("twinning::auth_failed", Duration::from_secs(1));
     assert_eq!(failed.len(), 3, "{failed:?}");
-    // The same guard as every other PIN check of the user's.
+    // The same guard as every other PIN check of the user's, the desk phone's included.
     let check = s.esl.api("twinning checkpin 1001 2468");
     assert!(check.contains("LOCKED"), "{check}");
+    let mut desk =
+        Phone::call_as(&s.fs, "desk-pin", "1001", "*99", &Caller::KeyIn { digits: "2468#".into() });
+    let auth = s.esl.event("twinning::test", &[("Auth", "LOCKED")], WAIT);
+    assert!(auth.is_some(), "locked out on the desk by the mobile's wrong PINs");
+    desk.wait(WAIT);
 }
 
 #[test]
