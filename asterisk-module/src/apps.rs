@@ -12,12 +12,22 @@
 //!   mobile, pushes the desk's call to the mobile, or switches twinning on or off (see
 //!   `twinning_driver::button`): `TWINNINGBUTTON` is `PULLED`, `PUSHED`, `ON`, `OFF` or
 //!   `FAILED` with `TWINNINGERROR`.
+//! - `TwinningAccess([options])`, Mobile Direct Access on an inbound number: a call from a
+//!   user's remote destination, after the user's PIN, goes on in `access_context` to the
+//!   number keyed (or the DID's, option `d`) as the user (see `twinning_driver::access`):
+//!   `TWINNINGACCESS` is `GRANTED`, `REFUSED` (with `TWINNINGERROR`) or `HUNGUP`.
+//! - `TwinningCallback([options])`, Mobile Callback: the call from a user's remote
+//!   destination is rung, never answered; if the caller hangs up within
+//!   `callback_window`, that destination is called back after `callback_delay` and gets
+//!   the PIN and dial flow of `TwinningAccess`. Otherwise `TWINNINGCALLBACK` is `REFUSED`
+//!   (with `TWINNINGERROR`) and the dialplan goes on.
 
 use std::time::Duration;
 
 use twinning_core::call::{CallerId, HandoverTrigger};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
+use twinning_driver::access::{AccessPhone, AccessPrompt, AccessResult, Callback, CallbackRequest};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
 use twinning_driver::{ButtonPhone, ButtonResult, Confirmation};
 use twinning_service::call_events;
@@ -25,9 +35,9 @@ use twinning_service::call_events;
 use crate::call::Ringing;
 use crate::host::app::{Application, Flow};
 use crate::host::bridge::HookChannel;
-use crate::host::channel::Channel;
-use crate::host::clock;
+use crate::host::channel::{Channel, Frame, Placed, Ready};
 use crate::host::manager::{self, Class};
+use crate::host::{clock, guard};
 use crate::midcall;
 use crate::pbx::DRIVER;
 
@@ -36,6 +46,8 @@ pub const ANSWERED_BY_VARIABLE: &str = "TWINNINGANSWEREDBY";
 pub const ERROR_VARIABLE: &str = "TWINNINGERROR";
 pub const AUTH_VARIABLE: &str = "TWINNINGAUTH";
 pub const BUTTON_VARIABLE: &str = "TWINNINGBUTTON";
+pub const ACCESS_VARIABLE: &str = "TWINNINGACCESS";
+pub const CALLBACK_VARIABLE: &str = "TWINNINGCALLBACK";
 
 pub static APPLICATIONS: [Application; crate::host::app::COUNT] = [
     Application { name: c"Twinning", run: twinning, on_panic: |chan| finish(chan, "FAILED", "") },
@@ -55,6 +67,21 @@ pub static APPLICATIONS: [Application; crate::host::app::COUNT] = [
         name: c"TwinningButton",
         run: button,
         on_panic: |chan| chan.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name()),
+    },
+    // Never on to the dialplan after an internal error: a goto may not have happened,
+    // and the call must not go on where the admin's route follows the application.
+    Application {
+        name: c"TwinningAccess",
+        run: access,
+        on_panic: |chan| {
+            chan.set_variable(ACCESS_VARIABLE, "REFUSED");
+            chan.soft_hangup();
+        },
+    },
+    Application {
+        name: c"TwinningCallback",
+        run: callback,
+        on_panic: |chan| chan.set_variable(CALLBACK_VARIABLE, "REFUSED"),
     },
 ];
 
@@ -154,6 +181,135 @@ fn authenticate(chan: &Channel, data: &str) -> Flow {
     }
 }
 
+fn access(chan: &Channel, data: &str) -> Flow {
+    let result = DRIVER.access(data, &mut Phone(chan, data));
+    chan.set_variable(ACCESS_VARIABLE, result.name());
+    match result {
+        // The channel goes on in access_context (set by the goto).
+        AccessResult::Granted { .. } => Flow::Continue,
+        AccessResult::HungUp => Flow::Hangup,
+        AccessResult::Refused(refusal) => {
+            chan.set_variable(ERROR_VARIABLE, refusal.name());
+            Flow::after(chan)
+        }
+        AccessResult::Invalid(e) => {
+            refuse_request(chan, "TwinningAccess", data, &e);
+            Flow::after(chan)
+        }
+    }
+}
+
+fn callback(chan: &Channel, data: &str) -> Flow {
+    match DRIVER.request_callback(data, &mut Phone(chan, data)) {
+        Ok(callback) => {
+            // The caller has hung up: the call back runs on a thread of its own.
+            chan.set_variable(CALLBACK_VARIABLE, "PLACED");
+            let failed_user = callback.user.clone();
+            midcall::THREADS.spawn(
+                "twinning-callback".into(),
+                move || guard::catch("callback", (), || call_back(callback)),
+                move || log::error!("twinning: the callback for {failed_user} could not be started"),
+            );
+            Flow::Hangup
+        }
+        Err(result) => {
+            chan.set_variable(CALLBACK_VARIABLE, "REFUSED");
+            match result {
+                AccessResult::Refused(refusal) => chan.set_variable(ERROR_VARIABLE, refusal.name()),
+                AccessResult::Invalid(e) => refuse_request(chan, "TwinningCallback", data, &e),
+                AccessResult::Granted { .. } | AccessResult::HungUp => {}
+            }
+            Flow::after(chan)
+        }
+    }
+}
+
+/// Waits the delay, calls the user's destination back, and on a real answer runs the PIN
+/// and dial flow on it; a granted call gets a PBX of its own in `access_context`.
+fn call_back(callback: Callback) {
+    std::thread::sleep(callback.delay);
+    match Placed::originate(&callback.tech, &callback.resource, &callback.caller_id, callback.ring_time) {
+        Ok((placed, after)) => {
+            let result = DRIVER.callback_answered(callback, after, &mut CalledBack(placed.channel()));
+            if let AccessResult::Granted { .. } = result {
+                if !placed.start_pbx() {
+                    log::error!("twinning: no PBX could be started for a callback");
+                }
+            }
+        }
+        Err(failure) => {
+            log::info!("twinning: callback for {} not answered ({})", callback.user, failure.name());
+            DRIVER.callback_failed(callback);
+        }
+    }
+}
+
+/// The call back to the mobile, serviced by the callback's thread.
+struct CalledBack<'a>(&'a Channel);
+
+impl AccessPhone for CalledBack<'_> {
+    fn calling_number(&self) -> String {
+        String::new()
+    }
+
+    fn did_digits(&self) -> String {
+        String::new()
+    }
+
+    fn answer(&mut self) -> bool {
+        !self.0.hung_up()
+    }
+
+    fn read_digits(&mut self, prompt: AccessPrompt, timeout_ms: u64) -> Option<String> {
+        Phone(self.0, "").read_digits(prompt, timeout_ms)
+    }
+
+    fn dial_as(&mut self, context: &str, number: &str, extension: &str, account_code: Option<&str>) -> bool {
+        self.0.continue_as(context, number, extension, account_code)
+    }
+
+    fn refused(&mut self) {
+        self.0.play(c"vm-goodbye");
+    }
+
+    fn name(&self) -> String {
+        self.0.name()
+    }
+}
+
+/// A call asking for Mobile Callback: rung, never answered.
+impl CallbackRequest for Phone<'_> {
+    fn calling_number(&self) -> String {
+        AccessPhone::calling_number(self)
+    }
+
+    fn hung_up_within(&mut self, window: Duration) -> bool {
+        self.0.indicate_ringing();
+        let until = std::time::Instant::now() + window;
+        loop {
+            if self.0.hung_up() {
+                return true;
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match Channel::wait_any(&[self.0], left.min(Duration::from_millis(200))) {
+                Ready::Channel(_) => {
+                    if matches!(self.0.read(), Frame::Hangup | Frame::Gone(_)) {
+                        return true;
+                    }
+                }
+                Ready::Timeout | Ready::Interrupted => {}
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        self.0.name()
+    }
+}
+
 /// The phone PIN entry (and the key) runs on, with Asterisk's core prompts as
 /// `Authenticate()` uses them, and the application's arguments for its audit events.
 struct Phone<'a>(&'a Channel, &'a str);
@@ -190,6 +346,47 @@ impl PinPhone for Phone<'_> {
 
     fn device(&self) -> twinning_core::identity::Device {
         crate::device::of(self.0)
+    }
+}
+
+/// A call asking for Mobile Direct Access, with Asterisk's core prompts.
+impl AccessPhone for Phone<'_> {
+    fn calling_number(&self) -> String {
+        let (number, _, withheld) = self.0.caller_id();
+        if withheld {
+            String::new()
+        } else {
+            number
+        }
+    }
+
+    fn did_digits(&self) -> String {
+        dialed_number(self.0)
+    }
+
+    fn answer(&mut self) -> bool {
+        self.0.answer()
+    }
+
+    fn read_digits(&mut self, prompt: AccessPrompt, timeout_ms: u64) -> Option<String> {
+        let file = match prompt {
+            AccessPrompt::Pin => c"agent-pass",
+            AccessPrompt::PinAgain => c"auth-incorrect",
+            AccessPrompt::Number => c"vm-enter-num-to-call",
+        };
+        self.0.prompt_digits(file, MAX_PIN_DIGITS, Duration::from_millis(timeout_ms))
+    }
+
+    fn dial_as(&mut self, context: &str, number: &str, extension: &str, account_code: Option<&str>) -> bool {
+        self.0.continue_as(context, number, extension, account_code)
+    }
+
+    fn refused(&mut self) {
+        self.0.play(c"vm-goodbye");
+    }
+
+    fn name(&self) -> String {
+        self.0.name()
     }
 }
 

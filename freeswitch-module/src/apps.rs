@@ -12,20 +12,31 @@
 //!   mobile, pushes the desk's call to the mobile, or switches twinning on or off (see
 //!   `twinning_driver::button`): `twinning_button` is `PULLED`, `PUSHED`, `ON`, `OFF` or
 //!   `FAILED` with `twinning_error`.
+//! - `twinning_access [options]`, Mobile Direct Access on an inbound number: a call from a
+//!   user's remote destination, after the user's PIN, is transferred to the number keyed
+//!   (or the DID's, option `d`) in `access_context`, as the user (see
+//!   `twinning_driver::access`): `twinning_access_result` is `GRANTED`, `REFUSED` (with
+//!   `twinning_error`) or `HUNGUP`.
+//! - `twinning_callback [options]`, Mobile Callback: the call from a user's remote
+//!   destination is rung, never answered; if the caller hangs up within
+//!   `callback_window`, that destination is called back after `callback_delay` and gets
+//!   the PIN and dial flow of `twinning_access`. Otherwise `twinning_callback_result` is
+//!   `REFUSED` (with `twinning_error`) and the dialplan goes on.
 
 use std::time::{Duration, Instant};
 
 use twinning_core::call::{CallStatus, CallerId, HandoverTrigger, LegKind};
 use twinning_core::pin_guard::AuthOutcome;
 use twinning_core::{printable, UserId};
+use twinning_driver::access::{AccessPhone, AccessPrompt, AccessResult, Callback, CallbackRequest};
 use twinning_driver::pin_entry::{PinEntry, PinPhone, PinPrompt, MAX_PIN_DIGITS};
 use twinning_driver::{ButtonPhone, ButtonResult, Confirmation};
 use twinning_service::call_events;
 
 use crate::call::CallerLoop;
 use crate::host::app::{Application, COUNT};
-use crate::host::session::{ReadStatus, Session};
-use crate::host::{core, events, ffi};
+use crate::host::session::{self, ReadStatus, Session};
+use crate::host::{core, events, ffi, guard, module};
 use crate::pbx::{Here, LegHandle, DRIVER};
 
 pub const STATUS_VARIABLE: &str = "twinning_status";
@@ -33,6 +44,8 @@ pub const ANSWERED_BY_VARIABLE: &str = "twinning_answered_by";
 pub const ERROR_VARIABLE: &str = "twinning_error";
 pub const AUTH_VARIABLE: &str = "twinning_auth";
 pub const BUTTON_VARIABLE: &str = "twinning_button";
+pub const ACCESS_VARIABLE: &str = "twinning_access_result";
+pub const CALLBACK_VARIABLE: &str = "twinning_callback_result";
 
 pub static APPLICATIONS: [Application; COUNT] = [
     Application {
@@ -63,6 +76,25 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user>",
         run: button,
         on_panic: |s| s.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name()),
+    },
+    // Never on to the dialplan after an internal error: the call must not reach whatever
+    // the admin's route does after the application.
+    Application {
+        name: c"twinning_access",
+        description: c"Mobile Direct Access: a user's mobile, after the user's PIN, dials out as the user",
+        syntax: c"[options: d t(s)]",
+        run: access,
+        on_panic: |s| {
+            s.set_variable(ACCESS_VARIABLE, "REFUSED");
+            s.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+        },
+    },
+    Application {
+        name: c"twinning_callback",
+        description: c"Mobile Callback: ring, never answer; call the user's mobile back, then dial out as the user after the PIN",
+        syntax: c"[options: t(s)]",
+        run: callback,
+        on_panic: |s| s.set_variable(CALLBACK_VARIABLE, "REFUSED"),
     },
 ];
 
@@ -248,6 +280,100 @@ fn authenticate(session: Session, data: &str) {
     }
 }
 
+fn access(session: Session, data: &str) {
+    let data = data.trim();
+    let result = DRIVER.access(data, &mut Phone { session, arguments: data });
+    session.set_variable(ACCESS_VARIABLE, result.name());
+    match result {
+        AccessResult::Refused(refusal) => session.set_variable(ERROR_VARIABLE, refusal.name()),
+        AccessResult::Invalid(e) => refuse_request(session, "twinning_access", data, &e),
+        AccessResult::Granted { .. } | AccessResult::HungUp => {}
+    }
+}
+
+fn callback(session: Session, data: &str) {
+    let data = data.trim();
+    match DRIVER.request_callback(data, &mut Phone { session, arguments: data }) {
+        Ok(callback) => {
+            session.set_variable(CALLBACK_VARIABLE, "PLACED");
+            let failed_user = callback.user.clone();
+            module::THREADS.spawn(
+                "twinning-callback".into(),
+                move || guard::catch("callback", (), || call_back(callback)),
+                move || log::error!("twinning: the callback for {failed_user} could not be started"),
+            );
+        }
+        Err(result) => {
+            session.set_variable(CALLBACK_VARIABLE, "REFUSED");
+            match result {
+                AccessResult::Refused(refusal) => session.set_variable(ERROR_VARIABLE, refusal.name()),
+                AccessResult::Invalid(e) => refuse_request(session, "twinning_callback", data, &e),
+                AccessResult::Granted { .. } | AccessResult::HungUp => {}
+            }
+        }
+    }
+}
+
+/// Waits the delay, calls the user's destination back (only that one, through
+/// `mobile_dial`), and on a real answer runs the PIN and dial flow on it: a granted call
+/// is transferred to `access_context`, anything else is hung up.
+fn call_back(callback: Callback) {
+    std::thread::sleep(callback.delay);
+    let dial = format!("{}/{}", callback.tech, callback.resource);
+    let ring = callback.ring_time.as_secs().max(1).to_string();
+    let vars = [
+        ("originate_timeout", ring.as_str()),
+        ("twinning_user", callback.user.as_str()),
+        ("twinning_leg", "callback"),
+        ("ignore_early_media", "true"),
+    ];
+    let cancel = std::sync::atomic::AtomicU32::new(0);
+    let dialed = Instant::now();
+    match session::originate(&dial, &callback.caller_id, &callback.caller_id, &vars, &cancel) {
+        Ok(locked) => {
+            let s = locked.session();
+            let after = dialed.elapsed();
+            let result = DRIVER.callback_answered(callback, after, &mut Phone { session: s, arguments: "" });
+            if !matches!(result, AccessResult::Granted { .. }) && s.is_ready() {
+                s.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+            }
+        }
+        Err(cause) => {
+            log::info!("twinning: callback for {} not answered (cause {cause})", callback.user);
+            DRIVER.callback_failed(callback);
+        }
+    }
+}
+
+/// A call asking for Mobile Callback: rung, never answered.
+impl CallbackRequest for Phone<'_> {
+    fn calling_number(&self) -> String {
+        AccessPhone::calling_number(self)
+    }
+
+    fn hung_up_within(&mut self, window: Duration) -> bool {
+        let s = self.session;
+        s.ring_ready();
+        let until = Instant::now() + window;
+        while Instant::now() < until {
+            if !s.is_ready() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        !s.is_ready()
+    }
+
+    fn name(&self) -> String {
+        crate::device::channel_label(self.session)
+    }
+}
+
+/// The number to dial, after the PIN; a channel may name its own with
+/// `twinning_access_number_prompt` (and the PIN prompts as for `twinning_authenticate`).
+const PROMPT_NUMBER: &str = "ivr/ivr-please_enter_the_number_followed_by_pound.wav";
+const PROMPT_GOODBYE: &str = "voicemail/vm-goodbye.wav";
+
 /// FreeSWITCH's standard prompts (the en/us sound set); a channel may name its own with
 /// `twinning_pin_prompt`, `twinning_pin_retry_prompt`.
 const PROMPT_FIRST: &str = "ivr/ivr-please_enter_pin_followed_by_pound.wav";
@@ -308,6 +434,66 @@ impl PinPhone for Phone<'_> {
 
     fn device(&self) -> twinning_core::identity::Device {
         crate::device::of(self.session)
+    }
+}
+
+/// A call asking for Mobile Direct Access.
+impl AccessPhone for Phone<'_> {
+    fn calling_number(&self) -> String {
+        if caller_withheld(self.session) {
+            return String::new();
+        }
+        self.session.variable("caller_id_number").unwrap_or_default()
+    }
+
+    fn did_digits(&self) -> String {
+        dialed_number(self.session).unwrap_or_default()
+    }
+
+    fn answer(&mut self) -> bool {
+        PinPhone::answer(self) && self.session.is_ready()
+    }
+
+    fn read_digits(&mut self, prompt: AccessPrompt, timeout_ms: u64) -> Option<String> {
+        match prompt {
+            AccessPrompt::Pin => self.read_pin(PinPrompt::First, timeout_ms),
+            AccessPrompt::PinAgain => self.read_pin(PinPrompt::Again, timeout_ms),
+            AccessPrompt::Number => {
+                let s = self.session;
+                let prompt =
+                    s.variable("twinning_access_number_prompt").unwrap_or_else(|| PROMPT_NUMBER.into());
+                let (status, digits) = s.read(&prompt, 0, MAX_PIN_DIGITS as u32, timeout_ms, "#");
+                if !s.is_ready() {
+                    return None;
+                }
+                if digits.is_empty() && status == ReadStatus::Failed {
+                    let (_, digits) = s.read(SILENT_PROMPT, 0, MAX_PIN_DIGITS as u32, timeout_ms, "#");
+                    return s.is_ready().then_some(digits);
+                }
+                Some(digits)
+            }
+        }
+    }
+
+    /// As the user: the caller ID number outbound legs present (`effective_caller_id_number`)
+    /// and the account code, then the XML dialplan's `context` at `number`.
+    fn dial_as(&mut self, context: &str, number: &str, extension: &str, account_code: Option<&str>) -> bool {
+        let s = self.session;
+        s.set_variable("effective_caller_id_number", extension);
+        if let Some(code) = account_code {
+            s.set_variable("accountcode", code);
+        }
+        s.transfer(number, context)
+    }
+
+    fn refused(&mut self) {
+        if self.session.is_ready() {
+            self.session.play(PROMPT_GOODBYE);
+        }
+    }
+
+    fn name(&self) -> String {
+        crate::device::channel_label(self.session)
     }
 }
 

@@ -2,25 +2,51 @@
 //! (on the desk the push code; on the mobile the desk, hold and transfer codes) are
 //! matched by the core's [`DtmfCodeMatcher`]: keys that start no code go on to the far
 //! end unchanged, in order. What a code does is the engine's decision, through the driver.
+//!
+//! A key held because it may start a code (a lone `*`) is sent on once the code can no
+//! longer complete: the bridge only runs the filter when a key arrives, so a thread of
+//! the module's waits for the code timeout and lets the held keys through.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use twinning_core::call::{CodeAction, DtmfCodeMatcher, LegKind};
 use twinning_driver::{codes_for, CodeRequest};
 
-use crate::host::bridge::{KeyFilter, Keys};
+use crate::host::bridge::{FarEnd, KeyFilter, Keys};
+use crate::host::{guard, module};
 use crate::pbx::{Here, TwinnedCall};
+
+/// A side's matcher, and whether a thread is waiting to let its held keys through.
+struct Keyer {
+    matcher: DtmfCodeMatcher<CodeRequest>,
+    flusher: bool,
+}
+
+type Shared = Arc<Mutex<Keyer>>;
+
+fn lock(keyer: &Mutex<Keyer>) -> MutexGuard<'_, Keyer> {
+    keyer.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The key filter of the leg of `kind` in the caller's bridge.
 pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
     let codes = codes_for(&call.call_control, kind)
         .into_iter()
         .map(|(code, request, how)| (code.as_str().to_owned(), request, how));
-    let matcher = Mutex::new(DtmfCodeMatcher::new(codes));
+    let keyer: Shared = Arc::new(Mutex::new(Keyer { matcher: DtmfCodeMatcher::new(codes), flusher: false }));
     let call = call.clone();
-    Box::new(move |key| {
-        let keyed = matcher.lock().unwrap_or_else(PoisonError::into_inner).feed(key, Instant::now());
+    Box::new(move |key, far| {
+        let keyed = {
+            let mut k = lock(&keyer);
+            let keyed = k.matcher.feed(key, Instant::now());
+            if k.matcher.flush_due().is_some() && !k.flusher {
+                k.flusher = true;
+                let user = call.user.clone();
+                flush_when_due(keyer.clone(), far.clone(), user);
+            }
+            keyed
+        };
         let keys = if keyed.pass.len() == 1 && keyed.pass.starts_with(key) {
             Keys::Pass
         } else {
@@ -38,4 +64,37 @@ pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
         }
         keys
     })
+}
+
+/// Waits until the held keys fall due (later keys move that on) and sends them to the far
+/// end, unless a key completed or released them first. The keys are sent under the
+/// matcher's lock, so a key arriving meanwhile goes after them, never before.
+fn flush_when_due(keyer: Shared, far: FarEnd, user: String) {
+    let failed = keyer.clone();
+    module::THREADS.spawn(
+        "twinning-keys".into(),
+        move || {
+            guard::catch("held keys", (), || loop {
+                let due = {
+                    let mut k = lock(&keyer);
+                    let Some(due) = k.matcher.flush_due() else {
+                        // Released or completed by a key; the filter starts another
+                        // thread (under this lock) when one is held again.
+                        k.flusher = false;
+                        return;
+                    };
+                    due
+                };
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                let mut k = lock(&keyer);
+                if k.matcher.flush_due().is_some_and(|d| d <= Instant::now()) {
+                    let keys = k.matcher.expire(Instant::now());
+                    if !keys.is_empty() && !far.send(&keys) {
+                        log::debug!("twinning {user}: held keys {keys:?} not sent, the far end is gone");
+                    }
+                }
+            })
+        },
+        move || lock(&failed).flusher = false,
+    );
 }

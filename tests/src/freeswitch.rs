@@ -128,6 +128,18 @@ impl FsSettings {
         self
     }
 
+    /// Sets param `name` of user `id` (added by [`FsSettings::user`]): the new value in
+    /// its place, or a new param last.
+    pub fn user_param(mut self, id: &str, name: &str, value: impl std::fmt::Display) -> FsSettings {
+        let value = value.to_string();
+        let (_, params) = self.users.iter_mut().find(|(u, _)| u == id).expect("a user added before");
+        match params.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => params.push((name.to_string(), value)),
+        }
+        self
+    }
+
     /// The XML, indented to sit in [`FreeSwitch`]'s `freeswitch.xml`; each param on a line
     /// of its own as `<param name="…" value="…"/>`, so tests can find and rewrite one.
     pub fn xml(&self) -> String {

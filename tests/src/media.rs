@@ -80,3 +80,91 @@ pub fn handover_gap(twinning_conf: &str) -> Duration {
     assert!(mobile.answered() && desk.received("BYE").len() == 1, "{}\n{}", desk.summary(), mobile.summary());
     first_mobile.saturating_sub(last_desk)
 }
+
+/// The keys (RFC 4733 telephone events) arriving at `listener` (a caller's announced RTP
+/// port) for `within`, each event once (its end packets repeat it), in order, with when
+/// each first arrived. Meanwhile the caller talks as a phone does: a µ-law packet every
+/// 20 ms to the PBX's media address once the caller's 200 OK (in `caller_trace`) has given it, so the PBX has
+/// a stream to send the caller's keys with (a PBX may send queued keys only as it reads
+/// or writes media).
+pub fn keys_heard(
+    listener: &UdpSocket,
+    caller_trace: &std::path::Path,
+    within: Duration,
+) -> Vec<(Instant, char)> {
+    listener.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let started = Instant::now();
+    let mut seen: Vec<(u32, u32)> = Vec::new();
+    let mut keys = Vec::new();
+    let mut buf = [0u8; 2048];
+    let mut pbx: Option<std::net::SocketAddr> = None;
+    let (mut seq, mut next_packet) = (0u16, Instant::now());
+    while started.elapsed() < within {
+        if pbx.is_none() {
+            pbx = answered_media(caller_trace);
+        }
+        if let Some(to) = pbx.filter(|_| Instant::now() >= next_packet) {
+            let mut packet = vec![0x80, 0];
+            packet.extend(seq.to_be_bytes());
+            packet.extend((u32::from(seq) * 160).to_be_bytes());
+            packet.extend(0x5151_0002u32.to_be_bytes());
+            packet.extend([0xffu8; 160]);
+            let _ = listener.send_to(&packet, to);
+            seq = seq.wrapping_add(1);
+            next_packet += Duration::from_millis(20);
+        }
+        let Ok(n) = listener.recv(&mut buf) else { continue };
+        if let Some((event, id)) = telephone_event(&buf[..n]) {
+            if !seen.contains(&id) {
+                seen.push(id);
+                keys.push((Instant::now(), event));
+            }
+        }
+    }
+    keys
+}
+
+/// Where the PBX takes the caller's audio: the connection address and audio port of the
+/// SDP in the 200 OK `caller` received, once it has.
+fn answered_media(caller_trace: &std::path::Path) -> Option<std::net::SocketAddr> {
+    let ok = crate::sipp::messages_in(caller_trace)
+        .into_iter()
+        .find(|m| m.received && m.is_response(200) && m.text.contains("m=audio"))?;
+    let address = ok.text.lines().find_map(|l| l.trim().strip_prefix("c=IN IP4 "))?.trim().to_owned();
+    let port = ok
+        .text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("m=audio "))?
+        .split_whitespace()
+        .next()?
+        .parse::<u16>()
+        .ok()?;
+    format!("{address}:{port}").parse().ok()
+}
+
+/// The key of an RTP telephone-event packet and what identifies its event (SSRC and RTP
+/// timestamp); `None` for audio and anything else.
+fn telephone_event(packet: &[u8]) -> Option<(char, (u32, u32))> {
+    if packet.len() < 12 || packet[0] >> 6 != 2 {
+        return None;
+    }
+    // The payload type the caller offered for telephone-event.
+    if packet[1] & 0x7f != 101 {
+        return None;
+    }
+    let mut at = 12 + 4 * usize::from(packet[0] & 0x0f);
+    if packet[0] & 0x10 != 0 {
+        let words = u16::from_be_bytes([*packet.get(at + 2)?, *packet.get(at + 3)?]);
+        at += 4 + 4 * usize::from(words);
+    }
+    let event = *packet.get(at)?;
+    let key = match event {
+        0..=9 => (b'0' + event) as char,
+        10 => '*',
+        11 => '#',
+        _ => return None,
+    };
+    let timestamp = u32::from_be_bytes(packet[4..8].try_into().ok()?);
+    let ssrc = u32::from_be_bytes(packet[8..12].try_into().ok()?);
+    Some((key, (ssrc, timestamp)))
+}

@@ -106,6 +106,11 @@ pub struct Phone {
     pub exit_code: Option<i32>,
 }
 
+/// The messages in a phone's trace file so far (see [`Phone::trace_path`]).
+pub fn messages_in(trace: &std::path::Path) -> Vec<SipMessage> {
+    parse_trace(&fs::read_to_string(trace).unwrap_or_default())
+}
+
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -390,6 +395,12 @@ impl Phone {
     /// Every SIP message the phone sent or received, in order.
     pub fn messages(&self) -> Vec<SipMessage> {
         parse_trace(&fs::read_to_string(&self.trace).unwrap_or_default())
+    }
+
+    /// Where this phone's message trace is written, for another thread to read it while
+    /// the phone runs ([`messages_in`]).
+    pub fn trace_path(&self) -> PathBuf {
+        self.trace.clone()
     }
 
     pub fn received(&self, method: &str) -> Vec<SipMessage> {

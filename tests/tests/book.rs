@@ -91,6 +91,7 @@ fn sample_events() -> Vec<CallEvent> {
     out.push(call_events::request_refused("Twinning", "", "x"));
     out.push(call_events::device_refused("pickup", "1001", "PJSIP/desk1002", "PJSIP/desk1002-1", "x"));
     out.push(call_events::auth_failed("1001", "incorrect", 1, 0));
+    out.push(call_events::access("access", "granted", "pin", "1001", "07700900123", "01632960123"));
     out
 }
 
@@ -184,7 +185,10 @@ fn event_classes_follow_the_host() {
     for e in protocol::EVENTS {
         let expected = match e.ami {
             "TwinningSettingsChanged" => "config",
-            "TwinningSettingsRefused" | "TwinningRequestRefused" | "TwinningAuthFailed" => "security",
+            "TwinningSettingsRefused"
+            | "TwinningRequestRefused"
+            | "TwinningAuthFailed"
+            | "TwinningAccess" => "security",
             "TwinningUser"
             | "TwinningStatusComplete"
             | "TwinningCall"

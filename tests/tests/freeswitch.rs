@@ -113,6 +113,10 @@ fn settings_change_by_api_with_an_audit_event_and_bad_values_change_nothing() {
         "twinning set 1001 desk sofia/internal/evil",
         "twinning set nobody mobile 07700900123",
         "twinning set 1001 ring_time forever",
+        "twinning set 1001 mobile_access maybe",
+        "twinning set 1001 mobile_callback yes&x",
+        "twinning set 1001 access_rate 0",
+        "twinning set 1001 access_rate 101",
     ] {
         let reply = p.esl.api(bad);
         assert!(reply.starts_with("-ERR"), "{bad}: {reply}");
@@ -120,6 +124,15 @@ fn settings_change_by_api_with_an_audit_event_and_bad_values_change_nothing() {
         assert!(!refused.must("Reason").is_empty());
     }
     assert!(p.esl.api("twinning status 1001").contains("07700900999"));
+    // The mobile-access fields, through the same service.
+    for (field, value) in [("mobile_access", "yes"), ("mobile_callback", "yes"), ("access_rate", "4")] {
+        let ok = p.esl.api(&format!("twinning set 1001 {field} {value}"));
+        assert!(ok.starts_with("+OK"), "{field}: {ok}");
+        let e = p.event("twinning::settings", &[("Field", field)]);
+        assert_eq!(e.must("Value"), value);
+    }
+    let status = p.esl.api("twinning status 1001");
+    assert!(status.contains("mobile_access") && status.contains("access_rate"), "{status}");
 }
 
 #[test]
@@ -429,6 +442,50 @@ fn the_mobile_moves_its_call_to_the_desk_and_holds_by_dtmf() {
     assert_caller_untouched(&caller);
     desk2.wait(Duration::from_secs(5));
     assert!(desk2.answered());
+}
+
+/// A key on the mobile that starts a code but is not followed (a lone `*` for an IVR on
+/// the caller's side) reaches the caller once the code can no longer complete, exactly
+/// once; a code keyed later is still a code and none of its keys reach the caller.
+#[test]
+fn a_lone_star_on_the_mobile_reaches_the_caller_after_the_code_timeout() {
+    let Some(mut p) = start("freeswitch::lone_star", &[], "") else { return };
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = listener.local_addr().unwrap().port();
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1000, "*"), (3000, "**2")] },
+    );
+    let mut caller =
+        Phone::call_listening(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 8000 }, media_port);
+
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    let listening = {
+        let trace = caller.trace_path();
+        std::thread::spawn(move || {
+            twinning_tests::media::keys_heard(&listener, &trace, Duration::from_secs(6))
+        })
+    };
+    assert_eq!(p.event("twinning::hold", &[]).must("State"), "on", "the code after the star still works");
+    let held_at = std::time::Instant::now();
+    let heard = listening.join().unwrap();
+    let keys: String = heard.iter().map(|(_, k)| k).collect();
+    assert_eq!(keys, "*", "the caller hears the lone star once, and no key of the code");
+    // Keyed 3 s before the code: it reached the caller on its own, not pushed out by the
+    // keys that came next.
+    assert!(
+        heard[0].0 + Duration::from_millis(1500) < held_at,
+        "the star waited for the next key ({:?} before the hold); log:\n{}",
+        held_at
+            .checked_duration_since(heard[0].0)
+            .map_or_else(|| format!("{:?} AFTER", heard[0].0 - held_at), |d| format!("{d:?}")),
+        tail(&p.fs.log())
+    );
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    mobile.wait(Duration::from_secs(5));
 }
 
 #[test]

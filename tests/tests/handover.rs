@@ -3,6 +3,7 @@
 //! voicemail), and the mobile's codes (to desk, hold, transfer). Throughout, the caller's
 //! dialog is never torn down or re-INVITEd.
 
+use std::net::UdpSocket;
 use std::time::Duration;
 
 use twinning_tests::ami::Ami;
@@ -237,6 +238,46 @@ fn the_mobile_transfers_the_caller_blind() {
     mobile.wait(Duration::from_secs(10));
     assert_eq!(mobile.received("BYE").len(), 1, "the mobile is released: {}", mobile.summary());
     caller.wait(WAIT);
+}
+
+/// A key on the mobile that starts a code but is not followed (a lone `*` for an IVR on
+/// the caller's side) reaches the caller once the code can no longer complete, exactly
+/// once; a code keyed later is still a code and none of its keys reach the caller.
+#[test]
+fn a_lone_star_on_the_mobile_reaches_the_caller_after_the_code_timeout() {
+    let ports = PhonePorts::new();
+    let pbx = pbx::start(&conf(), "", ports);
+    let mut ami = pbx.ami();
+    let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = listener.local_addr().unwrap().port();
+    let _desk = Phone::uas(&pbx, "desk", ports.desk, &Answer::Never);
+    let mut mobile = Phone::uas(
+        &pbx,
+        "mobile",
+        ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1000, "*"), (3000, "**2")] },
+    );
+    let mut caller =
+        Phone::call_listening(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 8000 }, media_port);
+    assert_eq!(ami.event("TwinningBridged", &[], WAIT).expect("answered").must("Leg"), "mobile");
+    let listening = {
+        let trace = caller.trace_path();
+        std::thread::spawn(move || {
+            twinning_tests::media::keys_heard(&listener, &trace, Duration::from_secs(6))
+        })
+    };
+    let on =
+        ami.event("TwinningHold", &[("State", "on")], WAIT).expect("the code after the star still works");
+    let held_at = std::time::Instant::now();
+    assert_eq!(on.must("User"), "1001");
+    let heard = listening.join().unwrap();
+    let keys: String = heard.iter().map(|(_, k)| k).collect();
+    assert_eq!(keys, "*", "the caller hears the lone star once, and no key of the code");
+    // Keyed 3 s before the code: it reached the caller on its own, not pushed out by the
+    // keys that came next.
+    assert!(heard[0].0 + Duration::from_millis(1500) < held_at, "the star waited for the next key");
+    caller.wait(WAIT);
+    mobile.wait(Duration::from_secs(5));
 }
 
 #[test]

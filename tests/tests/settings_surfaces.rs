@@ -46,6 +46,9 @@ const SAMPLES: &[(&str, &str, &str)] = &[
     ("hunt_group_calls", "yes", "yes"),
     ("forwarded_calls", "1", "yes"),
     ("pin", "4321", "4321"),
+    ("mobile_access", "on", "yes"),
+    ("mobile_callback", "true", "yes"),
+    ("access_rate", "4", "4"),
 ];
 
 /// Alternative values, so each surface is seen to change what the previous one set.
@@ -62,6 +65,9 @@ const SECOND: &[(&str, &str)] = &[
     ("hunt_group_calls", "no"),
     ("forwarded_calls", "no"),
     ("pin", "98765"),
+    ("mobile_access", "no"),
+    ("mobile_callback", "no"),
+    ("access_rate", "25"),
 ];
 
 fn cli_value(a: &Instance, user: &str, field: &str) -> String {
@@ -151,6 +157,11 @@ const BAD: &[(&str, &str, &str)] = &[
     ("1001", "schedule", "mon-fri 8am-6pm"),
     ("1001", "pin", "12"),
     ("1001", "pin", "12ab"),
+    ("1001", "mobile_access", "maybe"),
+    ("1001", "mobile_callback", "yes&PJSIP/x"),
+    ("1001", "access_rate", "0"),
+    ("1001", "access_rate", "101"),
+    ("1001", "access_rate", "10;x"),
     ("1001", "desk", "PJSIP/2000"),
     ("1001", "colour", "red"),
     ("9999", "enabled", "yes"),

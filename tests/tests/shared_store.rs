@@ -147,6 +147,17 @@ fn a_change_on_one_node_is_in_force_on_the_other_within_a_second() {
     assert_eq!(&rows[5][..3], &["a", "ami", "1001"]);
     assert_eq!(rows[5][6], "refused");
     assert!(!rows[5][7].is_empty() && !rows.iter().flatten().any(|v| v.contains("4321")), "{rows:?}");
+    // The mobile-access fields travel the same way (a grant of access on one node is a
+    // grant on every node).
+    for (field, header, value) in
+        [("mobile_access", "MobileAccess", "yes"), ("access_rate", "AccessRate", "3")]
+    {
+        let r = set(&mut ami_a, "1001", field, value);
+        assert_eq!(r.get("Response"), Some("Success"), "{field} on a: {r:?}");
+        until(&format!("{field} on b"), Duration::from_secs(1), || {
+            shown(&mut ami_b, "1001", header).as_deref() == Some(value)
+        });
+    }
     // Calls read the settings from memory: a twinned call on b dials the number set on a.
     ami_b.action(
         "Originate",

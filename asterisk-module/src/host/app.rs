@@ -35,12 +35,12 @@ pub struct Application {
 }
 
 /// The module's applications, registered in this order; the trampolines index it.
-pub const COUNT: usize = 4;
+pub const COUNT: usize = 6;
 
 static APPLICATIONS: std::sync::OnceLock<&'static [Application; COUNT]> = std::sync::OnceLock::new();
 
 type Exec = unsafe extern "C" fn(*mut sys::ast_channel, *const c_char) -> c_int;
-const EXECS: [Exec; COUNT] = [exec::<0>, exec::<1>, exec::<2>, exec::<3>];
+const EXECS: [Exec; COUNT] = [exec::<0>, exec::<1>, exec::<2>, exec::<3>, exec::<4>, exec::<5>];
 
 pub fn register(module: ModuleHandle, apps: &'static [Application; COUNT]) -> Result<(), String> {
     let apps = *APPLICATIONS.get_or_init(|| apps);

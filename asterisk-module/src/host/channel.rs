@@ -215,6 +215,32 @@ impl Channel {
         ((rc as c_int) >= 0 && !self.hung_up()).then_some(digits)
     }
 
+    /// Sends the channel on in the dialplan, once its application returns: `exten` in
+    /// `context`, priority 1, with `cid_number` as its caller ID number and billed to
+    /// `account_code` where given. False if Asterisk refused the goto.
+    pub fn continue_as(
+        &self,
+        context: &str,
+        exten: &str,
+        cid_number: &str,
+        account_code: Option<&str>,
+    ) -> bool {
+        let (context, exten) = (cstr::owned(context), cstr::owned(exten));
+        let (cid, account) = (cstr::owned(cid_number), cstr::owned(account_code.unwrap_or_default()));
+        // SAFETY: live channel on its servicing thread (running our application); the
+        // strings outlive the call, and Asterisk copies them.
+        let rc = unsafe {
+            sys::twinning_continue_as(
+                self.raw(),
+                cid.as_ptr(),
+                account.as_ptr(),
+                context.as_ptr(),
+                exten.as_ptr(),
+            )
+        };
+        rc == 0
+    }
+
     /// Reads digits already being keyed (no prompt), up to `max`, ended by `#`, the first
     /// within `first`, each next within `next`. `None` on timeout with nothing, or hang-up.
     pub fn read_digits(&self, max: usize, first: Duration, next: Duration) -> Option<String> {
@@ -472,6 +498,78 @@ impl Leg {
         // The request's reference goes with the channel.
         std::mem::forget(chan);
         raw
+    }
+}
+
+/// A call this module placed on its own (a Mobile Callback), answered: hung up when
+/// dropped, unless handed to a PBX of its own.
+pub struct Placed(Option<Channel>);
+
+impl Placed {
+    /// Calls `tech`/`resource` presenting `cid_number` and waits up to `timeout` for the
+    /// answer: the answered call, and how long after dialing it answered; otherwise how it
+    /// failed.
+    pub fn originate(
+        tech: &str,
+        resource: &str,
+        cid_number: &str,
+        timeout: Duration,
+    ) -> Result<(Placed, Duration), LegFailure> {
+        let (tech, resource, cid) = (cstr::owned(tech), cstr::owned(resource), cstr::owned(cid_number));
+        let (mut after, mut cause): (c_int, c_int) = (0, 0);
+        let timeout = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+        // SAFETY: the strings outlive the call; the shim returns a channel whose request
+        // reference becomes ours (released by ast_hangup on drop), or NULL.
+        let chan = unsafe {
+            sys::twinning_originate(
+                tech.as_ptr(),
+                resource.as_ptr(),
+                cid.as_ptr(),
+                timeout,
+                &mut after,
+                &mut cause,
+            )
+        };
+        match NonNull::new(chan) {
+            Some(chan) => Ok((Placed(Some(Channel(chan))), Duration::from_millis(after.max(0) as u64))),
+            None => Err(failure_for_cause(cause).unwrap_or(LegFailure::Unavailable)),
+        }
+    }
+
+    pub fn channel(&self) -> &Channel {
+        self.0.as_ref().expect("held until handed over")
+    }
+
+    /// Starts a PBX on the call at the location it was sent to (see
+    /// [`Channel::continue_as`]); Asterisk owns it from then on. False (and hung up) if
+    /// Asterisk could not.
+    pub fn start_pbx(mut self) -> bool {
+        let Some(chan) = self.0.take() else { return false };
+        let raw = chan.raw();
+        std::mem::forget(chan);
+        // SAFETY: we own this channel; on success the PBX thread takes our reference over
+        // and hangs it up at the end; on failure it is still ours to hang up.
+        unsafe {
+            if sys::ast_pbx_start(raw) == sys::ast_pbx_result::AST_PBX_SUCCESS {
+                return true;
+            }
+            sys::ast_hangup(raw);
+        }
+        false
+    }
+}
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        if let Some(chan) = self.0.take() {
+            let raw = chan.raw();
+            std::mem::forget(chan);
+            // SAFETY: we own this channel (from the shim's ast_request, never given away);
+            // ast_hangup releases the request's reference.
+            unsafe {
+                sys::ast_hangup(raw);
+            }
+        }
     }
 }
 

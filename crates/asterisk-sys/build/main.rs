@@ -109,6 +109,11 @@ const FUNCTIONS: &[&str] = &[
     "twinning_channel_language",
     "twinning_channel_dnid",
     "twinning_softhangup",
+    // TwinningAccess: the call goes on in access_context as the user.
+    "twinning_continue_as",
+    // TwinningCallback: the call back to the mobile, and its PBX once the PIN is right.
+    "twinning_originate",
+    "ast_pbx_start",
     // One CDR row per leg, as Dial's: the dial's start and end, the accounts, the userfield,
     // and the modifier that bills a leg answered and dropped before it was bridged.
     "twinning_leg_accounts",

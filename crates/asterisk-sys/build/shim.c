@@ -3,6 +3,8 @@
  * bytes of AST_BUILDOPT_SUM and ASTERISK_GPL_KEY come from the C compiler here. */
 #include "wrapper.h"
 #include <asterisk/buildopts.h>
+#include <asterisk/format_cache.h>
+#include <asterisk/format_cap.h>
 
 const char twinning_ast_buildopt_sum[] = AST_BUILDOPT_SUM;
 const char twinning_ast_gpl_key[] = ASTERISK_GPL_KEY;
@@ -82,6 +84,81 @@ void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_l
 void twinning_softhangup(struct ast_channel *chan)
 {
 	ast_softhangup(chan, AST_SOFTHANGUP_DEV);
+}
+
+/* Mobile Direct Access: the call goes on in the dialplan as the twinning user would dial,
+ * `exten` in `context` at priority 1, showing `cid_number` (the user's extension) as its
+ * caller ID number and billed to `accountcode` where given. The caller ID name is kept.
+ * ast_explicit_goto allows for the priority the PBX adds when the application returns. */
+int twinning_continue_as(struct ast_channel *chan, const char *cid_number, const char *accountcode, const char *context, const char *exten)
+{
+	ast_set_callerid(chan, cid_number, NULL, cid_number);
+	if (!ast_strlen_zero(accountcode)) {
+		ast_channel_lock(chan);
+		ast_channel_accountcode_set(chan, accountcode);
+		ast_channel_unlock(chan);
+	}
+	return ast_explicit_goto(chan, context, exten, 1);
+}
+
+/* Mobile Callback: places a call to `tech`/`resource` (the user's own remote destination
+ * through mobile_dial) presenting `cid_num`, and waits up to `timeout_ms` for the answer.
+ * Returns the answered channel (the request's reference, the caller's to hang up or hand
+ * to a PBX) with `*answered_after_ms` set, or NULL with `*cause` set. */
+struct ast_channel *twinning_originate(const char *tech, const char *resource, const char *cid_num, int timeout_ms, int *answered_after_ms, int *cause)
+{
+	struct ast_format_cap *cap = ast_format_cap_alloc(AST_FORMAT_CAP_FLAG_DEFAULT);
+	struct ast_channel *chan;
+	struct timeval start;
+	int remaining = timeout_ms;
+
+	*cause = 0;
+	*answered_after_ms = -1;
+	if (!cap) {
+		return NULL;
+	}
+	ast_format_cap_append(cap, ast_format_ulaw, 0);
+	chan = ast_request(tech, cap, NULL, NULL, resource, cause);
+	ao2_ref(cap, -1);
+	if (!chan) {
+		return NULL;
+	}
+	twinning_set_outgoing_identity(chan, cid_num, "", 0);
+	start = ast_tvnow();
+	if (ast_call(chan, resource, 0)) {
+		*cause = ast_channel_hangupcause(chan);
+		ast_hangup(chan);
+		return NULL;
+	}
+	while (remaining > 0) {
+		struct ast_frame *f;
+		int sub;
+
+		remaining = ast_waitfor(chan, remaining);
+		if (remaining <= 0) {
+			break;
+		}
+		f = ast_read(chan);
+		if (!f) {
+			break;
+		}
+		if (f->frametype != AST_FRAME_CONTROL) {
+			ast_frfree(f);
+			continue;
+		}
+		sub = f->subclass.integer;
+		ast_frfree(f);
+		if (sub == AST_CONTROL_ANSWER) {
+			*answered_after_ms = (int) ast_tvdiff_ms(ast_tvnow(), start);
+			return chan;
+		}
+		if (sub == AST_CONTROL_BUSY || sub == AST_CONTROL_CONGESTION || sub == AST_CONTROL_HANGUP) {
+			break;
+		}
+	}
+	*cause = ast_channel_hangupcause(chan);
+	ast_hangup(chan);
+	return NULL;
 }
 
 /* Bills a leg as app_dial does: accountcode and peeraccount from the caller

@@ -330,9 +330,18 @@ pub fn user_fields() -> Vec<String> {
     out
 }
 
-/// The fields an admin changes besides the user's.
-const ADMIN_FIELDS: [&str; 5] =
-    ["hunt_group_calls", "forwarded_calls", "accountcode", "caller_id_fallback", "pin"];
+/// The fields an admin changes besides the user's. Mobile access, callback and their
+/// hourly cap open outside calls from a mobile: the admin's to grant, never the user's.
+const ADMIN_FIELDS: [&str; 8] = [
+    "hunt_group_calls",
+    "forwarded_calls",
+    "accountcode",
+    "caller_id_fallback",
+    "pin",
+    "mobile_access",
+    "mobile_callback",
+    "access_rate",
+];
 
 fn may_change(who: &Who, field: &str) -> bool {
     user_fields().iter().any(|f| f == field)
@@ -988,6 +997,9 @@ fn user_page(
                     (field_input("accountcode", "Account code", &v("accountcode"), "text", errors))
                     (field_input("caller_id_fallback", "Caller ID fallback", &v("caller_id_fallback"), "text", errors))
                     (field_input("pin", "New PIN", "", "secret", errors))
+                    (field_input("mobile_access", "Mobile Direct Access (dial out from the mobile, with the PIN)", &v("mobile_access"), "yesno", errors))
+                    (field_input("mobile_callback", "Mobile Callback", &v("mobile_callback"), "yesno", errors))
+                    (field_input("access_rate", "Access and callback calls an hour, at most", &v("access_rate"), "number", errors))
                     p.hint { "Desk: " code { (v("desk")) } " (set in the configuration file only)" }
                 }
             }

@@ -6,6 +6,7 @@
 //! for combining configured values with runtime overrides. The Asterisk and FreeSWITCH
 //! shims only translate between their host's types and these.
 
+pub mod access;
 pub mod call;
 pub mod identity;
 pub mod lamp;

@@ -57,6 +57,36 @@ proptest! {
         }
     }
 
+    /// With the host letting held keys through when they fall due (as both PBXes do),
+    /// nothing is invented or reordered, and once every timeout has passed nothing stays
+    /// held: every key that was not part of a code reached the far end.
+    #[test]
+    fn expired_keys_are_the_input_in_order_and_none_stay_held(stream in keys()) {
+        let mut m = matcher();
+        let t0 = Instant::now();
+        let mut at = 0;
+        let mut input = String::new();
+        let mut passed = String::new();
+        let mut actions = 0;
+        for (k, gap) in &stream {
+            at += gap;
+            let now = t0 + Duration::from_millis(at);
+            if m.flush_due().is_some_and(|due| due <= now) {
+                passed.push_str(&m.expire(now));
+            }
+            input.push(*k);
+            let r = m.feed(*k, now);
+            passed.push_str(&r.pass);
+            actions += usize::from(r.action.is_some());
+        }
+        passed.push_str(&m.expire(t0 + Duration::from_millis(at + 10_000)));
+        prop_assert!(is_subsequence(&passed, &input), "passed {passed:?} from {input:?}");
+        prop_assert!(!m.is_holding());
+        if actions == 0 && !input.contains("**3") {
+            prop_assert_eq!(&passed, &input);
+        }
+    }
+
     #[test]
     fn a_code_keyed_after_a_pause_is_recognised(prefix in keys(), which in 0usize..2) {
         let mut m = matcher();

@@ -9,6 +9,7 @@
 //!
 //! Layers: the core decides, the driver orchestrates, the host adapters translate.
 
+pub mod access;
 pub mod button;
 pub mod call;
 pub mod caller_thread;
@@ -46,6 +47,10 @@ pub struct Driver<H: Host> {
     store: Mutex<Option<twinning_cluster::Cluster>>,
     live: Mutex<LiveCalls>,
     pins: Mutex<Option<PinGuard>>,
+    /// Access and callback calls per user in the last hour (see [`access`]).
+    access_rate: Mutex<Option<twinning_core::access::AccessRate>>,
+    /// Users with a Mobile Callback pending (asked for, not yet answered or failed).
+    callbacks: Mutex<std::collections::BTreeSet<String>>,
     calls: Mutex<Vec<Arc<Call<H>>>>,
     /// What the host was last told of each lamp (see [`lamps`]).
     lamps: Mutex<lamps::Shown>,
@@ -84,6 +89,8 @@ impl<H: Host> Driver<H> {
             store: Mutex::new(None),
             live: Mutex::new(LiveCalls::new()),
             pins: Mutex::new(None),
+            access_rate: Mutex::new(None),
+            callbacks: Mutex::new(std::collections::BTreeSet::new()),
             calls: Mutex::new(Vec::new()),
             lamps: Mutex::new(lamps::Shown::new()),
             pin_proofs: Mutex::new(identity::PinProofs::new()),
@@ -108,6 +115,8 @@ impl<H: Host> Driver<H> {
         *lock(&self.calls) = Vec::new();
         *self.live() = LiveCalls::new();
         *lock(&self.pins) = None;
+        *lock(&self.access_rate) = None;
+        *lock(&self.callbacks) = std::collections::BTreeSet::new();
         *lock(&self.lamps) = lamps::Shown::new();
         *lock(&self.pin_proofs) = identity::PinProofs::new();
         self.metrics.clear();

@@ -205,7 +205,7 @@ impl<H: Host> Driver<H> {
         Ok(check)
     }
 
-    fn count_pin_failure(&self, failure: &AuthFailure) {
+    pub(crate) fn count_pin_failure(&self, failure: &AuthFailure) {
         self.metrics.add(crate::metrics::PIN_FAILURES, Vec::new());
         if !failure.while_locked && !failure.locked_for.is_zero() {
             self.metrics.add(crate::metrics::PIN_LOCKOUTS, Vec::new());

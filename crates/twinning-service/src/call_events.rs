@@ -30,6 +30,7 @@ pub const SUBCLASSES: &[&str] = &[
     "twinning::transfer",
     "twinning::auth_failed",
     "twinning::request_refused",
+    "twinning::access",
 ];
 
 pub fn call_event(user: &str, n: &Notification) -> CallEvent {
@@ -186,6 +187,32 @@ pub fn auth_failed(user: &str, reason: &str, attempts: u32, locked_for_secs: u64
             ("Reason", reason.into()),
             ("Attempts", attempts.to_string()),
             ("LockedFor", locked_for_secs.to_string()),
+        ],
+    )
+}
+
+/// A Mobile Direct Access or Mobile Callback call granted or refused: a security event
+/// (the caller ID that picked the user may be spoofed). `TwinningAccess`,
+/// `twinning::access`. `result` is `granted` or `refused`; `reason` is the refusal's name
+/// (`twinning_core::access::Refusal`), or `pin` for a grant.
+pub fn access(
+    feature: &str,
+    result: &str,
+    reason: &str,
+    user: &str,
+    calling: &str,
+    number: &str,
+) -> CallEvent {
+    event(
+        "TwinningAccess",
+        "twinning::access",
+        vec![
+            ("Feature", feature.into()),
+            ("Result", result.into()),
+            ("Reason", reason.into()),
+            ("User", user.into()),
+            ("CallerNumber", printable(calling)),
+            ("Number", number.into()),
         ],
     )
 }

@@ -15,10 +15,11 @@ pub struct Application {
     pub on_panic: fn(Session),
 }
 
-pub const COUNT: usize = 4;
+pub const COUNT: usize = 6;
 
 pub(super) type AppFunction = unsafe extern "C" fn(*mut ffi::switch_core_session_t, *const c_char);
-pub(super) const FUNCTIONS: [AppFunction; COUNT] = [exec::<0>, exec::<1>, exec::<2>, exec::<3>];
+pub(super) const FUNCTIONS: [AppFunction; COUNT] =
+    [exec::<0>, exec::<1>, exec::<2>, exec::<3>, exec::<4>, exec::<5>];
 
 pub(super) static APPLICATIONS: std::sync::OnceLock<&'static [Application; COUNT]> =
     std::sync::OnceLock::new();

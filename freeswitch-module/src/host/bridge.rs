@@ -2,7 +2,8 @@
 //!
 //! FreeSWITCH hands every key of either side to the bridge's input callback; a side's
 //! filter says whether a key goes on to the far end as it is, or is held (a code may be
-//! starting) and which keys to send instead, in order.
+//! starting) and which keys to send instead, in order. Keys held back are sent later
+//! through the side's [`FarEnd`] (a lone `*` whose code can no longer complete).
 
 use std::ffi::{c_uint, c_void};
 
@@ -18,7 +19,28 @@ pub enum Keys {
     Send(String),
 }
 
-pub type KeyFilter = Box<dyn Fn(char) -> Keys + Send + Sync>;
+pub type KeyFilter = Box<dyn Fn(char, &FarEnd) -> Keys + Send + Sync>;
+
+/// The far end of a side, for keys sent after the filter has returned (held keys let
+/// through once their code timed out), from any thread: the session is found again by
+/// uuid, read-locked, when they are sent, so a far end gone meanwhile gets nothing.
+#[derive(Clone)]
+pub struct FarEnd {
+    uuid: String,
+    /// The key the filter was given, whose duration and source the sent keys take.
+    like: ffi::switch_dtmf_t,
+}
+
+impl FarEnd {
+    /// Sends `keys` to the far end, in order; false if it is gone.
+    pub fn send(&self, keys: &str) -> bool {
+        let Some(locked) = LockedSession::locate(&self.uuid) else { return false };
+        for k in keys.chars() {
+            locked.session().send_dtmf(k, &self.like);
+        }
+        true
+    }
+}
 
 struct Side {
     filter: Option<KeyFilter>,
@@ -66,7 +88,8 @@ unsafe extern "C" fn on_key(
         // keeps alive until the bridge has returned.
         let (dtmf, side) = unsafe { (*(input as *const ffi::switch_dtmf_t), &*(buf as *const Side)) };
         let Some(filter) = &side.filter else { return ffi::SWITCH_STATUS_SUCCESS };
-        match filter(dtmf.digit as u8 as char) {
+        let far = FarEnd { uuid: side.far.uuid(), like: dtmf };
+        match filter(dtmf.digit as u8 as char, &far) {
             Keys::Pass => ffi::SWITCH_STATUS_SUCCESS,
             Keys::Send(keys) => {
                 for k in keys.chars() {

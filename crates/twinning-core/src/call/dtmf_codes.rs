@@ -3,7 +3,10 @@
 //!
 //! Keys that could still start a code are held back; once they cannot, they are passed on
 //! to the far end in order, so a caller never hears a key go missing unless it was part of
-//! a code. A code marked as collecting (the blind-transfer code) then swallows the digits
+//! a code. A key that cannot start a code anymore because no key followed it within the
+//! code timeout is let through by [`DtmfCodeMatcher::expire`], which the host calls at
+//! [`DtmfCodeMatcher::flush_due`]: a lone `*` reaches an IVR on the far end even when
+//! nothing else is keyed. A code marked as collecting (the blind-transfer code) then swallows the digits
 //! that follow up to `#`: the extension to transfer to.
 
 use std::time::{Duration, Instant};
@@ -61,6 +64,32 @@ impl<A: Copy> DtmfCodeMatcher<A> {
     /// Whether keys are being held back or collected (the host may want to flush on hang-up).
     pub fn is_holding(&self) -> bool {
         !self.held.is_empty() || self.collecting.is_some()
+    }
+
+    /// When the keys held now are to be let through if no key comes first (the code
+    /// timeout after the last key); `None` while nothing is held.
+    pub fn flush_due(&self) -> Option<Instant> {
+        if self.held.is_empty() {
+            return None;
+        }
+        self.last_key.map(|t| t + CODE_DIGIT_TIMEOUT)
+    }
+
+    /// The held keys that can no longer complete a code at `now` (no key came within the
+    /// code timeout), to be sent on to the far end in order; empty before that. A
+    /// collecting code whose digits stopped coming is abandoned (its digits are not
+    /// replayed, as in [`Self::feed`]).
+    pub fn expire(&mut self, now: Instant) -> String {
+        let Some(last) = self.last_key else { return String::new() };
+        let gap = now.saturating_duration_since(last);
+        if self.collecting.is_some() && gap > COLLECT_DIGIT_TIMEOUT {
+            self.collecting = None;
+        }
+        if gap >= CODE_DIGIT_TIMEOUT {
+            std::mem::take(&mut self.held)
+        } else {
+            String::new()
+        }
     }
 
     pub fn feed(&mut self, key: char, now: Instant) -> Keyed<A> {
@@ -185,6 +214,53 @@ mod tests {
         }
         let late = m.feed('7', t0 + Duration::from_millis(300 + 4000));
         assert_eq!((late.pass.as_str(), late.action), ("7", None));
+    }
+
+    #[test]
+    fn a_lone_held_key_is_let_through_once_the_code_can_no_longer_complete() {
+        let mut m = mobile();
+        let t0 = Instant::now();
+        assert_eq!(m.feed('*', t0).pass, "");
+        let due = m.flush_due().expect("the star is held");
+        assert_eq!(due, t0 + CODE_DIGIT_TIMEOUT);
+        assert_eq!(m.expire(t0 + Duration::from_millis(500)), "", "the code may still come");
+        assert_eq!(m.expire(due), "*");
+        assert_eq!(m.flush_due(), None);
+        assert!(!m.is_holding());
+        // Let through once: a later key is taken afresh, the star is not sent again.
+        assert_eq!(m.feed('5', due + Duration::from_millis(100)).pass, "5");
+        assert_eq!(m.expire(due + Duration::from_secs(5)), "");
+
+        // Two stars held, then nothing: both go, in order.
+        let mut m = mobile();
+        m.feed('*', t0);
+        m.feed('*', t0 + Duration::from_millis(200));
+        assert_eq!(m.flush_due(), Some(t0 + Duration::from_millis(200) + CODE_DIGIT_TIMEOUT));
+        assert_eq!(m.expire(t0 + Duration::from_millis(1100)), "", "timed from the last key");
+        assert_eq!(m.expire(t0 + Duration::from_millis(1200)), "**");
+
+        // A code keyed in time is not disturbed by an early flush check.
+        let mut m = mobile();
+        m.feed('*', t0);
+        m.feed('*', t0 + Duration::from_millis(300));
+        assert_eq!(m.expire(t0 + Duration::from_millis(600)), "");
+        let r = m.feed('1', t0 + Duration::from_millis(700));
+        assert_eq!((r.pass.as_str(), r.action), ("", Some(CodeAction::Code(Act::Desk))));
+        assert_eq!(m.flush_due(), None);
+    }
+
+    #[test]
+    fn a_collecting_code_left_unfinished_is_abandoned_by_expiry() {
+        let mut m = mobile();
+        let t0 = Instant::now();
+        for (i, k) in "**32".chars().enumerate() {
+            m.feed(k, t0 + Duration::from_millis(100 * i as u64));
+        }
+        assert_eq!(m.flush_due(), None, "digits of an extension are never sent on");
+        assert_eq!(m.expire(t0 + Duration::from_secs(2)), "");
+        assert!(m.is_holding());
+        assert_eq!(m.expire(t0 + Duration::from_secs(4)), "");
+        assert!(!m.is_holding(), "abandoned");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Mid-call control from `[general]`: how long a handover rings, the DTMF codes the desk
-//! and the mobile use during a call, where a blind transfer goes, and how long a caller
-//! is held for the desk after the mobile hangs up.
+//! and the mobile use during a call (the consult codes among them), where a blind
+//! transfer and a consult call go, and how long a caller is held for the desk after the
+//! mobile hangs up.
 
 use std::fmt;
 
@@ -52,6 +53,18 @@ pub struct CallControl {
     pub transfer_code: DtmfCode,
     /// The dialplan context a blind transfer dials the extension in.
     pub transfer_context: String,
+    /// Pressed on the mobile, then a number and `#`: hold the caller and call the number
+    /// as the user (a consult).
+    pub consult_code: DtmfCode,
+    /// Pressed on the mobile while consulting: the caller and the third party talk, the
+    /// mobile leaves (attended transfer).
+    pub attended_code: DtmfCode,
+    /// Pressed on the mobile while consulting: all three in one conference.
+    pub conference_code: DtmfCode,
+    /// Pressed on the mobile while consulting: drop the third party, back to the caller.
+    pub drop_code: DtmfCode,
+    /// The dialplan context a consult call is placed in; `None` is `transfer_context`.
+    pub consult_context: Option<String>,
     /// After the mobile hangs up, hold the caller this long for the desk to take the call;
     /// zero switches it off.
     pub desk_pickup_time: Millis,
@@ -66,6 +79,11 @@ impl Default for CallControl {
             hold_code: DtmfCode("**2".into()),
             transfer_code: DtmfCode("**3".into()),
             transfer_context: "default".into(),
+            consult_code: DtmfCode("**4".into()),
+            attended_code: DtmfCode("**5".into()),
+            conference_code: DtmfCode("**6".into()),
+            drop_code: DtmfCode("**7".into()),
+            consult_context: None,
             desk_pickup_time: Millis(0),
         }
     }
@@ -88,25 +106,40 @@ impl CallControl {
             "desk_code" => DtmfCode::parse(value).map(|c| self.desk_code = c),
             "hold_code" => DtmfCode::parse(value).map(|c| self.hold_code = c),
             "transfer_code" => DtmfCode::parse(value).map(|c| self.transfer_code = c),
-            "transfer_context" => {
-                if !value.is_empty()
-                    && value.len() <= 64
-                    && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                {
-                    self.transfer_context = value.to_owned();
+            "consult_code" => DtmfCode::parse(value).map(|c| self.consult_code = c),
+            "attended_code" => DtmfCode::parse(value).map(|c| self.attended_code = c),
+            "conference_code" => DtmfCode::parse(value).map(|c| self.conference_code = c),
+            "drop_code" => DtmfCode::parse(value).map(|c| self.drop_code = c),
+            "transfer_context" => parse_context(value).map(|c| self.transfer_context = c),
+            // Empty: the transfer context, as when the key is absent.
+            "consult_context" => match value.trim() {
+                "" => {
+                    self.consult_context = None;
                     Ok(())
-                } else {
-                    Err("a context name is 1 to 64 letters, digits, '_' or '-'".into())
                 }
-            }
+                v => parse_context(v).map(|c| self.consult_context = Some(c)),
+            },
             _ => return None,
         };
         Some(result)
     }
 
+    /// The context a consult call is placed in.
+    pub fn consult_context(&self) -> &str {
+        self.consult_context.as_deref().unwrap_or(&self.transfer_context)
+    }
+
     /// The mobile's codes share one stream of digits, so none may start another.
     pub(crate) fn check(&self) -> Result<(), String> {
-        let mobile = [&self.desk_code, &self.hold_code, &self.transfer_code];
+        let mobile = [
+            &self.desk_code,
+            &self.hold_code,
+            &self.transfer_code,
+            &self.consult_code,
+            &self.attended_code,
+            &self.conference_code,
+            &self.drop_code,
+        ];
         for (i, a) in mobile.iter().enumerate() {
             for b in mobile.iter().skip(i + 1) {
                 if !a.is_off() && !b.is_off() && (a.0.starts_with(&b.0) || b.0.starts_with(&a.0)) {
@@ -115,6 +148,20 @@ impl CallControl {
             }
         }
         Ok(())
+    }
+}
+
+/// A dialplan context name: 1 to 64 letters, digits, `_` or `-` (nothing a dial string
+/// or the dialplan would read as syntax).
+pub(crate) fn parse_context(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if !value.is_empty()
+        && value.len() <= 64
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(value.to_owned())
+    } else {
+        Err("a context name is 1 to 64 letters, digits, '_' or '-'".into())
     }
 }
 
@@ -136,5 +183,32 @@ mod tests {
         assert!(c.set("transfer_context", "x,y").unwrap().is_err());
         assert!(c.set("handover_timeout", "2").unwrap().is_err());
         assert!(c.set("nonsense", "1").is_none());
+
+        // The consult codes join the mobile's stream: none may start another.
+        let mut c = CallControl::default();
+        assert_eq!(c.consult_context(), "default", "the transfer context unless set");
+        c.set("transfer_context", "from-internal").unwrap().unwrap();
+        assert_eq!(c.consult_context(), "from-internal");
+        c.set("consult_context", "consult-out").unwrap().unwrap();
+        assert_eq!(c.consult_context(), "consult-out");
+        assert!(c.set("consult_context", "a;b").unwrap().is_err());
+        assert_eq!(c.consult_context(), "consult-out", "a refused value changes nothing");
+        c.set("consult_context", "").unwrap().unwrap();
+        assert_eq!(c.consult_context(), "from-internal");
+        for (key, clash) in [
+            ("consult_code", "**3"),
+            ("attended_code", "**"),
+            ("conference_code", "**11"),
+            ("drop_code", "**4"),
+        ] {
+            let mut c = CallControl::default();
+            c.set(key, clash).unwrap().unwrap();
+            assert!(c.check().is_err(), "{key} = {clash} overlaps another mobile code");
+        }
+        let mut c = CallControl::default();
+        c.set("conference_code", "*9").unwrap().unwrap();
+        c.set("drop_code", "").unwrap().unwrap();
+        assert!(c.check().is_ok(), "distinct codes, one off");
+        assert!(c.set("attended_code", "**5x").unwrap().is_err());
     }
 }

@@ -8,8 +8,8 @@ use super::error::printable;
 use super::store_config::{StoreConfig, StoreKeys};
 use super::values::parse_bool;
 use super::{
-    CallControl, DeskDevice, DestinationPolicy, Field, MobileDialTemplate, RawConfig, RawEntry, UserId,
-    UserSettings,
+    Access, CallControl, DeskDevice, DestinationPolicy, Field, MobileDialTemplate, RawConfig, RawEntry,
+    UserId, UserSettings,
 };
 use crate::pin_guard::PinPolicy;
 
@@ -23,6 +23,8 @@ pub struct General {
     pub max_concurrent: u32,
     pub policy: DestinationPolicy,
     pub call_control: CallControl,
+    /// Mobile Direct Access and Mobile Callback: number matching, context, timers.
+    pub access: Access,
     /// How wrong PINs are rate-limited across calls.
     pub pin: PinPolicy,
     /// Where runtime changes are kept, and this node's name in a cluster.
@@ -143,6 +145,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
     let mut max_concurrent = General::DEFAULT_MAX_CONCURRENT;
     let mut policy = DestinationPolicy::default();
     let mut call_control = CallControl::default();
+    let mut access = Access::default();
     let mut pin = PinPolicy::default();
     let mut defaults = Vec::new();
     let mut store = StoreKeys::default();
@@ -189,6 +192,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
             }
             key => match call_control
                 .set(key, &e.value)
+                .or_else(|| access.set(key, &e.value))
                 .or_else(|| pin.set(key, &e.value))
                 .or_else(|| store.take(key, &e.value))
             {
@@ -234,6 +238,7 @@ fn parse_general(entries: &[RawEntry], problems: &mut Vec<(Option<u32>, String)>
         max_concurrent,
         policy,
         call_control,
+        access,
         pin,
         store,
         trusted_gateways,

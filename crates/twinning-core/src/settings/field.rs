@@ -27,6 +27,14 @@ pub enum Field {
     /// The caller ID a remote leg is dialed with once more when the trunk refuses the first
     /// (`caller_id_fallback`: `extension`, `did` or a number; empty is off).
     CallerIdFallback,
+    /// Mobile Direct Access (`mobile_access`): a call from one of the user's remote
+    /// destinations to `TwinningAccess` may, with the user's PIN, dial out as the user.
+    MobileAccess,
+    /// Mobile Callback (`mobile_callback`): a call from one of the user's remote
+    /// destinations to `TwinningCallback` is called back, then dials out as with access.
+    MobileCallback,
+    /// Most access and callback calls the user may make in an hour (`access_rate`).
+    AccessRate,
     /// Remote destination 2 … 10's own setting (`mobile2`, `mobile2_dial_delay`, …);
     /// destination 1 is `mobile` with the user's own fields.
     Destination(u8, DestinationField),
@@ -80,7 +88,7 @@ const DESTINATION_NAMES: [[&str; 5]; EXTRA_DESTINATIONS] = [
     ["mobile10", "mobile10_enabled", "mobile10_dial_delay", "mobile10_answer_guard", "mobile10_ring_time"],
 ];
 
-const BASE: [Field; 17] = [
+const BASE: [Field; 20] = [
     Field::Desk,
     Field::Mobile,
     Field::Enabled,
@@ -98,6 +106,9 @@ const BASE: [Field; 17] = [
     Field::AllowCallers,
     Field::AccountCode,
     Field::CallerIdFallback,
+    Field::MobileAccess,
+    Field::MobileCallback,
+    Field::AccessRate,
 ];
 
 const fn all_fields() -> [Field; BASE.len() + 5 * EXTRA_DESTINATIONS] {
@@ -143,6 +154,9 @@ impl Field {
             Field::AllowCallers => "allow_callers",
             Field::AccountCode => "accountcode",
             Field::CallerIdFallback => "caller_id_fallback",
+            Field::MobileAccess => "mobile_access",
+            Field::MobileCallback => "mobile_callback",
+            Field::AccessRate => "access_rate",
             Field::Destination(n, f) => {
                 let row = (n.clamp(FIRST_EXTRA_DESTINATION, crate::call::MAX_DESTINATIONS)
                     - FIRST_EXTRA_DESTINATION) as usize;

@@ -1,6 +1,7 @@
 //! The settings model: values, fields, destination policy, the parsed `twinning.conf`, and
 //! the live store that layers runtime overrides over it.
 
+mod access;
 mod call_control;
 mod caller_list;
 mod config;
@@ -16,6 +17,7 @@ mod store_config;
 mod user;
 mod values;
 
+pub use access::Access;
 pub use call_control::{CallControl, DtmfCode};
 pub use caller_list::CallerList;
 pub use config::{Config, ConfigError, General};

@@ -54,12 +54,20 @@ pub enum Group {
     Identity,
     Pin,
     CallControl,
+    MobileAccess,
     Store,
 }
 
 impl Group {
-    pub const ALL: [Group; 6] =
-        [Group::Dialing, Group::Policy, Group::Identity, Group::Pin, Group::CallControl, Group::Store];
+    pub const ALL: [Group; 7] = [
+        Group::Dialing,
+        Group::Policy,
+        Group::Identity,
+        Group::Pin,
+        Group::CallControl,
+        Group::MobileAccess,
+        Group::Store,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -68,6 +76,7 @@ impl Group {
             Group::Identity => "Who may ask: trusted gateways",
             Group::Pin => "PIN entry",
             Group::CallControl => "Mid-call control and handover",
+            Group::MobileAccess => "Mobile Direct Access and Mobile Callback",
             Group::Store => "Where runtime changes are kept (several nodes)",
         }
     }
@@ -210,6 +219,30 @@ pub const FIELDS: &[FieldDoc] = &[
         default: "",
         details: "",
         example: "extension",
+    },
+    FieldDoc {
+        name: "mobile_access",
+        summary: "Mobile Direct Access: a call from one of the user's remote destinations to `TwinningAccess` (FreeSWITCH `twinning_access`) may, after the user's PIN, dial a number as the user.",
+        values: "`yes` or `no`.",
+        default: "no",
+        details: "The user must have a `pin`: access is never granted without one. The number dialed is checked by the destination policy, and dialed in `access_context` with the user's extension as caller ID number and the user's `accountcode`.",
+        example: "yes",
+    },
+    FieldDoc {
+        name: "mobile_callback",
+        summary: "Mobile Callback: a call from one of the user's remote destinations to `TwinningCallback` (FreeSWITCH `twinning_callback`) is not answered; if the caller hangs up within `callback_window`, that same number is called back and gets the access flow.",
+        values: "`yes` or `no`.",
+        default: "no",
+        details: "Refused while the user has a twinned call or a callback pending. Only the number that called is ever called back.",
+        example: "yes",
+    },
+    FieldDoc {
+        name: "access_rate",
+        summary: "The most access and callback calls the user may make in an hour; the next is refused with a `TwinningAccess` event.",
+        values: "1 to 100.",
+        default: "10",
+        details: "",
+        example: "4",
     },
     FieldDoc {
         name: "mobile<n>",
@@ -436,6 +469,87 @@ pub const GENERAL: &[GeneralDoc] = &[
         example: "10",
     },
     GeneralDoc {
+        name: "consult_code",
+        group: Group::CallControl,
+        summary: "Keyed on the mobile, then a number and `#`: hold the caller (music on hold) and call the number as the user, in `consult_context`.",
+        values: "As `desk_code`.",
+        default: "**4",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code. The consult call presents the user's caller ID and is billed to the user's `accountcode`. The number must pass the destination policy.",
+        example: "**4",
+    },
+    GeneralDoc {
+        name: "attended_code",
+        group: Group::CallControl,
+        summary: "Keyed on the mobile while consulting: the caller and the third party talk, and the mobile leaves (attended transfer).",
+        values: "As `desk_code`.",
+        default: "**5",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
+        example: "**5",
+    },
+    GeneralDoc {
+        name: "conference_code",
+        group: Group::CallControl,
+        summary: "Keyed on the mobile while consulting: the caller, the third party and the mobile in one conference.",
+        values: "As `desk_code`.",
+        default: "**6",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
+        example: "**6",
+    },
+    GeneralDoc {
+        name: "drop_code",
+        group: Group::CallControl,
+        summary: "Keyed on the mobile while consulting: drop the third party and return to the caller.",
+        values: "As `desk_code`.",
+        default: "**7",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
+        example: "**7",
+    },
+    GeneralDoc {
+        name: "consult_context",
+        group: Group::CallControl,
+        summary: "The dialplan context a consult call from the mobile is placed in.",
+        values: "1 to 64 letters, digits, `_` or `-`; empty is `transfer_context`.",
+        default: "",
+        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code. Point it at a context whose outside routes apply the same rules as the desk's; the destination policy is checked before anything is dialed.",
+        example: "twinning-consult",
+    },
+    GeneralDoc {
+        name: "country_code",
+        group: Group::MobileAccess,
+        summary: "The site's country code, which makes `+44…`, `0044…` and the national `0…` one number when a calling mobile is matched to a user.",
+        values: "1 to 3 digits not starting with 0, or empty.",
+        default: "",
+        details: "Empty: an international form is matched only with an international form, a national one only with a national one.",
+        example: "44",
+    },
+    GeneralDoc {
+        name: "access_context",
+        group: Group::MobileAccess,
+        summary: "The dialplan context Mobile Direct Access and Mobile Callback dial the number in, as the user.",
+        values: "1 to 64 letters, digits, `_` or `-`, or empty.",
+        default: "",
+        details: "Empty: access and callback calls are refused. The number has passed the destination policy first; the call carries the user's extension as caller ID number and the user's `accountcode`.",
+        example: "twinning-access",
+    },
+    GeneralDoc {
+        name: "callback_window",
+        group: Group::MobileAccess,
+        summary: "A callback request counts only if the caller hangs up within this time of the call starting.",
+        values: "5 to 120 s.",
+        default: "30",
+        details: "",
+        example: "30",
+    },
+    GeneralDoc {
+        name: "callback_delay",
+        group: Group::MobileAccess,
+        summary: "How long after the caller hung up the callback is placed.",
+        values: "1 to 60 s.",
+        default: "5",
+        details: "",
+        example: "5",
+    },
+    GeneralDoc {
         name: "settings_store",
         group: Group::Store,
         summary: "Where runtime changes are kept.",
@@ -519,6 +633,7 @@ mod tests {
         keys_in(&[
             include_str!("config.rs"),
             include_str!("call_control.rs"),
+            include_str!("access.rs"),
             include_str!("store_config.rs"),
             include_str!("../pin_guard.rs"),
         ])
@@ -639,6 +754,15 @@ mod tests {
                 "transfer_code" => g.call_control.transfer_code.to_string(),
                 "transfer_context" => g.call_control.transfer_context.clone(),
                 "desk_pickup_time" => g.call_control.desk_pickup_time.to_string(),
+                "consult_code" => g.call_control.consult_code.to_string(),
+                "attended_code" => g.call_control.attended_code.to_string(),
+                "conference_code" => g.call_control.conference_code.to_string(),
+                "drop_code" => g.call_control.drop_code.to_string(),
+                "consult_context" => g.call_control.consult_context.clone().unwrap_or_default(),
+                "country_code" => g.access.country_code.clone(),
+                "access_context" => g.access.access_context.clone().unwrap_or_default(),
+                "callback_window" => g.access.callback_window.to_string(),
+                "callback_delay" => g.access.callback_delay.to_string(),
                 "settings_store" => g.store.store.name().into(),
                 "settings_dsn" => match &g.store.store {
                     crate::SettingsStore::Postgresql { dsn } => dsn.clone(),

@@ -60,11 +60,22 @@ pub struct UserSettings {
     /// The caller ID a refused remote leg is retried with once; `None` is off. Never
     /// [`CallerIdMode::Original`]: a fallback is a company number.
     pub caller_id_fallback: Option<CallerIdMode>,
+    /// Mobile Direct Access: from a remote destination, with the PIN, dial out as the user.
+    pub mobile_access: bool,
+    /// Mobile Callback: a call from a remote destination is called back for the same.
+    pub mobile_callback: bool,
+    /// Most access and callback calls in an hour.
+    pub access_rate: u32,
     /// Destinations 2 … 10 (`extra[0]` is `mobile2`).
     pub extra: [ExtraDestination; EXTRA],
 }
 
 impl UserSettings {
+    /// Access and callback calls a user may make in an hour unless set otherwise.
+    pub const DEFAULT_ACCESS_RATE: u32 = 10;
+    /// The most `access_rate` may be.
+    pub const MAX_ACCESS_RATE: u32 = 100;
+
     /// Built-in defaults, used where neither `[general]` nor the user's section says
     /// otherwise. Twinning starts off, so adding a user to the file rings nothing outside
     /// until the user or admin turns it on. The timers follow the peers: FreePBX rings 20 s;
@@ -88,6 +99,9 @@ impl UserSettings {
             allow_callers: CallerList::default(),
             account_code: None,
             caller_id_fallback: None,
+            mobile_access: false,
+            mobile_callback: false,
+            access_rate: Self::DEFAULT_ACCESS_RATE,
             extra: Default::default(),
         }
     }
@@ -160,6 +174,19 @@ impl UserSettings {
             Field::Enabled => self.enabled = parse_bool(raw).map_err(inv)?,
             Field::Confirm => self.confirm = parse_bool(raw).map_err(inv)?,
             Field::Dnd => self.dnd = parse_bool(raw).map_err(inv)?,
+            Field::MobileAccess => self.mobile_access = parse_bool(raw).map_err(inv)?,
+            Field::MobileCallback => self.mobile_callback = parse_bool(raw).map_err(inv)?,
+            Field::AccessRate => {
+                self.access_rate = match raw.parse::<u32>() {
+                    Ok(n) if (1..=Self::MAX_ACCESS_RATE).contains(&n) => n,
+                    _ => {
+                        return Err(inv(format!(
+                            "a whole number of calls an hour from 1 to {}",
+                            Self::MAX_ACCESS_RATE
+                        )))
+                    }
+                }
+            }
             Field::HuntGroupCalls => self.hunt_group_calls = parse_bool(raw).map_err(inv)?,
             Field::ForwardedCalls => self.forwarded_calls = parse_bool(raw).map_err(inv)?,
             Field::DialDelay => self.dial_delay = parse_timer(field, raw, Millis(0), Millis::from_secs(120))?,
@@ -254,6 +281,9 @@ impl UserSettings {
             Field::CallerIdFallback => {
                 self.caller_id_fallback.as_ref().map(ToString::to_string).unwrap_or_default()
             }
+            Field::MobileAccess => format_bool(self.mobile_access).into(),
+            Field::MobileCallback => format_bool(self.mobile_callback).into(),
+            Field::AccessRate => self.access_rate.to_string(),
             // The value that applies: the destination's own, or the user's.
             Field::Destination(n, f) => {
                 let d = &self.extra[usize::from(n - FIRST_EXTRA_DESTINATION)];
@@ -331,6 +361,9 @@ mod tests {
             (Field::HuntGroupCalls, "yes"),
             (Field::ForwardedCalls, "no"),
             (Field::Pin, "2468"),
+            (Field::MobileAccess, "yes"),
+            (Field::MobileCallback, "yes"),
+            (Field::AccessRate, "4"),
             (Field::Desk, "PJSIP/1002"),
         ];
         for (field, text) in samples {
@@ -358,6 +391,12 @@ mod tests {
             (Field::CallerId, "anonymous"),
             (Field::Pin, "12"),
             (Field::Schedule, "whenever"),
+            (Field::MobileAccess, "sometimes"),
+            (Field::MobileCallback, "1;2"),
+            (Field::AccessRate, "0"),
+            (Field::AccessRate, "101"),
+            (Field::AccessRate, "-3"),
+            (Field::AccessRate, "5&PJSIP/x"),
         ] {
             assert!(u.set(field, bad, &policy).is_err(), "{field}={bad:?} was accepted");
             assert_eq!(u, before);
