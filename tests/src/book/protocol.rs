@@ -248,6 +248,7 @@ pub const EVENTS: &[Event] = &[
         fields: &[
             ("User", "The user."),
             ("<Field>", "One header per field, the field's name in CamelCase (`dial_delay` is `DialDelay`, `mobile3_ring_time` is `Mobile3RingTime`); destinations 2 … 10 only when in use. `Pin` is `****` when set, else empty."),
+            ("RuntimeFields", "Where the values come from: the fields (by their names, `ring_time,mobile2`) whose value a runtime change set (AMI, ESL, the dialplan, a feature code, twinctl, the web pages, or the shared store); every other value is twinning.conf's. Empty when all are."),
         ],
     },
     Event {
