@@ -16,6 +16,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use twinning_tests::browser::{screenshot_dir, Browser};
 use twinning_tests::console::{ConsoleConfig, NodeSpec};
 use twinning_tests::pbx::{self, PhonePorts};
+use twinning_tests::sipp::{Answer, Caller, Phone};
 use twinning_tests::status::twinning_field;
 use twinning_tests::Ami;
 
@@ -188,12 +189,22 @@ async fn the_user_and_admin_pages_in_a_real_browser() {
     assert_eq!(field(&mut ami, "1001", "mobile"), "07700900123");
     assert_eq!(field(&mut ami, "1001", "enabled"), "yes");
     eventually(&c, "lamp-twinning", "on").await;
+    // Each field says where its value comes from, as the module tells it.
+    assert_eq!(text(&c, "f-mobile-origin").await, "changed at runtime");
+    assert_eq!(text(&c, "f-enabled-origin").await, "changed at runtime");
+    assert_eq!(text(&c, "f-ring_time-origin").await, "from the configuration file");
+    assert_eq!(text(&c, "f-dnd-origin").await, "from the configuration file");
+    let status = twinning_tests::status::twinning_user(&mut ami, "1001");
+    assert_eq!(status.get("RuntimeFields"), Some("mobile,enabled"), "{status:?}");
     shot(&c, "user").await;
 
-    // Live: a change made elsewhere (AMI) turns the lamp off and on without a reload.
+    // Live: a change made elsewhere (AMI) turns the lamp off and on without a reload, and
+    // the field shows its new value and origin.
     let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "dnd"), ("Value", "yes")]);
     assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
     eventually(&c, "lamp-twinning", "off").await;
+    eventually(&c, "f-dnd-origin", "changed at runtime").await;
+    eventually(&c, "f-dnd-value", "yes").await;
     ami.action("TwinningSet", &[("User", "1001"), ("Field", "dnd"), ("Value", "no")]);
     eventually(&c, "lamp-twinning", "on").await;
 
@@ -282,7 +293,10 @@ async fn the_user_and_admin_pages_in_a_real_browser() {
     assert_eq!(r.get("Result"), Some("LOCKED"), "the phone's guard is the same: {r:?}");
     // A user without a PIN is told how to get one.
     login(&c, &base, "1004", "1111").await;
-    assert!(text(&c, "login-error").await.contains("no PIN"), "{}", c.source().await.unwrap());
+    let nopin = text(&c, "login-error").await;
+    assert!(nopin.contains("no PIN") && nopin.contains("ask your administrator"), "{nopin}");
+    assert!(!nopin.contains("feature code"), "there is no phone code to set a PIN: {nopin}");
+    shot(&c, "login-nopin").await;
 
     // The admin's pages.
     c.goto(&format!("{base}/admin/login")).await.unwrap();
@@ -310,5 +324,233 @@ async fn the_user_and_admin_pages_in_a_real_browser() {
     c.goto(&format!("{base}/admin/audit?source=web:admin")).await.unwrap();
     assert!(text(&c, "audit").await.contains("1002"));
 
+    c.close().await.unwrap();
+}
+
+const CALL_CONF: &str = "\
+[general]
+mobile_dial = PJSIP/{number}@mobile-trunk
+answer_guard = 0
+handover_timeout = 5
+
+[1001]
+desk = PJSIP/desk1001
+mobile = 07700900123
+enabled = yes
+pin = 1234
+";
+
+/// The text of the first element `css` finds, or "" while there is none (the live script
+/// adds and replaces elements as events come).
+async fn css_text(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Polls until the element `css` finds has a text that `want` accepts.
+async fn until_css(c: &Client, css: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let t = css_text(c, css).await;
+        if want(&t) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "{css} is '{t}', never {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The next `TwinningHandover` with a result (not the `started` one before it).
+fn handover_result(ami: &mut Ami) -> twinning_tests::Message {
+    ami.wait(Duration::from_secs(30), |m| {
+        m.is_event("TwinningHandover") && m.get("Result") != Some("started")
+    })
+    .expect("a handover's result")
+}
+
+/// Blocking work (SIPp, AMI) off the async workers the browser's session runs on.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_call_is_sent_to_the_mobile_and_taken_back_from_the_page() {
+    let b = Browser::start();
+    let ports = PhonePorts::new();
+    let pbx = pbx::start(CALL_CONF, "", ports);
+    let config =
+        ConsoleConfig::new(&[NodeSpec::asterisk("pbx1", pbx.ami_port)], "auth_attempts_per_minute = 200\n");
+    let serve = config.serve();
+    let base = format!("http://127.0.0.1:{}", serve.port);
+    let mut ami = pbx.ami();
+    let c = browser(&b).await;
+    login(&c, &base, "1001", "1234").await;
+    eventually(&c, "lamp-twinning", "on").await;
+    assert_eq!(css_text(&c, "#no-recent").await, "No twinned call of yours seen yet.");
+    // A mark that a reload would wipe: the call must show up with no reload.
+    c.execute("window.__sameDocument = true;", vec![]).await.unwrap();
+
+    // A SIPp caller rings 1001: the desk (answering after 4 s) and the mobile ring, and the
+    // page shows both ringing, live.
+    let desk = Phone::uas(&pbx, "desk", ports.desk, &Answer::After { after_ms: 4000, dtmf: vec![] });
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 24_000 });
+    until_css(&c, "#calls li[data-leg=desk] .legstate", "ringing", |t| t == "ringing").await;
+    until_css(&c, "#calls li[data-leg=mobile] .legstate", "ringing", |t| t == "ringing").await;
+    assert_eq!(
+        c.execute("return window.__sameDocument === true;", vec![]).await.unwrap(),
+        serde_json::json!(true),
+        "the page was reloaded"
+    );
+    shot(&c, "user-call-ringing").await;
+
+    // The desk answers: the call shows answered, and the handover buttons appear.
+    until_css(&c, "#calls .call .state", "answered", |t| t == "answered").await;
+    until_css(&c, "#calls li[data-leg=desk] .legstate", "bridged", |t| t == "bridged").await;
+    let bridged = blocking(|| ami.event("TwinningBridged", &[], Duration::from_secs(30))).expect("bridged");
+    assert_eq!(bridged.must("Leg"), "desk");
+    blocking(|| mobile.wait(Duration::from_secs(10)));
+    assert_eq!(mobile.received("CANCEL").len(), 1, "{}", mobile.summary());
+    assert!(c.find(Locator::Id("send-to-mobile")).await.unwrap().is_displayed().await.unwrap());
+    shot(&c, "user-call-answered").await;
+
+    // "Send to mobile": the trunk gets the INVITE for the mobile, the call moves there.
+    let mut trunk =
+        Phone::uas(&pbx, "mobile-push", ports.mobile, &Answer::After { after_ms: 600, dtmf: vec![] });
+    let mut desk = desk;
+    c.find(Locator::Id("send-to-mobile")).await.unwrap().click().await.unwrap();
+    let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap().text().await.unwrap();
+    assert!(flash.contains("Handover to mobile") && flash.contains("started"), "{flash}");
+    let h = blocking(|| handover_result(&mut ami));
+    assert_eq!((h.must("From"), h.must("To"), h.must("Result")), ("desk", "mobile", "completed"), "{h:?}");
+    eventually(&c, "handover-result", "Handover from desk to mobile: completed").await;
+    until_css(&c, "#calls .call ul.handovers", "the push listed", |t| t.contains("to mobile: completed"))
+        .await;
+    blocking(|| desk.wait(Duration::from_secs(10)));
+    assert_eq!(desk.received("BYE").len(), 1, "the desk is released: {}", desk.summary());
+    let invites = trunk.received("INVITE");
+    assert_eq!(invites.len(), 1, "{}", trunk.summary());
+    assert!(invites[0].first_line.contains("07700900123"), "{}", invites[0].first_line);
+    assert!(trunk.answered(), "{}", trunk.summary());
+    shot(&c, "user-call-pushed").await;
+
+    // "Take back to desk": the desk rings again and has the call; the mobile is released.
+    let mut desk = Phone::uas(&pbx, "desk-pull", ports.desk, &Answer::After { after_ms: 600, dtmf: vec![] });
+    c.find(Locator::Id("take-back")).await.unwrap().click().await.unwrap();
+    let h = blocking(|| handover_result(&mut ami));
+    assert_eq!((h.must("From"), h.must("To"), h.must("Result")), ("mobile", "desk", "completed"), "{h:?}");
+    eventually(&c, "handover-result", "Handover from mobile to desk: completed").await;
+    blocking(|| trunk.wait(Duration::from_secs(10)));
+    assert_eq!(trunk.received("BYE").len(), 1, "the mobile is released: {}", trunk.summary());
+
+    // The caller hangs up: its one dialog was never re-INVITEd or ended by the PBX.
+    let end = blocking(|| ami.event("TwinningEnd", &[], Duration::from_secs(40))).expect("TwinningEnd");
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"));
+    assert_eq!(blocking(|| caller.wait(Duration::from_secs(40))), Some(0), "{}", caller.summary());
+    assert_eq!(caller.dialog_touched(), Vec::<String>::new(), "{}", caller.summary());
+    blocking(|| desk.wait(Duration::from_secs(10)));
+    assert!(desk.answered(), "{}", desk.summary());
+
+    // The recent calls: who answered, and both handovers with their results, live and
+    // after a reload.
+    let row = until_css(&c, "#recent tbody tr", "the call", |t| t.contains("ANSWERED")).await;
+    assert!(
+        row.contains("desk to mobile by ami: completed") && row.contains("mobile to desk by ami: completed"),
+        "{row}"
+    );
+    assert_eq!(css_text(&c, "#recent tbody tr td.answered").await, "desk");
+    assert!(c.find(Locator::Css("#calls .call")).await.is_err(), "the call left the live part");
+    c.refresh().await.unwrap();
+    let row = until_css(&c, "#recent tbody tr", "the call", |t| t.contains("ANSWERED")).await;
+    assert!(
+        row.contains("desk to mobile by ami: completed") && row.contains("mobile to desk by ami: completed"),
+        "{row}"
+    );
+    assert_eq!(css_text(&c, "#recent tbody tr td.answered").await, "desk");
+    shot(&c, "user-recent-calls").await;
+    c.close().await.unwrap();
+}
+
+/// What a chart counted in its half hour.
+async fn total(c: &Client, id: &str) -> String {
+    let e = c.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    e.attr("data-total").await.unwrap().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_sees_calls_from_two_nodes_live_and_charted() {
+    let b = Browser::start();
+    let (ports1, ports2) = (PhonePorts::new(), PhonePorts::new());
+    let pbx1 = pbx::start(CALL_CONF, "", ports1);
+    let pbx2 = pbx::start(CALL_CONF, "", ports2);
+    let hash = ConsoleConfig::new(&[], "").run_with_input(&["hash-password"], "admin-pw\n");
+    assert_eq!(hash.code, 0, "{hash:?}");
+    let config = ConsoleConfig::new(
+        &[NodeSpec::asterisk("pbx1", pbx1.ami_port), NodeSpec::asterisk("pbx2", pbx2.ami_port)],
+        &format!(
+            "auth_attempts_per_minute = 200\n\n[[admin]]\nlogin = \"admin\"\npassword_hash = \"{}\"\n",
+            hash.stdout.trim()
+        ),
+    );
+    let serve = config.serve();
+    let base = format!("http://127.0.0.1:{}", serve.port);
+    let c = browser(&b).await;
+    c.goto(&format!("{base}/admin/login")).await.unwrap();
+    fill(&c, "login", "admin").await;
+    fill(&c, "password", "admin-pw").await;
+    c.find(Locator::Css("form.card button[type=submit]")).await.unwrap().click().await.unwrap();
+    let nodes = until_css(&c, "#nodes", "both nodes up", |t| t.matches(" up ").count() == 2).await;
+    assert!(nodes.contains("pbx1") && nodes.contains("pbx2"), "{nodes}");
+    // The charts before the calls: the counters' baseline, nothing counted yet.
+    c.goto(&format!("{base}/admin/charts")).await.unwrap();
+    assert_eq!(total(&c, "chart-calls").await, "0");
+
+    // The timeline, open while a call comes to each node: both show up live.
+    c.goto(&format!("{base}/admin/calls")).await.unwrap();
+    c.execute("window.__sameDocument = true;", vec![]).await.unwrap();
+    let mut phones = Vec::new();
+    for (pbx, ports) in [(&pbx1, ports1), (&pbx2, ports2)] {
+        phones.push(Phone::uas(pbx, "desk", ports.desk, &Answer::After { after_ms: 500, dtmf: vec![] }));
+        phones.push(Phone::uas(pbx, "mobile", ports.mobile, &Answer::Never));
+        phones.push(Phone::call(pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 1500 }));
+    }
+    for node in ["pbx1", "pbx2"] {
+        let css = format!("#timelines section.call[data-call^='{node}/'] .callstate");
+        let state = until_css(&c, &css, "ended", |t| t.starts_with("ended")).await;
+        assert_eq!(state, "ended ANSWERED by desk", "{node}");
+        let legs = css_text(&c, &format!("#timelines section.call[data-call^='{node}/'] ul.legs")).await;
+        assert!(legs.contains("desk: ringing") || legs.contains("desk: dialing"), "{node}: {legs}");
+        assert!(legs.contains("bridged") && legs.contains("mobile:"), "{node}: {legs}");
+    }
+    assert_eq!(
+        c.execute("return window.__sameDocument === true;", vec![]).await.unwrap(),
+        serde_json::json!(true),
+        "the page was reloaded"
+    );
+    shot(&c, "admin-calls-two-nodes").await;
+    for p in &mut phones {
+        blocking(|| p.wait(Duration::from_secs(30)));
+    }
+    // After a reload the timeline still has both (from the events the console kept).
+    c.refresh().await.unwrap();
+    for node in ["pbx1", "pbx2"] {
+        let css = format!("#timelines section.call[data-call^='{node}/'] h2");
+        let head = until_css(&c, &css, "the call", |t| !t.is_empty()).await;
+        assert!(head.starts_with(&format!("{node} · user 1001")), "{head}");
+    }
+
+    // The charts: the two calls, answered at the desk, from both nodes' metrics.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    c.goto(&format!("{base}/admin/charts")).await.unwrap();
+    assert_eq!(total(&c, "chart-calls").await, "2");
+    assert_eq!(total(&c, "chart-legs").await, "2");
+    let legend = css_text(&c, "#chart-legs .legend").await;
+    assert!(legend.contains("desk"), "{legend}");
+    assert!(text(&c, "guarded-rate").await.starts_with("0 % of the answers were guarded"));
+    let bars = c.find_all(Locator::Css("#chart-calls svg rect.s-answered")).await.unwrap();
+    assert!(!bars.is_empty(), "no bar drawn: {}", css_text(&c, "#chart-calls").await);
+    shot(&c, "admin-charts").await;
     c.close().await.unwrap();
 }

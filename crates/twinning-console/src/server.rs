@@ -42,7 +42,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: &Config, console: Arc<Console>) -> Arc<AppState> {
-        Arc::new(AppState {
+        let state = Arc::new(AppState {
             auth: Authenticator::new(
                 config.admins.clone(),
                 config.tokens.clone(),
@@ -55,7 +55,9 @@ impl AppState {
                 console.subscribe(),
             ),
             console,
-        })
+        });
+        crate::web::start_scraping(&state);
+        state
     }
 }
 
