@@ -554,3 +554,92 @@ async fn the_admin_sees_calls_from_two_nodes_live_and_charted() {
     shot(&c, "admin-charts").await;
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_is_read_from_the_shared_store_and_filtered() {
+    let b = Browser::start();
+    // PostgreSQL's blocking client runs a runtime of its own: off this one's threads.
+    let pg = std::thread::spawn(|| {
+        let pg = twinning_tests::postgres::PgServer::start();
+        pg.create_database("site");
+        pg
+    })
+    .join()
+    .unwrap();
+    let conf = format!(
+        "[general]\nmobile_dial = PJSIP/{{number}}@mobile-trunk\nblocked_prefixes = 09\n\
+         settings_store = postgresql\nsettings_dsn = {}\nnode_name = pbx1\n\n\
+         [1001]\ndesk = PJSIP/desk1001\nmobile = 07700900123\npin = 1234\n\n\
+         [1002]\ndesk = PJSIP/desk1002\n",
+        pg.dsn("site")
+    );
+    let pbx = pbx::start(&conf, "", PhonePorts::new());
+    let mut ami = pbx.ami();
+    // Before twinctl runs: only the store can tell the page about these.
+    let r = ami.action("TwinningSet", &[("User", "1002"), ("Field", "ring_time"), ("Value", "44")]);
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile"), ("Value", "0912345678")]);
+    assert_eq!(r.get("Response"), Some("Error"), "{r:?}");
+
+    let hash = ConsoleConfig::new(&[], "").run_with_input(&["hash-password"], "admin-pw\n");
+    let config = ConsoleConfig::new(
+        &[NodeSpec::asterisk("pbx1", pbx.ami_port)],
+        &format!(
+            "auth_attempts_per_minute = 200\n\n[[admin]]\nlogin = \"admin\"\npassword_hash = \"{}\"\n\n\
+             [store]\ndsn = \"{}\"\n",
+            hash.stdout.trim(),
+            pg.dsn("site")
+        ),
+    );
+    let serve = config.serve();
+    let base = format!("http://127.0.0.1:{}", serve.port);
+    let c = browser(&b).await;
+    // A user changes a field on the page: in the store with the web source.
+    login(&c, &base, "1001", "1234").await;
+    c.wait().for_element(Locator::Id("f-dnd")).await.unwrap();
+    c.find(Locator::Id("f-dnd")).await.unwrap().select_by_value("yes").await.unwrap();
+    c.find(Locator::Id("save")).await.unwrap().click().await.unwrap();
+    let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap().text().await.unwrap();
+    assert!(flash.starts_with("Saved: dnd"), "{flash}");
+    c.find(Locator::Css("nav form button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("form[action='/login']")).await.unwrap();
+
+    c.goto(&format!("{base}/admin/login")).await.unwrap();
+    fill(&c, "login", "admin").await;
+    fill(&c, "password", "admin-pw").await;
+    c.find(Locator::Css("form.card button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("nodes")).await.unwrap();
+    c.goto(&format!("{base}/admin/audit")).await.unwrap();
+    let from = c.find(Locator::Id("audit-from")).await.unwrap().attr("data-from").await.unwrap();
+    assert_eq!(from.as_deref(), Some("store"), "{}", c.source().await.unwrap());
+    let all = text(&c, "audit").await;
+    assert!(all.contains("ring_time") && all.contains("44"), "a change made before twinctl ran: {all}");
+    assert!(all.contains("blocked prefix"), "{all}");
+    assert!(all.contains("web:1001") && all.contains("dnd"), "{all}");
+    shot(&c, "admin-audit-store").await;
+
+    // Filtered by the form (GET, so it works without JavaScript): refusals only, a user,
+    // a surface.
+    c.find(Locator::Id("a-kind")).await.unwrap().select_by_value("refused").await.unwrap();
+    c.find(Locator::Css("form.filters button[type=submit]")).await.unwrap().click().await.unwrap();
+    until_css(&c, "#audit tbody", "refusals only", |t| t.contains("blocked prefix")).await;
+    assert!(c.current_url().await.unwrap().as_str().contains("kind=refused"));
+    assert!(c.find_all(Locator::Css("#audit tbody tr.changed")).await.unwrap().is_empty());
+    c.goto(&format!("{base}/admin/audit?user=1002")).await.unwrap();
+    let t = text(&c, "audit").await;
+    assert!(t.contains("ring_time") && !t.contains("1001"), "{t}");
+    c.goto(&format!("{base}/admin/audit?source=web:")).await.unwrap();
+    let t = text(&c, "audit").await;
+    assert!(t.contains("web:1001") && !t.contains("ring_time") && !t.contains("blocked"), "{t}");
+    c.goto(&format!("{base}/admin/audit?user=1003")).await.unwrap();
+    assert_eq!(css_text(&c, "#audit tbody").await, "");
+
+    // The store gone: the page says so and shows what the console saw.
+    std::thread::spawn(move || drop(pg)).join().unwrap();
+    c.goto(&format!("{base}/admin/audit")).await.unwrap();
+    assert!(text(&c, "store-error").await.contains("cannot be reached"), "{}", c.source().await.unwrap());
+    let from = c.find(Locator::Id("audit-from")).await.unwrap().attr("data-from").await.unwrap();
+    assert_eq!(from.as_deref(), Some("events"));
+    assert!(text(&c, "audit").await.contains("web:1001"));
+    c.close().await.unwrap();
+}

@@ -53,6 +53,7 @@ impl AppState {
                 Duration::from_secs(config.serve.session_minutes * 60),
                 config.serve.tls.is_some(),
                 console.subscribe(),
+                config.store_dsn.clone(),
             ),
             console,
         });

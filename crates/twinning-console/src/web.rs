@@ -146,6 +146,8 @@ pub struct WebState {
     audit: Arc<Mutex<VecDeque<AuditEntry>>>,
     timelines: Arc<Mutex<VecDeque<(String, Timeline)>>>,
     live: Arc<Live>,
+    /// `[store] dsn`: the audit trail is read from the store's `twinning_audit` when set.
+    store_dsn: Option<crate::config::Secret>,
     /// The nodes' counters scraped now and then, for the charts.
     charts: Arc<Mutex<crate::charts::History>>,
 }
@@ -208,8 +210,14 @@ impl Live {
 
 impl WebState {
     /// Starts following `events` for the audit trail and the timelines (inside tokio).
-    pub fn new(session_length: Duration, secure: bool, events: broadcast::Receiver<Event>) -> WebState {
+    pub fn new(
+        session_length: Duration,
+        secure: bool,
+        events: broadcast::Receiver<Event>,
+        store_dsn: Option<crate::config::Secret>,
+    ) -> WebState {
         let web = WebState {
+            store_dsn,
             sessions: Mutex::new(HashMap::new()),
             session_length,
             secure,
@@ -1590,30 +1598,62 @@ async fn admin_audit(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let rows: Vec<AuditEntry> = state
-        .web
-        .audit()
-        .into_iter()
-        .filter(|a| q.user.is_empty() || a.user == q.user)
-        .filter(|a| q.kind.is_empty() || a.kind == q.kind)
-        .filter(|a| q.source.is_empty() || a.source.contains(&q.source))
-        .filter(|a| q.field.is_empty() || a.field == q.field)
-        .take(500)
-        .collect();
+    // The store keeps every node's changes and refusals; PIN failures and handovers, and
+    // everything where there is no store, come from the events this console has seen.
+    let from_store =
+        state.web.store_dsn.clone().filter(|_| ["", "changed", "refused"].contains(&q.kind.as_str()));
+    let mut store_error = None;
+    let mut rows: Option<Vec<AuditEntry>> = None;
+    if let Some(dsn) = from_store {
+        let query = twinning_cluster::AuditQuery {
+            user: q.user.clone(),
+            surface: q.source.clone(),
+            outcome: q.kind.clone(),
+            field: q.field.clone(),
+            limit: 500,
+        };
+        let read =
+            tokio::task::spawn_blocking(move || twinning_cluster::audit::read(dsn.expose(), &query)).await;
+        match read {
+            Ok(Ok(found)) => rows = Some(found.into_iter().map(audit_entry_of_row).collect()),
+            Ok(Err(e)) => store_error = Some(e),
+            Err(_) => store_error = Some("the store's read failed".into()),
+        }
+    }
+    let stored = rows.is_some();
+    let rows: Vec<AuditEntry> = rows.unwrap_or_else(|| {
+        state
+            .web
+            .audit()
+            .into_iter()
+            .filter(|a| q.user.is_empty() || a.user == q.user)
+            .filter(|a| q.kind.is_empty() || a.kind == q.kind)
+            .filter(|a| q.source.is_empty() || a.source.contains(&q.source))
+            .filter(|a| q.field.is_empty() || a.field == q.field)
+            .take(500)
+            .collect()
+    });
     let body = html! {
         form.card.filters method="get" action="/admin/audit" {
-            label for="a-user" { "User" } input id="a-user" name="user" value=(q.user);
-            label for="a-kind" { "What" }
-            select id="a-kind" name="kind" {
-                @for (k, w) in [("", "everything"), ("changed", "changes"), ("refused", "refusals"), ("pin", "PIN failures"), ("handover", "handovers")] {
-                    option value=(k) selected[q.kind == k] { (w) }
+            div { label for="a-user" { "User" } input id="a-user" name="user" value=(q.user); }
+            div {
+                label for="a-kind" { "What" }
+                select id="a-kind" name="kind" {
+                    @for (k, w) in [("", "everything"), ("changed", "changes"), ("refused", "refusals"), ("pin", "PIN failures"), ("handover", "handovers")] {
+                        option value=(k) selected[q.kind == k] { (w) }
+                    }
                 }
             }
-            label for="a-source" { "Source contains" } input id="a-source" name="source" value=(q.source);
-            label for="a-field" { "Field" } input id="a-field" name="field" value=(q.field);
+            div { label for="a-source" { "Surface (source) contains" } input id="a-source" name="source" value=(q.source); }
+            div { label for="a-field" { "Field" } input id="a-field" name="field" value=(q.field); }
             button type="submit" { "Filter" }
         }
-        p.hint { "From the events this console has seen since it started (the module's own audit events)." }
+        @if let Some(e) = &store_error { p.error role="alert" id="store-error" { "The store's audit could not be read: " (e) } }
+        @if stored {
+            p.hint id="audit-from" data-from="store" { "From the shared store's twinning_audit table: every node's changes and refusals, newest first." }
+        } @else {
+            p.hint id="audit-from" data-from="events" { "From the events this console has seen since it started (the module's own audit events)." }
+        }
         table id="audit" {
             thead { tr { th scope="col" { "When" } th scope="col" { "Node" } th scope="col" { "What" } th scope="col" { "User" } th scope="col" { "Field" } th scope="col" { "Value" } th scope="col" { "Was" } th scope="col" { "Source" } th scope="col" { "Reason" } } }
             tbody {
@@ -1628,6 +1668,24 @@ async fn admin_audit(
         @if rows.is_empty() { p.quiet { "Nothing matches." } }
     };
     session_page(&s, StatusCode::OK, "Audit trail", None, body)
+}
+
+/// A row of the store's audit table as the page shows it.
+fn audit_entry_of_row(r: twinning_cluster::AuditRow) -> AuditEntry {
+    AuditEntry {
+        at_ms: r
+            .at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        node: r.node,
+        kind: if r.outcome == "refused" { "refused" } else { "changed" },
+        user: r.user,
+        field: r.field,
+        value: r.new_value.unwrap_or_default(),
+        old_value: r.old_value.unwrap_or_default(),
+        source: r.surface,
+        reason: r.reason.unwrap_or_default(),
+    }
 }
 
 async fn admin_charts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
