@@ -63,8 +63,19 @@ async fn browser(b: &Browser) -> Client {
         .expect("a WebDriver session")
 }
 
+/// The page's screenshot, as tall as its content (the body), under target/.
 async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.expect("a screenshot");
+    let png = match c.find(Locator::Css("body")).await {
+        Ok(body) => body.screenshot().await.expect("a screenshot"),
+        Err(_) => c.screenshot().await.expect("a screenshot"),
+    };
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// A screenshot of one part of the page (the first element `css` finds).
+async fn shot_of(c: &Client, css: &str, name: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+    let png = e.screenshot().await.expect("a screenshot");
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
 }
 
@@ -435,6 +446,7 @@ async fn a_live_call_is_sent_to_the_mobile_and_taken_back_from_the_page() {
     assert!(invites[0].first_line.contains("07700900123"), "{}", invites[0].first_line);
     assert!(trunk.answered(), "{}", trunk.summary());
     shot(&c, "user-call-pushed").await;
+    shot_of(&c, "section[aria-labelledby=h-live]", "user-call-pushed-now").await;
 
     // "Take back to desk": the desk rings again and has the call; the mobile is released.
     let mut desk = Phone::uas(&pbx, "desk-pull", ports.desk, &Answer::After { after_ms: 600, dtmf: vec![] });
@@ -470,6 +482,7 @@ async fn a_live_call_is_sent_to_the_mobile_and_taken_back_from_the_page() {
     );
     assert_eq!(css_text(&c, "#recent tbody tr td.answered").await, "desk");
     shot(&c, "user-recent-calls").await;
+    shot_of(&c, "section[aria-labelledby=h-recent]", "user-recent-calls-card").await;
     c.close().await.unwrap();
 }
 
