@@ -128,6 +128,21 @@ impl FsSettings {
         self
     }
 
+    /// Adds (or replaces) param `name` of user `id`, added before.
+    pub fn user_param(mut self, id: &str, name: &str, value: impl std::fmt::Display) -> FsSettings {
+        let (_, params) = self
+            .users
+            .iter_mut()
+            .find(|(u, _)| u == id)
+            .unwrap_or_else(|| panic!("user {id} is not added yet"));
+        let value = value.to_string();
+        match params.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => params.push((name.to_string(), value)),
+        }
+        self
+    }
+
     /// The XML, indented to sit in [`FreeSwitch`]'s `freeswitch.xml`; each param on a line
     /// of its own as `<param name="…" value="…"/>`, so tests can find and rewrite one.
     pub fn xml(&self) -> String {

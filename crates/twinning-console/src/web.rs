@@ -1398,12 +1398,14 @@ fn sse(state: &AppState, only: Option<String>, after: Option<u64>) -> Response {
         None => Vec::new(),
     };
     let sent = backlog.last().map_or(after.unwrap_or(0), |(n, _)| *n);
-    let backlog = futures_util::stream::iter(backlog.into_iter().map(Ok));
-    let stream = backlog.chain(BroadcastStream::new(rx)).filter_map(move |item| {
+    // The backlog is sent whole; a live event is sent unless the backlog had it.
+    let backlog = futures_util::stream::iter(backlog.into_iter().map(|x| (true, Ok(x))));
+    let live_events = BroadcastStream::new(rx).map(|x| (false, x));
+    let stream = backlog.chain(live_events).filter_map(move |(from_backlog, item)| {
         let only = only.clone();
         async move {
             let (n, e) = match item {
-                Ok((n, _)) if n <= sent => return None,
+                Ok((n, _)) if !from_backlog && n <= sent => return None,
                 Ok(x) => x,
                 Err(_) => {
                     return Some(Ok::<_, Infallible>(
@@ -1868,6 +1870,80 @@ mod tests {
         assert!(!may_change(&Who::Admin("a".into()), "desk"));
         assert!(u.may_see("1001") && !u.may_see("1002") && Who::Admin("a".into()).may_see("1002"));
         assert_eq!(u.source(), "web:1001");
+    }
+
+    /// The events of a page's stream, by type, until `want` of them came.
+    async fn streamed(r: Response, want: usize) -> Vec<String> {
+        use http_body_util::BodyExt;
+        let mut body = r.into_body();
+        let mut text = String::new();
+        let mut out = Vec::new();
+        while out.len() < want {
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .expect("the stream went quiet")
+                .expect("the stream ended")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+            out = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .map(|d| {
+                    serde_json::from_str::<serde_json::Value>(d).unwrap()["field"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_page_streams_every_event_after_the_one_it_was_rendered_at() {
+        let fake = crate::fake::FakeAmi::start().await;
+        let text = format!(
+            "[[node]]\nname='pbx1'\nkind='asterisk'\naddress='{}'\nusername='u'\nsecret='right'\n",
+            fake.address
+        );
+        let config = crate::config::Config::parse(&text, std::path::Path::new(".")).unwrap();
+        let console = Arc::new(crate::console::Console::start(&config));
+        let state = AppState::new(&config, console);
+        let change = |field: &str| {
+            Event::new(
+                "pbx1",
+                crate::config::Pbx::Asterisk,
+                EventKind::Settings {
+                    user: "1001".into(),
+                    field: field.into(),
+                    value: "yes".into(),
+                    old_value: "no".into(),
+                    source: "ami".into(),
+                    channel: String::new(),
+                    origin_node: String::new(),
+                },
+            )
+        };
+        state.web.live.record(change("one"));
+        let rendered_at = state.web.live.last();
+        // Two events come between the page and its stream, one after it connected.
+        state.web.live.record(change("two"));
+        state.web.live.record(change("three"));
+        let r = sse(&state, Some("1001".into()), Some(rendered_at));
+        state.web.live.record(change("four"));
+        assert_eq!(streamed(r, 3).await, ["two", "three", "four"]);
+        // A browser reconnecting after "three" (Last-Event-ID) gets "four" only, once.
+        let mut h = HeaderMap::new();
+        h.insert("last-event-id", HeaderValue::from_static("3"));
+        let r = sse(&state, Some("1001".into()), stream_start(&h, &LiveQuery { after: Some(rendered_at) }));
+        state.web.live.record(change("five"));
+        assert_eq!(streamed(r, 2).await, ["four", "five"]);
+        // Another user's page gets none of them.
+        let r = sse(&state, Some("1002".into()), Some(0));
+        let quiet = tokio::time::timeout(Duration::from_millis(300), streamed(r, 1)).await;
+        assert!(quiet.is_err(), "{quiet:?}");
     }
 
     #[test]
