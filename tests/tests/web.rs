@@ -477,7 +477,11 @@ async fn push_and_pull(
     assert_eq!(blocking(|| events.bridged()), "desk");
     blocking(|| mobile.wait(Duration::from_secs(10)));
     assert_eq!(mobile.received("CANCEL").len(), 1, "{}", mobile.summary());
-    assert!(c.find(Locator::Id("send-to-mobile")).await.unwrap().is_displayed().await.unwrap());
+    let shown = |id: &'static str| async move {
+        c.find(Locator::Id(id)).await.unwrap().is_displayed().await.unwrap()
+    };
+    assert!(shown("send-to-mobile").await, "the push is offered");
+    assert!(!shown("take-back").await, "the call is on the desk already");
     shot(c, &format!("{tag}user-call-answered")).await;
 
     // "Send to mobile": the trunk gets the INVITE for the mobile, the call moves there.
@@ -497,6 +501,7 @@ async fn push_and_pull(
     assert_eq!(invites.len(), 1, "{}", trunk.summary());
     assert!(invites[0].first_line.contains("07700900123"), "{}", invites[0].first_line);
     assert!(trunk.answered(), "{}", trunk.summary());
+    assert!(shown("take-back").await && !shown("send-to-mobile").await, "the call is on the mobile");
     shot(c, &format!("{tag}user-call-pushed")).await;
     shot_of(c, "section[aria-labelledby=h-live]", &format!("{tag}user-call-pushed-now")).await;
 

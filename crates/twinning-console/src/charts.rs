@@ -114,7 +114,8 @@ fn hhmm(minute: u64) -> String {
 }
 
 /// A stacked bar per minute, with a scale, the time below and a legend; `id` names the
-/// figure, and a table of the same numbers follows for screen readers and for reading.
+/// figure, and a table of the same numbers follows (folded) for screen readers and for
+/// reading.
 pub fn bars(id: &str, title: &str, minutes: &[(u64, Stack)], series: &[&str], unit: &str) -> Markup {
     let max = minutes.iter().map(|(_, s)| s.iter().map(|(_, v)| v).sum::<f64>()).fold(0.0, f64::max);
     let top = if max <= 0.0 { 1.0 } else { max.ceil() };
@@ -161,6 +162,24 @@ pub fn bars(id: &str, title: &str, minutes: &[(u64, Stack)], series: &[&str], un
                 @for s in series { span class={ "key s-" (s) } { (s) } " " }
                 @if total == 0.0 { em { "nothing counted in the last " (MINUTES) " minutes" } }
                 @else { "· " (total) " " (unit) " in the last " (MINUTES) " minutes" }
+            }
+            @if total > 0.0 {
+                details {
+                    summary { "The numbers" }
+                    table {
+                        thead { tr { th scope="col" { "Minute (UTC)" } @for s in series { th scope="col" { (s) } } } }
+                        tbody {
+                            @for (minute, stack) in minutes.iter().filter(|(_, s)| s.iter().any(|(_, v)| *v > 0.0)) {
+                                tr {
+                                    th scope="row" { (hhmm(*minute)) }
+                                    @for s in series {
+                                        td { (stack.iter().find(|(n, _)| n == s).map_or(0.0, |(_, v)| *v)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -236,5 +255,6 @@ mod tests {
         let empty = bars("e", "Nothing", &[(1, vec![])], &[], "calls").into_string();
         assert!(empty.contains("data-total=\"0\""), "not -0: {empty}");
         assert_eq!(m.matches("<rect").count(), 3, "{m}");
+        assert!(m.contains("<th scope=\"row\">00:02</th><td>1</td><td>1</td>"), "the numbers: {m}");
     }
 }

@@ -1098,14 +1098,16 @@ fn user_page(
                 }
             }
             p id="handover-result" role="status" { @if let Some(h) = &last_handover { (h.words()) } }
-            div id="handover" hidden[!answered] {
-                form.inline method="post" action={ (action) "/handover" } {
+            // Which leg has the call: the button that would move it where it is is hidden.
+            @let on_leg = calls.iter().find(|c| c.call.state == "answered").map_or("", |c| c.call.answered_by.as_str());
+            div id="handover" hidden[!answered] data-leg=(on_leg) {
+                form.inline.to-mobile method="post" action={ (action) "/handover" } {
                     input type="hidden" name="csrf" value=(s.csrf);
                     @if let Some(n) = node { input type="hidden" name="node" value=(n); }
                     input type="hidden" name="to" value="mobile";
                     button type="submit" id="send-to-mobile" { "Send to mobile" }
                 }
-                form.inline method="post" action={ (action) "/handover" } {
+                form.inline.to-desk method="post" action={ (action) "/handover" } {
                     input type="hidden" name="csrf" value=(s.csrf);
                     @if let Some(n) = node { input type="hidden" name="node" value=(n); }
                     input type="hidden" name="to" value="desk";

@@ -146,7 +146,9 @@
   if (!calls && !timelines) { return; }
   on("start", function (e) { callBox(e); });
   on("leg", function (e) { legState(e, e.leg, e.state); });
-  on("bridged", function (e) { answered(legState(e, e.leg, "bridged"), true); });
+  // The leg that has the call: the page hides the button that would move it there.
+  function onLeg(leg) { if (handover) { handover.setAttribute("data-leg", leg); } }
+  on("bridged", function (e) { answered(legState(e, e.leg, "bridged"), true); onLeg(e.leg); });
   // Each handover of a call is an item of its list, its parts in data- attributes (as the
   // server renders them), for the recent calls' row when the call ends.
   on("handover", function (e) {
@@ -175,6 +177,7 @@
     }
     var r = document.getElementById("handover-result");
     if (r) { r.textContent = words; }
+    if (e.result === "completed") { onLeg(e.to); }
   });
 
   function utc(ms) { return new Date(ms).toISOString().substring(11, 19) + " UTC"; }
