@@ -33,6 +33,7 @@ impl Point {
                 let key = match s.name.as_str() {
                     "twinning_calls_total" => label("status").map(|v| format!("calls|{}", v.to_lowercase())),
                     "twinning_legs_total" => label("outcome").map(|v| format!("legs|{v}")),
+                    "twinning_answered_calls_total" => label("leg").map(|v| format!("answered|{v}")),
                     _ => None,
                 };
                 if let Some(key) = key {

@@ -1710,24 +1710,29 @@ async fn admin_charts(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
         scrape(&state).await;
     }
     let minutes = state.web.charts.lock().unwrap_or_else(|e| e.into_inner()).minutes(crate::event::now_ms());
-    let mut statuses: Vec<String> = minutes
-        .iter()
-        .flat_map(|m| m.counts.keys())
-        .filter_map(|k| k.strip_prefix("calls|"))
-        .map(str::to_owned)
-        .collect();
-    statuses.sort();
-    statuses.dedup();
-    let by_status: Vec<(u64, Stack)> = minutes
-        .iter()
-        .map(|m| {
-            let stack = statuses
-                .iter()
-                .map(|st| (st.clone(), m.counts.get(&format!("calls|{st}")).copied().unwrap_or(0.0)))
-                .collect();
-            (m.minute, stack)
-        })
-        .collect();
+    // Each counter of a family, per minute: its label values and their stacks.
+    let stacks = |prefix: &str| -> (Vec<String>, Vec<(u64, Stack)>) {
+        let mut names: Vec<String> = minutes
+            .iter()
+            .flat_map(|m| m.counts.keys())
+            .filter_map(|k| k.strip_prefix(prefix))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names.dedup();
+        let per_minute = minutes
+            .iter()
+            .map(|m| {
+                let stack = names
+                    .iter()
+                    .map(|n| (n.clone(), m.counts.get(&format!("{prefix}{n}")).copied().unwrap_or(0.0)))
+                    .collect();
+                (m.minute, stack)
+            })
+            .collect();
+        (names, per_minute)
+    };
+    let (statuses, by_status) = stacks("calls|");
     let answers: Vec<(u64, Stack)> = minutes
         .iter()
         .map(|m| {
@@ -1751,34 +1756,12 @@ async fn admin_charts(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     } else {
         "No leg answered in the last 30 minutes.".to_owned()
     };
-    // The answering leg comes from the calls' end events (the metrics do not say which leg).
-    let first = minutes.first().map_or(0, |m| m.minute);
-    let mut legs: Vec<String> = Vec::new();
-    let mut by_leg: Vec<(u64, BTreeMap<String, f64>)> =
-        minutes.iter().map(|m| (m.minute, BTreeMap::new())).collect();
-    for (_, t) in state.web.timelines.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        if t.ended.is_none() {
-            continue;
-        }
-        let m = (t.started_ms + t.duration_ms) / 60_000;
-        if m < first || (m - first) as usize >= by_leg.len() {
-            continue;
-        }
-        let leg = if t.answered_by.is_empty() { "nobody".to_owned() } else { t.answered_by.clone() };
-        if !legs.contains(&leg) {
-            legs.push(leg.clone());
-        }
-        *by_leg[(m - first) as usize].1.entry(leg).or_default() += 1.0;
-    }
-    legs.sort();
-    let by_leg: Vec<(u64, Stack)> = by_leg
-        .into_iter()
-        .map(|(m, c)| (m, legs.iter().map(|l| (l.clone(), c.get(l).copied().unwrap_or(0.0))).collect()))
-        .collect();
+    // The answering leg: the counter by the leg that had each answered call at its end.
+    let (legs, by_leg) = stacks("answered|");
     let status_names: Vec<&str> = statuses.iter().map(String::as_str).collect();
     let leg_names: Vec<&str> = legs.iter().map(String::as_str).collect();
     let body = html! {
-        p.hint { "Per minute, over the last 30 minutes, from every node's metrics (twinning_calls_total, twinning_legs_total), scraped by this console every 20 s and when this page is asked for." }
+        p.hint { "Per minute, over the last 30 minutes, from every node's metrics (twinning_calls_total, twinning_legs_total, twinning_answered_calls_total), scraped by this console every 20 s and when this page is asked for." }
         section.card { (bars("chart-calls", "Calls ended per minute, by outcome", &by_status, &status_names, "calls")) }
         section.card {
             (bars("chart-guarded", "Answers per minute: real (answered) and guarded (taken for voicemail and dropped)", &answers, &["answered", "guarded"], "answers"))
@@ -1786,7 +1769,6 @@ async fn admin_charts(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
         }
         section.card {
             (bars("chart-legs", "Answered calls per minute, by the leg that had the call at its end", &by_leg, &leg_names, "calls"))
-            p.hint { "From the calls' end events this console has seen (the metrics do not name the leg)." }
         }
     };
     session_page(&s, StatusCode::OK, "Charts", None, body)
