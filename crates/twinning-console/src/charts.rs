@@ -72,6 +72,11 @@ impl History {
         self.points.back().map(|p| p.at_ms)
     }
 
+    /// Whether the last scrape read `node`'s counters.
+    pub fn last_has(&self, node: &str) -> bool {
+        self.points.back().is_some_and(|p| p.counters.contains_key(node))
+    }
+
     /// Each of the last `MINUTES` minutes up to `now_ms`, with the increase of every counter
     /// between two scrapes counted in the minute of the later one. A counter that went down
     /// (the PBX restarted) counts from zero; a node missing from the earlier scrape (down,
@@ -230,6 +235,7 @@ mod tests {
             m0 + 100_000,
             &[scrape(0, "pbx1", 1.0, 0.0), scrape(0, "pbx2", 6.0, 0.0)],
         ));
+        assert!(h.last_has("pbx2") && !h.last_has("pbx3"));
         let minutes = h.minutes(m0 + 100_000);
         assert_eq!(minutes.len() as u64, MINUTES);
         let last = &minutes[minutes.len() - 1];

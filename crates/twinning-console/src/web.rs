@@ -1699,13 +1699,19 @@ async fn admin_charts(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
         Err(r) => return r,
     };
     let now = crate::event::now_ms();
-    let stale = state
-        .web
-        .charts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .last_at()
-        .is_none_or(|t| now.saturating_sub(t) > 2000);
+    // Scraped again when the last scrape is old, or lacks a node that is up now (it came up
+    // since): a node's counters count from the first scrape that has it.
+    let up: Vec<String> = state
+        .console
+        .nodes()
+        .into_iter()
+        .filter(|n| n.state == crate::model::NodeState::Up)
+        .map(|n| n.name)
+        .collect();
+    let stale = {
+        let h = state.web.charts.lock().unwrap_or_else(|e| e.into_inner());
+        h.last_at().is_none_or(|t| now.saturating_sub(t) > 2000) || up.iter().any(|n| !h.last_has(n))
+    };
     if stale {
         scrape(&state).await;
     }
