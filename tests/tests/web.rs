@@ -214,6 +214,25 @@ async fn the_user_and_admin_pages_in_a_real_browser() {
     let status = twinning_tests::status::twinning_user(&mut ami, "1001");
     assert_eq!(status.get("RuntimeFields"), Some("mobile,enabled"), "{status:?}");
     shot(&c, "user").await;
+    // On a phone's screen: nothing wider than the screen (no sideways scrolling).
+    c.set_window_size(390, 844).await.unwrap();
+    let fits =
+        c.execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![]).await.unwrap();
+    let wide = c
+        .execute(
+            "var w = window.innerWidth, out = [];\
+             document.querySelectorAll('body *').forEach(function (e) {\
+               var r = e.getBoundingClientRect();\
+               if (r.right > w + 1) { out.push(e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(r.right)); }\
+             });\
+             return w + ': ' + out.slice(0, 12).join(', ');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, serde_json::json!(true), "the page is wider than a phone's screen: {wide}");
+    shot(&c, "user-phone").await;
+    c.set_window_size(1100, 1400).await.unwrap();
 
     // Live: a change made elsewhere (AMI) turns the lamp off and on without a reload, and
     // the field shows its new value and origin.
@@ -301,6 +320,9 @@ async fn the_user_and_admin_pages_in_a_real_browser() {
     // Wrong PINs lock the user out of the page and the phone alike.
     for _ in 0..3 {
         login(&c, &base, "1003", "0000").await;
+        // The answer, before the next login's page: leaving the page sooner could cancel
+        // the attempt before the server counts it.
+        c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Id("login-error")).await.unwrap();
     }
     login(&c, &base, "1003", "4826").await;
     c.wait().for_element(Locator::Id("login-error")).await.unwrap();
