@@ -506,6 +506,16 @@ async fn push_and_pull(
     assert!(!shown("take-back").await, "the call is on the desk already");
     shot(c, &format!("{tag}user-call-answered")).await;
 
+    // A push the mobile does not answer: the page says so, and the call stays on the desk.
+    let mut unanswered = Phone::uas(site, "mobile-noanswer", trunk_port, &Answer::Never);
+    c.find(Locator::Id("send-to-mobile")).await.unwrap().click().await.unwrap();
+    assert_eq!(blocking(|| events.handover()), strings("desk", "mobile", "noanswer"));
+    let said = until_css(c, "#handover-result", "the push unanswered", |t| t.contains("noanswer")).await;
+    assert!(said.starts_with("Handover from desk to mobile: noanswer (no answer in 5 s"), "{said}");
+    blocking(|| unanswered.wait(Duration::from_secs(10)));
+    assert_eq!(unanswered.received("CANCEL").len(), 1, "{}", unanswered.summary());
+    assert!(shown("send-to-mobile").await && !shown("take-back").await, "the call is still on the desk");
+
     // "Send to mobile": the trunk gets the INVITE for the mobile, the call moves there.
     let mut trunk =
         Phone::uas(site, "mobile-push", trunk_port, &Answer::After { after_ms: 600, dtmf: vec![] });
@@ -550,7 +560,8 @@ async fn push_and_pull(
         }
         let row = until_css(c, "#recent tbody tr", "the call", |t| t.contains("ANSWERED")).await;
         assert!(
-            row.contains("desk to mobile by ami: completed")
+            row.contains("desk to mobile by ami: noanswer")
+                && row.contains("desk to mobile by ami: completed")
                 && row.contains("mobile to desk by ami: completed"),
             "{row}"
         );
@@ -587,8 +598,12 @@ async fn on_freeswitch_a_live_call_is_pushed_and_pulled_and_origins_shown() {
         .user("1001", ports.desk, "07700900123", true)
         .user_param("1001", "pin", "1234")
         .xml();
-    let Some(fs) = FreeSwitch::start("web::on_freeswitch_a_live_call_is_pushed_and_pulled", &conf, "", ports)
-    else {
+    let Some(fs) = FreeSwitch::start(
+        "web::on_freeswitch_a_live_call_is_pushed_and_pulled_and_origins_shown",
+        &conf,
+        "",
+        ports,
+    ) else {
         return;
     };
     let b = Browser::start();
