@@ -34,7 +34,7 @@ fn status(req: &Request) {
         Ok(settings
             .users()
             .filter(|(id, _)| wanted.is_empty() || id.as_str() == wanted)
-            .map(|(id, user)| report::ami_user(id, user))
+            .map(|(id, user)| report::ami_user(settings, id, user))
             .collect::<Vec<_>>())
     });
     match users {

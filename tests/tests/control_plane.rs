@@ -92,6 +92,8 @@ fn the_metrics_equal_the_calls_in_ami_and_in_asterisks_own_metrics() {
     let expect = [
         ("twinning_calls_total{status=\"answered\"}", 3.0),
         ("twinning_calls_total{status=\"busy\"}", 1.0),
+        ("twinning_answered_calls_total{leg=\"mobile\"}", 2.0),
+        ("twinning_answered_calls_total{leg=\"desk\"}", 1.0),
         ("twinning_legs_total{outcome=\"answered\",reason=\"\"}", 3.0),
         ("twinning_legs_total{outcome=\"failed\",reason=\"busy\"}", 2.0),
         ("twinning_settings_changes_total{surface=\"ami\"}", 1.0),

@@ -1303,6 +1303,7 @@ fn metrics_pin_checks_and_console_changes_over_esl() {
     let metrics = p.esl.api("twinning metrics");
     assert!(metrics.contains("# TYPE twinning_calls_total counter"), "{metrics}");
     assert!(metrics.contains("twinning_calls_total{status=\"answered\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("twinning_answered_calls_total{leg=\"mobile\"} 1\n"), "{metrics}");
     assert!(metrics.contains("twinning_live_calls 0\n"), "{metrics}");
 
     let r = p.esl.api("twinning set-as console:alice 1001 ring_time 25");

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use audit::{AuditRecord, Outcome};
+pub use audit::{AuditQuery, AuditRecord, AuditRow, Outcome};
 pub use changes::{ChangeWrite, StoredOverride};
 pub use dsn::Dsn;
 pub use status::StoreStatus;

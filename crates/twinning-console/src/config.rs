@@ -125,6 +125,9 @@ pub struct Config {
     pub serve: ServeConfig,
     pub admins: Vec<Admin>,
     pub tokens: Vec<Token>,
+    /// `[store] dsn`: the nodes' shared PostgreSQL store, read for the audit trail (its
+    /// `twinning_audit` table). It may hold a password, so it is a secret.
+    pub store_dsn: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +152,15 @@ struct RawConfig {
     admin: Vec<RawAdmin>,
     #[serde(default)]
     token: Vec<RawToken>,
+    #[serde(default)]
+    store: Option<RawStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    dsn: Option<String>,
+    dsn_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -250,7 +262,26 @@ impl Config {
             };
             tokens.push(Token { name: t.name, hash });
         }
-        Ok(Config { nodes, serve, admins, tokens })
+        let store_dsn = match raw.store {
+            None => None,
+            Some(RawStore { dsn: Some(d), dsn_file: None }) => Some(d),
+            Some(RawStore { dsn: None, dsn_file: Some(file) }) => {
+                let file = dir.join(file);
+                Some(
+                    std::fs::read_to_string(&file)
+                        .map_err(|e| {
+                            ConfigError(format!("[store]: cannot read dsn_file {}: {e}", file.display()))
+                        })?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned(),
+                )
+            }
+            Some(_) => return Err(ConfigError("[store]: give dsn or dsn_file, one of them".into())),
+        };
+        if store_dsn.as_ref().is_some_and(|d| d.trim().is_empty() || d.contains(['\r', '\n'])) {
+            return Err(ConfigError("[store]: the dsn is empty or spans lines".into()));
+        }
+        Ok(Config { nodes, serve, admins, tokens, store_dsn: store_dsn.map(Secret::new) })
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeConfig> {
@@ -384,6 +415,22 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn the_store_dsn_is_a_secret_and_one_of_two_keys() {
+        let node = "[[node]]\nname='a'\nkind='asterisk'\naddress='h:1'\nusername='u'\nsecret='s'\n";
+        assert_eq!(parse(node).unwrap().store_dsn, None);
+        let c = parse(&format!("{node}[store]\ndsn='postgresql://t:pw@db/site'\n")).unwrap();
+        assert_eq!(c.store_dsn.as_ref().map(Secret::expose), Some("postgresql://t:pw@db/site"));
+        assert!(!format!("{c:?}").contains("pw@"), "never shown: {c:?}");
+        for bad in
+            ["[store]\n", "[store]\ndsn=''\n", "[store]\ndsn='a'\ndsn_file='b'\n", "[store]\nurl='x'\n"]
+        {
+            assert!(parse(&format!("{node}{bad}")).is_err(), "{bad}");
+        }
+        let e = parse(&format!("{node}[store]\ndsn_file='missing'\n")).unwrap_err();
+        assert!(e.0.contains("cannot read dsn_file"), "{e}");
     }
 
     #[test]

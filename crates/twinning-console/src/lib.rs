@@ -8,6 +8,7 @@
 
 pub mod ami;
 pub mod auth;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -30,6 +30,11 @@ pub struct UserModel {
     /// `twinning` and `twinningcall`, as the PBX shows them (`INUSE`, `NOT_INUSE`,
     /// `RINGING`...), where known.
     pub lamps: BTreeMap<String, String>,
+    /// Where the values come from: the fields whose value a runtime change set (every
+    /// other value is the configuration file's), as the module tells it (AMI
+    /// `RuntimeFields`, ESL `(runtime)`), and each change seen since.
+    #[serde(default)]
+    pub runtime: std::collections::BTreeSet<String>,
 }
 
 /// A twinned call in progress.
@@ -174,7 +179,9 @@ impl NodeModel {
                     .users
                     .entry(user.clone())
                     .or_insert_with(|| UserModel { user: user.clone(), ..UserModel::default() });
-                u.settings.insert(field.clone(), value.clone()) != Some(value.clone())
+                // A change is a runtime value from now on, whatever it set.
+                let new_origin = u.runtime.insert(field.clone());
+                u.settings.insert(field.clone(), value.clone()) != Some(value.clone()) || new_origin
             }
             EventKind::Lamps { user, lamp, state } => match self.users.get_mut(user) {
                 Some(u) => u.lamps.insert(lamp.clone(), state.clone()) != Some(state.clone()),
@@ -211,19 +218,29 @@ pub fn field_of_header(header: &str) -> String {
     out
 }
 
+/// The `TwinningUser` header naming the fields a runtime change set (not a field).
+const RUNTIME_FIELDS: &str = "RuntimeFields";
+
 /// A `TwinningUser` event as a user's settings.
 pub fn user_from_ami(f: &Fields) -> Option<UserModel> {
     let user = f.get("User")?.to_owned();
     let settings = f
         .iter()
         .filter(|(k, _)| {
-            !["Event", "ActionID", "User", "Privilege", "Timestamp", "SystemName"]
+            !["Event", "ActionID", "User", "Privilege", "Timestamp", "SystemName", RUNTIME_FIELDS]
                 .iter()
                 .any(|skip| k.eq_ignore_ascii_case(skip))
         })
         .map(|(k, v)| (field_of_header(k), v.to_owned()))
         .collect();
-    Some(UserModel { user, settings, lamps: BTreeMap::new() })
+    let runtime = f
+        .text(RUNTIME_FIELDS)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some(UserModel { user, settings, lamps: BTreeMap::new(), runtime })
 }
 
 /// The users of FreeSWITCH's `twinning status` table (the first column of each row).
@@ -243,13 +260,20 @@ pub fn users_from_table(text: &str) -> Vec<String> {
 /// `(runtime)` after an overridden value.
 pub fn user_from_detail(user: &str, text: &str) -> UserModel {
     let mut settings = BTreeMap::new();
+    let mut runtime = std::collections::BTreeSet::new();
     for line in text.lines().skip_while(|l| !l.starts_with("Twinning user")).skip(1) {
         let Some((k, v)) = line.split_once(':') else { continue };
         let v = v.trim();
-        let v = v.strip_suffix("(runtime)").map_or(v, str::trim_end);
+        let v = match v.strip_suffix("(runtime)") {
+            Some(v) => {
+                runtime.insert(k.trim().to_owned());
+                v.trim_end()
+            }
+            None => v,
+        };
         settings.insert(k.trim().to_owned(), if v == "-" { String::new() } else { v.to_owned() });
     }
-    UserModel { user: user.to_owned(), settings, lamps: BTreeMap::new() }
+    UserModel { user: user.to_owned(), settings, lamps: BTreeMap::new(), runtime }
 }
 
 /// Legs written `desk:ringing mobile:dialing`.
@@ -463,6 +487,29 @@ mod tests {
         assert_eq!(u.settings["ring_time"], "30");
         assert_eq!(u.settings["schedule"], "mon-fri 09:00-17:00");
         assert_eq!(u.settings["desk"], "user/1001");
+        assert_eq!(u.runtime.iter().collect::<Vec<_>>(), ["ring_time"], "where each value comes from");
+        let a = user_from_ami(&Fields::from([
+            ("Event", "TwinningUser"),
+            ("User", "1001"),
+            ("RingTime", "30"),
+            ("Dnd", "no"),
+            ("RuntimeFields", "ring_time,mobile2"),
+        ]))
+        .unwrap();
+        assert_eq!(a.runtime.iter().collect::<Vec<_>>(), ["mobile2", "ring_time"]);
+        assert!(!a.settings.contains_key("runtime_fields"), "not a field: {:?}", a.settings);
+        let mut m = NodeModel::new("pbx1", Pbx::Asterisk, "h:1");
+        m.resync(vec![a], vec![], BTreeMap::new());
+        assert!(m.apply(&EventKind::Settings {
+            user: "1001".into(),
+            field: "dnd".into(),
+            value: "no".into(),
+            old_value: "no".into(),
+            source: "ami".into(),
+            channel: String::new(),
+            origin_node: String::new(),
+        }));
+        assert!(m.users["1001"].runtime.contains("dnd"), "a change is a runtime value, even the same one");
         let lamps = lamps_from_state("twinning+1001: INUSE\ntwinningcall+1001: NOT_INUSE\n");
         assert_eq!(lamps["twinning"], "INUSE");
         assert_eq!(lamps["twinningcall"], "NOT_INUSE");

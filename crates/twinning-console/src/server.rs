@@ -42,7 +42,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: &Config, console: Arc<Console>) -> Arc<AppState> {
-        Arc::new(AppState {
+        let state = Arc::new(AppState {
             auth: Authenticator::new(
                 config.admins.clone(),
                 config.tokens.clone(),
@@ -53,9 +53,12 @@ impl AppState {
                 Duration::from_secs(config.serve.session_minutes * 60),
                 config.serve.tls.is_some(),
                 console.subscribe(),
+                config.store_dsn.clone(),
             ),
             console,
-        })
+        });
+        crate::web::start_scraping(&state);
+        state
     }
 }
 

@@ -106,6 +106,36 @@ struct Timeline {
     started_ms: u64,
     ended: Option<String>,
     legs: BTreeMap<String, Vec<(u64, String)>>,
+    /// The caller's channel.
+    channel: String,
+    /// At the end: the call's status, the leg that had it last, and how long it lasted.
+    status: String,
+    answered_by: String,
+    duration_ms: u64,
+    /// Each handover and its result, in order.
+    handovers: Vec<HandoverStep>,
+}
+
+/// One handover of a call, as the module reported its result.
+#[derive(Debug, Clone, Default)]
+struct HandoverStep {
+    at_ms: u64,
+    from: String,
+    to: String,
+    trigger: String,
+    result: String,
+    detail: String,
+}
+
+impl HandoverStep {
+    /// `Handover from desk to mobile: completed`, as the page shows it (and the script).
+    fn words(&self) -> String {
+        let mut s = format!("Handover from {} to {}: {}", self.from, self.to, self.result);
+        if !self.detail.is_empty() {
+            s.push_str(&format!(" ({})", self.detail));
+        }
+        s
+    }
 }
 
 /// The web pages' own state: sessions, and what the console has seen (audit, timelines).
@@ -115,20 +145,89 @@ pub struct WebState {
     secure: bool,
     audit: Arc<Mutex<VecDeque<AuditEntry>>>,
     timelines: Arc<Mutex<VecDeque<(String, Timeline)>>>,
+    live: Arc<Live>,
+    /// `[store] dsn`: the audit trail is read from the store's `twinning_audit` when set.
+    store_dsn: Option<crate::config::Secret>,
+    /// The nodes' counters scraped now and then, for the charts.
+    charts: Arc<Mutex<crate::charts::History>>,
+}
+
+/// How often the console scrapes every node's metrics for the charts (and at each view
+/// of the charts' page).
+const CHART_SCRAPE: Duration = Duration::from_secs(20);
+
+/// Scrapes every node's metrics into the charts' history, now and every `CHART_SCRAPE`,
+/// while the server lives.
+pub fn start_scraping(state: &Arc<AppState>) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHART_SCRAPE);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            scrape(&state).await;
+        }
+    });
+}
+
+async fn scrape(state: &AppState) {
+    let nodes: Vec<crate::metrics::NodeMetrics> =
+        state.console.metrics().await.into_iter().map(|(m, _)| m).collect();
+    let point = crate::charts::Point::from_metrics(crate::event::now_ms(), &nodes);
+    state.web.charts.lock().unwrap_or_else(|e| e.into_inner()).push(point);
+}
+
+/// The events the pages follow, numbered as `follow` records them. A page is rendered from
+/// what was recorded up to a number, and its stream starts after it (`?after=`), so an
+/// event that came between the page and its stream is not lost.
+struct Live {
+    ring: Mutex<(u64, VecDeque<(u64, Event)>)>,
+    tx: broadcast::Sender<(u64, Event)>,
+}
+
+const LIVE_KEEP: usize = 1000;
+
+impl Live {
+    /// The number of the last event recorded.
+    fn last(&self) -> u64 {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner()).0
+    }
+
+    fn record(&self, e: Event) {
+        let mut r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        r.0 += 1;
+        let n = r.0;
+        r.1.push_back((n, e.clone()));
+        while r.1.len() > LIVE_KEEP {
+            r.1.pop_front();
+        }
+        let _ = self.tx.send((n, e));
+    }
 }
 
 impl WebState {
     /// Starts following `events` for the audit trail and the timelines (inside tokio).
-    pub fn new(session_length: Duration, secure: bool, events: broadcast::Receiver<Event>) -> WebState {
+    pub fn new(
+        session_length: Duration,
+        secure: bool,
+        events: broadcast::Receiver<Event>,
+        store_dsn: Option<crate::config::Secret>,
+    ) -> WebState {
         let web = WebState {
+            store_dsn,
             sessions: Mutex::new(HashMap::new()),
             session_length,
             secure,
             audit: Arc::new(Mutex::new(VecDeque::new())),
             timelines: Arc::new(Mutex::new(VecDeque::new())),
+            live: Arc::new(Live { ring: Mutex::new((0, VecDeque::new())), tx: broadcast::channel(1024).0 }),
+            charts: Arc::new(Mutex::new(crate::charts::History::default())),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(follow(events, web.audit.clone(), web.timelines.clone()));
+            tokio::spawn(follow(events, web.audit.clone(), web.timelines.clone(), web.live.clone()));
         }
         web
     }
@@ -187,6 +286,18 @@ impl WebState {
         .unwrap_or(HeaderValue::from_static(""))
     }
 
+    /// The calls seen of `user` (newest first): the ones still going, then the ended.
+    fn calls_of(&self, user: &str) -> Vec<(String, Timeline)> {
+        self.timelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .rev()
+            .filter(|(_, t)| t.user == user)
+            .cloned()
+            .collect()
+    }
+
     /// The audit trail, newest first.
     pub fn audit(&self) -> Vec<AuditEntry> {
         self.audit.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().cloned().collect()
@@ -197,6 +308,7 @@ async fn follow(
     mut events: broadcast::Receiver<Event>,
     audit: Arc<Mutex<VecDeque<AuditEntry>>>,
     timelines: Arc<Mutex<VecDeque<(String, Timeline)>>>,
+    live: Arc<Live>,
 ) {
     loop {
         let e = match events.recv().await {
@@ -204,81 +316,115 @@ async fn follow(
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let entry =
-            |kind, user: &str, field: &str, value: &str, old: &str, source: &str, reason: &str| AuditEntry {
-                at_ms: e.at_ms,
-                node: e.node.clone(),
-                kind,
-                user: user.into(),
-                field: field.into(),
-                value: value.into(),
-                old_value: old.into(),
-                source: source.into(),
-                reason: reason.into(),
-            };
-        let item = match &e.kind {
-            EventKind::Settings { user, field, value, old_value, source, .. } => {
-                Some(entry("changed", user, field, value, old_value, source, ""))
-            }
-            EventKind::SettingsRefused { user, field, source, reason } => {
-                Some(entry("refused", user, field, "", "", source, reason))
-            }
-            EventKind::AuthFailed { user, reason, attempts, locked_for } => Some(entry(
-                "pin",
-                user,
-                "",
-                "",
-                "",
-                "",
-                &format!(
-                    "{reason} (attempt {attempts}{})",
-                    if *locked_for > 0 { format!(", locked for {locked_for} s") } else { String::new() }
-                ),
-            )),
-            EventKind::Handover { user, from, to, trigger, result, detail, .. } => {
-                Some(entry("handover", user, &format!("{from} to {to}"), result, "", trigger, detail))
-            }
-            _ => None,
+        record(&e, &audit, &timelines);
+        live.record(e);
+    }
+}
+
+/// Adds an event to the audit trail and the calls' timelines.
+fn record(e: &Event, audit: &Mutex<VecDeque<AuditEntry>>, timelines: &Mutex<VecDeque<(String, Timeline)>>) {
+    let entry =
+        |kind, user: &str, field: &str, value: &str, old: &str, source: &str, reason: &str| AuditEntry {
+            at_ms: e.at_ms,
+            node: e.node.clone(),
+            kind,
+            user: user.into(),
+            field: field.into(),
+            value: value.into(),
+            old_value: old.into(),
+            source: source.into(),
+            reason: reason.into(),
         };
-        if let Some(item) = item {
-            let mut a = audit.lock().unwrap_or_else(|e| e.into_inner());
-            a.push_back(item);
-            while a.len() > AUDIT_KEEP {
-                a.pop_front();
-            }
+    let item = match &e.kind {
+        EventKind::Settings { user, field, value, old_value, source, .. } => {
+            Some(entry("changed", user, field, value, old_value, source, ""))
         }
-        let (user, call, leg, state) = match &e.kind {
-            EventKind::Start { user, call, .. } => (user, call, None, "start".to_owned()),
-            EventKind::Leg { user, call, leg, state, .. } => (user, call, Some(leg.clone()), state.clone()),
-            EventKind::Bridged { user, call, leg, .. } => (user, call, Some(leg.clone()), "bridged".into()),
-            EventKind::Handover { user, call, to, result, .. } => {
-                (user, call, Some(to.clone()), format!("handover {result}"))
-            }
-            EventKind::End { user, call, status, .. } => (user, call, None, format!("end {status}")),
-            _ => continue,
-        };
-        let key = format!("{}/{}", e.node, call);
-        let mut t = timelines.lock().unwrap_or_else(|e| e.into_inner());
-        if !t.iter().any(|(k, _)| *k == key) {
-            t.push_back((
-                key.clone(),
-                Timeline {
-                    node: e.node.clone(),
-                    user: user.clone(),
-                    started_ms: e.at_ms,
-                    ..Timeline::default()
-                },
-            ));
-            while t.len() > TIMELINES_KEEP {
-                t.pop_front();
-            }
+        EventKind::SettingsRefused { user, field, source, reason } => {
+            Some(entry("refused", user, field, "", "", source, reason))
         }
-        if let Some((_, tl)) = t.iter_mut().find(|(k, _)| *k == key) {
-            match leg {
-                Some(leg) => tl.legs.entry(leg).or_default().push((e.at_ms, state)),
-                None if state != "start" => tl.ended = Some(state),
-                None => {}
+        EventKind::AuthFailed { user, reason, attempts, locked_for } => Some(entry(
+            "pin",
+            user,
+            "",
+            "",
+            "",
+            "",
+            &format!(
+                "{reason} (attempt {attempts}{})",
+                if *locked_for > 0 { format!(", locked for {locked_for} s") } else { String::new() }
+            ),
+        )),
+        EventKind::Handover { user, from, to, trigger, result, detail, .. } => {
+            Some(entry("handover", user, &format!("{from} to {to}"), result, "", trigger, detail))
+        }
+        _ => None,
+    };
+    if let Some(item) = item {
+        let mut a = audit.lock().unwrap_or_else(|e| e.into_inner());
+        a.push_back(item);
+        while a.len() > AUDIT_KEEP {
+            a.pop_front();
+        }
+    }
+    let (user, call, channel, leg, state) = match &e.kind {
+        EventKind::Start { user, call, channel, .. } => (user, call, channel, None, "start".to_owned()),
+        EventKind::Leg { user, call, channel, leg, state, .. } => {
+            (user, call, channel, Some(leg.clone()), state.clone())
+        }
+        EventKind::Bridged { user, call, channel, leg } => {
+            (user, call, channel, Some(leg.clone()), "bridged".into())
+        }
+        EventKind::Handover { user, call, channel, to, result, .. } => {
+            (user, call, channel, Some(to.clone()), format!("handover {result}"))
+        }
+        EventKind::End { user, call, channel, status, .. } => {
+            (user, call, channel, None, format!("end {status}"))
+        }
+        _ => return,
+    };
+    let key = format!("{}/{}", e.node, call);
+    let mut t = timelines.lock().unwrap_or_else(|e| e.into_inner());
+    if !t.iter().any(|(k, _)| *k == key) {
+        t.push_back((
+            key.clone(),
+            Timeline { node: e.node.clone(), user: user.clone(), started_ms: e.at_ms, ..Timeline::default() },
+        ));
+        while t.len() > TIMELINES_KEEP {
+            t.pop_front();
+        }
+    }
+    if let Some((_, tl)) = t.iter_mut().find(|(k, _)| *k == key) {
+        if tl.channel.is_empty() {
+            tl.channel = channel.clone();
+        }
+        match &e.kind {
+            EventKind::Handover { from, to, trigger, result, detail, .. } => {
+                // A result takes the place of the `started` before it.
+                if tl.handovers.last().is_some_and(|h| {
+                    h.result == "started" && h.from == *from && h.to == *to && result != "started"
+                }) {
+                    tl.handovers.pop();
+                }
+                tl.handovers.push(HandoverStep {
+                    at_ms: e.at_ms,
+                    from: from.clone(),
+                    to: to.clone(),
+                    trigger: trigger.clone(),
+                    result: result.clone(),
+                    detail: detail.clone(),
+                })
             }
+            EventKind::End { status, answered_by, duration_ms, .. } => {
+                tl.status = status.clone();
+                tl.answered_by = answered_by.clone();
+                tl.duration_ms = *duration_ms;
+            }
+            _ => {}
+        }
+        match leg {
+            Some(leg) => tl.legs.entry(leg).or_default().push((e.at_ms, state)),
+            None if state != "start" => tl.ended = Some(state),
+            None => {}
         }
     }
 }
@@ -536,6 +682,7 @@ fn page(f: Frame<'_>, body: Markup) -> Markup {
                                 a href="/admin/calls" { "Live calls" }
                                 a href="/admin/users" { "Users" }
                                 a href="/admin/audit" { "Audit" }
+                                a href="/admin/charts" { "Charts" }
                                 span.who { "admin " (login) }
                             }
                             Some(Who::User(u)) => {
@@ -764,9 +911,8 @@ async fn login(
             &state,
             false,
             Some(
-                "This extension has no PIN yet, and the page needs one. Set it from your desk phone with \
-                 your site's PIN feature code (it calls TWINNING(user,pin)), or ask your administrator \
-                 to set `pin` for you; then log in here with it.",
+                "This extension has no PIN yet, and the page needs one. Please ask your administrator to \
+                 set a PIN for you (there is no phone code for it); then log in here with it.",
             ),
             StatusCode::UNAUTHORIZED,
         ),
@@ -858,10 +1004,16 @@ fn field_input(
     value: &str,
     kind: &str,
     errors: &BTreeMap<String, (String, String)>,
+    runtime: &std::collections::BTreeSet<String>,
 ) -> Markup {
     let id = format!("f-{name}");
     let err = errors.get(name);
     let described = format!("{id}-now");
+    let (origin, origin_words) = if runtime.contains(name) {
+        ("runtime", "changed at runtime")
+    } else {
+        ("file", "from the configuration file")
+    };
     html! {
         div.field.refused[err.is_some()] {
             label for=(id) { (label) }
@@ -877,7 +1029,10 @@ fn field_input(
                 "secret" => { input id=(id) name=(name) type="password" value="" autocomplete="new-password" placeholder="unchanged" aria-describedby=(described); }
                 _ => { input id=(id) name=(name) value=(value) aria-describedby=(described); }
             }
-            small.now id=(described) { "in force: " @if value.is_empty() { em { "not set" } } @else { code { (value) } } }
+            small.now id=(described) {
+                "in force: " span.inforce id={ (id) "-value" } { @if value.is_empty() { em { "not set" } } @else { code { (value) } } }
+                " · " span.origin id={ (id) "-origin" } data-origin=(origin) { (origin_words) }
+            }
             @if let Some((typed, reason)) = err {
                 p.error role="alert" id={ (id) "-error" } { "Refused: " (reason) @if !typed.is_empty() { " (you typed " code { (typed) } ")" } }
             }
@@ -908,6 +1063,20 @@ fn user_page(
     let days = schedule_days(&schedule);
     let admin = matches!(s.who, Who::Admin(_));
     let derived = !u.user.lamps.contains_key("twinning");
+    let runtime = &u.user.runtime;
+    // Read before what the page shows: the stream gives what came after.
+    let after = state.web.live.last();
+    let seen = state.web.calls_of(user);
+    let handovers_of = |key: &str| -> Vec<HandoverStep> {
+        seen.iter().find(|(k, _)| k == key).map(|(_, t)| t.handovers.clone()).unwrap_or_default()
+    };
+    // The last handover of a call still going: its result stays shown after the page the
+    // button led to, whether or not its event came before this page's live stream.
+    let last_handover = calls
+        .iter()
+        .flat_map(|c| handovers_of(&format!("{}/{}", c.node, c.call.call)))
+        .max_by_key(|h| h.at_ms);
+    let recent: Vec<&Timeline> = seen.iter().map(|(_, t)| t).filter(|t| t.ended.is_some()).take(10).collect();
     let body = html! {
         section.card aria-labelledby="h-live" {
             h2 id="h-live" { "Now" }
@@ -921,25 +1090,33 @@ fn user_page(
             div id="calls" data-user=(user) {
                 @if calls.is_empty() { p.quiet id="no-call" { "No twinned call right now." } }
                 @for c in &calls {
-                    div.call data-call={ (c.node) "/" (c.call.call) } {
+                    @let key = format!("{}/{}", c.node, c.call.call);
+                    div.call data-call=(key) {
                         p { "Call from " code { (c.call.channel) } ": " strong.state { (c.call.state) } }
                         ul.legs {
                             @for (leg, st) in &c.call.legs {
                                 li data-leg=(leg) { (leg) ": " span.legstate { (st) } }
                             }
                         }
+                        ul.handovers {
+                            @for h in handovers_of(&key) {
+                                li data-from=(h.from) data-to=(h.to) data-trigger=(h.trigger) data-result=(h.result) data-at=(h.at_ms) { (h.words()) }
+                            }
+                        }
                     }
                 }
             }
-            p id="handover-result" role="status" {}
-            div id="handover" hidden[!answered] {
-                form.inline method="post" action={ (action) "/handover" } {
+            p id="handover-result" role="status" { @if let Some(h) = &last_handover { (h.words()) } }
+            // Which leg has the call: the button that would move it where it is is hidden.
+            @let on_leg = calls.iter().find(|c| c.call.state == "answered").map_or("", |c| c.call.answered_by.as_str());
+            div id="handover" hidden[!answered] data-leg=(on_leg) {
+                form.inline.to-mobile method="post" action={ (action) "/handover" } {
                     input type="hidden" name="csrf" value=(s.csrf);
                     @if let Some(n) = node { input type="hidden" name="node" value=(n); }
                     input type="hidden" name="to" value="mobile";
                     button type="submit" id="send-to-mobile" { "Send to mobile" }
                 }
-                form.inline method="post" action={ (action) "/handover" } {
+                form.inline.to-desk method="post" action={ (action) "/handover" } {
                     input type="hidden" name="csrf" value=(s.csrf);
                     @if let Some(n) = node { input type="hidden" name="node" value=(n); }
                     input type="hidden" name="to" value="desk";
@@ -947,24 +1124,47 @@ fn user_page(
                 }
             }
         }
+        section.card aria-labelledby="h-recent" {
+            h2 id="h-recent" { "Recent twinned calls" }
+            table id="recent" {
+                thead { tr { th scope="col" { "Started" } th scope="col" { "Caller" } th scope="col" { "Result" } th scope="col" { "Answered by" } th scope="col" { "Lasted" } th scope="col" { "Handovers" } } }
+                tbody {
+                    @for t in &recent {
+                        tr {
+                            td { (now_words(t.started_ms)) }
+                            td { code { (t.channel) } }
+                            td.status { (t.status) }
+                            td.answered { (if t.answered_by.is_empty() { "nobody" } else { t.answered_by.as_str() }) }
+                            td { (format!("{:.0} s", t.duration_ms as f64 / 1000.0)) }
+                            td.handovers {
+                                @if t.handovers.is_empty() { "none" }
+                                @for h in &t.handovers { span.step title=(now_words(h.at_ms)) { (h.from) " to " (h.to) " by " (h.trigger) ": " (h.result) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if recent.is_empty() { p.quiet id="no-recent" { "No twinned call of yours seen yet." } }
+            p.hint { "The calls twinctl has seen since it started, from the PBX's events (the settings store keeps changes, not calls)." }
+        }
         form method="post" action=(action) id="settings" {
             input type="hidden" name="csrf" value=(s.csrf);
             @if let Some(n) = node { input type="hidden" name="node" value=(n); }
             section.card aria-labelledby="h-twin" {
                 h2 id="h-twin" { "Twinning" }
-                (field_input("enabled", "Twinning", &v("enabled"), "yesno", errors))
-                (field_input("dnd", "Do not disturb", &v("dnd"), "yesno", errors))
-                (field_input("confirm", "Press 1 to accept on the mobile", &v("confirm"), "yesno", errors))
-                (field_input("caller_id", "Caller ID shown on the mobile (original, did, extension or a number)", &v("caller_id"), "text", errors))
+                (field_input("enabled", "Twinning", &v("enabled"), "yesno", errors, runtime))
+                (field_input("dnd", "Do not disturb", &v("dnd"), "yesno", errors, runtime))
+                (field_input("confirm", "Press 1 to accept on the mobile", &v("confirm"), "yesno", errors, runtime))
+                (field_input("caller_id", "Caller ID shown on the mobile (original, did, extension or a number)", &v("caller_id"), "text", errors, runtime))
             }
             section.card aria-labelledby="h-numbers" {
                 h2 id="h-numbers" { "Numbers" }
                 fieldset {
                     legend { "Mobile" }
-                    (field_input("mobile", "Number", &v("mobile"), "text", errors))
-                    (field_input("dial_delay", "Delay before it rings (s)", &v("dial_delay"), "number", errors))
-                    (field_input("answer_guard", "Answer guard (s)", &v("answer_guard"), "number", errors))
-                    (field_input("ring_time", "Ring time (s)", &v("ring_time"), "number", errors))
+                    (field_input("mobile", "Number", &v("mobile"), "text", errors, runtime))
+                    (field_input("dial_delay", "Delay before it rings (s)", &v("dial_delay"), "number", errors, runtime))
+                    (field_input("answer_guard", "Answer guard (s)", &v("answer_guard"), "number", errors, runtime))
+                    (field_input("ring_time", "Ring time (s)", &v("ring_time"), "number", errors, runtime))
                 }
                 @for n in 2..=10u8 {
                     @let p = format!("mobile{n}");
@@ -973,33 +1173,33 @@ fn user_page(
                         summary { "Mobile " (n) @if used { ": " (v(&p)) } }
                         fieldset {
                             legend { "Mobile " (n) }
-                            (field_input(&p, "Number", &v(&p), "text", errors))
-                            (field_input(&format!("{p}_enabled"), "Rings", &v(&format!("{p}_enabled")), "yesno", errors))
-                            (field_input(&format!("{p}_dial_delay"), "Delay before it rings (s)", &v(&format!("{p}_dial_delay")), "number", errors))
-                            (field_input(&format!("{p}_answer_guard"), "Answer guard (s)", &v(&format!("{p}_answer_guard")), "number", errors))
-                            (field_input(&format!("{p}_ring_time"), "Ring time (s)", &v(&format!("{p}_ring_time")), "number", errors))
+                            (field_input(&p, "Number", &v(&p), "text", errors, runtime))
+                            (field_input(&format!("{p}_enabled"), "Rings", &v(&format!("{p}_enabled")), "yesno", errors, runtime))
+                            (field_input(&format!("{p}_dial_delay"), "Delay before it rings (s)", &v(&format!("{p}_dial_delay")), "number", errors, runtime))
+                            (field_input(&format!("{p}_answer_guard"), "Answer guard (s)", &v(&format!("{p}_answer_guard")), "number", errors, runtime))
+                            (field_input(&format!("{p}_ring_time"), "Ring time (s)", &v(&format!("{p}_ring_time")), "number", errors, runtime))
                         }
                     }
                 }
             }
             section.card aria-labelledby="h-callers" {
                 h2 id="h-callers" { "Callers" }
-                (field_input("block_callers", "Never ring my mobiles for (numbers or prefixes*, comma-separated)", &v("block_callers"), "text", errors))
-                (field_input("allow_callers", "Ring my mobiles only for (empty: everyone)", &v("allow_callers"), "text", errors))
-                (field_input("schedule", "Schedule (as text)", &schedule, "text", errors))
+                (field_input("block_callers", "Never ring my mobiles for (numbers or prefixes*, comma-separated)", &v("block_callers"), "text", errors, runtime))
+                (field_input("allow_callers", "Ring my mobiles only for (empty: everyone)", &v("allow_callers"), "text", errors, runtime))
+                (field_input("schedule", "Schedule (as text)", &schedule, "text", errors, runtime))
                 p.words id="schedule-words" { (schedule_words(&schedule)) }
             }
             @if admin {
                 section.card aria-labelledby="h-admin" {
                     h2 id="h-admin" { "Administrator's fields" }
-                    (field_input("hunt_group_calls", "Hunt-group calls ring the mobiles", &v("hunt_group_calls"), "yesno", errors))
-                    (field_input("forwarded_calls", "Forwarded calls ring the mobiles", &v("forwarded_calls"), "yesno", errors))
-                    (field_input("accountcode", "Account code", &v("accountcode"), "text", errors))
-                    (field_input("caller_id_fallback", "Caller ID fallback", &v("caller_id_fallback"), "text", errors))
-                    (field_input("pin", "New PIN", "", "secret", errors))
-                    (field_input("mobile_access", "Mobile Direct Access (dial out from the mobile, with the PIN)", &v("mobile_access"), "yesno", errors))
-                    (field_input("mobile_callback", "Mobile Callback", &v("mobile_callback"), "yesno", errors))
-                    (field_input("access_rate", "Access and callback calls an hour, at most", &v("access_rate"), "number", errors))
+                    (field_input("hunt_group_calls", "Hunt-group calls ring the mobiles", &v("hunt_group_calls"), "yesno", errors, runtime))
+                    (field_input("forwarded_calls", "Forwarded calls ring the mobiles", &v("forwarded_calls"), "yesno", errors, runtime))
+                    (field_input("accountcode", "Account code", &v("accountcode"), "text", errors, runtime))
+                    (field_input("caller_id_fallback", "Caller ID fallback", &v("caller_id_fallback"), "text", errors, runtime))
+                    (field_input("pin", "New PIN", "", "secret", errors, runtime))
+                    (field_input("mobile_access", "Mobile Direct Access (dial out from the mobile, with the PIN)", &v("mobile_access"), "yesno", errors, runtime))
+                    (field_input("mobile_callback", "Mobile Callback", &v("mobile_callback"), "yesno", errors, runtime))
+                    (field_input("access_rate", "Access and callback calls an hour, at most", &v("access_rate"), "number", errors, runtime))
                     p.hint { "Desk: " code { (v("desk")) } " (set in the configuration file only)" }
                 }
             }
@@ -1034,7 +1234,7 @@ fn user_page(
         }
     };
     let title = format!("Twinning for {user}");
-    let live = Some(format!("{action}/live"));
+    let live = Some(format!("{action}/live?after={after}"));
     session_page(s, status, &title, live, body)
 }
 
@@ -1192,12 +1392,35 @@ async fn handover(
     Redirect::to(&format!("/users/{}", url_part(&user))).into_response()
 }
 
-fn sse(state: &AppState, only: Option<String>) -> Response {
-    let stream = BroadcastStream::new(state.console.subscribe()).filter_map(move |item| {
+/// The live stream of a page: the events recorded after `after` (the number the page was
+/// rendered at) first, then each as it comes; only `only`'s, for a user's page.
+fn sse(state: &AppState, only: Option<String>, after: Option<u64>) -> Response {
+    let live = &state.web.live;
+    // Subscribed before the backlog is read: an event recorded in between comes both ways,
+    // and its number says to send it once.
+    let rx = live.tx.subscribe();
+    let backlog: Vec<(u64, Event)> = match after {
+        Some(after) => live
+            .ring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .iter()
+            .filter(|(n, _)| *n > after)
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let sent = backlog.last().map_or(after.unwrap_or(0), |(n, _)| *n);
+    // The backlog is sent whole; a live event is sent unless the backlog had it.
+    let backlog = futures_util::stream::iter(backlog.into_iter().map(|x| (true, Ok(x))));
+    let live_events = BroadcastStream::new(rx).map(|x| (false, x));
+    let stream = backlog.chain(live_events).filter_map(move |(from_backlog, item)| {
         let only = only.clone();
         async move {
-            let e = match item {
-                Ok(e) => e,
+            let (n, e) = match item {
+                Ok((n, _)) if !from_backlog && n <= sent => return None,
+                Ok(x) => x,
                 Err(_) => {
                     return Some(Ok::<_, Infallible>(
                         axum::response::sse::Event::default().event("lagged").data("-"),
@@ -1211,11 +1434,23 @@ fn sse(state: &AppState, only: Option<String>) -> Response {
             }
             Some(Ok(axum::response::sse::Event::default()
                 .event(e.kind.type_name())
+                .id(n.to_string())
                 .json_data(&e)
                 .unwrap_or_else(|_| axum::response::sse::Event::default().comment("-"))))
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// Where a page's stream starts: after the last event it had, when the browser reconnects
+/// (`Last-Event-ID`), else after the number the page was rendered at.
+fn stream_start(headers: &HeaderMap, q: &LiveQuery) -> Option<u64> {
+    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).or(q.after)
+}
+
+#[derive(Deserialize)]
+struct LiveQuery {
+    after: Option<u64>,
 }
 
 /// The user whose page an event belongs on. A refused request is the security log's, not
@@ -1231,6 +1466,7 @@ async fn user_live(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(user): Path<String>,
+    Query(q): Query<LiveQuery>,
 ) -> Response {
     let s = match need_session(&state, &headers) {
         Ok(s) => s,
@@ -1239,12 +1475,16 @@ async fn user_live(
     if !s.who.may_see(&user) {
         return forbidden_user();
     }
-    sse(&state, Some(user))
+    sse(&state, Some(user), stream_start(&headers, &q))
 }
 
-async fn admin_live(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+async fn admin_live(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<LiveQuery>,
+) -> Response {
     match need_admin(&state, &headers) {
-        Ok(_) => sse(&state, None),
+        Ok(_) => sse(&state, None, stream_start(&headers, &q)),
         Err(r) => r,
     }
 }
@@ -1283,6 +1523,7 @@ async fn admin_calls(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         Ok(s) => s,
         Err(r) => return r,
     };
+    let after = state.web.live.last();
     let live = state.console.calls();
     let timelines: Vec<(String, Timeline)> = state
         .web
@@ -1319,7 +1560,7 @@ async fn admin_calls(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         }
         @if live.is_empty() && timelines.is_empty() { p.quiet id="no-calls" { "No twinned call seen yet." } }
     };
-    session_page(&s, StatusCode::OK, "Live calls", Some("/admin/live".to_string()), body)
+    session_page(&s, StatusCode::OK, "Live calls", Some(format!("/admin/live?after={after}")), body)
 }
 
 async fn admin_users(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -1373,30 +1614,62 @@ async fn admin_audit(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let rows: Vec<AuditEntry> = state
-        .web
-        .audit()
-        .into_iter()
-        .filter(|a| q.user.is_empty() || a.user == q.user)
-        .filter(|a| q.kind.is_empty() || a.kind == q.kind)
-        .filter(|a| q.source.is_empty() || a.source.contains(&q.source))
-        .filter(|a| q.field.is_empty() || a.field == q.field)
-        .take(500)
-        .collect();
+    // The store keeps every node's changes and refusals; PIN failures and handovers, and
+    // everything where there is no store, come from the events this console has seen.
+    let from_store =
+        state.web.store_dsn.clone().filter(|_| ["", "changed", "refused"].contains(&q.kind.as_str()));
+    let mut store_error = None;
+    let mut rows: Option<Vec<AuditEntry>> = None;
+    if let Some(dsn) = from_store {
+        let query = twinning_cluster::AuditQuery {
+            user: q.user.clone(),
+            surface: q.source.clone(),
+            outcome: q.kind.clone(),
+            field: q.field.clone(),
+            limit: 500,
+        };
+        let read =
+            tokio::task::spawn_blocking(move || twinning_cluster::audit::read(dsn.expose(), &query)).await;
+        match read {
+            Ok(Ok(found)) => rows = Some(found.into_iter().map(audit_entry_of_row).collect()),
+            Ok(Err(e)) => store_error = Some(e),
+            Err(_) => store_error = Some("the store's read failed".into()),
+        }
+    }
+    let stored = rows.is_some();
+    let rows: Vec<AuditEntry> = rows.unwrap_or_else(|| {
+        state
+            .web
+            .audit()
+            .into_iter()
+            .filter(|a| q.user.is_empty() || a.user == q.user)
+            .filter(|a| q.kind.is_empty() || a.kind == q.kind)
+            .filter(|a| q.source.is_empty() || a.source.contains(&q.source))
+            .filter(|a| q.field.is_empty() || a.field == q.field)
+            .take(500)
+            .collect()
+    });
     let body = html! {
         form.card.filters method="get" action="/admin/audit" {
-            label for="a-user" { "User" } input id="a-user" name="user" value=(q.user);
-            label for="a-kind" { "What" }
-            select id="a-kind" name="kind" {
-                @for (k, w) in [("", "everything"), ("changed", "changes"), ("refused", "refusals"), ("pin", "PIN failures"), ("handover", "handovers")] {
-                    option value=(k) selected[q.kind == k] { (w) }
+            div { label for="a-user" { "User" } input id="a-user" name="user" value=(q.user); }
+            div {
+                label for="a-kind" { "What" }
+                select id="a-kind" name="kind" {
+                    @for (k, w) in [("", "everything"), ("changed", "changes"), ("refused", "refusals"), ("pin", "PIN failures"), ("handover", "handovers")] {
+                        option value=(k) selected[q.kind == k] { (w) }
+                    }
                 }
             }
-            label for="a-source" { "Source contains" } input id="a-source" name="source" value=(q.source);
-            label for="a-field" { "Field" } input id="a-field" name="field" value=(q.field);
+            div { label for="a-source" { "Surface (source) contains" } input id="a-source" name="source" value=(q.source); }
+            div { label for="a-field" { "Field" } input id="a-field" name="field" value=(q.field); }
             button type="submit" { "Filter" }
         }
-        p.hint { "From the events this console has seen since it started (the module's own audit events)." }
+        @if let Some(e) = &store_error { p.error role="alert" id="store-error" { "The store's audit could not be read: " (e) } }
+        @if stored {
+            p.hint id="audit-from" data-from="store" { "From the shared store's twinning_audit table: every node's changes and refusals, newest first." }
+        } @else {
+            p.hint id="audit-from" data-from="events" { "From the events this console has seen since it started (the module's own audit events)." }
+        }
         table id="audit" {
             thead { tr { th scope="col" { "When" } th scope="col" { "Node" } th scope="col" { "What" } th scope="col" { "User" } th scope="col" { "Field" } th scope="col" { "Value" } th scope="col" { "Was" } th scope="col" { "Source" } th scope="col" { "Reason" } } }
             tbody {
@@ -1411,6 +1684,112 @@ async fn admin_audit(
         @if rows.is_empty() { p.quiet { "Nothing matches." } }
     };
     session_page(&s, StatusCode::OK, "Audit trail", None, body)
+}
+
+/// A row of the store's audit table as the page shows it.
+fn audit_entry_of_row(r: twinning_cluster::AuditRow) -> AuditEntry {
+    AuditEntry {
+        at_ms: r
+            .at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        node: r.node,
+        kind: if r.outcome == "refused" { "refused" } else { "changed" },
+        user: r.user,
+        field: r.field,
+        value: r.new_value.unwrap_or_default(),
+        old_value: r.old_value.unwrap_or_default(),
+        source: r.surface,
+        reason: r.reason.unwrap_or_default(),
+    }
+}
+
+async fn admin_charts(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    use crate::charts::{bars, Stack};
+    let s = match need_admin(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = crate::event::now_ms();
+    // Scraped again when the last scrape is old, or lacks a node that is up now (it came up
+    // since): a node's counters count from the first scrape that has it.
+    let up: Vec<String> = state
+        .console
+        .nodes()
+        .into_iter()
+        .filter(|n| n.state == crate::model::NodeState::Up)
+        .map(|n| n.name)
+        .collect();
+    let stale = {
+        let h = state.web.charts.lock().unwrap_or_else(|e| e.into_inner());
+        h.last_at().is_none_or(|t| now.saturating_sub(t) > 2000) || up.iter().any(|n| !h.last_has(n))
+    };
+    if stale {
+        scrape(&state).await;
+    }
+    let minutes = state.web.charts.lock().unwrap_or_else(|e| e.into_inner()).minutes(crate::event::now_ms());
+    // Each counter of a family, per minute: its label values and their stacks.
+    let stacks = |prefix: &str| -> (Vec<String>, Vec<(u64, Stack)>) {
+        let mut names: Vec<String> = minutes
+            .iter()
+            .flat_map(|m| m.counts.keys())
+            .filter_map(|k| k.strip_prefix(prefix))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names.dedup();
+        let per_minute = minutes
+            .iter()
+            .map(|m| {
+                let stack = names
+                    .iter()
+                    .map(|n| (n.clone(), m.counts.get(&format!("{prefix}{n}")).copied().unwrap_or(0.0)))
+                    .collect();
+                (m.minute, stack)
+            })
+            .collect();
+        (names, per_minute)
+    };
+    let (statuses, by_status) = stacks("calls|");
+    let answers: Vec<(u64, Stack)> = minutes
+        .iter()
+        .map(|m| {
+            let get = |k: &str| m.counts.get(k).copied().unwrap_or(0.0);
+            (
+                m.minute,
+                vec![
+                    ("answered".to_owned(), get("legs|answered")),
+                    ("guarded".to_owned(), get("legs|guarded")),
+                ],
+            )
+        })
+        .collect();
+    let (answered, guarded) = answers.iter().fold((0.0, 0.0), |(a, g), (_, s)| (a + s[0].1, g + s[1].1));
+    let rate = if answered + guarded > 0.0 {
+        format!(
+            "{:.0} % of the answers were guarded (taken for voicemail and dropped): {guarded} of {}.",
+            guarded * 100.0 / (answered + guarded),
+            answered + guarded
+        )
+    } else {
+        "No leg answered in the last 30 minutes.".to_owned()
+    };
+    // The answering leg: the counter by the leg that had each answered call at its end.
+    let (legs, by_leg) = stacks("answered|");
+    let status_names: Vec<&str> = statuses.iter().map(String::as_str).collect();
+    let leg_names: Vec<&str> = legs.iter().map(String::as_str).collect();
+    let body = html! {
+        p.hint { "Per minute, over the last 30 minutes, from every node's metrics (twinning_calls_total, twinning_legs_total, twinning_answered_calls_total), scraped by this console every 20 s and when this page is asked for." }
+        section.card { (bars("chart-calls", "Calls ended per minute, by outcome", &by_status, &status_names, "calls")) }
+        section.card {
+            (bars("chart-guarded", "Answers per minute: real (answered) and guarded (taken for voicemail and dropped)", &answers, &["answered", "guarded"], "answers"))
+            p id="guarded-rate" { (rate) }
+        }
+        section.card {
+            (bars("chart-legs", "Answered calls per minute, by the leg that had the call at its end", &by_leg, &leg_names, "calls"))
+        }
+    };
+    session_page(&s, StatusCode::OK, "Charts", None, body)
 }
 
 async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -1432,6 +1811,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/calls", get(admin_calls))
         .route("/admin/users", get(admin_users))
         .route("/admin/audit", get(admin_audit))
+        .route("/admin/charts", get(admin_charts))
         .route("/admin/live", get(admin_live))
         .route("/static/twinning.css", get(stylesheet))
         .route("/static/twinning.js", get(script))
@@ -1492,6 +1872,80 @@ mod tests {
         assert!(!may_change(&Who::Admin("a".into()), "desk"));
         assert!(u.may_see("1001") && !u.may_see("1002") && Who::Admin("a".into()).may_see("1002"));
         assert_eq!(u.source(), "web:1001");
+    }
+
+    /// The events of a page's stream, by type, until `want` of them came.
+    async fn streamed(r: Response, want: usize) -> Vec<String> {
+        use http_body_util::BodyExt;
+        let mut body = r.into_body();
+        let mut text = String::new();
+        let mut out = Vec::new();
+        while out.len() < want {
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .expect("the stream went quiet")
+                .expect("the stream ended")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+            out = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .map(|d| {
+                    serde_json::from_str::<serde_json::Value>(d).unwrap()["field"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_page_streams_every_event_after_the_one_it_was_rendered_at() {
+        let fake = crate::fake::FakeAmi::start().await;
+        let text = format!(
+            "[[node]]\nname='pbx1'\nkind='asterisk'\naddress='{}'\nusername='u'\nsecret='right'\n",
+            fake.address
+        );
+        let config = crate::config::Config::parse(&text, std::path::Path::new(".")).unwrap();
+        let console = Arc::new(crate::console::Console::start(&config));
+        let state = AppState::new(&config, console);
+        let change = |field: &str| {
+            Event::new(
+                "pbx1",
+                crate::config::Pbx::Asterisk,
+                EventKind::Settings {
+                    user: "1001".into(),
+                    field: field.into(),
+                    value: "yes".into(),
+                    old_value: "no".into(),
+                    source: "ami".into(),
+                    channel: String::new(),
+                    origin_node: String::new(),
+                },
+            )
+        };
+        state.web.live.record(change("one"));
+        let rendered_at = state.web.live.last();
+        // Two events come between the page and its stream, one after it connected.
+        state.web.live.record(change("two"));
+        state.web.live.record(change("three"));
+        let r = sse(&state, Some("1001".into()), Some(rendered_at));
+        state.web.live.record(change("four"));
+        assert_eq!(streamed(r, 3).await, ["two", "three", "four"]);
+        // A browser reconnecting after "three" (Last-Event-ID) gets "four" only, once.
+        let mut h = HeaderMap::new();
+        h.insert("last-event-id", HeaderValue::from_static("3"));
+        let r = sse(&state, Some("1001".into()), stream_start(&h, &LiveQuery { after: Some(rendered_at) }));
+        state.web.live.record(change("five"));
+        assert_eq!(streamed(r, 2).await, ["four", "five"]);
+        // Another user's page gets none of them.
+        let r = sse(&state, Some("1002".into()), Some(0));
+        let quiet = tokio::time::timeout(Duration::from_millis(300), streamed(r, 1)).await;
+        assert!(quiet.is_err(), "{quiet:?}");
     }
 
     #[test]

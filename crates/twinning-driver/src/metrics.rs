@@ -43,6 +43,12 @@ macro_rules! family {
 }
 
 family!(CALLS, "twinning_calls_total", Counter, "Twinned calls ended, by status.");
+family!(
+    ANSWERED_BY,
+    "twinning_answered_calls_total",
+    Counter,
+    "Answered twinned calls, by the leg that had the call at its end (desk, mobile, mobile2 ...)."
+);
 family!(LEGS, "twinning_legs_total", Counter, "Legs by outcome (and reason for refused or failed legs).");
 family!(HANDOVERS, "twinning_handovers_total", Counter, "Handovers by trigger and result.");
 family!(CHANGES, "twinning_settings_changes_total", Counter, "Settings changes in force, by surface.");
@@ -72,8 +78,9 @@ family!(
 
 /// Every family, in the order they are shown; a family with no sample yet is still shown
 /// with its zero, so a dashboard sees it from the start.
-pub const FAMILIES: [Family; 12] = [
+pub const FAMILIES: [Family; 13] = [
     CALLS,
+    ANSWERED_BY,
     LEGS,
     HANDOVERS,
     CHANGES,
@@ -132,8 +139,11 @@ impl Counters {
     /// What a call's notification counts.
     pub fn observe(&self, n: &Notification) {
         match n {
-            Notification::End { status, .. } => {
-                self.add(CALLS, vec![("status", status.name().to_lowercase())])
+            Notification::End { status, answered_by, .. } => {
+                self.add(CALLS, vec![("status", status.name().to_lowercase())]);
+                if let Some(leg) = answered_by {
+                    self.add(ANSWERED_BY, vec![("leg", leg.name().to_string())]);
+                }
             }
             Notification::Leg { notice, .. } => {
                 let (outcome, reason) = match notice {
@@ -251,7 +261,7 @@ mod tests {
         });
         c.observe(&Notification::End {
             status: CallStatus::Answered,
-            answered_by: None,
+            answered_by: Some(LegKind::Mobile(2)),
             duration: Default::default(),
         });
         c.observe(&Notification::Leg {
@@ -269,6 +279,8 @@ mod tests {
         assert!(text.contains("twinning_legs_total{outcome=\"failed\",reason=\"busy\"} 1\n"), "{text}");
         assert!(text.contains("twinning_legs_total{outcome=\"refused\",reason=\"cap\"} 1\n"), "{text}");
         assert!(text.contains("twinning_cap_refusals_total 1\n"), "{text}");
+        assert!(text.contains("twinning_answered_calls_total{leg=\"mobile2\"} 1\n"), "{text}");
+        assert_eq!(text.matches("twinning_answered_calls_total{").count(), 1, "no leg, no sample: {text}");
         assert!(text.contains("twinning_pin_failures_total 0\n"), "{text}");
         assert!(text.contains("twinning_live_calls 3\n"), "{text}");
         assert!(text.contains("# TYPE twinning_live_calls gauge\n"), "{text}");

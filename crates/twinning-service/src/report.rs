@@ -30,10 +30,26 @@ pub fn listed_fields(user: &UserSettings) -> impl Iterator<Item = Field> + '_ {
     })
 }
 
-/// The headers of one `TwinningUser` event (without `Event:` and `ActionID:`).
-pub fn ami_user(id: &UserId, user: &UserSettings) -> Vec<(String, String)> {
+/// The header of a `TwinningUser` event that names where values come from: the fields a
+/// runtime change set (every other value is the configuration file's), comma-separated.
+pub const RUNTIME_FIELDS_HEADER: &str = "RuntimeFields";
+
+/// The fields of `id` whose value in force a runtime change set, not the configuration
+/// file, in field order.
+pub fn runtime_fields(settings: &Settings, id: &UserId) -> Vec<Field> {
+    let mut out: Vec<Field> = settings.overrides().filter(|(u, _, _)| *u == id).map(|(_, f, _)| f).collect();
+    out.sort_by_key(|f| Field::ALL.iter().position(|a| a == f));
+    out.dedup();
+    out
+}
+
+/// The headers of one `TwinningUser` event (without `Event:` and `ActionID:`): the user,
+/// each field, then `RuntimeFields`.
+pub fn ami_user(settings: &Settings, id: &UserId, user: &UserSettings) -> Vec<(String, String)> {
     let mut headers = vec![("User".to_owned(), id.to_string())];
     headers.extend(listed_fields(user).map(|f| (ami_header(f), user.display(f))));
+    let runtime: Vec<&str> = runtime_fields(settings, id).iter().map(|f| f.name()).collect();
+    headers.push((RUNTIME_FIELDS_HEADER.to_owned(), runtime.join(",")));
     headers
 }
 
@@ -66,8 +82,7 @@ pub fn users_table(settings: &Settings) -> String {
 
 /// `twinning show user <user>`: every field, and which ones a runtime change overrides.
 pub fn user_detail(settings: &Settings, id: &UserId, user: &UserSettings) -> String {
-    let overridden: Vec<Field> =
-        settings.overrides().filter(|(u, _, _)| *u == id).map(|(_, f, _)| f).collect();
+    let overridden = runtime_fields(settings, id);
     let mut out = format!("Twinning user {id}\n");
     for f in listed_fields(user) {
         let note = if overridden.contains(&f) { "  (runtime)" } else { "" };
@@ -108,9 +123,22 @@ mod tests {
         assert_eq!(ami_header(Field::HuntGroupCalls), "HuntGroupCalls");
         let s = settings();
         let (id, u) = s.users().next().unwrap();
-        let h = ami_user(id, u);
+        let h = ami_user(&s, id, u);
         assert!(h.contains(&("DialDelay".into(), "0".into())));
         assert!(h.contains(&("Pin".into(), "****".into())));
+        assert_eq!(h.last(), Some(&("RuntimeFields".into(), String::new())), "all from the file");
+    }
+
+    #[test]
+    fn ami_user_names_the_fields_a_runtime_change_set() {
+        let mut s = settings();
+        s.set("1001", "ring_time", "30").unwrap();
+        s.set("1001", "dnd", "yes").unwrap();
+        let id = UserId::parse("1001").unwrap();
+        let h = ami_user(&s, &id, s.user("1001").unwrap());
+        assert_eq!(h.last(), Some(&("RuntimeFields".into(), "ring_time,dnd".into())), "{h:?}");
+        assert!(!h.iter().any(|(k, _)| k == "Runtime"), "the header is not a field's");
+        assert!(Field::ALL.iter().all(|&f| ami_header(f) != RUNTIME_FIELDS_HEADER));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `scripts/demo --web`: the demo PBX with `twinctl serve` and its web pages. A demo user
 //! (1001, PIN 1234) and an admin (admin / demo-admin) log in; each press of Enter places
-//! a SIPp call to 1001 that the desk answers after 3 s and that lasts two minutes, so the
-//! page's "Send to mobile" and "Take back to desk" can move it while SIPp phones answer.
+//! a SIPp call to 1001 that the desk answers after 2 s and that lasts two minutes, so the
+//! page's "Send to mobile" and "Take back to desk" can move it while SIPp phones answer:
+//! the desk answers every call it gets (the pull rings it again), the trunk answers the
+//! mobile after 4 s (so the desk wins the first ringing, and a push is answered).
 
 use std::io::BufRead;
 
@@ -35,16 +37,21 @@ fn main() {
     println!("\n== twinctl serve: the web pages of the demo PBX\n");
     println!("  user page:  http://127.0.0.1:{}/login      extension 1001, PIN 1234", serve.port);
     println!("  admin:      http://127.0.0.1:{}/admin/login  admin / demo-admin", serve.port);
-    println!("\nPress Enter to place a call to 1001 (the desk answers after 3 s, the call lasts 2 min;");
-    println!("the trunk answers the mobile at once), Ctrl-D or Ctrl-C to stop.\n");
+    println!("\nPress Enter to place a call to 1001 (the desk answers after 2 s, the mobile after 4 s;");
+    println!("the call lasts 2 min), then push and pull it from the page. Ctrl-D or Ctrl-C stops.\n");
     let mut phones = Vec::new();
     for line in std::io::stdin().lock().lines() {
         if line.is_err() {
             break;
         }
         phones.clear();
-        phones.push(Phone::uas(&pbx, "desk", ports.desk, &Answer::After { after_ms: 3000, dtmf: vec![] }));
-        phones.push(Phone::trunk(&pbx, "trunk", ports.mobile, &[("07700900123", 500)], 4));
+        phones.push(Phone::uas_all(
+            &pbx,
+            "desk",
+            ports.desk,
+            &Answer::After { after_ms: 2000, dtmf: vec![] },
+        ));
+        phones.push(Phone::trunk(&pbx, "trunk", ports.mobile, &[("07700900123", 4000)], 10));
         phones.push(Phone::call(&pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 120_000 }));
         println!("calling 1001: watch the page");
     }

@@ -262,6 +262,7 @@ pub const EVENTS: &[Event] = &[
         fields: &[
             ("User", "The user."),
             ("<Field>", "One header per field, the field's name in CamelCase (`dial_delay` is `DialDelay`, `mobile3_ring_time` is `Mobile3RingTime`); destinations 2 … 10 only when in use. `Pin` is `****` when set, else empty."),
+            ("RuntimeFields", "Where the values come from: the fields (by their names, `ring_time,mobile2`) whose value a runtime change set (AMI, ESL, the dialplan, a feature code, twinctl, the web pages, or the shared store); every other value is twinning.conf's. Empty when all are."),
         ],
     },
     Event {
@@ -297,7 +298,7 @@ pub const EVENTS: &[Event] = &[
         class: "reporting",
         summary: "One metric sample, in answer to `TwinningMetrics`.",
         fields: &[
-            ("Name", "The metric: `twinning_calls_total`, `twinning_legs_total`, `twinning_handovers_total`, `twinning_settings_changes_total`, `twinning_settings_refusals_total`, `twinning_pin_failures_total`, `twinning_pin_lockouts_total`, `twinning_cap_refusals_total`, `twinning_store_reconnects_total`, `twinning_live_calls`, `twinning_ringing_legs`, `twinning_store_up`."),
+            ("Name", "The metric: `twinning_calls_total`, `twinning_answered_calls_total`, `twinning_legs_total`, `twinning_handovers_total`, `twinning_settings_changes_total`, `twinning_settings_refusals_total`, `twinning_pin_failures_total`, `twinning_pin_lockouts_total`, `twinning_cap_refusals_total`, `twinning_store_reconnects_total`, `twinning_live_calls`, `twinning_ringing_legs`, `twinning_store_up`."),
             ("Type", "`counter` or `gauge`."),
             ("Help", "What it counts."),
             ("Labels", "As Prometheus writes them, without braces: `status=\"answered\"`; never a number or a user."),

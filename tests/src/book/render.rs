@@ -231,6 +231,14 @@ pub fn xml_twinning_user_parameters(indent: &str) -> String {
             xml_text(&text)
         );
     }
+    let _ = writeln!(
+        out,
+        "{indent}<parameter name=\"RuntimeFields\"><para>{}</para></parameter>",
+        xml_text(
+            "Where the values come from: the fields (by their names, `ring_time,mobile2`) whose value a runtime \
+             change set; every other value is twinning.conf's. Empty when all are."
+        )
+    );
     out
 }
 

@@ -60,6 +60,7 @@
     }
     box.appendChild(head);
     box.appendChild(el("ul", "legs"));
+    if (calls) { box.appendChild(el("ul", "handovers")); }
     root.insertBefore(box, root.firstChild);
     var none = document.getElementById(calls ? "no-call" : "no-calls");
     if (none) { none.hidden = true; }
@@ -124,6 +125,17 @@
     }
   });
   on("settings", function (e) {
+    // The value in force and where it comes from: a change is a runtime value.
+    var now = document.getElementById("f-" + e.field + "-value");
+    if (now && e.field !== "pin") {
+      now.textContent = "";
+      now.appendChild(e.value === "" ? el("em", "", "not set") : el("code", "", e.value));
+    }
+    var origin = document.getElementById("f-" + e.field + "-origin");
+    if (origin) {
+      origin.setAttribute("data-origin", "runtime");
+      origin.textContent = "changed at runtime";
+    }
     var lamp = document.getElementById("lamp-twinning");
     if (!lamp || ["enabled", "dnd", "mobile"].indexOf(e.field) < 0) { return; }
     lamp.setAttribute("data-" + e.field, e.value);
@@ -134,15 +146,74 @@
   if (!calls && !timelines) { return; }
   on("start", function (e) { callBox(e); });
   on("leg", function (e) { legState(e, e.leg, e.state); });
-  on("bridged", function (e) { answered(legState(e, e.leg, "bridged"), true); });
+  // The leg that has the call: the page hides the button that would move it there.
+  function onLeg(leg) { if (handover) { handover.setAttribute("data-leg", leg); } }
+  on("bridged", function (e) { answered(legState(e, e.leg, "bridged"), true); onLeg(e.leg); });
+  // Each handover of a call is an item of its list, its parts in data- attributes (as the
+  // server renders them), for the recent calls' row when the call ends.
   on("handover", function (e) {
-    legState(e, e.to, "handover " + e.result);
+    var box = legState(e, e.to, "handover " + e.result);
+    var words = "Handover from " + e.from + " to " + e.to + ": " + e.result + (e.detail ? " (" + e.detail + ")" : "");
+    var list = box.querySelector("ul.handovers");
+    if (list) {
+      // A result takes the place of the `started` before it.
+      var last = list.lastElementChild;
+      if (last && last.getAttribute("data-result") === "started" && last.getAttribute("data-from") === e.from &&
+          last.getAttribute("data-to") === e.to && e.result !== "started") {
+        list.removeChild(last);
+      }
+      var seen = Array.prototype.some.call(list.children, function (x) {
+        return x.getAttribute("data-at") === String(e.at_ms) && x.getAttribute("data-result") === e.result &&
+          x.getAttribute("data-to") === e.to;
+      });
+      if (seen) { return; }
+      var li = el("li", "", words);
+      li.setAttribute("data-from", e.from);
+      li.setAttribute("data-to", e.to);
+      li.setAttribute("data-trigger", e.trigger);
+      li.setAttribute("data-result", e.result);
+      li.setAttribute("data-at", String(e.at_ms));
+      list.appendChild(li);
+    }
     var r = document.getElementById("handover-result");
-    if (r) { r.textContent = "Handover from " + e.from + " to " + e.to + ": " + e.result + (e.detail ? " (" + e.detail + ")" : ""); }
+    if (r) { r.textContent = words; }
+    if (e.result === "completed") { onLeg(e.to); }
   });
+
+  function utc(ms) { return new Date(ms).toISOString().substring(11, 19) + " UTC"; }
+
+  // An ended call goes to the top of the recent calls, as the server renders them.
+  function recentRow(e, box) {
+    var table = document.getElementById("recent");
+    if (!table) { return; }
+    var tr = el("tr");
+    tr.appendChild(el("td", "", utc(e.at_ms - (e.duration_ms || 0))));
+    var caller = el("td");
+    caller.appendChild(el("code", "", e.channel || ""));
+    tr.appendChild(caller);
+    tr.appendChild(el("td", "status", e.status));
+    tr.appendChild(el("td", "answered", e.answered_by || "nobody"));
+    tr.appendChild(el("td", "", Math.round((e.duration_ms || 0) / 1000) + " s"));
+    var cell = el("td", "handovers");
+    var done = box.querySelectorAll("ul.handovers li");
+    if (!done.length) { cell.textContent = "none"; }
+    Array.prototype.forEach.call(done, function (h) {
+      var a = function (n) { return h.getAttribute("data-" + n) || ""; };
+      var step = el("span", "step", a("from") + " to " + a("to") + " by " + a("trigger") + ": " + a("result"));
+      step.title = utc(Number(a("at")));
+      cell.appendChild(step);
+    });
+    tr.appendChild(cell);
+    var body = table.tBodies[0];
+    body.insertBefore(tr, body.firstChild);
+    var none = document.getElementById("no-recent");
+    if (none) { none.hidden = true; }
+  }
+
   on("end", function (e) {
     var box = callBox(e);
     if (calls) {
+      recentRow(e, box);
       box.parentNode.removeChild(box);
       answered(box, false);
       var none = document.getElementById("no-call");
