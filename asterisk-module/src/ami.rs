@@ -74,7 +74,15 @@ fn handover(req: &Request) {
     if user.is_empty() {
         return req.error("missing header: User");
     }
-    match DRIVER.handover(&user, to) {
+    // A control plane names the user it acts for; the handover's events say so.
+    let source = match req.header(c"Source").as_str() {
+        "" => Source::Ami,
+        agent => match Source::agent(agent) {
+            Ok(s) => s,
+            Err(e) => return req.error(&e),
+        },
+    };
+    match DRIVER.handover(&user, to, &source) {
         Ok(()) => req.ack(&format!("handover of {user}'s call to the {to} started")),
         Err(e) => req.error(&format!("handover refused: {}", printable(&e))),
     }

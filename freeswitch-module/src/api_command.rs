@@ -17,7 +17,7 @@ pub static API: Api = Api {
     name: c"twinning",
     description: c"Mobile twinning: settings, handover and live calls",
     syntax:
-        c"status [user] | set <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | reload | help",
+        c"status [user] | set <user> <field> <value> | set-as <agent> <user> <field> <value> | handover <user> desk|mobile|mobile2..10 [<agent>] | state <user> | calls | store | metrics | checkpin <user> <pin> [<agent>] | reload | help",
     run,
 };
 
@@ -58,9 +58,16 @@ fn run(line: &str, session: Option<Session>) -> String {
             };
             DRIVER.check_pin(&user, &pin, &source).map(|r| format!("+OK {}\n", r.name()))
         }
-        ApiCommand::Handover { user, to } => DRIVER
-            .handover(&user, to)
-            .map(|()| format!("+OK handover of {} to {} started\n", printable(&user), to.name())),
+        ApiCommand::Handover { user, to, agent } => {
+            let source = match agent.as_deref().map(Source::agent) {
+                Some(Err(e)) => return format!("-ERR {e}\n"),
+                Some(Ok(s)) => s,
+                None => Source::Esl,
+            };
+            DRIVER
+                .handover(&user, to, &source)
+                .map(|()| format!("+OK handover of {} to {} started\n", printable(&user), to.name()))
+        }
         ApiCommand::State(user) => lamp_states(&user),
         ApiCommand::Calls => Ok(DRIVER.calls_report()),
         ApiCommand::Store => DRIVER.store_report(),

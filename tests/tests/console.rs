@@ -528,11 +528,13 @@ fn handover_moves_a_live_call() {
     // The desk was cancelled; its phone goes, and a new one takes its port.
     first_desk.wait(Duration::from_secs(5));
     let mut desk = Phone::uas(&pbx, "desk2", ports.desk, &ring(800));
-    let out = config.run(&["--json", "handover", "1001", "desk"]);
+    let out = config.run(&["--json", "--as", "alice", "handover", "1001", "desk"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(json(&out.stdout)["node"], "pbx1");
     let h = ami.event("TwinningHandover", &[("Result", "completed")], WAIT).expect("the handover completes");
     assert_eq!((h.must("From"), h.must("To")), ("mobile", "desk"));
+    // Who asked is in the handover's events, as a change's source is in its audit event.
+    assert_eq!((h.must("Trigger"), h.get("Source")), ("ami", Some("console:alice")), "{h:?}");
     let end = ami.event("TwinningEnd", &[], WAIT).expect("the call ends");
     assert_eq!(end.must("AnsweredBy"), "desk");
     assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());

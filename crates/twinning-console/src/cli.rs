@@ -284,13 +284,16 @@ async fn async_run(cli: Cli, config: Config) -> i32 {
                 Err(e) => fail(&e),
             }
         }
-        Command::Handover { user, to } => match console.handover(user, to, node).await {
-            Ok(d) if cli.json => print_json(&d),
-            Ok(d) => {
-                println!("{}: {}", d.node, d.message);
-                exit::OK
-            }
-            Err(e) => fail(&e),
+        Command::Handover { user, to } => match source(&cli) {
+            Err(code) => code,
+            Ok(source) => match console.handover(user, to, &source, node).await {
+                Ok(d) if cli.json => print_json(&d),
+                Ok(d) => {
+                    println!("{}: {}", d.node, d.message);
+                    exit::OK
+                }
+                Err(e) => fail(&e),
+            },
         },
         Command::Calls => {
             let calls = console.calls();

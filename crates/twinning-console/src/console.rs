@@ -235,7 +235,15 @@ impl Console {
         Ok(Done { node: n.name().to_owned(), message })
     }
 
-    pub async fn handover(&self, user: &str, to: &str, node: Option<&str>) -> Result<Done, OpError> {
+    /// Moves the user's answered call; `source` (`console:<login>`, `web:<login>`) is who
+    /// asked, whom the module's handover events name.
+    pub async fn handover(
+        &self,
+        user: &str,
+        to: &str,
+        source: &str,
+        node: Option<&str>,
+    ) -> Result<Done, OpError> {
         if twinning_core::call::LegKind::parse(to).is_none() {
             return Err(OpError::Usage(format!(
                 "handover to '{}': desk, mobile, or mobile2 ... mobile10",
@@ -243,7 +251,7 @@ impl Console {
             )));
         }
         let n = self.node_for(user, node, true)?;
-        let message = n.client()?.handover(n.name(), user, to).await?;
+        let message = n.client()?.handover(n.name(), user, to, source).await?;
         Ok(Done { node: n.name().to_owned(), message })
     }
 

@@ -203,19 +203,23 @@ impl Client {
         }
     }
 
-    pub async fn handover(&self, node: &str, user: &str, to: &str) -> Result<String, OpError> {
+    pub async fn handover(&self, node: &str, user: &str, to: &str, source: &str) -> Result<String, OpError> {
         word("a user", user)?;
         word("a destination", to)?;
+        word("a source", source)?;
         match self {
             Client::Ami(c) => {
                 let r = c
-                    .action("TwinningHandover", &[("User", user), ("To", to)])
+                    .action("TwinningHandover", &[("User", user), ("To", to), ("Source", source)])
                     .await
                     .map_err(Self::lost(node))?;
                 Ok(Self::ami_reply(node, r)?.text("Message"))
             }
             Client::Esl(c) => {
-                let r = c.api(&format!("twinning handover {user} {to}")).await.map_err(Self::lost(node))?;
+                let r = c
+                    .api(&format!("twinning handover {user} {to} {source}"))
+                    .await
+                    .map_err(Self::lost(node))?;
                 Self::esl_reply(node, r)
             }
         }

@@ -338,12 +338,12 @@ async fn patch_user(
     security(("bearer" = [])))]
 async fn handover(
     State(state): State<Arc<AppState>>,
-    _caller: Caller,
+    Caller(caller): Caller,
     Path(user): Path<String>,
     Query(q): Query<NodeQuery>,
     Json(req): Json<HandoverRequest>,
 ) -> Result<Json<Done>, ApiError> {
-    Ok(Json(state.console.handover(&user, &req.to, q.node.as_deref()).await?))
+    Ok(Json(state.console.handover(&user, &req.to, &caller.source(), q.node.as_deref()).await?))
 }
 
 /// Check a user's PIN through the module's guard and lockout (as a phone's entry is).

@@ -1384,7 +1384,7 @@ async fn handover(
         );
     }
     let node = node_for(&s, &form.node);
-    let m = match state.console.handover(&user, &form.to, node).await {
+    let m = match state.console.handover(&user, &form.to, &s.who.source(), node).await {
         Ok(d) => format!("Handover to {}: {}", form.to, d.message),
         Err(e) => format!("Handover to {} failed: {e}", form.to),
     };

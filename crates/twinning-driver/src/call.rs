@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use twinning_core::call::{
-    CallStatus, CodeKind, Command, Event, HandoverTrigger, LegKind, MobileFeature, TwinnedCall,
+    CallStatus, CodeKind, Command, Event, HandoverTrigger, LegKind, MobileFeature, Notification, TwinnedCall,
 };
 use twinning_core::{CallControl, DtmfCode};
 use twinning_service::call_events::call_event;
@@ -48,6 +48,9 @@ pub struct Call<H: Host> {
     pub call_control: CallControl,
     pub(crate) driver: &'static Driver<H>,
     pub(crate) id: u64,
+    /// The control plane's user who asked for the latest AMI/ESL handover, if one did: its
+    /// events say who (the audit of a handover started from twinctl or its web pages).
+    pub(crate) handover_requested_by: Mutex<Option<String>>,
     state: Mutex<CallState<H>>,
     /// Held while a step's notifications are emitted (see [`Call::step`]).
     emitting: Mutex<()>,
@@ -98,6 +101,7 @@ impl<H: Host> Call<H> {
             call_control,
             driver,
             id,
+            handover_requested_by: Mutex::new(None),
             state: Mutex::new(CallState { engine, host: H::Shared::default(), for_caller: VecDeque::new() }),
             emitting: Mutex::new(()),
             wake: Condvar::new(),
@@ -131,10 +135,7 @@ impl<H: Host> Call<H> {
         let mut rest = Vec::with_capacity(commands.len());
         for c in commands {
             match c {
-                Command::Notify(n) => {
-                    self.driver.metrics.observe(&n);
-                    self.host().emit_call_event(&self.caller, &call_event(&self.user, &n))
-                }
+                Command::Notify(n) => self.notify(&n),
                 other => rest.push(other),
             }
         }
@@ -143,6 +144,21 @@ impl<H: Host> Call<H> {
             self.driver.refresh_lamps(&self.user);
         }
         (r, rest)
+    }
+
+    /// Counts a notification and tells the PBX; an AMI/ESL handover's events name the
+    /// control plane's user who asked for it.
+    fn notify(&self, n: &Notification) {
+        self.driver.metrics.observe(n);
+        let mut e = call_event(&self.user, n);
+        if let Notification::Handover { trigger: HandoverTrigger::Ami, .. } = n {
+            if let Some(by) =
+                self.handover_requested_by.lock().unwrap_or_else(PoisonError::into_inner).clone()
+            {
+                e.fields.push(("Source", by));
+            }
+        }
+        self.host().emit_call_event(&self.caller, &e)
     }
 
     /// Feeds one event to the engine.
@@ -193,10 +209,7 @@ impl<H: Host> Call<H> {
         let mut rest = Vec::new();
         for command in commands {
             match command {
-                Command::Notify(n) => {
-                    self.driver.metrics.observe(&n);
-                    self.host().emit_call_event(&self.caller, &call_event(&self.user, &n))
-                }
+                Command::Notify(n) => self.notify(&n),
                 Command::ReleaseMobileSlot => self.driver.cap().release(),
                 Command::Finish { .. } => self.wake.notify_all(),
                 other => rest.extend(self.host().perform(self, other, here)),

@@ -411,9 +411,14 @@ impl<H: Host> Driver<H> {
     }
 
     /// `TwinningHandover` / `twinning handover`: moves the user's answered call to `to`.
-    pub fn handover(&self, user: &str, to: LegKind) -> Result<(), String> {
+    /// Moves `user`'s answered call to `to` for AMI or ESL; `source` names the control
+    /// plane's user when one asked (`console:<login>`, `web:<login>`), and the handover's
+    /// events then carry it as `Source`.
+    pub fn handover(&self, user: &str, to: LegKind, source: &Source) -> Result<(), String> {
         let call =
             self.find_answered(user).ok_or_else(|| format!("user {user} has no answered twinned call"))?;
+        let agent = matches!(source, Source::Agent { .. }).then(|| source.label());
+        *call.handover_requested_by.lock().unwrap_or_else(PoisonError::into_inner) = agent;
         call.request_handover(to, HandoverTrigger::Ami, H::Here::default())
     }
 

@@ -335,8 +335,8 @@ fn requests(driver: &'static Driver<FakePbx>, plans: &[Plan]) {
         std::thread::sleep(Duration::from_millis(at).saturating_sub(t0.elapsed()));
         let Some(call) = driver.find_answered("1001") else { continue };
         let _ = match what {
-            0 => driver.handover("1001", LegKind::MOBILE).err(),
-            1 => driver.handover("1001", LegKind::Desk).err(),
+            0 => driver.handover("1001", LegKind::MOBILE, &twinning_service::Source::Ami).err(),
+            1 => driver.handover("1001", LegKind::Desk, &twinning_service::Source::Ami).err(),
             2 => {
                 call.code_pressed(CodeRequest::PushToMobile, None, Here::Anywhere);
                 None

@@ -4,7 +4,7 @@
 use twinning_core::call::LegKind;
 
 pub const USAGE: &str =
-    "twinning status [user] | set <user> <field> <value> | set-as console:<login>|web:<login> <user> <field> <value> | handover <user> desk|mobile|mobile2..10 | state <user> | calls | store | metrics | checkpin <user> <pin> | reload | help";
+    "twinning status [user] | set <user> <field> <value> | set-as console:<login>|web:<login> <user> <field> <value> | handover <user> desk|mobile|mobile2..10 [console:<login>|web:<login>] | state <user> | calls | store | metrics | checkpin <user> <pin> | reload | help";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiCommand {
@@ -31,9 +31,12 @@ pub enum ApiCommand {
         pin: String,
         agent: Option<String>,
     },
+    /// Moves the user's answered call; a control plane names the user it acts for, whom
+    /// the handover's events then name.
     Handover {
         user: String,
         to: LegKind,
+        agent: Option<String>,
     },
     /// The user's two lamps (the twinning key and the call lamp).
     State(String),
@@ -99,18 +102,23 @@ impl ApiCommand {
             }
             "handover" => {
                 let (user, rest) = split_word(rest);
-                let (to, extra) = split_word(rest);
+                let (to, rest) = split_word(rest);
+                let (agent, extra) = split_word(rest);
+                const HANDOVER_USAGE: &str = "usage: twinning handover <user> desk|mobile (or mobile2 ... mobile10) [console:<login>|web:<login>]";
                 let Some(to) = LegKind::parse(to) else {
-                    return Err(
-                        "usage: twinning handover <user> desk|mobile (or mobile2 ... mobile10)".into()
-                    );
+                    return Err(HANDOVER_USAGE.into());
                 };
                 if user.is_empty() || !extra.is_empty() {
-                    return Err(
-                        "usage: twinning handover <user> desk|mobile (or mobile2 ... mobile10)".into()
-                    );
+                    return Err(HANDOVER_USAGE.into());
                 }
-                Ok(ApiCommand::Handover { user: user.into(), to })
+                if !agent.is_empty() {
+                    crate::Source::agent(agent).map_err(|e| format!("{e}; {HANDOVER_USAGE}"))?;
+                }
+                Ok(ApiCommand::Handover {
+                    user: user.into(),
+                    to,
+                    agent: (!agent.is_empty()).then(|| agent.to_owned()),
+                })
             }
             "state" => {
                 let (user, extra) = split_word(rest);
@@ -162,8 +170,13 @@ mod tests {
         );
         assert_eq!(
             ApiCommand::parse("handover 1001 mobile").unwrap(),
-            ApiCommand::Handover { user: "1001".into(), to: LegKind::MOBILE }
+            ApiCommand::Handover { user: "1001".into(), to: LegKind::MOBILE, agent: None }
         );
+        assert_eq!(
+            ApiCommand::parse("handover 1001 desk web:alice").unwrap(),
+            ApiCommand::Handover { user: "1001".into(), to: LegKind::Desk, agent: Some("web:alice".into()) }
+        );
+        assert!(ApiCommand::parse("handover 1001 desk web:alice more").is_err());
         assert_eq!(ApiCommand::parse("calls").unwrap(), ApiCommand::Calls);
         assert_eq!(ApiCommand::parse("store").unwrap(), ApiCommand::Store);
         assert!(ApiCommand::parse("store now").is_err());

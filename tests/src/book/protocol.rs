@@ -62,6 +62,7 @@ pub const ACTIONS: &[Action] = &[
         headers: &[
             ("User", true, "The twinning user."),
             ("To", true, "`desk`, `mobile` (the remote destination that answered last, or `mobile`), or `mobile2` … `mobile10`."),
+            ("Source", false, "A control plane acting for one of its users: `console:<login>` or `web:<login>`; the handover's events name it."),
         ],
         response: "Whether the handover started; its outcome follows as `TwinningHandover` events.",
     },
@@ -154,6 +155,7 @@ pub const EVENTS: &[Event] = &[
             ("Trigger", "`dtmf` (a code keyed during the call), `ami` (or the ESL `twinning handover`), `featurecode` (the desk's pickup, `*27`), `button` (the twinning key) or `hangup` (the mobile hung up and the desk took the held caller)."),
             ("Result", "`started`, `completed`, `noanswer`, `guarded`, `failed` or `refused`."),
             ("Detail", "Why, for results other than `started` and `completed`."),
+            ("Source", "Only when a control plane asked for the handover (trigger `ami`): `console:<login>` or `web:<login>`."),
         ],
     },
     Event {
@@ -328,8 +330,8 @@ pub const API: &[ApiForm] = &[
         summary: "As `set`, for a control plane acting for one of its users; audited with `Source: console:<login>` or `web:<login>`.",
     },
     ApiForm {
-        usage: "handover <user> desk|mobile|mobile2..10",
-        summary: "As AMI `TwinningHandover`.",
+        usage: "handover <user> desk|mobile|mobile2..10 [console:<login>|web:<login>]",
+        summary: "As AMI `TwinningHandover`; a control plane names the user it acts for, whom the handover's events name (`Source`).",
     },
     ApiForm {
         usage: "state <user>",
