@@ -41,6 +41,9 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user> [options: h f c d(s) g(s) r(s)]",
         run: twinning,
         on_panic: |s| finish(s, "FAILED", ""),
+        // The caller hears ringing from the legs, not FreeSWITCH's pre-answer (a 183 with
+        // silence), and no media before a leg is bridged.
+        without_media: true,
     },
     Application {
         name: c"twinning_pickup",
@@ -48,6 +51,7 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user>",
         run: pickup,
         on_panic: |s| s.set_variable(STATUS_VARIABLE, "FAILED"),
+        without_media: false,
     },
     // Never OK after an internal error.
     Application {
@@ -56,6 +60,7 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user> [options: a(n) t(s)]",
         run: authenticate,
         on_panic: |s| s.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name()),
+        without_media: false,
     },
     Application {
         name: c"twinning_button",
@@ -63,6 +68,7 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user>",
         run: button,
         on_panic: |s| s.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name()),
+        without_media: false,
     },
 ];
 

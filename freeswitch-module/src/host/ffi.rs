@@ -84,6 +84,9 @@ pub type switch_module_flag_t = u32;
 pub type switch_media_flag_t = u32;
 pub type switch_session_ctl_t = c_uint;
 
+pub const SAF_NONE: u32 = 0;
+pub const SAF_SUPPORT_NOMEDIA: u32 = 1 << 0;
+
 pub const SMF_ECHO_ALEG: switch_media_flag_t = 1 << 1;
 pub const SMF_LOOP: switch_media_flag_t = 1 << 4;
 
