@@ -6,6 +6,10 @@
 //!
 //! Run: scripts/bench [--rounds 3] [--calls 300] [--rate 30] [--answer-ms 200]
 //!      [--hold-ms 1000] [--memory-calls 10000] [--max-rate 300] [--json FILE]
+//!
+//! With `--concurrent N` [--max-concurrent 3000] it ramps instead to N simultaneous calls of
+//! `Dial(desk&mobile)` and `Twinning()` ([--rounds] times, placed at --rate), then searches
+//! for the highest concurrency with no failed call (see `twinning_tests::bench::concurrency`).
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +17,7 @@ use twinning_tests::asterisk::{Instance, InstanceConfig};
 use twinning_tests::bench::{self, Options, Sample};
 use twinning_tests::module_build::workspace_root;
 use twinning_tests::pbx::{self, PhonePorts};
+use twinning_tests::procfs;
 use twinning_tests::sipp::{free_udp_port, Answer, Phone};
 
 fn options() -> Options {
@@ -25,6 +30,8 @@ fn options() -> Options {
         memory_calls: 10_000,
         max_rate: 300,
         json: workspace_root().join("target/bench/asterisk.json"),
+        concurrent: 0,
+        max_concurrent: 3000,
     };
     Options::from_args(o, "twinning-bench.rs")
 }
@@ -92,6 +99,22 @@ fn main() {
         Phone::uas_all(&pbx, "desk", ports.desk, &Answer::After { after_ms: o.answer_ms, dtmf: vec![] });
     let _mobile = Phone::uas_all(&pbx, "mobile", ports.mobile, &Answer::Never);
     let started = Instant::now();
+    if o.concurrent > 0 {
+        let pid = pbx.pid().unwrap_or(0);
+        let (cpu, rss, threads) = (|| pbx.cpu_time(), || pbx.rss_kib(), || procfs::threads(pid));
+        let gauges = bench::Gauges { cpu: &cpu, rss_kib: &rss, threads: &threads };
+        let load = |name: &str, exten: &str, calls: u64, rate: f64| {
+            bench::concurrent(&pbx, &gauges, name, exten, calls, rate)
+        };
+        // Three channels per call, each with its RTP and RTCP ports (rtp.conf below).
+        let limits = bench::Limits { rtp_ports: (20000, 40000), ports_per_call: 6 };
+        let variants = [VARIANTS[0], VARIANTS[2]];
+        let json = bench::concurrency(&o, &variants, &load, &limits);
+        println!("Total bench time {:.0} s.", started.elapsed().as_secs_f64());
+        let path = o.json.with_file_name("asterisk-concurrency.json");
+        bench::write_json(&path, &format!("{{\n  {json},\n  {}\n}}\n", bench::machine_json()));
+        return;
+    }
     let load = |name: &str, exten: &str, calls: u64, rate: f64, hold_ms: u64| {
         run_load(&pbx, name, exten, calls, rate, hold_ms)
     };
