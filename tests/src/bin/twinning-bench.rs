@@ -61,7 +61,7 @@ mobile2 = 07700900222
 enabled = yes
 ";
 
-fn start(ports: PhonePorts) -> Instance {
+fn start(ports: PhonePorts, rtp: (u16, u16)) -> Instance {
     let sip_port = free_udp_port();
     let extensions = "[general]\n[default]\n\
         [twinning-calls]\n\
@@ -79,7 +79,7 @@ fn start(ports: PhonePorts) -> Instance {
         .file("pjsip.conf", &pbx::pjsip_conf(sip_port, ports))
         .file("extensions.conf", extensions)
         .file("followme.conf", followme)
-        .file("rtp.conf", "[general]\nrtpstart=20000\nrtpend=40000\nicesupport=no\n");
+        .file("rtp.conf", &format!("[general]\nrtpstart={}\nrtpend={}\nicesupport=no\n", rtp.0, rtp.1));
     config.modules.extend(pbx::CALL_MODULES.iter().map(|m| m.to_string()));
     config.modules.push("app_followme.so".into());
     config.sip_port = sip_port;
@@ -94,7 +94,10 @@ fn main() {
     std::env::set_var("TWINNING_MODULE_PROFILE", "release");
     let o = options();
     let ports = PhonePorts::new();
-    let pbx = start(ports);
+    // A concurrency run holds many ports at once: clear then of the FreeSWITCH test
+    // instances' ranges (10000-25999) and of the kernel's ephemeral ports (32768 up).
+    let rtp = if o.concurrent > 0 { (26000, 32766) } else { (20000, 40000) };
+    let pbx = start(ports, rtp);
     let _desk =
         Phone::uas_all(&pbx, "desk", ports.desk, &Answer::After { after_ms: o.answer_ms, dtmf: vec![] });
     let _mobile = Phone::uas_all(&pbx, "mobile", ports.mobile, &Answer::Never);
@@ -107,7 +110,7 @@ fn main() {
             bench::concurrent(&pbx, &gauges, name, exten, calls, rate)
         };
         // Three channels per call, each with its RTP and RTCP ports (rtp.conf below).
-        let limits = bench::Limits { rtp_ports: (20000, 40000), ports_per_call: 6 };
+        let limits = bench::Limits { rtp_ports: rtp, ports_per_call: 6 };
         let variants = [VARIANTS[0], VARIANTS[2]];
         let json = bench::concurrency(&o, &variants, &load, &limits);
         println!("Total bench time {:.0} s.", started.elapsed().as_secs_f64());
