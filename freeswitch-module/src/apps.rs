@@ -54,6 +54,9 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user> [options: h f c d(s) g(s) r(s)]",
         run: twinning,
         on_panic: |s| finish(s, "FAILED", ""),
+        // The caller hears ringing from the legs, not FreeSWITCH's pre-answer (a 183 with
+        // silence), and no media before a leg is bridged.
+        without_media: true,
     },
     Application {
         name: c"twinning_pickup",
@@ -61,6 +64,7 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user>",
         run: pickup,
         on_panic: |s| s.set_variable(STATUS_VARIABLE, "FAILED"),
+        without_media: false,
     },
     // Never OK after an internal error.
     Application {
@@ -69,6 +73,7 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user> [options: a(n) t(s)]",
         run: authenticate,
         on_panic: |s| s.set_variable(AUTH_VARIABLE, AuthOutcome::Failed.name()),
+        without_media: false,
     },
     Application {
         name: c"twinning_button",
@@ -76,6 +81,7 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"<user>",
         run: button,
         on_panic: |s| s.set_variable(BUTTON_VARIABLE, ButtonResult::Failed.name()),
+        without_media: false,
     },
     // Never on to the dialplan after an internal error: the call must not reach whatever
     // the admin's route does after the application.
@@ -88,6 +94,8 @@ pub static APPLICATIONS: [Application; COUNT] = [
             s.set_variable(ACCESS_VARIABLE, "REFUSED");
             s.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
         },
+        // It answers, to prompt for the PIN.
+        without_media: false,
     },
     Application {
         name: c"twinning_callback",
@@ -95,6 +103,8 @@ pub static APPLICATIONS: [Application; COUNT] = [
         syntax: c"[options: t(s)]",
         run: callback,
         on_panic: |s| s.set_variable(CALLBACK_VARIABLE, "REFUSED"),
+        // The request is only rung, never answered: no pre-answer either.
+        without_media: true,
     },
 ];
 

@@ -87,6 +87,8 @@ impl CallerLoop {
                 s.host.in_bridge = None;
                 s.host.swap_to.take()
             };
+            // The leg's thread waits for the bridge's end.
+            call.changed();
             if let Some(next) = swap {
                 drop(locked);
                 leg = next;

@@ -14,7 +14,9 @@ use crate::host::{ffi, guard, module};
 use crate::pbx::{leg_ended, Here, TwinnedCall};
 
 const POLL: Duration = Duration::from_millis(20);
-const BRIDGED_POLL: Duration = Duration::from_millis(100);
+/// How long a bridged leg's thread sleeps at most when nothing wakes it: the end of the
+/// bridge and every command for the leg wake it (see `Call::wait_until`).
+const BRIDGED_WAIT: Duration = Duration::from_secs(5);
 /// The confirmation prompt when the caller's channel sets no `twinning_confirm_prompt`.
 const DEFAULT_CONFIRM_PROMPT: &str = "tone_stream://%(400,200,660);loops=2";
 
@@ -73,10 +75,16 @@ fn run(call: &Arc<TwinnedCall>, placement: &Placement) {
     feed(call, if answered { Event::LegAnswered(leg) } else { Event::LegRinging(leg) });
     let mut bridged_before = false;
     loop {
-        // A bridged leg only waits for the bridge to end (its end is reported by the
-        // caller's thread); timers are for legs still ringing, which poll them.
-        std::thread::sleep(if bridged_before { BRIDGED_POLL } else { POLL });
-        if !bridged_before {
+        if bridged_before {
+            // A bridged leg only waits for the bridge to end (its end is reported by the
+            // caller's thread, which wakes this one) or for a command to stop it.
+            call.wait_until(BRIDGED_WAIT, |st| {
+                let still_bridged = st.host.in_bridge == Some(leg) || st.host.swap_to == Some(leg);
+                !still_bridged || st.host.legs.get(&leg).is_none_or(|h| h.ended || h.prompt.is_some())
+            });
+        } else {
+            // Timers are for legs still ringing, which poll them with the leg's answer.
+            std::thread::sleep(POLL);
             let commands = call.tick();
             queue_leftovers(call, call.execute(commands, Here::Anywhere));
         }

@@ -112,12 +112,14 @@ impl Host for FreeSwitch {
                     .legs
                     .get_mut(&leg)
                     .and_then(|h| h.stop(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL));
+                call.changed();
                 hang_up(uuid, ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
             }
             Command::PlayPrompt { leg, prompt } => {
                 if let Some(h) = call.lock().host.legs.get_mut(&leg) {
                     h.prompt = Some(prompt);
                 }
+                call.changed();
             }
             Command::IndicateRinging => caller.ring_ready(),
             Command::SwapBridge { new, old } => {
@@ -127,6 +129,7 @@ impl Host for FreeSwitch {
                     s.host.swap_to = Some(new);
                     s.host.legs.get_mut(&old).and_then(|h| h.stop(ffi::SWITCH_CAUSE_NORMAL_CLEARING))
                 };
+                call.changed();
                 hang_up(uuid, ffi::SWITCH_CAUSE_NORMAL_CLEARING);
             }
             // Music for the caller from its own channel (a broadcast), so neither the
@@ -180,6 +183,7 @@ impl Host for FreeSwitch {
                 })
                 .collect()
         };
+        call.changed();
         for uuid in uuids {
             hang_up(Some(uuid), ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
         }

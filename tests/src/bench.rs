@@ -16,11 +16,18 @@ pub struct Options {
     pub memory_calls: u64,
     pub max_rate: u32,
     pub json: PathBuf,
+    /// `--concurrent N`: instead of the rate rounds, ramp to N simultaneous calls per
+    /// variant (see [`concurrent`]); 0 for the rate benchmark.
+    pub concurrent: u64,
+    /// `--max-concurrent`: where the search for the highest concurrency stops at the latest
+    /// (0: no search).
+    pub max_concurrent: u64,
 }
 
 impl Options {
     /// `defaults` overridden by `--rounds --calls --rate --answer-ms --hold-ms
-    /// --memory-calls --max-rate --json` from the command line.
+    /// --memory-calls --max-rate --json --concurrent --max-concurrent` from the command
+    /// line.
     pub fn from_args(mut o: Options, program: &str) -> Options {
         let args: Vec<String> = std::env::args().skip(1).collect();
         for pair in args.chunks(2) {
@@ -37,6 +44,8 @@ impl Options {
                 "--memory-calls" => o.memory_calls = number() as u64,
                 "--max-rate" => o.max_rate = number() as u32,
                 "--json" => o.json = value.into(),
+                "--concurrent" => o.concurrent = number() as u64,
+                "--max-concurrent" => o.max_concurrent = number() as u64,
                 other => panic!("unknown option {other}; see the comment at the top of {program}"),
             }
         }
@@ -218,4 +227,184 @@ pub fn write_json(path: &std::path::Path, json: &str) {
     }
     std::fs::write(path, json).unwrap();
     println!("Results written to {}", path.display());
+}
+
+/// How a concurrency step reads the PBX: its CPU time, resident memory and threads.
+pub struct Gauges<'a> {
+    pub cpu: &'a dyn Fn() -> Duration,
+    pub rss_kib: &'a dyn Fn() -> u64,
+    pub threads: &'a dyn Fn() -> u64,
+}
+
+/// One concurrency step of one variant.
+#[derive(Default, Clone)]
+pub struct Concurrent {
+    pub calls: u64,
+    pub sample: Sample,
+    /// The PBX's resident memory and threads with every call up, less before the step,
+    /// per call.
+    pub rss_kib_per_call: f64,
+    pub threads_per_call: f64,
+}
+
+/// Seconds every call of a concurrency step stays up after the last one is placed.
+const PLATEAU_S: f64 = 10.0;
+
+/// Ramps to `calls` simultaneous calls to `exten` at `rate`, each held until `PLATEAU_S`
+/// after the last is placed (so all are up together), reads the PBX's memory and threads
+/// in the middle of that plateau, and measures the step as [`run_load`] does.
+pub fn concurrent(
+    site: &dyn SipSite,
+    g: &Gauges,
+    name: &str,
+    exten: &str,
+    calls: u64,
+    rate: f64,
+) -> Concurrent {
+    let ramp = calls as f64 / rate;
+    let hold_ms = ((ramp + PLATEAU_S) * 1000.0) as u64;
+    let (rss_before, threads_before, cpu_before) = ((g.rss_kib)(), (g.threads)(), (g.cpu)());
+    let mut caller =
+        Phone::load(site, name, exten, &Caller::HangUpAfter { hold_ms }, calls, rate, calls as u32 + 100);
+    std::thread::sleep(Duration::from_secs_f64(ramp + PLATEAU_S / 2.0));
+    let (rss_up, threads_up) = ((g.rss_kib)(), (g.threads)());
+    caller.wait(Duration::from_secs_f64(ramp + PLATEAU_S + 120.0));
+    std::thread::sleep(Duration::from_millis(500));
+    let (completed, failed) = caller.call_counts();
+    let sample = Sample {
+        completed,
+        failed,
+        cpu: (g.cpu)().saturating_sub(cpu_before),
+        latencies_ms: caller.response_times(),
+    };
+    let per_call = |up: u64, before: u64| (up as f64 - before as f64) / calls.max(1) as f64;
+    Concurrent {
+        calls,
+        sample,
+        rss_kib_per_call: per_call(rss_up, rss_before),
+        threads_per_call: per_call(threads_up, threads_before),
+    }
+}
+
+/// One concurrency step: `(name, exten, calls, rate)`.
+pub type ConcurrentLoad<'a> = dyn Fn(&str, &str, u64, f64) -> Concurrent + 'a;
+
+fn print_concurrent(variant: &str, c: &Concurrent) {
+    let mut lat = c.sample.latencies_ms.clone();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "   {variant:<9} {:>5} calls: completed {:>5} failed {:>3} cpu/call {:>7.3} ms setup p99 {:>7.1} ms RSS/call {:>6.1} KiB threads/call {:>5.2}",
+        c.calls,
+        c.sample.completed,
+        c.sample.failed,
+        c.sample.cpu.as_secs_f64() * 1e3 / c.sample.completed.max(1) as f64,
+        percentile(&lat, 0.99),
+        c.rss_kib_per_call,
+        c.threads_per_call
+    );
+}
+
+/// What stops the concurrency search besides a failed call: the calls the PBX's RTP
+/// ports allow (`ports_per_call` of the range per call), and those the machine's
+/// available memory allows at the memory per call measured.
+pub struct Limits {
+    pub rtp_ports: (u16, u16),
+    pub ports_per_call: u64,
+}
+
+/// `o.rounds` rounds of `o.concurrent` simultaneous calls per variant (alternating), then
+/// per variant the highest concurrency with no failed call: doubling from 100 until a call
+/// fails, or the next step would pass `o.max_concurrent`, the RTP ports or half the
+/// machine's available memory. Prints everything and returns the JSON members.
+pub fn concurrency<'v>(
+    o: &Options,
+    variants: &[(&'v str, &'v str)],
+    load: &ConcurrentLoad,
+    limits: &Limits,
+) -> String {
+    let rate = o.rate;
+    println!(
+        "== {} rounds of {} simultaneous calls per variant (placed at {rate}/s, all up for {PLATEAU_S} s; desk answers after {} ms, mobile rings)",
+        o.rounds, o.concurrent, o.answer_ms
+    );
+    let mut totals: BTreeMap<&str, Vec<Concurrent>> = BTreeMap::new();
+    for round in 1..=o.rounds {
+        for &(variant, exten) in variants {
+            let c = load(&format!("{variant}-c{round}"), exten, o.concurrent, rate);
+            print_concurrent(variant, &c);
+            totals.entry(variant).or_default().push(c);
+        }
+    }
+    let port_cap = u64::from(limits.rtp_ports.1.saturating_sub(limits.rtp_ports.0)) / limits.ports_per_call;
+    let mut json = String::from("\"concurrency\": {\n");
+    println!(
+        "\n| variant | simultaneous calls | completed | failed | CPU per call | setup p99 | RSS per call | threads per call |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (i, &(variant, _)) in variants.iter().enumerate() {
+        let runs = &totals[variant];
+        let mut all = Sample::default();
+        for c in runs {
+            all.add(c.sample.clone());
+        }
+        let mut lat = all.latencies_ms.clone();
+        lat.sort_by(f64::total_cmp);
+        let cpu = all.cpu.as_secs_f64() * 1e3 / all.completed.max(1) as f64;
+        let p99 = percentile(&lat, 0.99);
+        let rss = runs.iter().map(|c| c.rss_kib_per_call).sum::<f64>() / runs.len().max(1) as f64;
+        let threads = runs.iter().map(|c| c.threads_per_call).sum::<f64>() / runs.len().max(1) as f64;
+        println!(
+            "| {variant} | {} | {} | {} | {cpu:.3} ms | {p99:.1} ms | {rss:.1} KiB | {threads:.2} |",
+            o.concurrent, all.completed, all.failed
+        );
+        json.push_str(&format!(
+            "    \"{variant}\": {{\"calls\": {}, \"completed\": {}, \"failed\": {}, \"cpu_ms_per_call\": {cpu:.4}, \"setup_p99_ms\": {p99:.2}, \"rss_kib_per_call\": {rss:.2}, \"threads_per_call\": {threads:.3}}}{}\n",
+            o.concurrent,
+            all.completed,
+            all.failed,
+            if i + 1 < variants.len() { "," } else { "" }
+        ));
+    }
+    json.push_str("  },\n  \"max_concurrency\": {\n");
+    if o.max_concurrent > 0 {
+        println!(
+            "\n== highest concurrency with no failed call (doubling from 100; ceiling {} calls, RTP ports {}-{} allow {port_cap})",
+            o.max_concurrent, limits.rtp_ports.0, limits.rtp_ports.1
+        );
+    }
+    for (i, &(variant, exten)) in variants.iter().enumerate() {
+        if o.max_concurrent == 0 {
+            break;
+        }
+        let mut best = 0;
+        let mut n = 100;
+        let stop = loop {
+            let c = load(&format!("{variant}-max{n}"), exten, n, rate);
+            print_concurrent(variant, &c);
+            if c.sample.failed > 0 || c.sample.completed < n {
+                break format!("a failed call at {n}");
+            }
+            best = n;
+            let next = n * 2;
+            let memory_cap =
+                (crate::procfs::mem_available_kib() as f64 / 2.0 / c.rss_kib_per_call.max(1.0)) as u64;
+            if next > port_cap {
+                break format!("the RTP ports ({next} calls need more than the {port_cap} the range allows)");
+            }
+            if next > memory_cap {
+                break format!("memory ({next} calls would take more than half the available memory)");
+            }
+            if next > o.max_concurrent {
+                break format!("the ceiling of {} calls (--max-concurrent)", o.max_concurrent);
+            }
+            n = next;
+        };
+        println!("   {variant:<9} {best} simultaneous calls with no failed call; stopped by {stop}");
+        json.push_str(&format!(
+            "    \"{variant}\": {{\"calls\": {best}, \"stopped_by\": \"{stop}\"}}{}\n",
+            if i + 1 < variants.len() { "," } else { "" }
+        ));
+    }
+    json.push_str("  }");
+    json
 }

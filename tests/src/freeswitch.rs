@@ -483,18 +483,37 @@ impl FreeSwitch {
     /// FreeSWITCH picks one of those sooner or later ("Bind Error"), and that call fails
     /// before any application runs.
     pub fn set_rtp_ports(&mut self, start: u16, end: u16) {
+        self.set_switch_params(&[("rtp-start-port", start.into()), ("rtp-end-port", end.into())]);
+    }
+
+    /// Sets `switch.conf` params (e.g. `max-sessions`, the RTP ports) and restarts cleanly
+    /// on the same directories (FreeSWITCH reads them at start-up only).
+    pub fn set_switch_params(&mut self, params: &[(&str, u64)]) {
         let path = self.outside.join("conf/freeswitch.xml");
-        let set = |xml: String, name: &str, value: u16| -> String {
-            with_param(&xml, name, value).unwrap_or_else(|| panic!("no {name} in {}", path.display()))
-        };
-        let xml = fs::read_to_string(&path).unwrap();
-        fs::write(&path, set(set(xml, "rtp-start-port", start), "rtp-end-port", end)).unwrap();
-        self.rtp = (start, end);
+        let mut xml = fs::read_to_string(&path).unwrap();
+        for (name, value) in params {
+            xml = with_param(&xml, name, value).unwrap_or_else(|| panic!("no {name} in {}", path.display()));
+            match *name {
+                "rtp-start-port" => self.rtp.0 = *value as u16,
+                "rtp-end-port" => self.rtp.1 = *value as u16,
+                _ => {}
+            }
+        }
+        fs::write(&path, xml).unwrap();
         assert!(
             self.shutdown(Duration::from_secs(30)).is_some(),
-            "FreeSWITCH did not stop for its new RTP ports"
+            "FreeSWITCH did not stop for its new switch.conf"
         );
         self.boot();
+    }
+
+    /// The RTP port range it uses.
+    pub fn rtp_ports(&self) -> (u16, u16) {
+        self.rtp
+    }
+
+    pub fn threads(&self) -> u64 {
+        crate::procfs::threads(self.pid().unwrap_or(0))
     }
 
     /// Sessions up now (from `status`; `show channels` needs the core database, which the

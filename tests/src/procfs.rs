@@ -27,6 +27,27 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The process's threads now.
+pub fn threads(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:").and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The memory the machine has available for new work (MemAvailable), in KiB.
+pub fn mem_available_kib() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemAvailable:")
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
 fn clock_ticks_per_second() -> u64 {
     static TICKS: Lazy<u64> = Lazy::new(|| {
         Command::new("getconf")

@@ -50,6 +50,10 @@ pub enum Answer {
     Talk { after_ms: u64, seconds: u32, sample: u8 },
     /// Ring until cancelled.
     Never,
+    /// A mobile network's early media: 183 Session Progress with SDP (an announcement or
+    /// the network's own ringback), then, after `ringing_after_ms` if given, 180 Ringing;
+    /// answer `answer_after_ms` after the INVITE if given, else ring until cancelled.
+    EarlyMedia { ringing_after_ms: Option<u64>, answer_after_ms: Option<u64> },
     /// Refuse with 486 Busy Here.
     Busy,
     /// A strict trunk: refuse with 403 Forbidden a call whose From user is `caller_id`
@@ -407,6 +411,11 @@ impl Phone {
         self.messages().into_iter().filter(|m| m.received && m.is_request(method)).collect()
     }
 
+    /// The responses with `code` this phone received, in order.
+    pub fn received_responses(&self, code: u16) -> Vec<SipMessage> {
+        self.messages().into_iter().filter(|m| m.received && m.is_response(code)).collect()
+    }
+
     pub fn sent_response(&self, code: u16) -> bool {
         self.messages().iter().any(|m| !m.received && m.is_response(code))
     }
@@ -572,14 +581,28 @@ Content-Length: 0
 <recv response=\"200\"/>
 ";
         }
-        Answer::Never | Answer::After { .. } | Answer::Talk { .. } | Answer::RefuseCallerId { .. } => {
-            x += &response("180 Ringing", "[last_CSeq:]", false);
-            let wait = match answer {
+        Answer::Never
+        | Answer::After { .. }
+        | Answer::Talk { .. }
+        | Answer::RefuseCallerId { .. }
+        | Answer::EarlyMedia { .. } => {
+            let mut wait = match answer {
                 Answer::After { after_ms, .. }
                 | Answer::Talk { after_ms, .. }
                 | Answer::RefuseCallerId { after_ms, .. } => *after_ms,
+                Answer::EarlyMedia { answer_after_ms: Some(ms), .. } => *ms,
                 _ => 600_000,
             };
+            if let Answer::EarlyMedia { ringing_after_ms, .. } = answer {
+                x += &response("183 Session Progress", "[last_CSeq:]", true);
+                if let Some(ms) = ringing_after_ms {
+                    x += &format!("<pause milliseconds=\"{ms}\"/>\n");
+                    x += &response("180 Ringing", invite_cseq, false);
+                    wait = wait.saturating_sub(*ms).max(1);
+                }
+            } else {
+                x += &response("180 Ringing", "[last_CSeq:]", false);
+            }
             x += &format!("<recv request=\"CANCEL\" timeout=\"{wait}\" ontimeout=\"answer\"/>\n");
             x += &response("200 OK", "[last_CSeq:]", false);
             x += &response("487 Request Terminated", invite_cseq, false);

@@ -374,3 +374,60 @@ fn calls_in_progress_are_listed() {
     caller.wait(WAIT);
     c.ami.event("TwinningEnd", &[], WAIT).expect("end");
 }
+
+/// Whether a SIP message carries a session description (media).
+fn has_sdp(m: &twinning_tests::sipp::SipMessage) -> bool {
+    m.text.contains("m=audio")
+}
+
+/// Calls 1001 and returns the caller's phone and TwinningEnd.
+fn call_keeping_the_caller(c: &mut Call) -> (Phone, Message) {
+    let mut caller = Phone::call(&c.pbx, "caller", "1001", &Caller::HangUpAfter { hold_ms: 300 });
+    let end =
+        c.ami.event("TwinningEnd", &[], WAIT).unwrap_or_else(|| panic!("no TwinningEnd; {}", c.phones()));
+    assert_eq!(caller.wait(WAIT), Some(0), "the caller's call went wrong: {}", caller.summary());
+    c.desk.wait(SETTLE);
+    c.mobile.wait(SETTLE);
+    (caller, end)
+}
+
+/// A mobile network answers the INVITE with 183 and SDP (an announcement, its own
+/// ringback): while the desk rings, that media must not reach the caller, who hears
+/// ringing.
+#[test]
+fn early_media_from_the_mobile_does_not_reach_the_caller_while_the_desk_rings() {
+    let early = Answer::EarlyMedia { ringing_after_ms: None, answer_after_ms: None };
+    let mut c = setup(pbx::TWINNING_CONF, "", ring(1500), early);
+    let (caller, end) = call_keeping_the_caller(&mut c);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "desk"), "{}", c.phones());
+    let early: Vec<_> = [180, 183].iter().flat_map(|code| caller.received_responses(*code)).collect();
+    assert!(!early.is_empty(), "the caller heard no ringing: {}", caller.summary());
+    assert!(
+        early.iter().all(|m| !has_sdp(m)),
+        "the mobile's early media reached the caller: {}",
+        caller.summary()
+    );
+}
+
+/// A 183 followed by a 180 from the mobile (the desk busy): the caller still gets ringing
+/// before the mobile answers.
+#[test]
+fn a_183_then_a_180_from_the_mobile_still_gives_the_caller_ringing() {
+    let early = Answer::EarlyMedia { ringing_after_ms: Some(400), answer_after_ms: Some(1500) };
+    let mut c = setup(pbx::TWINNING_CONF, "", Answer::Busy, early);
+    let (caller, end) = call_keeping_the_caller(&mut c);
+    assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"), "{}", c.phones());
+    let ok = caller.received_responses(200);
+    let ringing = caller.received_responses(180);
+    assert!(
+        ringing.first().is_some_and(|r| ok.first().is_none_or(|o| r.at <= o.at)),
+        "the caller got no 180 before the answer: {}",
+        caller.summary()
+    );
+    let early: Vec<_> = [180, 183].iter().flat_map(|code| caller.received_responses(*code)).collect();
+    assert!(
+        early.iter().all(|m| !has_sdp(m)),
+        "the mobile's early media reached the caller: {}",
+        caller.summary()
+    );
+}

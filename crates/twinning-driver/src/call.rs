@@ -56,6 +56,9 @@ pub struct Call<H: Host> {
     emitting: Mutex<()>,
     /// Wakes the caller's thread when something is queued for it or the call ends.
     wake: Condvar,
+    /// Wakes threads waiting for the call's state to change (see [`Call::wait_until`]):
+    /// every step and every [`Call::changed`] notifies it.
+    change: Condvar,
 }
 
 /// What a code pressed during the bridge asks for. Which codes a leg has depends on the
@@ -105,6 +108,7 @@ impl<H: Host> Call<H> {
             state: Mutex::new(CallState { engine, host: H::Shared::default(), for_caller: VecDeque::new() }),
             emitting: Mutex::new(()),
             wake: Condvar::new(),
+            change: Condvar::new(),
         }
     }
 
@@ -140,6 +144,7 @@ impl<H: Host> Call<H> {
             }
         }
         drop(emitting);
+        self.change.notify_all();
         if lamps_may_change {
             self.driver.refresh_lamps(&self.user);
         }
@@ -253,6 +258,34 @@ impl<H: Host> Call<H> {
         if state.for_caller.is_empty() && !state.engine.is_finished() {
             drop(self.wake.wait_timeout(state, timeout));
         }
+    }
+
+    /// Blocks until `done` holds for the call's state, or `timeout` has passed; true when it
+    /// holds. `done` is checked under the call's lock, and every step and every
+    /// [`Call::changed`] wakes the wait, so a thread waits for nothing in particular
+    /// without polling. What changes outside the call's lock (a host's channel) must be
+    /// followed by [`Call::changed`] to be seen before the timeout.
+    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&mut CallState<H>) -> bool) -> bool {
+        let until = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if done(&mut state) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            state = self.change.wait_timeout(state, until - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Something threads may wait for changed (the host's per-call state, a channel):
+    /// wakes every [`Call::wait_until`]. The lock is taken first, so a thread between its
+    /// check and its wait cannot miss it.
+    pub fn changed(&self) {
+        drop(self.lock());
+        self.change.notify_all();
     }
 
     /// Moves the answered call to `to` (AMI, ESL, the twinning button).

@@ -13,6 +13,10 @@ pub struct Application {
     pub run: fn(Session, &str),
     /// What to leave on the channel when `run` panicked (e.g. the status variable).
     pub on_panic: fn(Session),
+    /// Runs on a channel with no media yet. Without it FreeSWITCH pre-answers the channel
+    /// (183 with its own SDP) before the application starts; with it the application
+    /// gives the caller ringing (180) and media when it bridges, as `bridge` does.
+    pub without_media: bool,
 }
 
 pub const COUNT: usize = 6;

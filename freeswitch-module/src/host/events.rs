@@ -85,7 +85,14 @@ pub(super) fn fire_event<'a>(
     // hands the event to FreeSWITCH.
     unsafe {
         if let Some(s) = session {
-            ffi::switch_channel_event_set_data(s.channel_ptr(), event);
+            // The channel's headers (state, names, caller profile) always; its variables,
+            // a copy of every one (hundreds of allocations per event), only where
+            // FreeSWITCH is asked for verbose events, globally or on the channel.
+            if verbose_events(s) {
+                ffi::switch_channel_event_set_data(s.channel_ptr(), event);
+            } else {
+                ffi::switch_channel_event_set_basic_data(s.channel_ptr(), event);
+            }
         }
         ffi::switch_event_fire_detailed(
             FILE.as_ptr(),
@@ -94,6 +101,19 @@ pub(super) fn fire_event<'a>(
             &mut event,
             std::ptr::null_mut(),
         );
+    }
+}
+
+/// Whether events about `session` are to carry its channel variables: `fsctl
+/// verbose_events on`, or the `verbose_events` application run on the channel, the
+/// switches FreeSWITCH has for its own events.
+fn verbose_events(session: Session) -> bool {
+    let mut global: i32 = -1;
+    // SAFETY: with -1, SCSC_VERBOSE_EVENTS only writes the current setting into `global`;
+    // the channel is valid (see `fire_event`).
+    unsafe {
+        ffi::switch_core_session_ctl(ffi::SCSC_VERBOSE_EVENTS, (&mut global as *mut i32).cast());
+        global > 0 || ffi::switch_channel_test_flag(session.channel_ptr(), ffi::CF_VERBOSE_EVENTS) != 0
     }
 }
 

@@ -82,6 +82,10 @@ pub type switch_dtmf_source_t = c_uint;
 pub type switch_originate_flag_t = u32;
 pub type switch_module_flag_t = u32;
 pub type switch_media_flag_t = u32;
+pub type switch_session_ctl_t = c_uint;
+
+pub const SAF_NONE: u32 = 0;
+pub const SAF_SUPPORT_NOMEDIA: u32 = 1 << 0;
 
 pub const SMF_ECHO_ALEG: switch_media_flag_t = 1 << 1;
 pub const SMF_LOOP: switch_media_flag_t = 1 << 4;
@@ -125,6 +129,9 @@ pub const CF_ANSWERED: switch_channel_flag_t = 1;
 pub const CF_BREAK: switch_channel_flag_t = 23;
 pub const CF_BROADCAST: switch_channel_flag_t = 24;
 pub const CF_STOP_BROADCAST: switch_channel_flag_t = 31;
+pub const CF_VERBOSE_EVENTS: switch_channel_flag_t = 35;
+
+pub const SCSC_VERBOSE_EVENTS: switch_session_ctl_t = 27;
 
 pub const CS_EXECUTE: switch_channel_state_t = 4;
 pub const CS_HANGUP: switch_channel_state_t = 10;
@@ -318,6 +325,8 @@ extern "C" {
     ) -> switch_status_t;
     pub fn switch_event_unbind_callback(callback: switch_event_callback_t) -> switch_status_t;
     pub fn switch_channel_event_set_data(channel: *mut switch_channel_t, event: *mut switch_event_t);
+    pub fn switch_channel_event_set_basic_data(channel: *mut switch_channel_t, event: *mut switch_event_t);
+    pub fn switch_core_session_ctl(cmd: switch_session_ctl_t, val: *mut c_void) -> i32;
 
     pub fn switch_core_session_get_channel(session: *mut switch_core_session_t) -> *mut switch_channel_t;
     pub fn switch_core_session_get_uuid(session: *mut switch_core_session_t) -> *mut c_char;

@@ -128,7 +128,7 @@ unsafe extern "C" fn load<M: Module>(
                 (*i).short_desc = a.description.as_ptr();
                 (*i).long_desc = a.description.as_ptr();
                 (*i).syntax = a.syntax.as_ptr();
-                (*i).flags = 0;
+                (*i).flags = if a.without_media { ffi::SAF_SUPPORT_NOMEDIA } else { ffi::SAF_NONE };
             }
             let i = ffi::switch_loadable_module_create_interface(module, ffi::SWITCH_API_INTERFACE)
                 .cast::<ffi::switch_api_interface>();

@@ -6,6 +6,12 @@
 //! Needs a FreeSWITCH 1.10 (FREESWITCH_PREFIX). Run: scripts/bench-freeswitch [--rounds 3]
 //! [--calls 300] [--rate 30] [--answer-ms 200] [--hold-ms 1000] [--memory-calls 5000]
 //! [--max-rate 200] [--json FILE]
+//!
+//! With `--concurrent N` [--max-concurrent 2000] it ramps instead to N simultaneous calls
+//! per variant ([--rounds] times, placed at --rate), then searches for the highest
+//! concurrency with no failed call (see `twinning_tests::bench::concurrency`); FreeSWITCH
+//! is restarted first with room for the calls (max-sessions, and RTP ports 26000-32766:
+//! below them the test instances' ranges, above them the kernel's ephemeral ports).
 
 use std::time::{Duration, Instant};
 
@@ -24,11 +30,17 @@ fn options() -> Options {
         memory_calls: 5000,
         max_rate: 200,
         json: workspace_root().join("target/bench/freeswitch.json"),
+        concurrent: 0,
+        max_concurrent: 2000,
     };
     Options::from_args(o, "twinning-bench-freeswitch.rs")
 }
 
 const VARIANTS: [(&str, &str); 2] = [("bridge", "2001"), ("twinning", "2003")];
+
+/// The RTP ports of a concurrency run: clear of the test instances' (10000-25999) and of
+/// the kernel's ephemeral ports (32768 up), where SIPp's sockets are.
+const RTP_PORTS: (u16, u16) = (26000, 32766);
 
 fn start(ports: FsPorts) -> Option<FreeSwitch> {
     let desk = FreeSwitch::sip_target(ports.desk, "desk1001");
@@ -65,14 +77,36 @@ fn main() {
     std::env::set_var("TWINNING_MODULE_PROFILE", "release");
     let o = options();
     let ports = FsPorts::new();
-    let Some(fs) = start(ports) else {
+    let Some(mut fs) = start(ports) else {
         eprintln!("no FreeSWITCH to benchmark: set FREESWITCH_PREFIX to a FreeSWITCH 1.10 install");
         std::process::exit(2);
     };
+    if o.concurrent > 0 {
+        // Three sessions per call (caller, desk, mobile), each with its RTP port pair.
+        let calls = o.concurrent.max(o.max_concurrent);
+        fs.set_switch_params(&[
+            ("max-sessions", calls * 3 + 100),
+            ("rtp-start-port", RTP_PORTS.0.into()),
+            ("rtp-end-port", RTP_PORTS.1.into()),
+        ]);
+    }
     let _desk =
         Phone::uas_all(&fs, "desk", ports.desk, &Answer::After { after_ms: o.answer_ms, dtmf: vec![] });
     let _mobile = Phone::uas_all(&fs, "mobile", ports.mobile, &Answer::Never);
     let started = Instant::now();
+    if o.concurrent > 0 {
+        let (cpu, rss, threads) = (|| fs.cpu_time(), || fs.rss_kib(), || fs.threads());
+        let gauges = bench::Gauges { cpu: &cpu, rss_kib: &rss, threads: &threads };
+        let load = |name: &str, exten: &str, calls: u64, rate: f64| {
+            bench::concurrent(&fs, &gauges, name, exten, calls, rate)
+        };
+        let limits = bench::Limits { rtp_ports: fs.rtp_ports(), ports_per_call: 6 };
+        let json = bench::concurrency(&o, &VARIANTS, &load, &limits);
+        println!("Total bench time {:.0} s.", started.elapsed().as_secs_f64());
+        let path = o.json.with_file_name("freeswitch-concurrency.json");
+        bench::write_json(&path, &format!("{{\n  {json},\n  {}\n}}\n", bench::machine_json()));
+        return;
+    }
     let load = |name: &str, exten: &str, calls: u64, rate: f64, hold_ms: u64| {
         run_load(&fs, name, exten, calls, rate, hold_ms)
     };

@@ -29,8 +29,15 @@ fn options() -> Options {
         memory_calls: 0,
         max_rate: 0,
         json: workspace_root().join("target/bench/store.json"),
+        concurrent: 0,
+        max_concurrent: 0,
     };
-    Options::from_args(o, "twinning-bench-store.rs")
+    let o = Options::from_args(o, "twinning-bench-store.rs");
+    assert!(
+        o.concurrent == 0 && o.max_concurrent == 0,
+        "scripts/bench-store has no concurrency benchmark: --concurrent is for scripts/bench and scripts/bench-freeswitch"
+    );
+    o
 }
 
 fn twinning_conf(store: &str) -> String {

@@ -6,6 +6,10 @@
 //!
 //! Run: scripts/bench [--rounds 3] [--calls 300] [--rate 30] [--answer-ms 200]
 //!      [--hold-ms 1000] [--memory-calls 10000] [--max-rate 300] [--json FILE]
+//!
+//! With `--concurrent N` [--max-concurrent 3000] it ramps instead to N simultaneous calls of
+//! `Dial(desk&mobile)` and `Twinning()` ([--rounds] times, placed at --rate), then searches
+//! for the highest concurrency with no failed call (see `twinning_tests::bench::concurrency`).
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +17,7 @@ use twinning_tests::asterisk::{Instance, InstanceConfig};
 use twinning_tests::bench::{self, Options, Sample};
 use twinning_tests::module_build::workspace_root;
 use twinning_tests::pbx::{self, PhonePorts};
+use twinning_tests::procfs;
 use twinning_tests::sipp::{free_udp_port, Answer, Phone};
 
 fn options() -> Options {
@@ -25,6 +30,8 @@ fn options() -> Options {
         memory_calls: 10_000,
         max_rate: 300,
         json: workspace_root().join("target/bench/asterisk.json"),
+        concurrent: 0,
+        max_concurrent: 3000,
     };
     Options::from_args(o, "twinning-bench.rs")
 }
@@ -54,7 +61,7 @@ mobile2 = 07700900222
 enabled = yes
 ";
 
-fn start(ports: PhonePorts) -> Instance {
+fn start(ports: PhonePorts, rtp: (u16, u16)) -> Instance {
     let sip_port = free_udp_port();
     let extensions = "[general]\n[default]\n\
         [twinning-calls]\n\
@@ -72,7 +79,7 @@ fn start(ports: PhonePorts) -> Instance {
         .file("pjsip.conf", &pbx::pjsip_conf(sip_port, ports))
         .file("extensions.conf", extensions)
         .file("followme.conf", followme)
-        .file("rtp.conf", "[general]\nrtpstart=20000\nrtpend=40000\nicesupport=no\n");
+        .file("rtp.conf", &format!("[general]\nrtpstart={}\nrtpend={}\nicesupport=no\n", rtp.0, rtp.1));
     config.modules.extend(pbx::CALL_MODULES.iter().map(|m| m.to_string()));
     config.modules.push("app_followme.so".into());
     config.sip_port = sip_port;
@@ -87,11 +94,30 @@ fn main() {
     std::env::set_var("TWINNING_MODULE_PROFILE", "release");
     let o = options();
     let ports = PhonePorts::new();
-    let pbx = start(ports);
+    // A concurrency run holds many ports at once: clear then of the FreeSWITCH test
+    // instances' ranges (10000-25999) and of the kernel's ephemeral ports (32768 up).
+    let rtp = if o.concurrent > 0 { (26000, 32766) } else { (20000, 40000) };
+    let pbx = start(ports, rtp);
     let _desk =
         Phone::uas_all(&pbx, "desk", ports.desk, &Answer::After { after_ms: o.answer_ms, dtmf: vec![] });
     let _mobile = Phone::uas_all(&pbx, "mobile", ports.mobile, &Answer::Never);
     let started = Instant::now();
+    if o.concurrent > 0 {
+        let pid = pbx.pid().unwrap_or(0);
+        let (cpu, rss, threads) = (|| pbx.cpu_time(), || pbx.rss_kib(), || procfs::threads(pid));
+        let gauges = bench::Gauges { cpu: &cpu, rss_kib: &rss, threads: &threads };
+        let load = |name: &str, exten: &str, calls: u64, rate: f64| {
+            bench::concurrent(&pbx, &gauges, name, exten, calls, rate)
+        };
+        // Three channels per call, each with its RTP and RTCP ports (rtp.conf below).
+        let limits = bench::Limits { rtp_ports: rtp, ports_per_call: 6 };
+        let variants = [VARIANTS[0], VARIANTS[2]];
+        let json = bench::concurrency(&o, &variants, &load, &limits);
+        println!("Total bench time {:.0} s.", started.elapsed().as_secs_f64());
+        let path = o.json.with_file_name("asterisk-concurrency.json");
+        bench::write_json(&path, &format!("{{\n  {json},\n  {}\n}}\n", bench::machine_json()));
+        return;
+    }
     let load = |name: &str, exten: &str, calls: u64, rate: f64, hold_ms: u64| {
         run_load(&pbx, name, exten, calls, rate, hold_ms)
     };
