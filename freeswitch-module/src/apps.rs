@@ -319,6 +319,8 @@ fn callback(session: Session, data: &str) {
 /// is transferred to `access_context`, anything else is hung up.
 fn call_back(callback: Callback) {
     std::thread::sleep(callback.delay);
+    // Checked again now: the settings or the user's calls may have changed in the delay.
+    let Ok(callback) = DRIVER.callback_due(callback) else { return };
     let dial = format!("{}/{}", callback.tech, callback.resource);
     let ring = callback.ring_time.as_secs().max(1).to_string();
     let vars = [

@@ -111,7 +111,6 @@ fn launch(
     settings = settings.user_param("1001", "accountcode", "ACME-1001");
     settings = settings.user_param("1002", "pin", "1357");
     settings = settings.user_param("1003", "mobile_access", "yes");
-    settings = more(settings);
     if callback {
         settings = settings
             .user_param("1001", "mobile_callback", "yes")
@@ -119,6 +118,7 @@ fn launch(
             .param("callback_window", 10)
             .param("callback_delay", 2);
     }
+    settings = more(settings);
     let route_port = if callback { ports.desk2 } else { ports.mobile };
     let fs = FreeSwitch::start_with_dialplan(test, &settings.xml(), &dialplan(route_port), ports)?;
     let mut esl = fs.esl();
@@ -428,4 +428,33 @@ fn a_second_callback_while_one_is_pending_and_a_caller_past_the_window_are_refus
     let r = esl.event("twinning::test", &[("Error", "window")], WAIT).expect("the dialplan went on");
     assert_eq!(r.must("Callback"), "REFUSED");
     stays.wait(WAIT);
+}
+
+/// The request is checked again just before the call back: a user whose `mobile_callback`
+/// is switched off during `callback_delay` is not called back, and the refusal is raised.
+#[test]
+fn a_callback_is_checked_again_before_the_call_back_is_placed() {
+    let ports = FsPorts::new();
+    let more = |s: FsSettings| s.param("callback_delay", 6);
+    let Some((fs, mut esl)) = launch("freeswitch::callback_recheck", ports, more, true) else { return };
+    let mut mobile = Phone::uas(&fs, "mobile", ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&fs, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    caller.wait(WAIT);
+    let r = esl.api("twinning set 1001 mobile_callback no");
+    assert!(r.starts_with("+OK"), "{r}");
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "not_enabled", "1001"),
+        "{e:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(mobile.received("INVITE").is_empty(), "no call back: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+    // Nothing is left pending: with the feature back on, the user may ask again.
+    assert!(esl.api("twinning set 1001 mobile_callback yes").starts_with("+OK"));
+    let mut again = Phone::call(&fs, "again", "407700900123", &Caller::CancelAfter { ms: 12_000 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "not pending: {e:?}");
+    again.wait(WAIT);
 }

@@ -235,7 +235,11 @@ fn callback_conf() -> String {
 
 /// A callback site: no trunk phone on the mobile's port (the test puts the mobile there).
 fn start_callback(ports: PhonePorts) -> (Instance, Ami) {
-    let pbx = pbx::start_with(&callback_conf(), "", ports, |mut c| {
+    start_callback_with(&callback_conf(), ports)
+}
+
+fn start_callback_with(conf: &str, ports: PhonePorts) -> (Instance, Ami) {
+    let pbx = pbx::start_with(conf, "", ports, |mut c| {
         c.modules.push("func_channel.so".into());
         let dialplan = format!(
             "{}\n{}",
@@ -498,4 +502,34 @@ fn without_an_access_context_access_is_refused_and_nothing_is_asked() {
     );
     assert!(invites.is_empty(), "{invites:?}");
     assert!(s.ami.drain_events("TwinningAuthFailed", Duration::from_secs(1)).is_empty());
+}
+
+/// The request is checked again just before the call back: a user whose `mobile_callback`
+/// is switched off during `callback_delay` is not called back, and the refusal is raised.
+#[test]
+fn a_callback_is_checked_again_before_the_call_back_is_placed() {
+    let ports = PhonePorts::new();
+    let conf = callback_conf().replace("callback_delay = 2", "callback_delay = 6");
+    let (pbx, mut ami) = start_callback_with(&conf, ports);
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &twinning_tests::sipp::Answer::Never);
+    let mut caller = Phone::call(&pbx, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    caller.wait(WAIT);
+    let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile_callback"), ("Value", "no")]);
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "not_enabled", "1001"),
+        "{e:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(mobile.received("INVITE").is_empty(), "no call back: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+    // Nothing is left pending: with the feature back on, the user may ask again.
+    let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile_callback"), ("Value", "yes")]);
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let mut again = Phone::call(&pbx, "again", "407700900123", &Caller::CancelAfter { ms: 12_000 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "not pending: {e:?}");
+    again.wait(WAIT);
 }

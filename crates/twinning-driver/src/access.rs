@@ -260,35 +260,15 @@ impl<H: Host> Driver<H> {
             return Err(AccessResult::Invalid("option 'd' is for TwinningAccess only".into()));
         }
         let calling = CallbackRequest::calling_number(phone);
-        let found = self.with_service(|service| {
-            let settings = service.settings();
-            Ok(access::find_user(settings, &calling, Feature::Callback).map(|user| {
-                let general = settings.general();
-                let u = settings.user(user.as_str()).expect("found among the users");
-                // The destination that called, as configured: the number called back.
-                let d = u
-                    .destinations()
-                    .find(|d| general.access.same_number(&calling, d.number, &general.policy))
-                    .expect("matched by find_user");
-                let dial = (
-                    general.mobile_dial.tech().to_owned(),
-                    general.mobile_dial.resource_for(d.number),
-                    d.number.as_str().to_owned(),
-                    std::time::Duration::from_millis(d.answer_guard.as_millis()),
-                    std::time::Duration::from_millis(d.ring_time.as_millis()),
-                );
-                let window = std::time::Duration::from_millis(general.access.callback_window.as_millis());
-                let delay = std::time::Duration::from_millis(general.access.callback_delay.as_millis());
-                (prepare(settings, user), dial, window, delay)
-            }))
-        });
-        let (run, (tech, resource, number, answer_guard, ring_time), window, delay) = match found {
-            Ok(Ok(found)) => found,
-            Ok(Err(refusal)) => {
-                return Err(self.refuse(Feature::Callback, refusal, "", &calling, "", phone, false))
-            }
-            Err(e) => return Err(AccessResult::Invalid(e)),
-        };
+        let found = self.with_service(|service| Ok(callback_target(service.settings(), &calling)));
+        let CallbackTarget { run, tech, resource, number, answer_guard, ring_time, window, delay } =
+            match found {
+                Ok(Ok(found)) => found,
+                Ok(Err((refusal, user))) => {
+                    return Err(self.refuse(Feature::Callback, refusal, &user, &calling, "", phone, false))
+                }
+                Err(e) => return Err(AccessResult::Invalid(e)),
+            };
         let user = run.user.as_str().to_owned();
         let refuse =
             |refusal| self.refuse(Feature::Callback, refusal, &user, &calling, "", &mut NoPhone, false);
@@ -332,6 +312,49 @@ impl<H: Host> Driver<H> {
             options,
             run,
         })
+    }
+
+    /// Just before the call back is placed (after `callback_delay`), the request is checked
+    /// again against the settings and the calls as they are now: the user is still there
+    /// with `mobile_callback`, the destination that called is still theirs and enabled,
+    /// the destination policy still lets it be dialed, and the user is not on a twinned
+    /// call. Refused, the pending callback is let go, the refusal is raised, and nothing is
+    /// dialed; otherwise the callback, with what the PIN and dial flow needs read afresh.
+    pub fn callback_due(&self, mut callback: Callback) -> Result<Callback, AccessResult> {
+        let found = self.with_service(|service| Ok(callback_target(service.settings(), &callback.number)));
+        let refusal = match found {
+            Ok(Ok(target))
+                if target.run.user.as_str() != callback.user || target.number != callback.number =>
+            {
+                Some(Refusal::NotEnabled)
+            }
+            Ok(Ok(target)) if target.run.context.is_none() => Some(Refusal::NoRoute),
+            Ok(Ok(target)) if target.run.pin.is_none() => Some(Refusal::NoPin),
+            Ok(Ok(_)) if self.live().list().any(|c| c.user == callback.user) => Some(Refusal::Busy),
+            Ok(Ok(target)) => {
+                callback.run = target.run;
+                None
+            }
+            Ok(Err((refusal, _))) => Some(refusal),
+            // No service (unloading): nothing is dialed.
+            Err(_) => Some(Refusal::NoRoute),
+        };
+        match refusal {
+            None => Ok(callback),
+            Some(refusal) => {
+                lock(&self.callbacks).remove(&callback.user);
+                log::warn!("twinning: callback for {} not placed: {}", callback.user, refusal.name());
+                Err(self.refuse(
+                    Feature::Callback,
+                    refusal,
+                    &callback.user,
+                    &callback.number,
+                    "",
+                    &mut NoPhone,
+                    false,
+                ))
+            }
+        }
     }
 
     /// The callback was answered `after` dialing, on `phone`: unless that is inside the
@@ -440,4 +463,48 @@ fn prepare(settings: &twinning_core::Settings, user: UserId) -> Prepared {
         pin_policy: general.pin.clone(),
         user,
     }
+}
+
+/// Where a callback for `calling` goes, as the settings are now.
+struct CallbackTarget {
+    run: Prepared,
+    tech: String,
+    resource: String,
+    /// The user's remote destination that called, as configured.
+    number: String,
+    answer_guard: std::time::Duration,
+    ring_time: std::time::Duration,
+    window: std::time::Duration,
+    delay: std::time::Duration,
+}
+
+/// The callback for `calling`: the one user with `mobile_callback` whose enabled remote
+/// destination it is, called back at that destination as configured, if the destination
+/// policy lets that number be dialed. Refused, the refusal and the user (empty if none).
+fn callback_target(
+    settings: &twinning_core::Settings,
+    calling: &str,
+) -> Result<CallbackTarget, (Refusal, String)> {
+    let user = access::find_user(settings, calling, Feature::Callback).map_err(|r| (r, String::new()))?;
+    let general = settings.general();
+    let u = settings.user(user.as_str()).expect("found among the users");
+    // The destination that called, as configured: the number called back.
+    let Some(d) = u.destinations().find(|d| general.access.same_number(calling, d.number, &general.policy))
+    else {
+        return Err((Refusal::UnknownCaller, user.as_str().to_owned()));
+    };
+    if let Err(why) = general.policy.check(d.number) {
+        log::warn!("twinning: callback for {user} to {} refused by the destination policy: {why}", d.number);
+        return Err((Refusal::Policy, user.as_str().to_owned()));
+    }
+    Ok(CallbackTarget {
+        tech: general.mobile_dial.tech().to_owned(),
+        resource: general.mobile_dial.resource_for(d.number),
+        number: d.number.as_str().to_owned(),
+        answer_guard: std::time::Duration::from_millis(d.answer_guard.as_millis()),
+        ring_time: std::time::Duration::from_millis(d.ring_time.as_millis()),
+        window: std::time::Duration::from_millis(general.access.callback_window.as_millis()),
+        delay: std::time::Duration::from_millis(general.access.callback_delay.as_millis()),
+        run: prepare(settings, user),
+    })
 }
