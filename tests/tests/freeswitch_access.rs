@@ -97,6 +97,17 @@ fn launch(
     more: impl FnOnce(FsSettings) -> FsSettings,
     callback: bool,
 ) -> Option<(FreeSwitch, Esl)> {
+    launch_env(test, ports, more, callback, &[])
+}
+
+/// As [`launch`], with `env` in FreeSWITCH's environment.
+fn launch_env(
+    test: &str,
+    ports: FsPorts,
+    more: impl FnOnce(FsSettings) -> FsSettings,
+    callback: bool,
+    env: &[(&str, &str)],
+) -> Option<(FreeSwitch, Esl)> {
     let mut settings = FsSettings::new(ports.mobile)
         .param("blocked_prefixes", "09")
         .param("home_prefixes", "+44, 0044")
@@ -120,7 +131,7 @@ fn launch(
     }
     settings = more(settings);
     let route_port = if callback { ports.desk2 } else { ports.mobile };
-    let fs = FreeSwitch::start_with_dialplan(test, &settings.xml(), &dialplan(route_port), ports)?;
+    let fs = FreeSwitch::start_with_dialplan_env(test, &settings.xml(), &dialplan(route_port), ports, env)?;
     let mut esl = fs.esl();
     esl.subscribe(&["twinning::access", "twinning::auth_failed", "twinning::test", "twinning::start"]);
     Some((fs, esl))
@@ -457,4 +468,30 @@ fn a_callback_is_checked_again_before_the_call_back_is_placed() {
     let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
     assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "not pending: {e:?}");
     again.wait(WAIT);
+}
+
+/// A callback whose thread fails (a panic injected into it) never stays pending: the
+/// refusal is raised (`failed`), nothing is dialed, and the user may ask again.
+#[test]
+fn a_failed_callback_is_refused_and_never_stays_pending() {
+    let ports = FsPorts::new();
+    let env = [("TWINNING_INJECT_PANIC", "callback")];
+    let Some((fs, mut esl)) = launch_env("freeswitch::callback_failed", ports, |s| s, true, &env) else {
+        return;
+    };
+    let mut mobile = Phone::uas(&fs, "mobile", ports.mobile, &Answer::Never);
+    for i in 0..2 {
+        let mut caller =
+            Phone::call(&fs, &format!("caller{i}"), "407700900123", &Caller::CancelAfter { ms: 1000 });
+        let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+        assert_eq!(
+            (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+            ("callback", "refused", "failed", "1001"),
+            "request {i}, not pending: {e:?}"
+        );
+        caller.wait(WAIT);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(mobile.received("INVITE").is_empty(), "nothing dialed: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
 }

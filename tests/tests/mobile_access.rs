@@ -239,8 +239,13 @@ fn start_callback(ports: PhonePorts) -> (Instance, Ami) {
 }
 
 fn start_callback_with(conf: &str, ports: PhonePorts) -> (Instance, Ami) {
+    start_callback_env(conf, ports, &[])
+}
+
+fn start_callback_env(conf: &str, ports: PhonePorts, env: &[(&str, &str)]) -> (Instance, Ami) {
     let pbx = pbx::start_with(conf, "", ports, |mut c| {
         c.modules.push("func_channel.so".into());
+        c.env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let dialplan = format!(
             "{}\n{}",
             pbx::extensions_conf(""),
@@ -532,4 +537,29 @@ fn a_callback_is_checked_again_before_the_call_back_is_placed() {
     let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
     assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "not pending: {e:?}");
     again.wait(WAIT);
+}
+
+/// A callback whose thread fails (a panic injected into it) never stays pending: the
+/// refusal is raised (`failed`), nothing is dialed, and the user may ask again.
+#[test]
+fn a_failed_callback_is_refused_and_never_stays_pending() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) =
+        start_callback_env(&callback_conf(), ports, &[("TWINNING_INJECT_PANIC", "callback")]);
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &twinning_tests::sipp::Answer::Never);
+    for i in 0..2 {
+        let mut caller =
+            Phone::call(&pbx, &format!("caller{i}"), "407700900123", &Caller::CancelAfter { ms: 1000 });
+        let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+        assert_eq!(
+            (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+            ("callback", "refused", "failed", "1001"),
+            "request {i}, not pending: {e:?}"
+        );
+        caller.wait(WAIT);
+    }
+    assert!(pbx.log().contains("internal error in callback: fault injected"), "{}", pbx.log());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(mobile.received("INVITE").is_empty(), "nothing dialed: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
 }

@@ -71,6 +71,9 @@ pub enum Refusal {
     Window,
     /// A callback: the call back was not answered, or answered within the answer guard.
     NoAnswer,
+    /// A callback: it could not be carried out (its thread could not be started, or
+    /// failed); nothing more is dialed and the user may ask again.
+    Failed,
 }
 
 impl Refusal {
@@ -90,6 +93,7 @@ impl Refusal {
             Refusal::Pending => "pending",
             Refusal::Window => "window",
             Refusal::NoAnswer => "no_answer",
+            Refusal::Failed => "failed",
         }
     }
 }

@@ -89,10 +89,13 @@ pub trait CallbackRequest {
     fn name(&self) -> String;
 }
 
-/// A callback to place: the host waits `delay`, dials `tech`/`resource` (the user's own
-/// remote destination through `mobile_dial`, never any other number) presenting
-/// `caller_id`, then hands what happened to [`Driver::callback_answered`] or
-/// [`Driver::callback_failed`], which let the user ask again.
+/// A callback to place: the host waits `delay`, hands it to [`Driver::callback_due`], dials
+/// `tech`/`resource` (the user's own remote destination through `mobile_dial`, never any
+/// other number) presenting `caller_id`, then hands what happened to
+/// [`Driver::callback_answered`] or [`Driver::callback_failed`], which let the user ask
+/// again. Dropped any other way (its thread could not be started, or panicked), the
+/// pending entry is let go and the refusal raised (`Reason: failed`): a callback can never
+/// stay pending for good.
 pub struct Callback {
     pub user: String,
     /// The remote destination called back, as configured.
@@ -107,6 +110,24 @@ pub struct Callback {
     pub answer_guard: std::time::Duration,
     options: AccessOptions,
     run: Prepared,
+    /// Lets the pending entry go and raises the refusal, if the callback is dropped
+    /// before the driver has seen it through.
+    lost: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Callback {
+    /// The driver has seen it through: dropping it is no loss.
+    fn settle(&mut self) {
+        self.lost = None;
+    }
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        if let Some(lost) = self.lost.take() {
+            lost();
+        }
+    }
 }
 
 /// What a run needs of the user, read once.
@@ -251,7 +272,7 @@ impl<H: Host> Driver<H> {
     /// callback pending, or over `access_rate`. If the caller hangs up within
     /// `callback_window`, the callback to place; the host places it (see [`Callback`]).
     pub fn request_callback(
-        &self,
+        &'static self,
         options: &str,
         phone: &mut (impl CallbackRequest + AccessPhone),
     ) -> Result<Callback, AccessResult> {
@@ -300,7 +321,12 @@ impl<H: Host> Driver<H> {
             return Err(refuse(Refusal::Window));
         }
         log::info!("twinning: callback for {user} to {number} in {} ms", delay.as_millis());
+        let lost = {
+            let (user, number) = (user.clone(), number.clone());
+            Box::new(move || self.callback_lost(&user, &number))
+        };
         Ok(Callback {
+            lost: Some(lost),
             caller_id: user.clone(),
             user,
             number,
@@ -342,6 +368,7 @@ impl<H: Host> Driver<H> {
         match refusal {
             None => Ok(callback),
             Some(refusal) => {
+                callback.settle();
                 lock(&self.callbacks).remove(&callback.user);
                 log::warn!("twinning: callback for {} not placed: {}", callback.user, refusal.name());
                 Err(self.refuse(
@@ -362,10 +389,11 @@ impl<H: Host> Driver<H> {
     /// flow of direct access.
     pub fn callback_answered(
         &self,
-        callback: Callback,
+        mut callback: Callback,
         after: std::time::Duration,
         phone: &mut impl AccessPhone,
     ) -> AccessResult {
+        callback.settle();
         lock(&self.callbacks).remove(&callback.user);
         if after < callback.answer_guard {
             log::info!(
@@ -383,11 +411,13 @@ impl<H: Host> Driver<H> {
                 false,
             );
         }
-        self.pin_and_dial(Feature::Callback, callback.run, &callback.options, &callback.number, phone)
+        let run = callback.run.clone();
+        self.pin_and_dial(Feature::Callback, run, &callback.options, &callback.number, phone)
     }
 
     /// The callback could not be placed or was not answered.
-    pub fn callback_failed(&self, callback: Callback) -> AccessResult {
+    pub fn callback_failed(&self, mut callback: Callback) -> AccessResult {
+        callback.settle();
         lock(&self.callbacks).remove(&callback.user);
         self.refuse(
             Feature::Callback,
@@ -398,6 +428,14 @@ impl<H: Host> Driver<H> {
             &mut NoPhone,
             false,
         )
+    }
+
+    /// A callback dropped before it was seen through (its thread could not be started, or
+    /// panicked): the user may ask again, and the refusal is raised.
+    fn callback_lost(&self, user: &str, number: &str) {
+        lock(&self.callbacks).remove(user);
+        log::error!("twinning: the callback for {user} failed before it was placed or ended");
+        self.refuse(Feature::Callback, Refusal::Failed, user, number, "", &mut NoPhone, false);
     }
 
     #[allow(clippy::too_many_arguments)]
