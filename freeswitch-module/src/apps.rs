@@ -477,11 +477,17 @@ impl AccessPhone for Phone<'_> {
         }
     }
 
-    /// As the user: the caller ID number outbound legs present (`effective_caller_id_number`)
-    /// and the account code, then the XML dialplan's `context` at `number`.
+    /// As the user: the channel's caller ID number (the caller profile's, which
+    /// `${caller_id_number}` reads), the number outbound legs present
+    /// (`effective_caller_id_number`), `twinning_access_user` for the route, and the
+    /// account code; then the XML dialplan's `context` at `number`.
     fn dial_as(&mut self, context: &str, number: &str, extension: &str, account_code: Option<&str>) -> bool {
         let s = self.session;
+        if !s.set_profile_var("caller_id_number", extension) {
+            log::warn!("twinning: could not set the caller ID number of {}", s.uuid());
+        }
         s.set_variable("effective_caller_id_number", extension);
+        s.set_variable("twinning_access_user", extension);
         if let Some(code) = account_code {
             s.set_variable("accountcode", code);
         }

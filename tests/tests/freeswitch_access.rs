@@ -65,7 +65,7 @@ fn dialplan(trunk_port: u16) -> String {
       </extension>
       <extension name="route">
         <condition field="destination_number" expression="^(0\d+)$">
-          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Dialed=$1,CallerId=${{effective_caller_id_number}},Account=${{accountcode}}"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Dialed=$1,CallerId=${{effective_caller_id_number}},ProfileCallerId=${{caller_id_number}},AccessUser=${{twinning_access_user}},Account=${{accountcode}}"/>
           <action application="set" data="call_timeout=20"/>
           <action application="bridge" data="{{execute_on_answer=sched_hangup +2 normal_clearing}}sofia/internal/$1@127.0.0.1:{trunk_port}"/>
         </condition>
@@ -167,6 +167,8 @@ fn the_users_mobile_with_the_right_pin_dials_out_as_the_user() {
     assert_eq!((e.must("Feature"), e.must("Number")), ("access", "01632960123"));
     let routed = s.esl.event("twinning::test", &[("Dialed", "01632960123")], WAIT).expect("the route ran");
     assert_eq!(routed.must("CallerId"), "1001", "the user's extension");
+    assert_eq!(routed.must("ProfileCallerId"), "1001", "the channel's own caller ID number too");
+    assert_eq!(routed.must("AccessUser"), "1001", "twinning_access_user, for the route");
     assert_eq!(routed.must("Account"), "ACME-1001", "billed to the user");
     assert_eq!(invites.len(), 1, "{}", s.trunk.summary());
     assert!(invites[0].first_line.starts_with("INVITE sip:01632960123@"), "{}", invites[0].first_line);
