@@ -480,9 +480,14 @@ impl AccessPhone for Phone<'_> {
     /// As the user: the channel's caller ID number (the caller profile's, which
     /// `${caller_id_number}` reads), the number outbound legs present
     /// (`effective_caller_id_number`), `twinning_access_user` for the route, and the
-    /// account code; then the XML dialplan's `context` at `number`.
+    /// account code; for the XML dialplan's `context` at `number`. The identity is set only
+    /// once the transfer is done (the dialplan runs after the application returns), so a
+    /// refused transfer never leaves the call going on as the user.
     fn dial_as(&mut self, context: &str, number: &str, extension: &str, account_code: Option<&str>) -> bool {
         let s = self.session;
+        if !s.transfer(number, context) {
+            return false;
+        }
         if !s.set_profile_var("caller_id_number", extension) {
             log::warn!("twinning: could not set the caller ID number of {}", s.uuid());
         }
@@ -491,7 +496,7 @@ impl AccessPhone for Phone<'_> {
         if let Some(code) = account_code {
             s.set_variable("accountcode", code);
         }
-        s.transfer(number, context)
+        true
     }
 
     fn refused(&mut self) {

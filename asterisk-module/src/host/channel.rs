@@ -217,7 +217,8 @@ impl Channel {
 
     /// Sends the channel on in the dialplan, once its application returns: `exten` in
     /// `context`, priority 1, with `cid_number` as its caller ID number and billed to
-    /// `account_code` where given. False if Asterisk refused the goto.
+    /// `account_code` where given, set only once the goto is done. False if Asterisk refused
+    /// the goto: the channel is then left as it was.
     pub fn continue_as(
         &self,
         context: &str,

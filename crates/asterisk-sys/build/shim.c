@@ -89,16 +89,21 @@ void twinning_softhangup(struct ast_channel *chan)
 /* Mobile Direct Access: the call goes on in the dialplan as the twinning user would dial,
  * `exten` in `context` at priority 1, showing `cid_number` (the user's extension) as its
  * caller ID number and billed to `accountcode` where given. The caller ID name is kept.
- * ast_explicit_goto allows for the priority the PBX adds when the application returns. */
+ * ast_explicit_goto allows for the priority the PBX adds when the application returns.
+ * The user's identity is set only once the goto is done: a refused goto leaves the call
+ * as it was, never going on in the dialplan as the user. */
 int twinning_continue_as(struct ast_channel *chan, const char *cid_number, const char *accountcode, const char *context, const char *exten)
 {
+	if (ast_explicit_goto(chan, context, exten, 1)) {
+		return -1;
+	}
 	ast_set_callerid(chan, cid_number, NULL, cid_number);
 	if (!ast_strlen_zero(accountcode)) {
 		ast_channel_lock(chan);
 		ast_channel_accountcode_set(chan, accountcode);
 		ast_channel_unlock(chan);
 	}
-	return ast_explicit_goto(chan, context, exten, 1);
+	return 0;
 }
 
 /* Mobile Callback: places a call to `tech`/`resource` (the user's own remote destination
