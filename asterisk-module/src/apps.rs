@@ -230,7 +230,14 @@ fn call_back(callback: Callback) {
     std::thread::sleep(callback.delay);
     // Checked again now: the settings or the user's calls may have changed in the delay.
     let Ok(callback) = DRIVER.callback_due(callback) else { return };
-    match Placed::originate(&callback.tech, &callback.resource, &callback.caller_id, callback.ring_time) {
+    let account = callback.account_code.as_deref();
+    match Placed::originate(
+        &callback.tech,
+        &callback.resource,
+        &callback.caller_id,
+        account,
+        callback.ring_time,
+    ) {
         Ok((placed, after)) => {
             let result = DRIVER.callback_answered(callback, after, &mut CalledBack(placed.channel()));
             if let AccessResult::Granted { .. } = result {

@@ -323,12 +323,16 @@ fn call_back(callback: Callback) {
     let Ok(callback) = DRIVER.callback_due(callback) else { return };
     let dial = format!("{}/{}", callback.tech, callback.resource);
     let ring = callback.ring_time.as_secs().max(1).to_string();
-    let vars = [
+    let mut vars = vec![
         ("originate_timeout", ring.as_str()),
         ("twinning_user", callback.user.as_str()),
         ("twinning_leg", "callback"),
         ("ignore_early_media", "true"),
     ];
+    // The call back is the user's call: billed to the user.
+    if let Some(code) = callback.account_code.as_deref() {
+        vars.push(("accountcode", code));
+    }
     let cancel = std::sync::atomic::AtomicU32::new(0);
     let dialed = Instant::now();
     match session::originate(&dial, &callback.caller_id, &callback.caller_id, &vars, &cancel) {

@@ -107,10 +107,11 @@ int twinning_continue_as(struct ast_channel *chan, const char *cid_number, const
 }
 
 /* Mobile Callback: places a call to `tech`/`resource` (the user's own remote destination
- * through mobile_dial) presenting `cid_num`, and waits up to `timeout_ms` for the answer.
+ * through mobile_dial) presenting `cid_num`, billed to `accountcode` where given (the
+ * user's: the call back is the user's call), and waits up to `timeout_ms` for the answer.
  * Returns the answered channel (the request's reference, the caller's to hang up or hand
  * to a PBX) with `*answered_after_ms` set, or NULL with `*cause` set. */
-struct ast_channel *twinning_originate(const char *tech, const char *resource, const char *cid_num, int timeout_ms, int *answered_after_ms, int *cause)
+struct ast_channel *twinning_originate(const char *tech, const char *resource, const char *cid_num, const char *accountcode, int timeout_ms, int *answered_after_ms, int *cause)
 {
 	struct ast_format_cap *cap = ast_format_cap_alloc(AST_FORMAT_CAP_FLAG_DEFAULT);
 	struct ast_channel *chan;
@@ -129,6 +130,11 @@ struct ast_channel *twinning_originate(const char *tech, const char *resource, c
 		return NULL;
 	}
 	twinning_set_outgoing_identity(chan, cid_num, "", 0);
+	if (!ast_strlen_zero(accountcode)) {
+		ast_channel_lock(chan);
+		ast_channel_accountcode_set(chan, accountcode);
+		ast_channel_unlock(chan);
+	}
 	start = ast_tvnow();
 	if (ast_call(chan, resource, 0)) {
 		*cause = ast_channel_hangupcause(chan);

@@ -103,6 +103,8 @@ pub struct Callback {
     pub tech: String,
     pub resource: String,
     pub caller_id: String,
+    /// The user's account code, which the call back carries: it is the user's call.
+    pub account_code: Option<String>,
     pub delay: std::time::Duration,
     /// How long the callback may ring.
     pub ring_time: std::time::Duration,
@@ -327,6 +329,7 @@ impl<H: Host> Driver<H> {
         };
         Ok(Callback {
             lost: Some(lost),
+            account_code: run.account_code.clone(),
             caller_id: user.clone(),
             user,
             number,
@@ -358,6 +361,7 @@ impl<H: Host> Driver<H> {
             Ok(Ok(target)) if target.run.pin.is_none() => Some(Refusal::NoPin),
             Ok(Ok(_)) if self.live().list().any(|c| c.user == callback.user) => Some(Refusal::Busy),
             Ok(Ok(target)) => {
+                callback.account_code = target.run.account_code.clone();
                 callback.run = target.run;
                 None
             }
