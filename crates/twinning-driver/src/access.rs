@@ -531,7 +531,8 @@ fn callback_target(
     let general = settings.general();
     let u = settings.user(user.as_str()).expect("found among the users");
     // The destination that called, as configured: the number called back.
-    let Some(d) = u.destinations().find(|d| general.access.same_number(calling, d.number, &general.policy))
+    let Some(d) = access::matchable_destinations(u)
+        .find(|d| general.access.same_number(calling, d.number, &general.policy))
     else {
         return Err((Refusal::UnknownCaller, user.as_str().to_owned()));
     };
