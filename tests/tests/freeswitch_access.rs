@@ -497,3 +497,21 @@ fn a_failed_callback_is_refused_and_never_stays_pending() {
     assert!(mobile.received("INVITE").is_empty(), "nothing dialed: {}", mobile.summary());
     mobile.wait(Duration::from_secs(1));
 }
+
+/// Hanging up once called back, during the PIN entry, is reported: refused, `hung_up`.
+#[test]
+fn hanging_up_during_the_callbacks_pin_entry_is_reported() {
+    let ports = FsPorts::new();
+    let Some((fs, mut esl)) = launch("freeswitch::callback_hung_up", ports, |s| s, true) else { return };
+    let mut mobile =
+        Phone::uas(&fs, "mobile", ports.mobile, &Answer::AnswerThenHangUp { after_ms: 2000, hold_ms: 1500 });
+    let mut caller = Phone::call(&fs, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "hung_up", "1001"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
+}

@@ -210,6 +210,12 @@ fn premium_international_and_injected_numbers_are_refused_and_nothing_is_dialed(
         assert_eq!((e.must("Result"), e.must("Reason")), ("refused", reason), "{number}: {e:?}");
         assert!(invites.is_empty(), "{number}: {invites:?}");
     }
+    // The typed digits of a refused number are never logged, only how many there were.
+    let log = s.pbx.log();
+    for typed in ["09011234567", "0033612345678"] {
+        assert!(!log.contains(typed), "{typed} logged: {log}");
+    }
+    assert!(log.contains("a number of 11 keys refused (policy)"), "{log}");
 }
 
 #[test]
@@ -562,4 +568,26 @@ fn a_failed_callback_is_refused_and_never_stays_pending() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(mobile.received("INVITE").is_empty(), "nothing dialed: {}", mobile.summary());
     mobile.wait(Duration::from_secs(1));
+}
+
+/// Hanging up once called back, during the PIN entry, is reported: refused, `hung_up`.
+#[test]
+fn hanging_up_during_the_callbacks_pin_entry_is_reported() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) = start_callback(ports);
+    let mut mobile = Phone::uas(
+        &pbx,
+        "mobile",
+        ports.mobile,
+        &twinning_tests::sipp::Answer::AnswerThenHangUp { after_ms: 2000, hold_ms: 1500 },
+    );
+    let mut caller = Phone::call(&pbx, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "hung_up", "1001"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
 }

@@ -74,6 +74,8 @@ pub enum Refusal {
     /// A callback: it could not be carried out (its thread could not be started, or
     /// failed); nothing more is dialed and the user may ask again.
     Failed,
+    /// The caller hung up after a right PIN, or once called back: nothing was dialed.
+    HungUp,
 }
 
 impl Refusal {
@@ -94,6 +96,7 @@ impl Refusal {
             Refusal::Window => "window",
             Refusal::NoAnswer => "no_answer",
             Refusal::Failed => "failed",
+            Refusal::HungUp => "hung_up",
         }
     }
 }

@@ -198,15 +198,21 @@ impl<H: Host> Driver<H> {
         let Some(pin) = run.pin.clone() else {
             return self.refuse(feature, Refusal::NoPin, user, calling, "", phone, false);
         };
+        // A hang-up once the PBX has called back, or after a right PIN, is a security
+        // event too (someone had the mobile, or the PIN); before that on an access call,
+        // it is only a caller giving up.
+        let callback = feature == Feature::Callback;
         if !phone.answer() {
-            return AccessResult::HungUp;
+            return self.hung_up(feature, callback, user, calling);
         }
         let timeout = options.timeout.as_millis();
         let mut session =
             AuthSession::new(&AuthOptions { timeout: options.timeout, ..AuthOptions::default() });
         let mut prompt = AccessPrompt::Pin;
         let outcome = loop {
-            let Some(digits) = phone.read_digits(prompt, timeout) else { return AccessResult::HungUp };
+            let Some(digits) = phone.read_digits(prompt, timeout) else {
+                return self.hung_up(feature, callback, user, calling);
+            };
             let step = self.with_pin_guard(|pins| {
                 pins.set_policy(run.pin_policy.clone());
                 session.entered(pins, &run.user, &pin, &digits, self.host.now())
@@ -244,14 +250,21 @@ impl<H: Host> Driver<H> {
         } else {
             match phone.read_digits(AccessPrompt::Number, timeout) {
                 Some(d) => d,
-                None => return AccessResult::HungUp,
+                None => return self.hung_up(feature, true, user, calling),
             }
         };
         let number =
             match self.with_service(|service| Ok(access::number_to_dial(service.settings(), &digits))) {
                 Ok(Ok(n)) => n,
-                Ok(Err((refusal, why))) => {
-                    log::warn!("twinning: {} for {user} refused: {why}", feature.name());
+                Ok(Err((refusal, _))) => {
+                    // Never the digits themselves: a mistyped PIN or a private number may be
+                    // among them.
+                    log::warn!(
+                        "twinning: {} for {user}: a number of {} keys refused ({})",
+                        feature.name(),
+                        digits.chars().count(),
+                        refusal.name()
+                    );
                     return self.refuse(feature, refusal, user, calling, "", phone, true);
                 }
                 Err(e) => return AccessResult::Invalid(e),
@@ -432,6 +445,16 @@ impl<H: Host> Driver<H> {
             &mut NoPhone,
             false,
         )
+    }
+
+    /// The caller hung up during the flow: raised as a refusal (`hung_up`) when `report`.
+    fn hung_up(&self, feature: Feature, report: bool, user: &str, calling: &str) -> AccessResult {
+        if report {
+            log::info!("twinning: {} for {user}: hung up before dialing", feature.name());
+            let e = call_events::access(feature.name(), "refused", Refusal::HungUp.name(), user, calling, "");
+            self.host.security_event(&e);
+        }
+        AccessResult::HungUp
     }
 
     /// A callback dropped before it was seen through (its thread could not be started, or

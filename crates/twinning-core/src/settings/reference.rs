@@ -225,7 +225,7 @@ pub const FIELDS: &[FieldDoc] = &[
         summary: "Mobile Direct Access: a call from one of the user's remote destinations to `TwinningAccess` (FreeSWITCH `twinning_access`) may, after the user's PIN, dial a number as the user.",
         values: "`yes` or `no`.",
         default: "no",
-        details: "The user must have a `pin`: access is never granted without one. The number dialed is checked by the destination policy, and dialed in `access_context` with the user's extension as caller ID number and the user's `accountcode`.",
+        details: "The user must have a `pin`: access is never granted without one. The number dialed is checked by the destination policy, and dialed in `access_context` with the user's extension as caller ID number and the user's `accountcode`. The calling number must be digits with at most a leading `+`, and a destination switched off by its own `mobile<n>_enabled = no` is not matched.",
         example: "yes",
     },
     FieldDoc {
@@ -233,7 +233,7 @@ pub const FIELDS: &[FieldDoc] = &[
         summary: "Mobile Callback: a call from one of the user's remote destinations to `TwinningCallback` (FreeSWITCH `twinning_callback`) is not answered; if the caller hangs up within `callback_window`, that same number is called back and gets the access flow.",
         values: "`yes` or `no`.",
         default: "no",
-        details: "Refused while the user has a twinned call or a callback pending. Only the number that called is ever called back.",
+        details: "Refused while the user has a twinned call or a callback pending. Only the number that called is ever called back, if the destination policy allows it, billed to the user's `accountcode`; all of it is checked again just before the call back.",
         example: "yes",
     },
     FieldDoc {
