@@ -228,7 +228,16 @@ fn callback(chan: &Channel, data: &str) -> Flow {
 /// and dial flow on it; a granted call gets a PBX of its own in `access_context`.
 fn call_back(callback: Callback) {
     std::thread::sleep(callback.delay);
-    match Placed::originate(&callback.tech, &callback.resource, &callback.caller_id, callback.ring_time) {
+    // Checked again now: the settings or the user's calls may have changed in the delay.
+    let Ok(callback) = DRIVER.callback_due(callback) else { return };
+    let account = callback.account_code.as_deref();
+    match Placed::originate(
+        &callback.tech,
+        &callback.resource,
+        &callback.caller_id,
+        account,
+        callback.ring_time,
+    ) {
         Ok((placed, after)) => {
             let result = DRIVER.callback_answered(callback, after, &mut CalledBack(placed.channel()));
             if let AccessResult::Granted { .. } = result {

@@ -329,14 +329,20 @@ fn callback(session: Session, data: &str) {
 /// is transferred to `access_context`, anything else is hung up.
 fn call_back(callback: Callback) {
     std::thread::sleep(callback.delay);
+    // Checked again now: the settings or the user's calls may have changed in the delay.
+    let Ok(callback) = DRIVER.callback_due(callback) else { return };
     let dial = format!("{}/{}", callback.tech, callback.resource);
     let ring = callback.ring_time.as_secs().max(1).to_string();
-    let vars = [
+    let mut vars = vec![
         ("originate_timeout", ring.as_str()),
         ("twinning_user", callback.user.as_str()),
         ("twinning_leg", "callback"),
         ("ignore_early_media", "true"),
     ];
+    // The call back is the user's call: billed to the user.
+    if let Some(code) = callback.account_code.as_deref() {
+        vars.push(("accountcode", code));
+    }
     let cancel = std::sync::atomic::AtomicU32::new(0);
     let dialed = Instant::now();
     match session::originate(&dial, &callback.caller_id, &callback.caller_id, &vars, &cancel) {
@@ -485,15 +491,26 @@ impl AccessPhone for Phone<'_> {
         }
     }
 
-    /// As the user: the caller ID number outbound legs present (`effective_caller_id_number`)
-    /// and the account code, then the XML dialplan's `context` at `number`.
+    /// As the user: the channel's caller ID number (the caller profile's, which
+    /// `${caller_id_number}` reads), the number outbound legs present
+    /// (`effective_caller_id_number`), `twinning_access_user` for the route, and the
+    /// account code; for the XML dialplan's `context` at `number`. The identity is set only
+    /// once the transfer is done (the dialplan runs after the application returns), so a
+    /// refused transfer never leaves the call going on as the user.
     fn dial_as(&mut self, context: &str, number: &str, extension: &str, account_code: Option<&str>) -> bool {
         let s = self.session;
+        if !s.transfer(number, context) {
+            return false;
+        }
+        if !s.set_profile_var("caller_id_number", extension) {
+            log::warn!("twinning: could not set the caller ID number of {}", s.uuid());
+        }
         s.set_variable("effective_caller_id_number", extension);
+        s.set_variable("twinning_access_user", extension);
         if let Some(code) = account_code {
             s.set_variable("accountcode", code);
         }
-        s.transfer(number, context)
+        true
     }
 
     fn refused(&mut self) {

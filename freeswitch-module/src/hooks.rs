@@ -37,16 +37,20 @@ pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
     let keyer: Shared = Arc::new(Mutex::new(Keyer { matcher: DtmfCodeMatcher::new(codes), flusher: false }));
     let call = call.clone();
     Box::new(move |key, far| {
-        let keyed = {
+        // Decided under the lock, started after it is released: a thread that cannot be
+        // started runs its failure path (which takes this lock) at once, on this thread.
+        let (keyed, start_flusher) = {
             let mut k = lock(&keyer);
             let keyed = k.matcher.feed(key, Instant::now());
-            if k.matcher.flush_due().is_some() && !k.flusher {
+            let start = k.matcher.flush_due().is_some() && !k.flusher;
+            if start {
                 k.flusher = true;
-                let user = call.user.clone();
-                flush_when_due(keyer.clone(), far.clone(), user);
             }
-            keyed
+            (keyed, start)
         };
+        if start_flusher {
+            flush_when_due(keyer.clone(), far.clone(), call.user.clone());
+        }
         let keys = if keyed.pass.len() == 1 && keyed.pass.starts_with(key) {
             Keys::Pass
         } else {
@@ -68,20 +72,22 @@ pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
 
 /// Waits until the held keys fall due (later keys move that on) and sends them to the far
 /// end, unless a key completed or released them first. The keys are sent under the
-/// matcher's lock, so a key arriving meanwhile goes after them, never before.
+/// matcher's lock, so a key arriving meanwhile goes after them, never before. Called
+/// without the matcher's lock held (its failure path takes it). If the thread cannot be
+/// started, or fails, the next held key starts another.
 fn flush_when_due(keyer: Shared, far: FarEnd, user: String) {
     let failed = keyer.clone();
     module::THREADS.spawn(
         "twinning-keys".into(),
         move || {
-            guard::catch("held keys", (), || loop {
+            let ended = guard::catch("held keys", false, || loop {
                 let due = {
                     let mut k = lock(&keyer);
                     let Some(due) = k.matcher.flush_due() else {
                         // Released or completed by a key; the filter starts another
                         // thread (under this lock) when one is held again.
                         k.flusher = false;
-                        return;
+                        return true;
                     };
                     due
                 };
@@ -93,7 +99,10 @@ fn flush_when_due(keyer: Shared, far: FarEnd, user: String) {
                         log::debug!("twinning {user}: held keys {keys:?} not sent, the far end is gone");
                     }
                 }
-            })
+            });
+            if !ended {
+                lock(&keyer).flusher = false;
+            }
         },
         move || lock(&failed).flusher = false,
     );

@@ -219,6 +219,17 @@ impl FreeSwitch {
         Self::launch(test, twinning, Dialplan::Extensions(extensions), ports, &[], false)
     }
 
+    /// As [`FreeSwitch::start_with_dialplan`], with `env` in FreeSWITCH's environment.
+    pub fn start_with_dialplan_env(
+        test: &str,
+        twinning: &str,
+        extensions: &str,
+        ports: FsPorts,
+        env: &[(&str, &str)],
+    ) -> Option<FreeSwitch> {
+        Self::launch(test, twinning, Dialplan::Extensions(extensions), ports, env, false)
+    }
+
     pub fn start_with_env(
         test: &str,
         twinning: &str,

@@ -65,7 +65,7 @@ fn dialplan(trunk_port: u16) -> String {
       </extension>
       <extension name="route">
         <condition field="destination_number" expression="^(0\d+)$">
-          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Dialed=$1,CallerId=${{effective_caller_id_number}},Account=${{accountcode}}"/>
+          <action application="event" data="Event-Subclass=twinning::test,Event-Name=CUSTOM,Dialed=$1,CallerId=${{effective_caller_id_number}},ProfileCallerId=${{caller_id_number}},AccessUser=${{twinning_access_user}},Account=${{accountcode}}"/>
           <action application="set" data="call_timeout=20"/>
           <action application="bridge" data="{{execute_on_answer=sched_hangup +2 normal_clearing}}sofia/internal/$1@127.0.0.1:{trunk_port}"/>
         </condition>
@@ -97,6 +97,17 @@ fn launch(
     more: impl FnOnce(FsSettings) -> FsSettings,
     callback: bool,
 ) -> Option<(FreeSwitch, Esl)> {
+    launch_env(test, ports, more, callback, &[])
+}
+
+/// As [`launch`], with `env` in FreeSWITCH's environment.
+fn launch_env(
+    test: &str,
+    ports: FsPorts,
+    more: impl FnOnce(FsSettings) -> FsSettings,
+    callback: bool,
+    env: &[(&str, &str)],
+) -> Option<(FreeSwitch, Esl)> {
     let mut settings = FsSettings::new(ports.mobile)
         .param("blocked_prefixes", "09")
         .param("home_prefixes", "+44, 0044")
@@ -111,7 +122,6 @@ fn launch(
     settings = settings.user_param("1001", "accountcode", "ACME-1001");
     settings = settings.user_param("1002", "pin", "1357");
     settings = settings.user_param("1003", "mobile_access", "yes");
-    settings = more(settings);
     if callback {
         settings = settings
             .user_param("1001", "mobile_callback", "yes")
@@ -119,8 +129,9 @@ fn launch(
             .param("callback_window", 10)
             .param("callback_delay", 2);
     }
+    settings = more(settings);
     let route_port = if callback { ports.desk2 } else { ports.mobile };
-    let fs = FreeSwitch::start_with_dialplan(test, &settings.xml(), &dialplan(route_port), ports)?;
+    let fs = FreeSwitch::start_with_dialplan_env(test, &settings.xml(), &dialplan(route_port), ports, env)?;
     let mut esl = fs.esl();
     esl.subscribe(&["twinning::access", "twinning::auth_failed", "twinning::test", "twinning::start"]);
     Some((fs, esl))
@@ -156,6 +167,8 @@ fn the_users_mobile_with_the_right_pin_dials_out_as_the_user() {
     assert_eq!((e.must("Feature"), e.must("Number")), ("access", "01632960123"));
     let routed = s.esl.event("twinning::test", &[("Dialed", "01632960123")], WAIT).expect("the route ran");
     assert_eq!(routed.must("CallerId"), "1001", "the user's extension");
+    assert_eq!(routed.must("ProfileCallerId"), "1001", "the channel's own caller ID number too");
+    assert_eq!(routed.must("AccessUser"), "1001", "twinning_access_user, for the route");
     assert_eq!(routed.must("Account"), "ACME-1001", "billed to the user");
     assert_eq!(invites.len(), 1, "{}", s.trunk.summary());
     assert!(invites[0].first_line.starts_with("INVITE sip:01632960123@"), "{}", invites[0].first_line);
@@ -428,4 +441,77 @@ fn a_second_callback_while_one_is_pending_and_a_caller_past_the_window_are_refus
     let r = esl.event("twinning::test", &[("Error", "window")], WAIT).expect("the dialplan went on");
     assert_eq!(r.must("Callback"), "REFUSED");
     stays.wait(WAIT);
+}
+
+/// The request is checked again just before the call back: a user whose `mobile_callback`
+/// is switched off during `callback_delay` is not called back, and the refusal is raised.
+#[test]
+fn a_callback_is_checked_again_before_the_call_back_is_placed() {
+    let ports = FsPorts::new();
+    let more = |s: FsSettings| s.param("callback_delay", 6);
+    let Some((fs, mut esl)) = launch("freeswitch::callback_recheck", ports, more, true) else { return };
+    let mut mobile = Phone::uas(&fs, "mobile", ports.mobile, &Answer::Never);
+    let mut caller = Phone::call(&fs, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    caller.wait(WAIT);
+    let r = esl.api("twinning set 1001 mobile_callback no");
+    assert!(r.starts_with("+OK"), "{r}");
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "not_enabled", "1001"),
+        "{e:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(mobile.received("INVITE").is_empty(), "no call back: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+    // Nothing is left pending: with the feature back on, the user may ask again.
+    assert!(esl.api("twinning set 1001 mobile_callback yes").starts_with("+OK"));
+    let mut again = Phone::call(&fs, "again", "407700900123", &Caller::CancelAfter { ms: 12_000 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "not pending: {e:?}");
+    again.wait(WAIT);
+}
+
+/// A callback whose thread fails (a panic injected into it) never stays pending: the
+/// refusal is raised (`failed`), nothing is dialed, and the user may ask again.
+#[test]
+fn a_failed_callback_is_refused_and_never_stays_pending() {
+    let ports = FsPorts::new();
+    let env = [("TWINNING_INJECT_PANIC", "callback")];
+    let Some((fs, mut esl)) = launch_env("freeswitch::callback_failed", ports, |s| s, true, &env) else {
+        return;
+    };
+    let mut mobile = Phone::uas(&fs, "mobile", ports.mobile, &Answer::Never);
+    for i in 0..2 {
+        let mut caller =
+            Phone::call(&fs, &format!("caller{i}"), "407700900123", &Caller::CancelAfter { ms: 1000 });
+        let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+        assert_eq!(
+            (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+            ("callback", "refused", "failed", "1001"),
+            "request {i}, not pending: {e:?}"
+        );
+        caller.wait(WAIT);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(mobile.received("INVITE").is_empty(), "nothing dialed: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+}
+
+/// Hanging up once called back, during the PIN entry, is reported: refused, `hung_up`.
+#[test]
+fn hanging_up_during_the_callbacks_pin_entry_is_reported() {
+    let ports = FsPorts::new();
+    let Some((fs, mut esl)) = launch("freeswitch::callback_hung_up", ports, |s| s, true) else { return };
+    let mut mobile =
+        Phone::uas(&fs, "mobile", ports.mobile, &Answer::AnswerThenHangUp { after_ms: 2000, hold_ms: 1500 });
+    let mut caller = Phone::call(&fs, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    let e = esl.event("twinning::access", &[], WAIT).expect("twinning::access");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "hung_up", "1001"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
 }

@@ -210,6 +210,12 @@ fn premium_international_and_injected_numbers_are_refused_and_nothing_is_dialed(
         assert_eq!((e.must("Result"), e.must("Reason")), ("refused", reason), "{number}: {e:?}");
         assert!(invites.is_empty(), "{number}: {invites:?}");
     }
+    // The typed digits of a refused number are never logged, only how many there were.
+    let log = s.pbx.log();
+    for typed in ["09011234567", "0033612345678"] {
+        assert!(!log.contains(typed), "{typed} logged: {log}");
+    }
+    assert!(log.contains("a number of 11 keys refused (policy)"), "{log}");
 }
 
 #[test]
@@ -235,8 +241,17 @@ fn callback_conf() -> String {
 
 /// A callback site: no trunk phone on the mobile's port (the test puts the mobile there).
 fn start_callback(ports: PhonePorts) -> (Instance, Ami) {
-    let pbx = pbx::start_with(&callback_conf(), "", ports, |mut c| {
+    start_callback_with(&callback_conf(), ports)
+}
+
+fn start_callback_with(conf: &str, ports: PhonePorts) -> (Instance, Ami) {
+    start_callback_env(conf, ports, &[])
+}
+
+fn start_callback_env(conf: &str, ports: PhonePorts, env: &[(&str, &str)]) -> (Instance, Ami) {
+    let pbx = pbx::start_with(conf, "", ports, |mut c| {
         c.modules.push("func_channel.so".into());
+        c.env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let dialplan = format!(
             "{}\n{}",
             pbx::extensions_conf(""),
@@ -498,4 +513,81 @@ fn without_an_access_context_access_is_refused_and_nothing_is_asked() {
     );
     assert!(invites.is_empty(), "{invites:?}");
     assert!(s.ami.drain_events("TwinningAuthFailed", Duration::from_secs(1)).is_empty());
+}
+
+/// The request is checked again just before the call back: a user whose `mobile_callback`
+/// is switched off during `callback_delay` is not called back, and the refusal is raised.
+#[test]
+fn a_callback_is_checked_again_before_the_call_back_is_placed() {
+    let ports = PhonePorts::new();
+    let conf = callback_conf().replace("callback_delay = 2", "callback_delay = 6");
+    let (pbx, mut ami) = start_callback_with(&conf, ports);
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &twinning_tests::sipp::Answer::Never);
+    let mut caller = Phone::call(&pbx, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    caller.wait(WAIT);
+    let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile_callback"), ("Value", "no")]);
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "not_enabled", "1001"),
+        "{e:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(mobile.received("INVITE").is_empty(), "no call back: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+    // Nothing is left pending: with the feature back on, the user may ask again.
+    let r = ami.action("TwinningSet", &[("User", "1001"), ("Field", "mobile_callback"), ("Value", "yes")]);
+    assert_eq!(r.get("Response"), Some("Success"), "{r:?}");
+    let mut again = Phone::call(&pbx, "again", "407700900123", &Caller::CancelAfter { ms: 12_000 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!((e.must("Result"), e.must("Reason")), ("refused", "window"), "not pending: {e:?}");
+    again.wait(WAIT);
+}
+
+/// A callback whose thread fails (a panic injected into it) never stays pending: the
+/// refusal is raised (`failed`), nothing is dialed, and the user may ask again.
+#[test]
+fn a_failed_callback_is_refused_and_never_stays_pending() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) =
+        start_callback_env(&callback_conf(), ports, &[("TWINNING_INJECT_PANIC", "callback")]);
+    let mut mobile = Phone::uas(&pbx, "mobile", ports.mobile, &twinning_tests::sipp::Answer::Never);
+    for i in 0..2 {
+        let mut caller =
+            Phone::call(&pbx, &format!("caller{i}"), "407700900123", &Caller::CancelAfter { ms: 1000 });
+        let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+        assert_eq!(
+            (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+            ("callback", "refused", "failed", "1001"),
+            "request {i}, not pending: {e:?}"
+        );
+        caller.wait(WAIT);
+    }
+    assert!(pbx.log().contains("internal error in callback: fault injected"), "{}", pbx.log());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(mobile.received("INVITE").is_empty(), "nothing dialed: {}", mobile.summary());
+    mobile.wait(Duration::from_secs(1));
+}
+
+/// Hanging up once called back, during the PIN entry, is reported: refused, `hung_up`.
+#[test]
+fn hanging_up_during_the_callbacks_pin_entry_is_reported() {
+    let ports = PhonePorts::new();
+    let (pbx, mut ami) = start_callback(ports);
+    let mut mobile = Phone::uas(
+        &pbx,
+        "mobile",
+        ports.mobile,
+        &twinning_tests::sipp::Answer::AnswerThenHangUp { after_ms: 2000, hold_ms: 1500 },
+    );
+    let mut caller = Phone::call(&pbx, "caller", "407700900123", &Caller::CancelAfter { ms: 1000 });
+    let e = ami.event("TwinningAccess", &[], WAIT).expect("TwinningAccess");
+    assert_eq!(
+        (e.must("Feature"), e.must("Result"), e.must("Reason"), e.must("User")),
+        ("callback", "refused", "hung_up", "1001"),
+        "{e:?}"
+    );
+    caller.wait(WAIT);
+    mobile.wait(WAIT);
 }

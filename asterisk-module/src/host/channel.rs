@@ -217,7 +217,8 @@ impl Channel {
 
     /// Sends the channel on in the dialplan, once its application returns: `exten` in
     /// `context`, priority 1, with `cid_number` as its caller ID number and billed to
-    /// `account_code` where given. False if Asterisk refused the goto.
+    /// `account_code` where given, set only once the goto is done. False if Asterisk refused
+    /// the goto: the channel is then left as it was.
     pub fn continue_as(
         &self,
         context: &str,
@@ -506,16 +507,18 @@ impl Leg {
 pub struct Placed(Option<Channel>);
 
 impl Placed {
-    /// Calls `tech`/`resource` presenting `cid_number` and waits up to `timeout` for the
-    /// answer: the answered call, and how long after dialing it answered; otherwise how it
-    /// failed.
+    /// Calls `tech`/`resource` presenting `cid_number`, billed to `account_code` where
+    /// given, and waits up to `timeout` for the answer: the answered call, and how long
+    /// after dialing it answered; otherwise how it failed.
     pub fn originate(
         tech: &str,
         resource: &str,
         cid_number: &str,
+        account_code: Option<&str>,
         timeout: Duration,
     ) -> Result<(Placed, Duration), LegFailure> {
         let (tech, resource, cid) = (cstr::owned(tech), cstr::owned(resource), cstr::owned(cid_number));
+        let account = cstr::owned(account_code.unwrap_or_default());
         let (mut after, mut cause): (c_int, c_int) = (0, 0);
         let timeout = timeout.as_millis().min(c_int::MAX as u128) as c_int;
         // SAFETY: the strings outlive the call; the shim returns a channel whose request
@@ -525,6 +528,7 @@ impl Placed {
                 tech.as_ptr(),
                 resource.as_ptr(),
                 cid.as_ptr(),
+                account.as_ptr(),
                 timeout,
                 &mut after,
                 &mut cause,

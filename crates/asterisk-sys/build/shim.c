@@ -89,23 +89,29 @@ void twinning_softhangup(struct ast_channel *chan)
 /* Mobile Direct Access: the call goes on in the dialplan as the twinning user would dial,
  * `exten` in `context` at priority 1, showing `cid_number` (the user's extension) as its
  * caller ID number and billed to `accountcode` where given. The caller ID name is kept.
- * ast_explicit_goto allows for the priority the PBX adds when the application returns. */
+ * ast_explicit_goto allows for the priority the PBX adds when the application returns.
+ * The user's identity is set only once the goto is done: a refused goto leaves the call
+ * as it was, never going on in the dialplan as the user. */
 int twinning_continue_as(struct ast_channel *chan, const char *cid_number, const char *accountcode, const char *context, const char *exten)
 {
+	if (ast_explicit_goto(chan, context, exten, 1)) {
+		return -1;
+	}
 	ast_set_callerid(chan, cid_number, NULL, cid_number);
 	if (!ast_strlen_zero(accountcode)) {
 		ast_channel_lock(chan);
 		ast_channel_accountcode_set(chan, accountcode);
 		ast_channel_unlock(chan);
 	}
-	return ast_explicit_goto(chan, context, exten, 1);
+	return 0;
 }
 
 /* Mobile Callback: places a call to `tech`/`resource` (the user's own remote destination
- * through mobile_dial) presenting `cid_num`, and waits up to `timeout_ms` for the answer.
+ * through mobile_dial) presenting `cid_num`, billed to `accountcode` where given (the
+ * user's: the call back is the user's call), and waits up to `timeout_ms` for the answer.
  * Returns the answered channel (the request's reference, the caller's to hang up or hand
  * to a PBX) with `*answered_after_ms` set, or NULL with `*cause` set. */
-struct ast_channel *twinning_originate(const char *tech, const char *resource, const char *cid_num, int timeout_ms, int *answered_after_ms, int *cause)
+struct ast_channel *twinning_originate(const char *tech, const char *resource, const char *cid_num, const char *accountcode, int timeout_ms, int *answered_after_ms, int *cause)
 {
 	struct ast_format_cap *cap = ast_format_cap_alloc(AST_FORMAT_CAP_FLAG_DEFAULT);
 	struct ast_channel *chan;
@@ -124,6 +130,11 @@ struct ast_channel *twinning_originate(const char *tech, const char *resource, c
 		return NULL;
 	}
 	twinning_set_outgoing_identity(chan, cid_num, "", 0);
+	if (!ast_strlen_zero(accountcode)) {
+		ast_channel_lock(chan);
+		ast_channel_accountcode_set(chan, accountcode);
+		ast_channel_unlock(chan);
+	}
 	start = ast_tvnow();
 	if (ast_call(chan, resource, 0)) {
 		*cause = ast_channel_hangupcause(chan);

@@ -11,7 +11,7 @@ void twinning_set_outgoing_identity(struct ast_channel *chan, const char *number
 void twinning_channel_dnid(struct ast_channel *chan, char *out, size_t out_len);
 void twinning_channel_language(struct ast_channel *chan, char *out, size_t out_len);
 void twinning_softhangup(struct ast_channel *chan);
-struct ast_channel *twinning_originate(const char *tech, const char *resource, const char *cid_num, int timeout_ms, int *answered_after_ms, int *cause);
+struct ast_channel *twinning_originate(const char *tech, const char *resource, const char *cid_num, const char *accountcode, int timeout_ms, int *answered_after_ms, int *cause);
 int twinning_continue_as(struct ast_channel *chan, const char *cid_number, const char *accountcode, const char *context, const char *exten);
 struct ast_str;
 void twinning_str_append(struct ast_str **out, const char *text);

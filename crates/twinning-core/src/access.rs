@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::settings::{printable, Settings};
+use crate::settings::{printable, RemoteDestination, Settings};
 use crate::{Millis, PhoneNumber, UserId, UserSettings};
 
 /// Which feature a call asked for.
@@ -71,6 +71,11 @@ pub enum Refusal {
     Window,
     /// A callback: the call back was not answered, or answered within the answer guard.
     NoAnswer,
+    /// A callback: it could not be carried out (its thread could not be started, or
+    /// failed); nothing more is dialed and the user may ask again.
+    Failed,
+    /// The caller hung up after a right PIN, or once called back: nothing was dialed.
+    HungUp,
 }
 
 impl Refusal {
@@ -90,6 +95,8 @@ impl Refusal {
             Refusal::Pending => "pending",
             Refusal::Window => "window",
             Refusal::NoAnswer => "no_answer",
+            Refusal::Failed => "failed",
+            Refusal::HungUp => "hung_up",
         }
     }
 }
@@ -97,13 +104,21 @@ impl Refusal {
 /// The user whose remote destination `calling` is, among those with `feature`. A number
 /// that is only the remote destination of users without the feature is
 /// [`Refusal::NotEnabled`]; no user's at all, [`Refusal::UnknownCaller`].
+///
+/// Only a plain number is matched: digits, with at most a leading `+`. A caller ID with
+/// anything else in it is refused as [`Refusal::UnknownCaller`], never cleaned up into
+/// someone's number. A destination switched off by its own `mobile<n>_enabled = no` is
+/// matched by nothing.
 pub fn find_user(settings: &Settings, calling: &str, feature: Feature) -> Result<UserId, Refusal> {
+    if !plain_number(calling) {
+        return Err(Refusal::UnknownCaller);
+    }
     let general = settings.general();
     let (access, policy) = (&general.access, &general.policy);
     let mut allowed = Vec::new();
     let mut known = false;
     for (id, user) in settings.users() {
-        if user.destinations().any(|d| access.same_number(calling, d.number, policy)) {
+        if matchable_destinations(user).any(|d| access.same_number(calling, d.number, policy)) {
             known = true;
             if feature.allowed(user) {
                 allowed.push(id.clone());
@@ -116,6 +131,18 @@ pub fn find_user(settings: &Settings, calling: &str, feature: Feature) -> Result
         0 => Err(Refusal::UnknownCaller),
         _ => Err(Refusal::Ambiguous),
     }
+}
+
+/// The remote destinations of `user` a calling mobile may be matched to: every one with a
+/// number, except those switched off by their own `mobile<n>_enabled = no`.
+pub fn matchable_destinations(user: &UserSettings) -> impl Iterator<Item = RemoteDestination<'_>> + '_ {
+    user.destinations().filter(|d| !user.destination_switched_off(d.index))
+}
+
+/// Digits, with at most a leading `+`: what a trunk gives as a real caller's number.
+fn plain_number(calling: &str) -> bool {
+    let digits = calling.strip_prefix('+').unwrap_or(calling);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The number a user asked to dial (digits keyed on the phone, or the DID's), if the
@@ -246,7 +273,20 @@ mod tests {
             Err(Refusal::NotEnabled),
             "any destination"
         );
-        for unknown in ["07700900999", "", "anonymous", "123"] {
+        // Anything but digits and a leading `+` is no caller's number, whatever is left once
+        // it is cleaned up.
+        for unknown in [
+            "07700900999",
+            "",
+            "anonymous",
+            "123",
+            "0770 0900 123",
+            "0770-0900-123",
+            "++447700900123",
+            "07700900123;x",
+            " 07700900123",
+            "+",
+        ] {
             assert_eq!(find_user(&s, unknown, Feature::Access), Err(Refusal::UnknownCaller), "{unknown:?}");
         }
         let shared = settings(
@@ -255,6 +295,19 @@ mod tests {
              [1002]\ndesk=PJSIP/1002\nmobile=+447700900123\nmobile_access=yes\n",
         );
         assert_eq!(find_user(&shared, "07700900123", Feature::Access), Err(Refusal::Ambiguous));
+
+        // A destination switched off by its own mobile<n>_enabled = no matches nothing; one
+        // that only follows `enabled` (off by default) still does.
+        let off = settings(
+            "",
+            "[1001]\ndesk=PJSIP/1001\nmobile=07700900123\nmobile2=01632960222\nmobile2_enabled=no\n\
+             mobile3=01632960333\nmobile_access=yes\nmobile_callback=yes\npin=2468\n",
+        );
+        for feature in [Feature::Access, Feature::Callback] {
+            assert_eq!(find_user(&off, "01632960222", feature), Err(Refusal::UnknownCaller));
+            assert_eq!(find_user(&off, "01632960333", feature).unwrap().as_str(), "1001");
+            assert_eq!(find_user(&off, "07700900123", feature).unwrap().as_str(), "1001");
+        }
     }
 
     #[test]

@@ -89,10 +89,13 @@ pub trait CallbackRequest {
     fn name(&self) -> String;
 }
 
-/// A callback to place: the host waits `delay`, dials `tech`/`resource` (the user's own
-/// remote destination through `mobile_dial`, never any other number) presenting
-/// `caller_id`, then hands what happened to [`Driver::callback_answered`] or
-/// [`Driver::callback_failed`], which let the user ask again.
+/// A callback to place: the host waits `delay`, hands it to [`Driver::callback_due`], dials
+/// `tech`/`resource` (the user's own remote destination through `mobile_dial`, never any
+/// other number) presenting `caller_id`, then hands what happened to
+/// [`Driver::callback_answered`] or [`Driver::callback_failed`], which let the user ask
+/// again. Dropped any other way (its thread could not be started, or panicked), the
+/// pending entry is let go and the refusal raised (`Reason: failed`): a callback can never
+/// stay pending for good.
 pub struct Callback {
     pub user: String,
     /// The remote destination called back, as configured.
@@ -100,6 +103,8 @@ pub struct Callback {
     pub tech: String,
     pub resource: String,
     pub caller_id: String,
+    /// The user's account code, which the call back carries: it is the user's call.
+    pub account_code: Option<String>,
     pub delay: std::time::Duration,
     /// How long the callback may ring.
     pub ring_time: std::time::Duration,
@@ -107,6 +112,24 @@ pub struct Callback {
     pub answer_guard: std::time::Duration,
     options: AccessOptions,
     run: Prepared,
+    /// Lets the pending entry go and raises the refusal, if the callback is dropped
+    /// before the driver has seen it through.
+    lost: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Callback {
+    /// The driver has seen it through: dropping it is no loss.
+    fn settle(&mut self) {
+        self.lost = None;
+    }
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        if let Some(lost) = self.lost.take() {
+            lost();
+        }
+    }
 }
 
 /// What a run needs of the user, read once.
@@ -175,15 +198,21 @@ impl<H: Host> Driver<H> {
         let Some(pin) = run.pin.clone() else {
             return self.refuse(feature, Refusal::NoPin, user, calling, "", phone, false);
         };
+        // A hang-up once the PBX has called back, or after a right PIN, is a security
+        // event too (someone had the mobile, or the PIN); before that on an access call,
+        // it is only a caller giving up.
+        let callback = feature == Feature::Callback;
         if !phone.answer() {
-            return AccessResult::HungUp;
+            return self.hung_up(feature, callback, user, calling);
         }
         let timeout = options.timeout.as_millis();
         let mut session =
             AuthSession::new(&AuthOptions { timeout: options.timeout, ..AuthOptions::default() });
         let mut prompt = AccessPrompt::Pin;
         let outcome = loop {
-            let Some(digits) = phone.read_digits(prompt, timeout) else { return AccessResult::HungUp };
+            let Some(digits) = phone.read_digits(prompt, timeout) else {
+                return self.hung_up(feature, callback, user, calling);
+            };
             let step = self.with_pin_guard(|pins| {
                 pins.set_policy(run.pin_policy.clone());
                 session.entered(pins, &run.user, &pin, &digits, self.host.now())
@@ -221,14 +250,21 @@ impl<H: Host> Driver<H> {
         } else {
             match phone.read_digits(AccessPrompt::Number, timeout) {
                 Some(d) => d,
-                None => return AccessResult::HungUp,
+                None => return self.hung_up(feature, true, user, calling),
             }
         };
         let number =
             match self.with_service(|service| Ok(access::number_to_dial(service.settings(), &digits))) {
                 Ok(Ok(n)) => n,
-                Ok(Err((refusal, why))) => {
-                    log::warn!("twinning: {} for {user} refused: {why}", feature.name());
+                Ok(Err((refusal, _))) => {
+                    // Never the digits themselves: a mistyped PIN or a private number may be
+                    // among them.
+                    log::warn!(
+                        "twinning: {} for {user}: a number of {} keys refused ({})",
+                        feature.name(),
+                        digits.chars().count(),
+                        refusal.name()
+                    );
                     return self.refuse(feature, refusal, user, calling, "", phone, true);
                 }
                 Err(e) => return AccessResult::Invalid(e),
@@ -251,7 +287,7 @@ impl<H: Host> Driver<H> {
     /// callback pending, or over `access_rate`. If the caller hangs up within
     /// `callback_window`, the callback to place; the host places it (see [`Callback`]).
     pub fn request_callback(
-        &self,
+        &'static self,
         options: &str,
         phone: &mut (impl CallbackRequest + AccessPhone),
     ) -> Result<Callback, AccessResult> {
@@ -260,35 +296,15 @@ impl<H: Host> Driver<H> {
             return Err(AccessResult::Invalid("option 'd' is for TwinningAccess only".into()));
         }
         let calling = CallbackRequest::calling_number(phone);
-        let found = self.with_service(|service| {
-            let settings = service.settings();
-            Ok(access::find_user(settings, &calling, Feature::Callback).map(|user| {
-                let general = settings.general();
-                let u = settings.user(user.as_str()).expect("found among the users");
-                // The destination that called, as configured: the number called back.
-                let d = u
-                    .destinations()
-                    .find(|d| general.access.same_number(&calling, d.number, &general.policy))
-                    .expect("matched by find_user");
-                let dial = (
-                    general.mobile_dial.tech().to_owned(),
-                    general.mobile_dial.resource_for(d.number),
-                    d.number.as_str().to_owned(),
-                    std::time::Duration::from_millis(d.answer_guard.as_millis()),
-                    std::time::Duration::from_millis(d.ring_time.as_millis()),
-                );
-                let window = std::time::Duration::from_millis(general.access.callback_window.as_millis());
-                let delay = std::time::Duration::from_millis(general.access.callback_delay.as_millis());
-                (prepare(settings, user), dial, window, delay)
-            }))
-        });
-        let (run, (tech, resource, number, answer_guard, ring_time), window, delay) = match found {
-            Ok(Ok(found)) => found,
-            Ok(Err(refusal)) => {
-                return Err(self.refuse(Feature::Callback, refusal, "", &calling, "", phone, false))
-            }
-            Err(e) => return Err(AccessResult::Invalid(e)),
-        };
+        let found = self.with_service(|service| Ok(callback_target(service.settings(), &calling)));
+        let CallbackTarget { run, tech, resource, number, answer_guard, ring_time, window, delay } =
+            match found {
+                Ok(Ok(found)) => found,
+                Ok(Err((refusal, user))) => {
+                    return Err(self.refuse(Feature::Callback, refusal, &user, &calling, "", phone, false))
+                }
+                Err(e) => return Err(AccessResult::Invalid(e)),
+            };
         let user = run.user.as_str().to_owned();
         let refuse =
             |refusal| self.refuse(Feature::Callback, refusal, &user, &calling, "", &mut NoPhone, false);
@@ -320,7 +336,13 @@ impl<H: Host> Driver<H> {
             return Err(refuse(Refusal::Window));
         }
         log::info!("twinning: callback for {user} to {number} in {} ms", delay.as_millis());
+        let lost = {
+            let (user, number) = (user.clone(), number.clone());
+            Box::new(move || self.callback_lost(&user, &number))
+        };
         Ok(Callback {
+            lost: Some(lost),
+            account_code: run.account_code.clone(),
             caller_id: user.clone(),
             user,
             number,
@@ -334,15 +356,61 @@ impl<H: Host> Driver<H> {
         })
     }
 
+    /// Just before the call back is placed (after `callback_delay`), the request is checked
+    /// again against the settings and the calls as they are now: the user is still there
+    /// with `mobile_callback`, the destination that called is still theirs and enabled,
+    /// the destination policy still lets it be dialed, and the user is not on a twinned
+    /// call. Refused, the pending callback is let go, the refusal is raised, and nothing is
+    /// dialed; otherwise the callback, with what the PIN and dial flow needs read afresh.
+    pub fn callback_due(&self, mut callback: Callback) -> Result<Callback, AccessResult> {
+        let found = self.with_service(|service| Ok(callback_target(service.settings(), &callback.number)));
+        let refusal = match found {
+            Ok(Ok(target))
+                if target.run.user.as_str() != callback.user || target.number != callback.number =>
+            {
+                Some(Refusal::NotEnabled)
+            }
+            Ok(Ok(target)) if target.run.context.is_none() => Some(Refusal::NoRoute),
+            Ok(Ok(target)) if target.run.pin.is_none() => Some(Refusal::NoPin),
+            Ok(Ok(_)) if self.live().list().any(|c| c.user == callback.user) => Some(Refusal::Busy),
+            Ok(Ok(target)) => {
+                callback.account_code = target.run.account_code.clone();
+                callback.run = target.run;
+                None
+            }
+            Ok(Err((refusal, _))) => Some(refusal),
+            // No service (unloading): nothing is dialed.
+            Err(_) => Some(Refusal::NoRoute),
+        };
+        match refusal {
+            None => Ok(callback),
+            Some(refusal) => {
+                callback.settle();
+                lock(&self.callbacks).remove(&callback.user);
+                log::warn!("twinning: callback for {} not placed: {}", callback.user, refusal.name());
+                Err(self.refuse(
+                    Feature::Callback,
+                    refusal,
+                    &callback.user,
+                    &callback.number,
+                    "",
+                    &mut NoPhone,
+                    false,
+                ))
+            }
+        }
+    }
+
     /// The callback was answered `after` dialing, on `phone`: unless that is inside the
     /// answer guard (a voicemail: nothing is given, the host hangs up), the PIN and dial
     /// flow of direct access.
     pub fn callback_answered(
         &self,
-        callback: Callback,
+        mut callback: Callback,
         after: std::time::Duration,
         phone: &mut impl AccessPhone,
     ) -> AccessResult {
+        callback.settle();
         lock(&self.callbacks).remove(&callback.user);
         if after < callback.answer_guard {
             log::info!(
@@ -360,11 +428,13 @@ impl<H: Host> Driver<H> {
                 false,
             );
         }
-        self.pin_and_dial(Feature::Callback, callback.run, &callback.options, &callback.number, phone)
+        let run = callback.run.clone();
+        self.pin_and_dial(Feature::Callback, run, &callback.options, &callback.number, phone)
     }
 
     /// The callback could not be placed or was not answered.
-    pub fn callback_failed(&self, callback: Callback) -> AccessResult {
+    pub fn callback_failed(&self, mut callback: Callback) -> AccessResult {
+        callback.settle();
         lock(&self.callbacks).remove(&callback.user);
         self.refuse(
             Feature::Callback,
@@ -375,6 +445,24 @@ impl<H: Host> Driver<H> {
             &mut NoPhone,
             false,
         )
+    }
+
+    /// The caller hung up during the flow: raised as a refusal (`hung_up`) when `report`.
+    fn hung_up(&self, feature: Feature, report: bool, user: &str, calling: &str) -> AccessResult {
+        if report {
+            log::info!("twinning: {} for {user}: hung up before dialing", feature.name());
+            let e = call_events::access(feature.name(), "refused", Refusal::HungUp.name(), user, calling, "");
+            self.host.security_event(&e);
+        }
+        AccessResult::HungUp
+    }
+
+    /// A callback dropped before it was seen through (its thread could not be started, or
+    /// panicked): the user may ask again, and the refusal is raised.
+    fn callback_lost(&self, user: &str, number: &str) {
+        lock(&self.callbacks).remove(user);
+        log::error!("twinning: the callback for {user} failed before it was placed or ended");
+        self.refuse(Feature::Callback, Refusal::Failed, user, number, "", &mut NoPhone, false);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -440,4 +528,49 @@ fn prepare(settings: &twinning_core::Settings, user: UserId) -> Prepared {
         pin_policy: general.pin.clone(),
         user,
     }
+}
+
+/// Where a callback for `calling` goes, as the settings are now.
+struct CallbackTarget {
+    run: Prepared,
+    tech: String,
+    resource: String,
+    /// The user's remote destination that called, as configured.
+    number: String,
+    answer_guard: std::time::Duration,
+    ring_time: std::time::Duration,
+    window: std::time::Duration,
+    delay: std::time::Duration,
+}
+
+/// The callback for `calling`: the one user with `mobile_callback` whose enabled remote
+/// destination it is, called back at that destination as configured, if the destination
+/// policy lets that number be dialed. Refused, the refusal and the user (empty if none).
+fn callback_target(
+    settings: &twinning_core::Settings,
+    calling: &str,
+) -> Result<CallbackTarget, (Refusal, String)> {
+    let user = access::find_user(settings, calling, Feature::Callback).map_err(|r| (r, String::new()))?;
+    let general = settings.general();
+    let u = settings.user(user.as_str()).expect("found among the users");
+    // The destination that called, as configured: the number called back.
+    let Some(d) = access::matchable_destinations(u)
+        .find(|d| general.access.same_number(calling, d.number, &general.policy))
+    else {
+        return Err((Refusal::UnknownCaller, user.as_str().to_owned()));
+    };
+    if let Err(why) = general.policy.check(d.number) {
+        log::warn!("twinning: callback for {user} to {} refused by the destination policy: {why}", d.number);
+        return Err((Refusal::Policy, user.as_str().to_owned()));
+    }
+    Ok(CallbackTarget {
+        tech: general.mobile_dial.tech().to_owned(),
+        resource: general.mobile_dial.resource_for(d.number),
+        number: d.number.as_str().to_owned(),
+        answer_guard: std::time::Duration::from_millis(d.answer_guard.as_millis()),
+        ring_time: std::time::Duration::from_millis(d.ring_time.as_millis()),
+        window: std::time::Duration::from_millis(general.access.callback_window.as_millis()),
+        delay: std::time::Duration::from_millis(general.access.callback_delay.as_millis()),
+        run: prepare(settings, user),
+    })
 }

@@ -350,6 +350,11 @@ extern "C" {
         value: *const c_char,
         var_check: switch_bool_t,
     ) -> switch_status_t;
+    pub fn switch_channel_set_profile_var(
+        channel: *mut switch_channel_t,
+        name: *const c_char,
+        val: *const c_char,
+    ) -> switch_status_t;
     pub fn switch_channel_get_variable_dup(
         channel: *mut switch_channel_t,
         varname: *const c_char,

@@ -72,6 +72,16 @@ impl Session {
         }
     }
 
+    /// Sets a field of the channel's caller profile (`caller_id_number`, ...), as the
+    /// `set_profile_var` application does: what `${caller_id_number}` reads afterwards.
+    pub fn set_profile_var(self, name: &str, value: &str) -> bool {
+        let (name, value) = (cstr::owned(name), cstr::owned(value));
+        // SAFETY: valid channel; FreeSWITCH copies both strings into the profile's pool.
+        let status =
+            unsafe { ffi::switch_channel_set_profile_var(self.channel(), name.as_ptr(), value.as_ptr()) };
+        status == ffi::SWITCH_STATUS_SUCCESS
+    }
+
     /// Not hung up (nor hanging up).
     pub fn is_ready(self) -> bool {
         // SAFETY: valid channel.

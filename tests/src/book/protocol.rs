@@ -250,7 +250,7 @@ pub const EVENTS: &[Event] = &[
         fields: &[
             ("Feature", "`access` (`TwinningAccess`, `twinning_access`) or `callback`."),
             ("Result", "`granted` or `refused`."),
-            ("Reason", "For a grant `pin`. Refusals: `unknown_caller`, `not_enabled`, `ambiguous` (the number is more than one such user's), `no_route` (no `access_context`), `no_pin`, `wrong_pin`, `locked`, `rate` (`access_rate` used up), `no_number`, `policy` (the destination policy refused the number); for callbacks also `busy`, `pending`, `window`, `no_answer`."),
+            ("Reason", "For a grant `pin`. Refusals: `unknown_caller`, `not_enabled`, `ambiguous` (the number is more than one such user's), `no_route` (no `access_context`), `no_pin`, `wrong_pin`, `locked`, `rate` (`access_rate` used up), `no_number`, `policy` (the destination policy refused the number); for callbacks also `busy`, `pending`, `window`, `no_answer`, `failed` (the callback could not be carried out; the user may ask again); and `hung_up` (the caller hung up after a right PIN, or once called back)."),
             ("User", "The user the calling number belongs to; empty when none."),
             ("CallerNumber", "The calling number as the trunk gave it (control characters escaped)."),
             ("Number", "The number dialed as the user; empty when refused before one was accepted."),

@@ -63,7 +63,9 @@ pub struct CallControl {
     pub conference_code: DtmfCode,
     /// Pressed on the mobile while consulting: drop the third party, back to the caller.
     pub drop_code: DtmfCode,
-    /// The dialplan context a consult call is placed in; `None` is `transfer_context`.
+    /// The dialplan context a consult call is placed in; `None` (unset or empty) refuses
+    /// consults. There is no fallback to `transfer_context`: that context holds internal
+    /// extensions only, and its digits are sent unchecked.
     pub consult_context: Option<String>,
     /// After the mobile hangs up, hold the caller this long for the desk to take the call;
     /// zero switches it off.
@@ -111,7 +113,7 @@ impl CallControl {
             "conference_code" => DtmfCode::parse(value).map(|c| self.conference_code = c),
             "drop_code" => DtmfCode::parse(value).map(|c| self.drop_code = c),
             "transfer_context" => parse_context(value).map(|c| self.transfer_context = c),
-            // Empty: the transfer context, as when the key is absent.
+            // Empty: unset, as when the key is absent (consults refused).
             "consult_context" => match value.trim() {
                 "" => {
                     self.consult_context = None;
@@ -124,9 +126,12 @@ impl CallControl {
         Some(result)
     }
 
-    /// The context a consult call is placed in.
-    pub fn consult_context(&self) -> &str {
-        self.consult_context.as_deref().unwrap_or(&self.transfer_context)
+    /// The context a consult call is placed in; `None` means a consult is refused. It is
+    /// never `transfer_context`: a blind transfer's digits reach that context unchecked, so
+    /// it must hold internal extensions only, and a consult must dial out through routes the
+    /// admin chose for it.
+    pub fn consult_context(&self) -> Option<&str> {
+        self.consult_context.as_deref()
     }
 
     /// The mobile's codes share one stream of digits, so none may start another.
@@ -186,15 +191,15 @@ mod tests {
 
         // The consult codes join the mobile's stream: none may start another.
         let mut c = CallControl::default();
-        assert_eq!(c.consult_context(), "default", "the transfer context unless set");
+        assert_eq!(c.consult_context(), None, "unset: consults refused");
         c.set("transfer_context", "from-internal").unwrap().unwrap();
-        assert_eq!(c.consult_context(), "from-internal");
+        assert_eq!(c.consult_context(), None, "never falls back to the transfer context");
         c.set("consult_context", "consult-out").unwrap().unwrap();
-        assert_eq!(c.consult_context(), "consult-out");
+        assert_eq!(c.consult_context(), Some("consult-out"));
         assert!(c.set("consult_context", "a;b").unwrap().is_err());
-        assert_eq!(c.consult_context(), "consult-out", "a refused value changes nothing");
+        assert_eq!(c.consult_context(), Some("consult-out"), "a refused value changes nothing");
         c.set("consult_context", "").unwrap().unwrap();
-        assert_eq!(c.consult_context(), "from-internal");
+        assert_eq!(c.consult_context(), None, "empty unsets it: consults refused");
         for (key, clash) in [
             ("consult_code", "**3"),
             ("attended_code", "**"),

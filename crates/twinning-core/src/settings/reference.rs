@@ -225,7 +225,7 @@ pub const FIELDS: &[FieldDoc] = &[
         summary: "Mobile Direct Access: a call from one of the user's remote destinations to `TwinningAccess` (FreeSWITCH `twinning_access`) may, after the user's PIN, dial a number as the user.",
         values: "`yes` or `no`.",
         default: "no",
-        details: "The user must have a `pin`: access is never granted without one. The number dialed is checked by the destination policy, and dialed in `access_context` with the user's extension as caller ID number and the user's `accountcode`.",
+        details: "The user must have a `pin`: access is never granted without one. The number dialed is checked by the destination policy, and dialed in `access_context` with the user's extension as caller ID number and the user's `accountcode`. The calling number must be digits with at most a leading `+`, and a destination switched off by its own `mobile<n>_enabled = no` is not matched.",
         example: "yes",
     },
     FieldDoc {
@@ -233,7 +233,7 @@ pub const FIELDS: &[FieldDoc] = &[
         summary: "Mobile Callback: a call from one of the user's remote destinations to `TwinningCallback` (FreeSWITCH `twinning_callback`) is not answered; if the caller hangs up within `callback_window`, that same number is called back and gets the access flow.",
         values: "`yes` or `no`.",
         default: "no",
-        details: "Refused while the user has a twinned call or a callback pending. Only the number that called is ever called back.",
+        details: "Refused while the user has a twinned call or a callback pending. Only the number that called is ever called back, if the destination policy allows it, billed to the user's `accountcode`; all of it is checked again just before the call back.",
         example: "yes",
     },
     FieldDoc {
@@ -447,7 +447,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile, then an extension and `#`: blind-transfer the caller to that extension in `transfer_context`.",
         values: "As `desk_code`.",
         default: "**3",
-        details: "Whoever holds the mobile can reach any extension of `transfer_context`, with no destination policy applied there.",
+        details: "Whoever holds the mobile can reach any extension of `transfer_context`: the digits are sent unchecked, with no destination policy applied, so that context must hold internal extensions only.",
         example: "**3",
     },
     GeneralDoc {
@@ -456,7 +456,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "The dialplan context a blind transfer from the mobile dials the extension in.",
         values: "1 to 64 letters, digits, `_` or `-`.",
         default: "default",
-        details: "Point it at a context of internal extensions only, never one that reaches outside routes.",
+        details: "The digits keyed after `transfer_code` are sent to this context unchecked: no destination policy applies. It must hold internal extensions only, never a context that includes outside routes or the desks' contexts; the default, `default`, is safe only if that context holds nothing else. Consults never use it: `consult_context` has no fallback to it.",
         example: "twinning-transfer",
     },
     GeneralDoc {
@@ -508,9 +508,9 @@ pub const GENERAL: &[GeneralDoc] = &[
         name: "consult_context",
         group: Group::CallControl,
         summary: "The dialplan context a consult call from the mobile is placed in.",
-        values: "1 to 64 letters, digits, `_` or `-`; empty is `transfer_context`.",
+        values: "1 to 64 letters, digits, `_` or `-`, or empty.",
         default: "",
-        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code. Point it at a context whose outside routes apply the same rules as the desk's; the destination policy is checked before anything is dialed.",
+        details: "Not built yet: the setting is validated so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code. It must be set explicitly: empty (the default) means a consult is refused, and it never falls back to `transfer_context`, which holds internal extensions only. Point it at a context of its own whose route dials the number unchanged, as the destination policy checked it (see the book's *Mobile Direct Access*).",
         example: "twinning-consult",
     },
     GeneralDoc {

@@ -134,6 +134,12 @@ impl UserSettings {
         (1..=MAX_DESTINATIONS).filter_map(|i| self.destination(i))
     }
 
+    /// Whether destination `index` (2 … 10) is switched off by its own
+    /// `mobile<n>_enabled = no` (not merely following `enabled`).
+    pub fn destination_switched_off(&self, index: u8) -> bool {
+        self.extra_destination(index).is_some_and(|d| d.enabled == Some(false))
+    }
+
     /// Whether twinning is on: no DND, and some destination with a number is enabled.
     pub fn twinning_on(&self) -> bool {
         !self.dnd && self.destinations().any(|d| d.enabled)
