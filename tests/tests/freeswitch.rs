@@ -660,13 +660,15 @@ fn after_the_mobile_hangs_up_the_desk_takes_the_held_caller() {
         return;
     };
     let desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    // The mobile talks long enough for the second desk phone to be up on the desk's port
+    // before the desk is offered the held caller (a loaded machine starts SIPp slowly).
     let _mobile = Phone::uas(
         &p.fs,
         "mobile",
         p.ports.mobile,
-        &Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 1500 },
+        &Answer::AnswerThenHangUp { after_ms: 300, hold_ms: 3000 },
     );
-    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 7000 });
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 9000 });
     assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
     drop(desk);
     let mut desk2 = Phone::uas(&p.fs, "desk2", p.ports.desk, &ring(1000));

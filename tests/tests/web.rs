@@ -201,7 +201,8 @@ async fn the_user_and_admin_pages_in_a_real_browser() {
     fill(&c, "f-mobile", "07700900123").await;
     c.find(Locator::Id("f-enabled")).await.unwrap().select_by_value("yes").await.unwrap();
     c.find(Locator::Id("save")).await.unwrap().click().await.unwrap();
-    let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap().text().await.unwrap();
+    // Read again until it says something: the live script may replace it as it is read.
+    let flash = until_css(&c, "p.flash", "a flash", |t| !t.is_empty()).await;
     assert!(flash.starts_with("Saved: "), "{flash}");
     assert_eq!(field(&mut ami, "1001", "mobile"), "07700900123");
     assert_eq!(field(&mut ami, "1001", "enabled"), "yes");
@@ -521,7 +522,7 @@ async fn push_and_pull(
         Phone::uas(site, "mobile-push", trunk_port, &Answer::After { after_ms: 600, dtmf: vec![] });
     let mut desk = desk;
     c.find(Locator::Id("send-to-mobile")).await.unwrap().click().await.unwrap();
-    let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap().text().await.unwrap();
+    let flash = until_css(c, "p.flash", "a flash", |t| !t.is_empty()).await;
     assert!(flash.starts_with("Handover to mobile: "), "{flash}");
     assert_eq!(blocking(|| events.handover()), strings("desk", "mobile", "completed"));
     eventually(c, "handover-result", "Handover from desk to mobile: completed").await;
@@ -761,7 +762,7 @@ async fn the_audit_trail_is_read_from_the_shared_store_and_filtered() {
     c.wait().for_element(Locator::Id("f-dnd")).await.unwrap();
     c.find(Locator::Id("f-dnd")).await.unwrap().select_by_value("yes").await.unwrap();
     c.find(Locator::Id("save")).await.unwrap().click().await.unwrap();
-    let flash = c.wait().for_element(Locator::Css("p.flash")).await.unwrap().text().await.unwrap();
+    let flash = until_css(&c, "p.flash", "a flash", |t| !t.is_empty()).await;
     assert!(flash.starts_with("Saved: dnd"), "{flash}");
     c.find(Locator::Css("nav form button")).await.unwrap().click().await.unwrap();
     c.wait().for_element(Locator::Css("form[action='/login']")).await.unwrap();

@@ -84,8 +84,10 @@ pub type switch_module_flag_t = u32;
 pub type switch_media_flag_t = u32;
 pub type switch_session_ctl_t = c_uint;
 
-pub const SAF_NONE: u32 = 0;
-pub const SAF_SUPPORT_NOMEDIA: u32 = 1 << 0;
+pub type switch_application_flag_t = u32;
+
+pub const SAF_NONE: switch_application_flag_t = 0;
+pub const SAF_SUPPORT_NOMEDIA: switch_application_flag_t = 1 << 0;
 
 pub const SMF_ECHO_ALEG: switch_media_flag_t = 1 << 1;
 pub const SMF_LOOP: switch_media_flag_t = 1 << 4;
@@ -206,7 +208,7 @@ pub struct switch_application_interface {
     pub long_desc: *const c_char,
     pub short_desc: *const c_char,
     pub syntax: *const c_char,
-    pub flags: u32,
+    pub flags: switch_application_flag_t,
 }
 
 /// The fields `SWITCH_ADD_API` fills in; the rest belong to FreeSWITCH.
