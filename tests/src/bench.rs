@@ -7,6 +7,28 @@ use std::time::Duration;
 
 use crate::sipp::{Caller, Phone, SipSite};
 
+/// The benchmarks' twinning.conf: no delay, no guard, a cap no load reaches; user 1001
+/// rings desk and mobile, 1002 the desk and two remote destinations.
+pub const TWINNING_CONF: &str = "\
+[general]
+mobile_dial = PJSIP/{number}@mobile-trunk
+max_concurrent = 5000
+answer_guard = 0
+dial_delay = 0
+ring_time = 30
+
+[1001]
+desk = PJSIP/desk1001
+mobile = 07700900123
+enabled = yes
+
+[1002]
+desk = PJSIP/desk1001
+mobile = 07700900123
+mobile2 = 07700900222
+enabled = yes
+";
+
 pub struct Options {
     pub rounds: u32,
     pub calls: u64,

@@ -66,20 +66,6 @@ fn options() -> Options {
     o
 }
 
-const TWINNING_CONF: &str = "\
-[general]
-mobile_dial = PJSIP/{number}@mobile-trunk
-max_concurrent = 5000
-answer_guard = 0
-dial_delay = 0
-ring_time = 30
-
-[1001]
-desk = PJSIP/desk1001
-mobile = 07700900123
-enabled = yes
-";
-
 /// What one round with the console measured of it.
 #[derive(Default)]
 struct ConsoleSample {
@@ -226,7 +212,7 @@ fn main() {
     std::env::set_var("TWINNING_MODULE_PROFILE", "release");
     let o = options();
     let ports = PhonePorts::new();
-    let pbx = pbx::start(TWINNING_CONF, "", ports);
+    let pbx = pbx::start(bench::TWINNING_CONF, "", ports);
     let _desk = Phone::uas_all(&pbx, "desk", ports.desk, &Answer::After { after_ms: 200, dtmf: vec![] });
     let _mobile = Phone::uas_all(&pbx, "mobile", ports.mobile, &Answer::Never);
     let (token, entry) = api_token("bench");

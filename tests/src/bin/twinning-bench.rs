@@ -41,26 +41,6 @@ fn options() -> Options {
 const VARIANTS: [(&str, &str); 5] =
     [("dial", "2001"), ("followme", "2002"), ("twinning", "2003"), ("dial2", "2004"), ("twinning2", "2005")];
 
-const TWINNING_CONF: &str = "\
-[general]
-mobile_dial = PJSIP/{number}@mobile-trunk
-max_concurrent = 5000
-answer_guard = 0
-dial_delay = 0
-ring_time = 30
-
-[1001]
-desk = PJSIP/desk1001
-mobile = 07700900123
-enabled = yes
-
-[1002]
-desk = PJSIP/desk1001
-mobile = 07700900123
-mobile2 = 07700900222
-enabled = yes
-";
-
 fn start(ports: PhonePorts, rtp: (u16, u16)) -> Instance {
     let sip_port = free_udp_port();
     let extensions = "[general]\n[default]\n\
@@ -75,7 +55,7 @@ fn start(ports: PhonePorts, rtp: (u16, u16)) -> Instance {
         exten => mobile,1,Dial(PJSIP/07700900123@mobile-trunk,30)\n";
     let followme = "[general]\n\n[bench]\ncontext => bench-out\nnumber => desk&mobile,30\nenable_callee_prompt => false\n";
     let mut config = InstanceConfig::default()
-        .file("twinning.conf", TWINNING_CONF)
+        .file("twinning.conf", bench::TWINNING_CONF)
         .file("pjsip.conf", &pbx::pjsip_conf(sip_port, ports))
         .file("extensions.conf", extensions)
         .file("followme.conf", followme)
