@@ -5,6 +5,7 @@
 //! chroot), or from the host when `ASTERISK_BIN` is set. Without either, tests fail with
 //! a message saying how to get one: they never pass without having run.
 
+pub mod access_chaos;
 pub mod ami;
 pub mod asterisk;
 pub mod bench;

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use twinning_tests::access_chaos::AccessChaos;
 use twinning_tests::esl::{Esl, EslEvent};
 use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
 use twinning_tests::sipp::{Answer, Caller, Phone, SipMessage};
@@ -327,92 +328,31 @@ fn a_callback_answered_by_voicemail_inside_the_guard_gets_no_dial_tone() {
 /// reach the trunk, once each, and no channel is left behind.
 #[test]
 fn concurrent_access_calls_are_each_accounted_for_and_leave_nothing_behind() {
-    let seed: u64 =
-        std::env::var("TWINNING_ACCESS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
-        });
-    println!("access chaos seed {seed} (TWINNING_ACCESS_SEED={seed} repeats this plan)");
-    let mut rng = seed;
-    let mut next = move |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut plan = AccessChaos::from_env();
+    let seed = plan.seed;
     let Some(mut s) = start_with("freeswitch::access_chaos", |settings| {
         settings.user_param("1001", "access_rate", 100).param("pin_max_attempts", 20)
     }) else {
         return;
     };
-    let mut expected: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
-    let mut granted_numbers = Vec::new();
     let mut phones = Vec::new();
     let mut events = Vec::new();
-    let (mut granted, mut wrong) = (0, 0);
     for i in 0..20 {
-        let kind = next(5);
-        let (exten, behaviour, outcome) = match kind {
-            0 if granted < 8 => {
-                granted += 1;
-                let number = format!("016329601{i:02}");
-                granted_numbers.push(number.clone());
-                (
-                    "807700900123",
-                    Caller::KeyIn { digits: format!("2468#{number}#") },
-                    Some(("granted", "pin")),
-                )
-            }
-            1 => (
-                "800447700900123",
-                Caller::KeyIn { digits: "2468#0901123456#".into() },
-                Some(("refused", "policy")),
-            ),
-            2 => {
-                ("807700900999", Caller::KeyIn { digits: String::new() }, Some(("refused", "unknown_caller")))
-            }
-            3 if wrong < 4 => {
-                wrong += 1;
-                (
-                    "807700900123",
-                    Caller::KeyIn { digits: "1111#1112#1113#".into() },
-                    Some(("refused", "wrong_pin")),
-                )
-            }
-            // Hangs up while the PIN is asked for: no outcome to report.
-            _ => ("807700900123", Caller::HangUpAfter { hold_ms: 500 + next(1500) }, None),
-        };
-        if let Some(o) = outcome {
-            *expected.entry(o).or_default() += 1;
-        }
+        let (exten, behaviour) = plan.call(i);
         phones.push(Phone::call(&s.fs, &format!("caller{i}"), exten, &behaviour));
         // The event socket is read all along, as a monitoring client would.
-        events.extend(s.esl.drain("twinning::access", Duration::from_millis(100 + next(300))));
+        events.extend(s.esl.drain("twinning::access", Duration::from_millis(100 + plan.next(300))));
     }
-    let total: usize = expected.values().sum();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while events.len() < total && std::time::Instant::now() < deadline {
+    while events.len() < plan.total() && std::time::Instant::now() < deadline {
         events.extend(s.esl.drain("twinning::access", Duration::from_millis(500)));
     }
     for p in &mut phones {
         p.wait(WAIT);
     }
     events.extend(s.esl.drain("twinning::access", Duration::from_secs(2)));
-    let mut seen: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
-    for e in &events {
-        let key = (e.must("Result"), e.must("Reason"));
-        let key = expected.keys().find(|k| **k == key).copied().unwrap_or_else(|| panic!("unexpected {e:?}"));
-        *seen.entry(key).or_default() += 1;
-    }
-    assert_eq!(seen, expected, "seed {seed}");
-    let mut reached: Vec<String> = s
-        .trunk
-        .received("INVITE")
-        .iter()
-        .map(|m| m.first_line.split(['@', ':']).nth(1).unwrap_or_default().to_owned())
-        .collect();
-    reached.sort();
-    granted_numbers.sort();
-    assert_eq!(reached, granted_numbers, "seed {seed}: only the granted numbers, once each");
+    plan.check_outcomes(events.iter().map(|e| (e.must("Result"), e.must("Reason"))));
+    plan.check_reached(&s.trunk.received("INVITE"));
     assert_eq!(s.fs.sessions(), 0, "seed {seed}: sessions left");
 }
 
