@@ -164,6 +164,25 @@ impl Host for FreeSwitch {
                 }
                 call.queue_for_caller(command);
             }
+            // Not carried out here yet: the consult fails at once, which ends it and takes
+            // the caller off hold.
+            Command::DialConsult { leg, .. } => {
+                log::warn!("twinning {}: consult calls are not supported on FreeSWITCH yet", call.user);
+                for c in call.feed(Event::LegFailed(leg, twinning_core::call::LegFailure::Unavailable), here)
+                {
+                    log::error!("twinning {}: consult command left unperformed: {c:?}", call.user);
+                }
+            }
+            Command::EndConsult { resume, .. } => {
+                if resume {
+                    caller.stop_broadcast();
+                }
+            }
+            Command::ConnectConsult { .. }
+            | Command::AttendedTransfer { .. }
+            | Command::Conference { .. } => {
+                log::error!("twinning {}: {command:?} without a consult call", call.user);
+            }
             Command::Notify(_) | Command::ReleaseMobileSlot | Command::Finish { .. } => return Some(command),
         }
         None

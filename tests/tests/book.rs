@@ -9,8 +9,8 @@ use std::fs;
 use std::time::Duration;
 
 use twinning_core::call::{
-    CallStatus, HandoverResult, HandoverTrigger, LegFailure, LegId, LegKind, LegNotice, Notification,
-    RefusalReason,
+    CallStatus, ConferenceResult, ConsultResult, HandoverResult, HandoverTrigger, LegFailure, LegId, LegKind,
+    LegNotice, Notification, RefusalReason, TransferKind,
 };
 use twinning_core::{Change, Field, UserId};
 use twinning_service::call_events::{self, CallEvent};
@@ -75,7 +75,18 @@ fn sample_events() -> Vec<CallEvent> {
             detail: String::new(),
         },
         Notification::Hold { on: true },
-        Notification::Transfer { context: "default".into(), exten: "1002".into() },
+        Notification::Transfer {
+            kind: TransferKind::Attended,
+            context: "default".into(),
+            exten: "1002".into(),
+        },
+        Notification::Consult {
+            result: ConsultResult::Failed,
+            context: "consult".into(),
+            exten: "1002".into(),
+            detail: "busy".into(),
+        },
+        Notification::Conference { result: ConferenceResult::Started, detail: "1002@consult".into() },
         Notification::End { status: CallStatus::Answered, answered_by: None, duration: Duration::ZERO },
     ];
     let mut out: Vec<CallEvent> =

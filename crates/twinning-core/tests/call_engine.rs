@@ -604,7 +604,12 @@ fn step_among(legs: u32) -> impl Strategy<Value = (u64, Step)> {
         prop_oneof![
             Just(MobileFeature::ToDesk),
             Just(MobileFeature::HoldToggle),
-            Just(MobileFeature::Transfer("2000".into()))
+            Just(MobileFeature::Transfer("2000".into())),
+            Just(MobileFeature::Consult("1002".into())),
+            Just(MobileFeature::Consult("0900123456".into())),
+            Just(MobileFeature::AttendedTransfer),
+            Just(MobileFeature::Conference),
+            Just(MobileFeature::DropConsult),
         ]
         .prop_map(|f| Step::Event(Event::MobileFeature(f))),
     ];
@@ -629,10 +634,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
-    fn invariants_hold_for_any_event_sequence(changes in changes(), park in any::<bool>(), steps in proptest::collection::vec(step(), 0..30)) {
+    fn invariants_hold_for_any_event_sequence(changes in changes(), park in any::<bool>(), consults in any::<bool>(), steps in proptest::collection::vec(step(), 0..30)) {
         let mut setup = setup_with(&changes, "");
         if park {
             setup.call_control.desk_pickup_time = twinning_core::Millis::from_secs(4);
+        }
+        if consults {
+            setup.call_control.consult_context = Some("consult".into());
         }
         let delay = if changes.contains(&("dial_delay", "3")) { 3000 } else { 0 };
         check_invariants(setup, 1, delay, steps)?;
@@ -738,6 +746,19 @@ fn check_invariants(
                 in_bridge = Some(*new);
                 ever_bridged.push(*new);
             }
+            Command::DialConsult { .. } | Command::Conference { .. } | Command::ConnectConsult { .. } => {
+                prop_assert!(in_bridge.is_some(), "only a bridged call consults: {:?}", log);
+            }
+            Command::AttendedTransfer { consult, mobile } => {
+                prop_assert_eq!(in_bridge, Some(*mobile), "a transfer replaces the consulting mobile");
+                in_bridge = Some(*consult);
+                ever_bridged.push(*consult);
+            }
+            // The mobile left a conference: the third party has the caller.
+            Command::Notify(Notification::Bridged { leg, kind: LegKind::Consult }) => {
+                in_bridge = Some(*leg);
+                ever_bridged.push(*leg);
+            }
             Command::Park => {
                 prop_assert!(in_bridge.is_some(), "only a bridged call is parked");
                 in_bridge = None;
@@ -761,7 +782,10 @@ fn check_invariants(
     // or still in the bridge when the call finished.
     let mut legs: Vec<LegId> = log
         .iter()
-        .filter_map(|(_, c)| if let Command::Dial { leg, .. } = c { Some(*leg) } else { None })
+        .filter_map(|(_, c)| match c {
+            Command::Dial { leg, .. } | Command::DialConsult { leg, .. } => Some(*leg),
+            _ => None,
+        })
         .collect();
     legs.extend(ever_bridged.iter().copied());
     legs.sort();
@@ -937,4 +961,201 @@ fn a_handover_to_mobile_goes_where_the_call_was_answered_last() {
     assert!(r.handover(3100, LegKind::Mobile(7)).is_err());
     r.event(9000, Event::CallerHungUp);
     assert_eq!(r.cap.active(), 0);
+}
+
+// Consult, attended transfer and conference from the mobile.
+
+/// A call answered on the mobile at 3 s, with consults placed in `consult`.
+fn consulting_setup() -> CallSetup {
+    let mut setup = setup_with(&[("accountcode", "sales")], "");
+    setup.call_control.consult_context = Some("consult".into());
+    setup
+}
+
+const CONSULT: LegId = LegId(2);
+
+fn consults(r: &Run) -> Vec<(&'static str, String)> {
+    r.log
+        .iter()
+        .filter_map(|c| match c {
+            Command::Notify(Notification::Consult { result, detail, .. }) => {
+                Some((result.name(), detail.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn on_mobile_consulting(answered: bool) -> Run {
+    let mut r = Run::new(consulting_setup());
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(5000, Event::MobileFeature(MobileFeature::Consult("1002".into())));
+    r.event(5100, Event::LegRinging(CONSULT));
+    if answered {
+        r.event(7000, Event::LegAnswered(CONSULT));
+    }
+    r
+}
+
+#[test]
+fn a_consult_holds_the_caller_and_calls_the_number_as_the_user() {
+    let r = on_mobile_consulting(true);
+    let hold = r.log.iter().position(|c| *c == Command::HoldCaller).expect("the caller is held");
+    let dial = r.log.iter().position(|c| matches!(c, Command::DialConsult { .. })).expect("dialed");
+    assert!(hold < dial, "held before the third party is called");
+    assert!(r.log.contains(&Command::DialConsult {
+        leg: CONSULT,
+        context: "consult".into(),
+        exten: "1002".into(),
+        caller_id: CallerId { number: "1001".into(), name: String::new(), withheld: false },
+        account_code: Some("sales".into()),
+    }));
+    assert!(r.log.contains(&Command::ConnectConsult { consult: CONSULT, mobile: MOBILE }));
+    assert_eq!(consults(&r).iter().map(|c| c.0).collect::<Vec<_>>(), ["started", "answered"]);
+    assert_eq!(r.states(LegKind::Consult), ["dialing", "ringing", "answered"]);
+}
+
+#[test]
+fn the_attended_code_leaves_the_caller_with_the_third_party() {
+    let mut r = on_mobile_consulting(true);
+    r.event(9000, Event::MobileFeature(MobileFeature::AttendedTransfer));
+    assert!(r.log.contains(&Command::AttendedTransfer { consult: CONSULT, mobile: MOBILE }));
+    assert_eq!(r.states(LegKind::MOBILE).last(), Some(&"released"));
+    assert!(r.log.iter().any(|c| matches!(c,
+        Command::Notify(Notification::Transfer { kind: TransferKind::Attended, exten, context })
+            if exten == "1002" && context == "consult")));
+    assert_eq!(r.cap.active(), 0, "the mobile's slot is free once it left");
+    // The user's codes are gone with the mobile; the call is the caller's and the third party's.
+    r.event(9500, Event::MobileFeature(MobileFeature::ToDesk));
+    assert!(r.handover(9600, LegKind::Desk).is_err());
+    r.event(20_000, Event::LegHungUp(CONSULT));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))), "answered on the mobile");
+}
+
+#[test]
+fn hanging_up_the_mobile_while_consulting_completes_the_transfer() {
+    let mut r = on_mobile_consulting(true);
+    r.event(9000, Event::LegHungUp(MOBILE));
+    assert!(r.log.contains(&Command::AttendedTransfer { consult: CONSULT, mobile: MOBILE }));
+    assert!(r.finish().is_none(), "the caller talks on with the third party");
+    r.event(12_000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
+
+    // Before the third party answered, there is nobody to transfer to.
+    let mut r = on_mobile_consulting(false);
+    r.event(6000, Event::LegHungUp(MOBILE));
+    assert!(r.log.contains(&Command::Cancel { leg: CONSULT }));
+    assert_eq!(consults(&r).last().map(|c| c.0), Some("cancelled"));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
+}
+
+#[test]
+fn the_drop_code_and_the_third_party_hanging_up_go_back_to_the_caller() {
+    let mut r = on_mobile_consulting(true);
+    r.event(9000, Event::MobileFeature(MobileFeature::DropConsult));
+    assert!(r.log.contains(&Command::Cancel { leg: CONSULT }));
+    assert!(r.log.contains(&Command::EndConsult { consult: CONSULT, mobile: MOBILE, resume: true }));
+    assert_eq!(consults(&r).last().map(|c| c.0), Some("dropped"));
+    // The mobile's codes work again: a second consult.
+    r.event(10_000, Event::MobileFeature(MobileFeature::Consult("1003".into())));
+    assert_eq!(consults(&r).last().map(|c| c.0), Some("started"));
+
+    let mut r = on_mobile_consulting(true);
+    r.event(9000, Event::LegHungUp(CONSULT));
+    assert!(!r.log.contains(&Command::Cancel { leg: CONSULT }), "it is gone already");
+    assert!(r.log.contains(&Command::EndConsult { consult: CONSULT, mobile: MOBILE, resume: true }));
+    assert_eq!(consults(&r).last(), Some(&("ended", "the third party hung up".to_string())));
+
+    let mut r = on_mobile_consulting(false);
+    r.event(6000, Event::LegFailed(CONSULT, LegFailure::Busy));
+    assert!(r.log.contains(&Command::EndConsult { consult: CONSULT, mobile: MOBILE, resume: true }));
+    assert_eq!(consults(&r).last(), Some(&("failed", "busy".to_string())));
+    r.event(7000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
+}
+
+#[test]
+fn a_caller_already_on_hold_stays_on_hold_after_the_consult() {
+    let mut r = Run::new(consulting_setup());
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(4000, Event::MobileFeature(MobileFeature::HoldToggle));
+    r.event(5000, Event::MobileFeature(MobileFeature::Consult("1002".into())));
+    assert_eq!(r.log.iter().filter(|c| **c == Command::HoldCaller).count(), 1);
+    r.event(6000, Event::MobileFeature(MobileFeature::DropConsult));
+    assert!(r.log.contains(&Command::EndConsult { consult: CONSULT, mobile: MOBILE, resume: false }));
+}
+
+#[test]
+fn the_conference_code_joins_all_three_until_someone_leaves() {
+    let mut r = on_mobile_consulting(true);
+    r.event(9000, Event::MobileFeature(MobileFeature::Conference));
+    assert!(r.log.contains(&Command::Conference { consult: CONSULT, mobile: MOBILE }));
+    r.event(12_000, Event::LegHungUp(CONSULT));
+    assert!(r.finish().is_none(), "the caller and the mobile talk on");
+    r.event(13_000, Event::MobileFeature(MobileFeature::HoldToggle));
+    assert_eq!(r.log.iter().filter(|c| **c == Command::HoldCaller).count(), 2, "the codes are back");
+
+    // The mobile leaves: the caller and the third party talk on.
+    let mut r = on_mobile_consulting(true);
+    r.event(9000, Event::MobileFeature(MobileFeature::Conference));
+    r.event(12_000, Event::LegHungUp(MOBILE));
+    assert!(r.finish().is_none());
+    assert_eq!(r.cap.active(), 0);
+    r.event(15_000, Event::LegHungUp(CONSULT));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
+
+    // The drop code takes the third party out.
+    let mut r = on_mobile_consulting(true);
+    r.event(9000, Event::MobileFeature(MobileFeature::Conference));
+    r.event(10_000, Event::MobileFeature(MobileFeature::DropConsult));
+    assert!(r.log.contains(&Command::Cancel { leg: CONSULT }));
+    r.event(11_000, Event::CallerHungUp);
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
+}
+
+#[test]
+fn a_consult_is_refused_without_a_context_or_a_number_the_policy_allows() {
+    let mut r = Run::new(setup_with(&[], ""));
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(5000, Event::MobileFeature(MobileFeature::Consult("1002".into())));
+    assert_eq!(consults(&r), [("refused", "consult_context is not set".to_string())]);
+    assert!(!r.log.iter().any(|c| matches!(c, Command::DialConsult { .. } | Command::HoldCaller)));
+
+    for number in ["0900123456", "12", "0044123456789", "1234567890123456789"] {
+        let mut r = Run::new(consulting_setup());
+        r.event(3000, Event::LegAnswered(MOBILE));
+        r.event(5000, Event::MobileFeature(MobileFeature::Consult(number.into())));
+        assert_eq!(consults(&r).iter().map(|c| c.0).collect::<Vec<_>>(), ["refused"], "{number}");
+        assert!(
+            !r.log.iter().any(|c| matches!(c, Command::DialConsult { .. } | Command::HoldCaller)),
+            "{number}"
+        );
+    }
+
+    // Not from the desk, and not during a handover.
+    let mut r = Run::new(consulting_setup());
+    r.event(3000, Event::LegAnswered(DESK));
+    r.event(5000, Event::MobileFeature(MobileFeature::Consult("1002".into())));
+    assert!(consults(&r).is_empty());
+    let mut r = Run::new(consulting_setup());
+    r.event(3000, Event::LegAnswered(MOBILE));
+    r.event(4000, Event::MobileFeature(MobileFeature::ToDesk));
+    r.event(5000, Event::MobileFeature(MobileFeature::Consult("1002".into())));
+    assert_eq!(consults(&r), [("refused", "a handover is under way".to_string())]);
+}
+
+#[test]
+fn nothing_moves_the_call_while_the_mobile_consults() {
+    let mut r = on_mobile_consulting(true);
+    assert!(r.handover(8000, LegKind::Desk).is_err());
+    assert!(r.call.pickup(r.at(8100)).is_err());
+    r.drain();
+    r.event(8200, Event::MobileFeature(MobileFeature::ToDesk));
+    r.event(8300, Event::MobileFeature(MobileFeature::Transfer("2000".into())));
+    assert!(!r.log.iter().any(|c| matches!(c, Command::SwapBridge { .. } | Command::BlindTransfer { .. })));
+    // The caller hanging up ends everything.
+    r.event(9000, Event::CallerHungUp);
+    assert!(r.log.contains(&Command::Cancel { leg: CONSULT }));
+    assert_eq!(consults(&r).last().map(|c| c.0), Some("cancelled"));
+    assert_eq!(r.finish(), Some((CallStatus::Answered, Some(LegKind::MOBILE))));
 }

@@ -73,6 +73,21 @@ pub enum CodeRequest {
     HoldToggle,
     /// The mobile's transfer code, followed by an extension and `#`.
     Transfer,
+    /// The mobile's consult code, followed by a number and `#`.
+    Consult,
+    /// While consulting (or in a conference): the attended-transfer code.
+    AttendedTransfer,
+    /// While consulting: the conference code.
+    Conference,
+    /// While consulting (or in a conference): the drop code.
+    DropConsult,
+}
+
+impl CodeRequest {
+    /// Whether digits up to `#` follow the code (the number to transfer to or consult).
+    pub fn collects_digits(self) -> bool {
+        matches!(self, CodeRequest::Transfer | CodeRequest::Consult)
+    }
 }
 
 /// The codes a leg of `kind` has in the bridge, with how each is keyed; codes switched off
@@ -84,9 +99,28 @@ pub fn codes_for(cc: &CallControl, kind: LegKind) -> Vec<(&DtmfCode, CodeRequest
             (&cc.desk_code, CodeRequest::ToDesk, CodeKind::Immediate),
             (&cc.hold_code, CodeRequest::HoldToggle, CodeKind::Immediate),
             (&cc.transfer_code, CodeRequest::Transfer, CodeKind::CollectUntilHash),
+            (&cc.consult_code, CodeRequest::Consult, CodeKind::CollectUntilHash),
+            // In a conference the mobile is back in the bridge: these end it.
+            (&cc.attended_code, CodeRequest::AttendedTransfer, CodeKind::Immediate),
+            (&cc.drop_code, CodeRequest::DropConsult, CodeKind::Immediate),
         ],
+        // The third party after an attended transfer is not the user: no codes.
+        LegKind::Consult => Vec::new(),
     };
     codes.into_iter().filter(|(c, _, _)| !c.is_off()).collect()
+}
+
+/// The codes the mobile has while it talks to the third party of a consult (the caller
+/// held): complete the transfer, join all three, or drop the third party.
+pub fn consult_codes(cc: &CallControl) -> Vec<(&DtmfCode, CodeRequest, CodeKind)> {
+    [
+        (&cc.attended_code, CodeRequest::AttendedTransfer, CodeKind::Immediate),
+        (&cc.conference_code, CodeRequest::Conference, CodeKind::Immediate),
+        (&cc.drop_code, CodeRequest::DropConsult, CodeKind::Immediate),
+    ]
+    .into_iter()
+    .filter(|(c, _, _)| !c.is_off())
+    .collect()
 }
 
 impl<H: Host> Call<H> {
@@ -337,6 +371,15 @@ impl<H: Host> Call<H> {
                 Some(exten) => self.event(Event::MobileFeature(MobileFeature::Transfer(exten))),
                 None => Vec::new(),
             },
+            CodeRequest::Consult => match digits {
+                Some(number) => self.event(Event::MobileFeature(MobileFeature::Consult(number))),
+                None => Vec::new(),
+            },
+            CodeRequest::AttendedTransfer => {
+                self.event(Event::MobileFeature(MobileFeature::AttendedTransfer))
+            }
+            CodeRequest::Conference => self.event(Event::MobileFeature(MobileFeature::Conference)),
+            CodeRequest::DropConsult => self.event(Event::MobileFeature(MobileFeature::DropConsult)),
         };
         self.execute(commands, here)
     }

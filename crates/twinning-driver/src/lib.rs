@@ -32,7 +32,7 @@ use twinning_service::calls::LiveCalls;
 use twinning_service::{Service, SetError, Source};
 
 pub use button::{ButtonPhone, ButtonResult, Confirmation};
-pub use call::{codes_for, Call, CallState, CodeRequest, Outcome};
+pub use call::{codes_for, consult_codes, Call, CallState, CodeRequest, Outcome};
 pub use caller_thread::CallerThread;
 pub use host::Host;
 

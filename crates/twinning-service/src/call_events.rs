@@ -89,10 +89,31 @@ pub fn call_event(user: &str, n: &Notification) -> CallEvent {
             "twinning::hold",
             vec![user_field, ("State", if *on { "on" } else { "off" }.into())],
         ),
-        Notification::Transfer { context, exten } => (
+        Notification::Transfer { kind, context, exten } => (
             "TwinningTransfer",
             "twinning::transfer",
-            vec![user_field, ("Context", context.clone()), ("Exten", exten.clone())],
+            vec![
+                user_field,
+                ("Context", context.clone()),
+                ("Exten", exten.clone()),
+                ("Kind", kind.name().into()),
+            ],
+        ),
+        Notification::Consult { result, context, exten, detail } => (
+            "TwinningConsult",
+            "twinning::consult",
+            vec![
+                user_field,
+                ("Result", result.name().into()),
+                ("Context", context.clone()),
+                ("Exten", exten.clone()),
+                ("Detail", detail.clone()),
+            ],
+        ),
+        Notification::Conference { result, detail } => (
+            "TwinningConference",
+            "twinning::conference",
+            vec![user_field, ("Result", result.name().into()), ("Detail", detail.clone())],
         ),
         Notification::End { status, answered_by, duration } => (
             "TwinningEnd",
@@ -267,7 +288,11 @@ mod tests {
     fn values_cannot_break_lines() {
         let e = call_event(
             "1001",
-            &Notification::Transfer { context: "x\r\nEvent: Fake".into(), exten: "1".into() },
+            &Notification::Transfer {
+                kind: twinning_core::call::TransferKind::Blind,
+                context: "x\r\nEvent: Fake".into(),
+                exten: "1".into(),
+            },
         );
         assert!(e.fields.iter().all(|(_, v)| !v.contains('\n') && !v.contains('\r')));
     }

@@ -59,6 +59,41 @@ pub enum Command {
     },
     /// Nobody took the held caller in time: let the caller go (the call is over).
     ReleaseCaller,
+    /// Place the consult call the mobile asked for: `exten` in the dialplan `context`, as
+    /// the user (`caller_id`, `account_code`), never a dial string. The host reports its
+    /// progress as events on `leg`, like any leg's. The caller is already held.
+    DialConsult {
+        leg: LegId,
+        context: String,
+        exten: String,
+        caller_id: CallerId,
+        account_code: Option<String>,
+    },
+    /// The consult call answered: the mobile now talks to it; the caller stays held.
+    ConnectConsult {
+        consult: LegId,
+        mobile: LegId,
+    },
+    /// The consult is over (dropped by the mobile, or the third party hung up or never
+    /// answered): hang `consult` up if it is still there and put the mobile back with the
+    /// caller, taking the caller off hold if `resume` (the consult was what held it).
+    EndConsult {
+        consult: LegId,
+        mobile: LegId,
+        resume: bool,
+    },
+    /// Attended transfer: `consult` takes the mobile's place with the caller in one step
+    /// and the caller is taken off hold; the mobile's leg is hung up.
+    AttendedTransfer {
+        consult: LegId,
+        mobile: LegId,
+    },
+    /// The caller, the mobile and `consult` in one conference (the host's own bridge); the
+    /// caller is taken off hold.
+    Conference {
+        consult: LegId,
+        mobile: LegId,
+    },
     Notify(Notification),
     /// The call is over; no command follows.
     Finish {
@@ -135,9 +170,97 @@ pub enum Notification {
         on: bool,
     },
     Transfer {
+        kind: TransferKind,
         context: String,
         exten: String,
     },
+    /// A consult from the mobile: the number, the context it was placed in, and how far it
+    /// got.
+    Consult {
+        result: ConsultResult,
+        context: String,
+        exten: String,
+        detail: String,
+    },
+    /// A three-party conference from the mobile began or ended.
+    Conference {
+        result: ConferenceResult,
+        detail: String,
+    },
+}
+
+/// How the mobile transferred the caller. Names are public interface (`Kind:` in
+/// `TwinningTransfer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// The transfer code and an extension: the caller is sent on unannounced.
+    Blind,
+    /// After a consult: the attended code, or the mobile hanging up while consulting.
+    Attended,
+}
+
+impl TransferKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferKind::Blind => "blind",
+            TransferKind::Attended => "attended",
+        }
+    }
+}
+
+/// How far a consult from the mobile got. Names are public interface (`Result:` in
+/// `TwinningConsult`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsultResult {
+    /// The caller is held and the number is being dialed.
+    Started,
+    Answered,
+    /// Not placed: no `consult_context`, the policy refused the number, or the call could
+    /// not consult now (see `Detail:`).
+    Refused,
+    /// The third party was busy, unreachable or rejected the call.
+    Failed,
+    /// The mobile dropped it (the drop code); back to the caller.
+    Dropped,
+    /// The third party hung up; back to the caller.
+    Ended,
+    /// The call ended, or the mobile hung up before the third party answered.
+    Cancelled,
+}
+
+impl ConsultResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConsultResult::Started => "started",
+            ConsultResult::Answered => "answered",
+            ConsultResult::Refused => "refused",
+            ConsultResult::Failed => "failed",
+            ConsultResult::Dropped => "dropped",
+            ConsultResult::Ended => "ended",
+            ConsultResult::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A conference's progress. Names are public interface (`Result:` in `TwinningConference`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConferenceResult {
+    /// All three are in one bridge.
+    Started,
+    /// Not joined (no consult answered; see `Detail:`).
+    Refused,
+    /// Someone left; the other two talk on (or the call ended).
+    Ended,
+}
+
+impl ConferenceResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConferenceResult::Started => "started",
+            ConferenceResult::Refused => "refused",
+            ConferenceResult::Ended => "ended",
+        }
+    }
 }
 
 /// What asked for a handover. Names are public interface (`Trigger:`).

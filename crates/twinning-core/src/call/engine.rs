@@ -12,12 +12,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::command::{
-    CallStatus, CallerId, Command, DialTarget, HandoverResult, HandoverTrigger, LegNotice, Notification,
-    Prompt, RefusalReason,
+    CallStatus, CallerId, Command, ConferenceResult, ConsultResult, DialTarget, HandoverResult,
+    HandoverTrigger, LegNotice, Notification, Prompt, RefusalReason, TransferKind,
 };
 use super::{CallSetup, Event, LegFailure, LegId, LegKind, MobileFeature, MobileSlots};
 use crate::settings::RemoteDestination;
-use crate::CallerIdMode;
+use crate::{CallerIdMode, DestinationPolicy, PhoneNumber};
 
 /// How long an answered mobile has to press 1 (counted from the answer, so it includes
 /// hearing the prompt). FollowMe waits 5 s after its prompt; ours is about 3 s long.
@@ -80,6 +80,20 @@ enum Phase {
 /// Where a handover rings a remote destination, and that destination's answer guard.
 type RemoteTarget = (DialTarget, Duration);
 
+/// A consult from the mobile under way: the caller is held while the mobile calls a
+/// third party.
+#[derive(Debug, Clone)]
+struct Consult {
+    leg: LegId,
+    /// The remote leg that is consulting (the one bridged with the caller).
+    mobile: LegId,
+    answered: bool,
+    /// The consult put the caller on hold (it was not held before), so ending it resumes.
+    held_caller: bool,
+    context: String,
+    exten: String,
+}
+
 /// A handover under way: the other device is ringing.
 #[derive(Debug, Clone, Copy)]
 struct Handover {
@@ -121,6 +135,17 @@ pub struct TwinnedCall {
     /// The caller ID a remote leg the trunk refused is dialed with once more
     /// (`caller_id_fallback`), when it differs from what was sent.
     fallback_caller_id: Option<CallerId>,
+    /// Where a consult is placed (`consult_context`); `None` refuses consults.
+    consult_context: Option<String>,
+    /// The destination policy a consult's number must pass, as for every number the
+    /// mobile dials.
+    policy: DestinationPolicy,
+    /// Who a consult call presents: the user's extension, as the desk would.
+    user_caller_id: CallerId,
+    consult: Option<Consult>,
+    /// The third party of a conference the mobile made (the caller, the mobile and it in
+    /// one bridge).
+    conference: Option<LegId>,
 }
 
 impl TwinnedCall {
@@ -165,6 +190,11 @@ impl TwinnedCall {
             outcome: None,
             account_code: s.account_code.as_ref().map(ToString::to_string),
             fallback_caller_id: fallback_caller_id(&setup),
+            consult_context: setup.call_control.consult_context().map(str::to_owned),
+            policy: setup.policy.clone(),
+            user_caller_id: CallerId { number: setup.user.to_string(), name: String::new(), withheld: false },
+            consult: None,
+            conference: None,
         };
         call.notify(Notification::Start { mobile: s.mobile.as_ref().map(|m| m.to_string()) });
         if s.dnd {
@@ -279,6 +309,17 @@ impl TwinnedCall {
             Phase::Bridged(leg) => Some(leg),
             _ => None,
         }
+    }
+
+    /// The consult under way, if any: its leg, the mobile consulting, and whether the third
+    /// party answered.
+    pub fn consult(&self) -> Option<(LegId, LegId, bool)> {
+        self.consult.as_ref().map(|c| (c.leg, c.mobile, c.answered))
+    }
+
+    /// The third party of a conference the mobile made, while it is up.
+    pub fn conference_leg(&self) -> Option<LegId> {
+        self.conference
     }
 
     /// Whether the caller is held for the desk after the mobile hung up.
@@ -415,6 +456,10 @@ impl TwinnedCall {
 
     /// Events once a leg is bridged with the caller: the call itself, and any handover.
     fn handle_bridged(&mut self, bridged: LegId, event: Event, now: Instant) {
+        let event = match self.handle_consult_event(bridged, event) {
+            Some(event) => event,
+            None => return,
+        };
         let pending = self.handover.map(|h| h.leg);
         match event {
             Event::LegRinging(id) | Event::LegProgress(id) if Some(id) == pending => {
@@ -468,16 +513,240 @@ impl TwinnedCall {
                         if valid {
                             let context = self.transfer_context.clone();
                             self.notify(Notification::Transfer {
+                                kind: TransferKind::Blind,
                                 context: context.clone(),
                                 exten: exten.clone(),
                             });
                             self.commands.push_back(Command::BlindTransfer { context, exten });
                         }
                     }
+                    MobileFeature::Consult(digits) => self.start_consult(bridged, &digits, now),
+                    // Only while consulting (see `handle_consult_event`).
+                    MobileFeature::AttendedTransfer | MobileFeature::DropConsult => {}
+                    MobileFeature::Conference => self.notify(Notification::Conference {
+                        result: ConferenceResult::Refused,
+                        detail: "no consult call is up".into(),
+                    }),
                 }
             }
             _ => {}
         }
+    }
+
+    /// What a consult or a conference from the mobile makes of `event`; gives the event
+    /// back when it is not theirs.
+    fn handle_consult_event(&mut self, bridged: LegId, event: Event) -> Option<Event> {
+        if let Some(c) = self.consult.clone() {
+            match event {
+                Event::LegRinging(id) | Event::LegProgress(id) if id == c.leg => {
+                    self.handover_leg_ringing(id)
+                }
+                Event::LegAnswered(id) if id == c.leg && !c.answered => {
+                    self.notify(Notification::Leg {
+                        leg: id,
+                        kind: LegKind::Consult,
+                        notice: LegNotice::Answered,
+                    });
+                    self.legs[id.0 as usize].state = LegState::Bridged;
+                    if let Some(c) = self.consult.as_mut() {
+                        c.answered = true;
+                    }
+                    self.consult_notice(&c, ConsultResult::Answered, String::new());
+                    self.commands.push_back(Command::ConnectConsult { consult: id, mobile: c.mobile });
+                }
+                Event::LegFailed(id, cause) if id == c.leg => {
+                    self.end_leg(id, LegNotice::Failed { cause }, false);
+                    self.end_consult(ConsultResult::Failed, cause.name().into());
+                }
+                Event::LegHungUp(id) if id == c.leg => {
+                    if c.answered {
+                        self.end_leg(id, LegNotice::HungUp, false);
+                        self.end_consult(ConsultResult::Ended, "the third party hung up".into());
+                    } else {
+                        self.end_leg(id, LegNotice::Failed { cause: LegFailure::Rejected }, false);
+                        self.end_consult(ConsultResult::Failed, LegFailure::Rejected.name().into());
+                    }
+                }
+                // As a desk phone does: hanging up while consulting completes the transfer.
+                Event::LegHungUp(id) if id == bridged && c.answered => self.attended_transfer(true),
+                Event::LegHungUp(id) if id == bridged => {
+                    self.consult = None;
+                    self.end_leg(c.leg, LegNotice::Cancelled, true);
+                    self.consult_notice(&c, ConsultResult::Cancelled, "the mobile hung up".into());
+                    return Some(event);
+                }
+                Event::MobileFeature(MobileFeature::AttendedTransfer) if c.answered => {
+                    self.attended_transfer(false)
+                }
+                Event::MobileFeature(MobileFeature::Conference) if c.answered => self.start_conference(),
+                Event::MobileFeature(MobileFeature::Conference) => self.notify(Notification::Conference {
+                    result: ConferenceResult::Refused,
+                    detail: "the third party has not answered".into(),
+                }),
+                Event::MobileFeature(MobileFeature::DropConsult) => {
+                    self.end_leg(c.leg, LegNotice::Cancelled, true);
+                    self.end_consult(ConsultResult::Dropped, String::new());
+                }
+                // Other codes wait until the mobile is back with the caller.
+                Event::MobileFeature(_) => {}
+                other => return Some(other),
+            }
+            return None;
+        }
+        if let Some(third) = self.conference {
+            match event {
+                Event::LegHungUp(id) | Event::LegFailed(id, _) if id == third => {
+                    self.conference = None;
+                    self.end_leg(id, LegNotice::HungUp, false);
+                    self.notify(Notification::Conference {
+                        result: ConferenceResult::Ended,
+                        detail: "the third party left".into(),
+                    });
+                }
+                // The caller and the third party talk on; the call is theirs now.
+                Event::LegHungUp(id) if id == bridged => {
+                    self.mobile_leaves_conference(LegNotice::HungUp, false)
+                }
+                Event::MobileFeature(MobileFeature::AttendedTransfer) => {
+                    self.mobile_leaves_conference(LegNotice::Released, true)
+                }
+                Event::MobileFeature(MobileFeature::DropConsult) => {
+                    self.conference = None;
+                    self.end_leg(third, LegNotice::Released, true);
+                    self.notify(Notification::Conference {
+                        result: ConferenceResult::Ended,
+                        detail: "the mobile dropped the third party".into(),
+                    });
+                }
+                Event::MobileFeature(_) => {}
+                other => return Some(other),
+            }
+            return None;
+        }
+        Some(event)
+    }
+
+    /// The consult code and a number: hold the caller and call the number as the user,
+    /// through `consult_context`, if the destination policy allows it.
+    fn start_consult(&mut self, mobile: LegId, digits: &str, now: Instant) {
+        let context = self.consult_context.clone().unwrap_or_default();
+        let refuse = |call: &mut Self, detail: String| {
+            call.notify(Notification::Consult {
+                result: ConsultResult::Refused,
+                context: context.clone(),
+                exten: crate::settings::printable(digits),
+                detail,
+            })
+        };
+        if self.consult_context.is_none() {
+            return refuse(self, "consult_context is not set".into());
+        }
+        if self.handover.is_some() {
+            return refuse(self, "a handover is under way".into());
+        }
+        if self.conference.is_some() {
+            return refuse(self, "a conference is up".into());
+        }
+        let number = match PhoneNumber::parse(digits) {
+            Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return refuse(self, "only digits can be dialed".into()),
+        };
+        if let Err(e) = self.policy.check(&number) {
+            return refuse(self, e);
+        }
+        let exten = number.as_str().to_owned();
+        let held_caller = !self.caller_on_hold;
+        if held_caller {
+            self.caller_on_hold = true;
+            self.commands.push_back(Command::HoldCaller);
+        }
+        let target = DialTarget { tech: String::new(), resource: format!("{exten}@{context}") };
+        let id = self.push_leg(LegKind::Consult, (target, self.user_caller_id.clone()), now, false);
+        let c = Consult { leg: id, mobile, answered: false, held_caller, context, exten };
+        self.consult_notice(&c, ConsultResult::Started, String::new());
+        self.notify(Notification::Leg {
+            leg: id,
+            kind: LegKind::Consult,
+            notice: LegNotice::Dialing { target: format!("{}@{}", c.exten, c.context) },
+        });
+        self.commands.push_back(Command::DialConsult {
+            leg: id,
+            context: c.context.clone(),
+            exten: c.exten.clone(),
+            caller_id: self.user_caller_id.clone(),
+            account_code: self.account_code.clone(),
+        });
+        self.consult = Some(c);
+    }
+
+    fn consult_notice(&mut self, c: &Consult, result: ConsultResult, detail: String) {
+        self.notify(Notification::Consult {
+            result,
+            context: c.context.clone(),
+            exten: c.exten.clone(),
+            detail,
+        });
+    }
+
+    /// The consult is over and the mobile goes back to the caller (the third party's leg
+    /// has been ended by the caller of this).
+    fn end_consult(&mut self, result: ConsultResult, detail: String) {
+        let Some(c) = self.consult.take() else { return };
+        self.consult_notice(&c, result, detail);
+        if c.held_caller {
+            self.caller_on_hold = false;
+        }
+        self.commands.push_back(Command::EndConsult {
+            consult: c.leg,
+            mobile: c.mobile,
+            resume: c.held_caller,
+        });
+    }
+
+    /// The answered third party takes the mobile's place with the caller; the mobile
+    /// leaves. `hung_up`: the mobile hung up (it is gone already).
+    fn attended_transfer(&mut self, hung_up: bool) {
+        let Some(c) = self.consult.take() else { return };
+        self.caller_on_hold = false;
+        self.commands.push_back(Command::AttendedTransfer { consult: c.leg, mobile: c.mobile });
+        let notice = if hung_up { LegNotice::HungUp } else { LegNotice::Released };
+        self.end_leg(c.mobile, notice, false);
+        self.legs[c.leg.0 as usize].state = LegState::Bridged;
+        self.phase = Phase::Bridged(c.leg);
+        self.notify(Notification::Transfer {
+            kind: TransferKind::Attended,
+            context: c.context,
+            exten: c.exten,
+        });
+        self.notify(Notification::Bridged { leg: c.leg, kind: LegKind::Consult });
+    }
+
+    fn start_conference(&mut self) {
+        let Some(c) = self.consult.take() else { return };
+        self.caller_on_hold = false;
+        self.conference = Some(c.leg);
+        self.commands.push_back(Command::Conference { consult: c.leg, mobile: c.mobile });
+        self.notify(Notification::Conference {
+            result: ConferenceResult::Started,
+            detail: format!("{}@{}", c.exten, c.context),
+        });
+    }
+
+    /// The mobile left a conference (hung up, or keyed the attended code): the caller and
+    /// the third party talk on. `hang_up`: the host is to hang the mobile up.
+    fn mobile_leaves_conference(&mut self, notice: LegNotice, hang_up: bool) {
+        let (Some(third), Phase::Bridged(mobile)) = (self.conference.take(), self.phase) else { return };
+        if hang_up {
+            let (context, exten) = split_consult_target(&self.legs[third.0 as usize].target);
+            self.notify(Notification::Transfer { kind: TransferKind::Attended, context, exten });
+        }
+        self.end_leg(mobile, notice, hang_up);
+        self.phase = Phase::Bridged(third);
+        self.notify(Notification::Conference {
+            result: ConferenceResult::Ended,
+            detail: "the mobile left".into(),
+        });
+        self.notify(Notification::Bridged { leg: third, kind: LegKind::Consult });
     }
 
     /// The bridged mobile hung up: hold the caller and offer the call to the desk (it
@@ -623,10 +892,17 @@ impl TwinnedCall {
         if from == to {
             return refuse(self, format!("the call is already on the {to}"));
         }
+        if self.consult.is_some() || self.conference.is_some() {
+            return refuse(self, "the mobile is consulting or in a conference".into());
+        }
+        if from == LegKind::Consult {
+            return refuse(self, "the call was transferred".into());
+        }
         if self.handover.is_some() {
             return refuse(self, "a handover is already under way".into());
         }
         let (target, caller_id, guard) = match to {
+            LegKind::Consult => return refuse(self, "a call cannot be handed to a consulted party".into()),
             LegKind::Desk => (self.desk.0.clone(), self.desk.1.clone(), Duration::ZERO),
             LegKind::Mobile(n) => {
                 let remote = self.remotes.iter().find(|(i, _)| *i == n).map(|(_, r)| r.clone());
@@ -773,6 +1049,21 @@ impl TwinnedCall {
         let Phase::Bridged(bridged) = self.phase else {
             return Err("the call is not answered yet".into());
         };
+        let busy = (self.consult.is_some() || self.conference.is_some())
+            .then_some("the mobile is consulting or in a conference")
+            .or((self.legs[bridged.0 as usize].kind == LegKind::Consult)
+                .then_some("the call was transferred"));
+        if let Some(e) = busy {
+            let from = self.legs[bridged.0 as usize].kind;
+            self.notify(Notification::Handover {
+                from,
+                to: LegKind::Desk,
+                trigger,
+                result: HandoverResult::Refused,
+                detail: e.into(),
+            });
+            return Err(e.into());
+        }
         if self.legs[bridged.0 as usize].kind == LegKind::Desk {
             let e = "the call is already on the desk".to_string();
             self.notify(Notification::Handover {
@@ -1000,7 +1291,21 @@ impl TwinnedCall {
             self.end_leg(h.leg, LegNotice::Cancelled, true);
             self.handover_ended(HandoverResult::Failed, "the call ended".into());
         }
+        // The call ends with the caller: a consult or a conference goes with it.
+        if let Some(c) = self.consult.take() {
+            self.end_leg(c.leg, LegNotice::Cancelled, true);
+            self.consult_notice(&c, ConsultResult::Cancelled, "the call ended".into());
+        }
+        if let Some(third) = self.conference.take() {
+            self.end_leg(third, LegNotice::Released, true);
+            self.notify(Notification::Conference {
+                result: ConferenceResult::Ended,
+                detail: "the call ended".into(),
+            });
+        }
         let answered_by = match self.phase {
+            // After an attended transfer, the user's device that took the call answered it.
+            Phase::Bridged(id) if self.legs[id.0 as usize].kind == LegKind::Consult => self.last_bridged,
             Phase::Bridged(id) => Some(self.legs[id.0 as usize].kind),
             Phase::Parked { .. } => self.last_bridged,
             _ => None,
@@ -1030,6 +1335,14 @@ impl TwinnedCall {
 
 /// Whether, and where, remote destination `d` rings for this call: the first rule that
 /// refuses wins, from the user's own choices to the system's policy.
+/// The context and number of a consult leg's target (`exten@context`).
+fn split_consult_target(target: &DialTarget) -> (String, String) {
+    match target.resource.split_once('@') {
+        Some((exten, context)) => (context.into(), exten.into()),
+        None => (String::new(), target.resource.clone()),
+    }
+}
+
 fn remote_target(setup: &CallSetup, d: &RemoteDestination) -> Result<DialTarget, (RefusalReason, String)> {
     let s = &setup.settings;
     if !d.enabled {

@@ -29,6 +29,15 @@ pub enum MobileFeature {
     HoldToggle,
     /// Blind-transfer the caller to this extension.
     Transfer(String),
+    /// Hold the caller and call this number as the user (the consult code and digits).
+    Consult(String),
+    /// While consulting: the caller and the third party talk, the mobile leaves.
+    AttendedTransfer,
+    /// While consulting: the caller, the mobile and the third party in one conference.
+    Conference,
+    /// While consulting: drop the third party and go back to the caller; in a
+    /// conference, drop the third party from it.
+    DropConsult,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

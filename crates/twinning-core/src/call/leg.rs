@@ -15,6 +15,9 @@ pub const MAX_DESTINATIONS: u8 = 10;
 pub enum LegKind {
     Desk,
     Mobile(u8),
+    /// The third party the mobile called during the call (the consult code). Never a
+    /// handover target: `parse` does not know it.
+    Consult,
 }
 
 const MOBILE_NAMES: [&str; MAX_DESTINATIONS as usize] = [
@@ -29,6 +32,7 @@ impl LegKind {
     pub fn name(self) -> &'static str {
         match self {
             LegKind::Desk => "desk",
+            LegKind::Consult => "consult",
             LegKind::Mobile(n) => MOBILE_NAMES[(n.clamp(1, MAX_DESTINATIONS) - 1) as usize],
         }
     }

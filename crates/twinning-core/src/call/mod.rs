@@ -14,8 +14,8 @@ mod setup;
 
 pub use cap::{ConcurrencyCap, MobileSlots};
 pub use command::{
-    CallStatus, CallerId, Command, DialTarget, HandoverResult, HandoverTrigger, LegNotice, Notification,
-    Prompt, RefusalReason,
+    CallStatus, CallerId, Command, ConferenceResult, ConsultResult, DialTarget, HandoverResult,
+    HandoverTrigger, LegNotice, Notification, Prompt, RefusalReason, TransferKind,
 };
 pub use dtmf_codes::{CodeAction, CodeKind, DtmfCodeMatcher, Keyed, CODE_DIGIT_TIMEOUT};
 pub use engine::{TwinnedCall, CONFIRM_TIMEOUT};
