@@ -57,8 +57,20 @@ pub enum EventKind {
     },
     /// The mobile put the caller on hold, or took them off it.
     Hold { user: String, call: String, channel: String, on: bool },
-    /// The mobile blind-transferred the caller.
-    Transfer { user: String, call: String, channel: String, context: String, exten: String },
+    /// The mobile transferred the caller: `blind`, or `attended` after a consult.
+    Transfer {
+        user: String,
+        call: String,
+        channel: String,
+        context: String,
+        exten: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        kind: String,
+    },
+    /// A consult from the mobile: the caller held while the user calls a third party.
+    Consult { user: String, call: String, channel: String, result: String, exten: String, detail: String },
+    /// The caller, the mobile and a consulted third party in one conference, or its end.
+    Conference { user: String, call: String, channel: String, result: String, detail: String },
     /// A twinned call ended.
     End { user: String, call: String, channel: String, status: String, answered_by: String, duration_ms: u64 },
     /// A remote destination was not rung.
@@ -147,7 +159,25 @@ pub fn parse(f: &Fields) -> Option<EventKind> {
             detail: t("Detail"),
         },
         "hold" => EventKind::Hold { user, call, channel, on: f.is("State", "on") },
-        "transfer" => EventKind::Transfer { user, call, channel, context: t("Context"), exten: t("Exten") },
+        "transfer" => EventKind::Transfer {
+            user,
+            call,
+            channel,
+            context: t("Context"),
+            exten: t("Exten"),
+            kind: t("Kind"),
+        },
+        "consult" => EventKind::Consult {
+            user,
+            call,
+            channel,
+            result: t("Result"),
+            exten: t("Exten"),
+            detail: t("Detail"),
+        },
+        "conference" => {
+            EventKind::Conference { user, call, channel, result: t("Result"), detail: t("Detail") }
+        }
         "end" => EventKind::End {
             user,
             call,
@@ -214,6 +244,8 @@ impl EventKind {
             | EventKind::Handover { user, .. }
             | EventKind::Hold { user, .. }
             | EventKind::Transfer { user, .. }
+            | EventKind::Consult { user, .. }
+            | EventKind::Conference { user, .. }
             | EventKind::End { user, .. }
             | EventKind::Refused { user, .. }
             | EventKind::Settings { user, .. }
@@ -234,6 +266,8 @@ impl EventKind {
             EventKind::Handover { .. } => "handover",
             EventKind::Hold { .. } => "hold",
             EventKind::Transfer { .. } => "transfer",
+            EventKind::Consult { .. } => "consult",
+            EventKind::Conference { .. } => "conference",
             EventKind::End { .. } => "end",
             EventKind::Refused { .. } => "refused",
             EventKind::Settings { .. } => "settings",
@@ -267,7 +301,15 @@ impl EventKind {
                 format!("{user} {from} -> {to} by {trigger}: {result} {detail}").trim_end().to_owned()
             }
             EventKind::Hold { user, on, .. } => format!("{user} {}", if *on { "on" } else { "off" }),
-            EventKind::Transfer { user, context, exten, .. } => format!("{user} to {exten}@{context}"),
+            EventKind::Transfer { user, context, exten, kind, .. } => {
+                format!("{user} to {exten}@{context} {kind}").trim_end().to_owned()
+            }
+            EventKind::Consult { user, result, exten, detail, .. } => {
+                format!("{user} {exten} {result} {detail}").trim_end().to_owned()
+            }
+            EventKind::Conference { user, result, detail, .. } => {
+                format!("{user} {result} {detail}").trim_end().to_owned()
+            }
             EventKind::End { user, status, answered_by, duration_ms, .. } => {
                 format!("{user} {status} by {} after {:.1}s", dash(answered_by), *duration_ms as f64 / 1000.0)
             }
@@ -409,6 +451,53 @@ mod tests {
         assert!(matches!(&kinds[7], EventKind::RequestRefused { arguments, .. } if arguments == "9999"));
         let esl_start = parse(&esl(&samples()[0])).unwrap();
         assert!(matches!(esl_start, EventKind::Start { call, .. } if call == "0b2a-uuid"));
+    }
+
+    #[test]
+    fn consults_transfers_and_conferences_read_alike_from_either_pbx() {
+        use twinning_core::call::{ConferenceResult, ConsultResult, TransferKind};
+        let notes = [
+            Notification::Consult {
+                result: ConsultResult::Refused,
+                context: "consult".into(),
+                exten: "0900123456".into(),
+                detail: "0900123456 starts with blocked prefix 09".into(),
+            },
+            Notification::Transfer {
+                kind: TransferKind::Attended,
+                context: "consult".into(),
+                exten: "1002".into(),
+            },
+            Notification::Conference { result: ConferenceResult::Started, detail: "1002@consult".into() },
+        ];
+        for n in &notes {
+            let e = call_events::call_event("1001", n);
+            assert_eq!(parse(&ami(&e)), parse(&esl(&e)).map(with_ami_ids), "{n:?}");
+        }
+        let lines: Vec<String> = notes
+            .iter()
+            .map(|n| parse(&ami(&call_events::call_event("1001", n))).unwrap().describe())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "1001 0900123456 refused 0900123456 starts with blocked prefix 09",
+                "1001 to 1002@consult attended",
+                "1001 started 1002@consult",
+            ]
+        );
+    }
+
+    /// `k` as parsed from AMI: the call's id and channel as the AMI samples give them.
+    fn with_ami_ids(mut k: EventKind) -> EventKind {
+        if let EventKind::Consult { call, channel, .. }
+        | EventKind::Transfer { call, channel, .. }
+        | EventKind::Conference { call, channel, .. } = &mut k
+        {
+            *call = "1700000000.1".into();
+            *channel = "PJSIP/caller-00000001".into();
+        }
+        k
     }
 
     #[test]

@@ -380,6 +380,18 @@ fn record(e: &Event, audit: &Mutex<VecDeque<AuditEntry>>, timelines: &Mutex<VecD
         EventKind::End { user, call, channel, status, .. } => {
             (user, call, channel, None, format!("end {status}"))
         }
+        // What the mobile did with the call: on the call's timeline beside its legs.
+        EventKind::Consult { user, call, channel, result, exten, .. } => {
+            (user, call, channel, Some("consult".into()), format!("consult {exten} {result}"))
+        }
+        // A blind transfer is the mobile's act; an attended one ends the consult.
+        EventKind::Transfer { user, call, channel, exten, kind, .. } => {
+            let row = if kind == "attended" { "consult" } else { "mobile" };
+            (user, call, channel, Some(row.into()), format!("transfer {kind} to {exten}").replace("  ", " "))
+        }
+        EventKind::Conference { user, call, channel, result, .. } => {
+            (user, call, channel, Some("consult".into()), format!("conference {result}"))
+        }
         _ => return,
     };
     let key = format!("{}/{}", e.node, call);

@@ -51,6 +51,24 @@ family!(
 );
 family!(LEGS, "twinning_legs_total", Counter, "Legs by outcome (and reason for refused or failed legs).");
 family!(HANDOVERS, "twinning_handovers_total", Counter, "Handovers by trigger and result.");
+family!(
+    CONSULTS,
+    "twinning_consults_total",
+    Counter,
+    "Consults from the mobile, by result (started, answered, refused, failed, dropped, ended, cancelled)."
+);
+family!(
+    TRANSFERS,
+    "twinning_transfers_total",
+    Counter,
+    "Transfers from the mobile, by kind (blind, attended)."
+);
+family!(
+    CONFERENCES,
+    "twinning_conferences_total",
+    Counter,
+    "Three-party conferences from the mobile, by result (started, refused, ended)."
+);
 family!(CHANGES, "twinning_settings_changes_total", Counter, "Settings changes in force, by surface.");
 family!(REFUSALS, "twinning_settings_refusals_total", Counter, "Settings changes refused, by surface.");
 family!(
@@ -78,11 +96,14 @@ family!(
 
 /// Every family, in the order they are shown; a family with no sample yet is still shown
 /// with its zero, so a dashboard sees it from the start.
-pub const FAMILIES: [Family; 13] = [
+pub const FAMILIES: [Family; 16] = [
     CALLS,
     ANSWERED_BY,
     LEGS,
     HANDOVERS,
+    CONSULTS,
+    TRANSFERS,
+    CONFERENCES,
     CHANGES,
     REFUSALS,
     PIN_FAILURES,
@@ -170,6 +191,15 @@ impl Counters {
                 HANDOVERS,
                 vec![("trigger", trigger.name().to_string()), ("result", result.name().to_string())],
             ),
+            Notification::Consult { result, .. } => {
+                self.add(CONSULTS, vec![("result", result.name().to_string())])
+            }
+            Notification::Transfer { kind, .. } => {
+                self.add(TRANSFERS, vec![("kind", kind.name().to_string())])
+            }
+            Notification::Conference { result, .. } => {
+                self.add(CONFERENCES, vec![("result", result.name().to_string())])
+            }
             _ => {}
         }
     }
@@ -282,6 +312,13 @@ mod tests {
         assert!(text.contains("twinning_answered_calls_total{leg=\"mobile2\"} 1\n"), "{text}");
         assert_eq!(text.matches("twinning_answered_calls_total{").count(), 1, "no leg, no sample: {text}");
         assert!(text.contains("twinning_pin_failures_total 0\n"), "{text}");
+        c.observe(&Notification::Transfer {
+            kind: twinning_core::call::TransferKind::Attended,
+            context: "consult".into(),
+            exten: "1002".into(),
+        });
+        let after = render(&c.samples(&[]), &[]);
+        assert!(after.contains("twinning_transfers_total{kind=\"attended\"} 1\n"), "{after}");
         assert!(text.contains("twinning_live_calls 3\n"), "{text}");
         assert!(text.contains("# TYPE twinning_live_calls gauge\n"), "{text}");
         let node = render(&c.samples(&[]), &[("node", "a")]);

@@ -28,6 +28,8 @@ pub const SUBCLASSES: &[&str] = &[
     "twinning::settings_refused",
     "twinning::hold",
     "twinning::transfer",
+    "twinning::consult",
+    "twinning::conference",
     "twinning::auth_failed",
     "twinning::request_refused",
     "twinning::access",

@@ -325,7 +325,7 @@ pub const EVENTS: &[Event] = &[
         class: "reporting",
         summary: "One metric sample, in answer to `TwinningMetrics`.",
         fields: &[
-            ("Name", "The metric: `twinning_calls_total`, `twinning_answered_calls_total`, `twinning_legs_total`, `twinning_handovers_total`, `twinning_settings_changes_total`, `twinning_settings_refusals_total`, `twinning_pin_failures_total`, `twinning_pin_lockouts_total`, `twinning_cap_refusals_total`, `twinning_store_reconnects_total`, `twinning_live_calls`, `twinning_ringing_legs`, `twinning_store_up`."),
+            ("Name", "The metric: `twinning_calls_total`, `twinning_answered_calls_total`, `twinning_legs_total`, `twinning_handovers_total`, `twinning_consults_total`, `twinning_transfers_total`, `twinning_conferences_total`, `twinning_settings_changes_total`, `twinning_settings_refusals_total`, `twinning_pin_failures_total`, `twinning_pin_lockouts_total`, `twinning_cap_refusals_total`, `twinning_store_reconnects_total`, `twinning_live_calls`, `twinning_ringing_legs`, `twinning_store_up`."),
             ("Type", "`counter` or `gauge`."),
             ("Help", "What it counts."),
             ("Labels", "As Prometheus writes them, without braces: `status=\"answered\"`; never a number or a user."),

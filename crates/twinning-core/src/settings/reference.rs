@@ -474,7 +474,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile, then a number and `#`: hold the caller (music on hold) and call the number as the user, in `consult_context`.",
         values: "As `desk_code`.",
         default: "**4",
-        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code. The consult call presents the user's caller ID and is billed to the user's `accountcode`. The number must pass the destination policy.",
+        details: "The consult call presents the user's extension (the user's section name) as its caller ID number and is billed to the user's `accountcode`. The number must pass the destination policy, and `consult_context` must be set, or the consult is refused (`TwinningConsult` `Result: refused`) and the caller is never held. While consulting the mobile has `attended_code`, `conference_code` and `drop_code`; the third party hanging up brings it back to the caller, and the mobile hanging up after the answer completes the transfer.",
         example: "**4",
     },
     GeneralDoc {
@@ -483,7 +483,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile while consulting: the caller and the third party talk, and the mobile leaves (attended transfer).",
         values: "As `desk_code`.",
         default: "**5",
-        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
+        details: "Only once the third party answered. In a conference, the same code lets the mobile leave the other two talking. Reported as `TwinningTransfer` with `Kind: attended`.",
         example: "**5",
     },
     GeneralDoc {
@@ -492,7 +492,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile while consulting: the caller, the third party and the mobile in one conference.",
         values: "As `desk_code`.",
         default: "**6",
-        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
+        details: "Only once the third party answered; the PBX's own bridge mixes the three (Asterisk's bridge, FreeSWITCH's). Whoever leaves, the other two talk on; the caller hanging up ends the call. Reported as `TwinningConference`.",
         example: "**6",
     },
     GeneralDoc {
@@ -501,7 +501,7 @@ pub const GENERAL: &[GeneralDoc] = &[
         summary: "Keyed on the mobile while consulting: drop the third party and return to the caller.",
         values: "As `desk_code`.",
         default: "**7",
-        details: "Not built yet: the setting is validated (the codes with the other mobile codes) so a configuration can carry it, but consulting from the mobile does not exist in this version, and the codes keyed today are no code.",
+        details: "Also while the third party still rings. In a conference, it drops the third party from it. The caller is taken off hold unless the hold code had held them before the consult.",
         example: "**7",
     },
     GeneralDoc {
