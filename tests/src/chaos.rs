@@ -166,7 +166,9 @@ enum DevicePlan {
         /// With confirmation: press 1 (true) or 2 (false) after the prompt starts.
         confirm: Option<bool>,
         /// A code keyed some time after the answer: `k` (desk `*8`, mobile `**1`), `o`
-        /// (mobile `**2`, hold), `x` (mobile `**3` + `2000#`, transfer).
+        /// (mobile `**2`, hold), `x` (mobile `**3` + `2000#`, transfer), or a consult
+        /// (mobile `**4` + `2001#`) followed [`CONSULT_MS`] later by `c` `**5` (attended
+        /// transfer), `f` `**6` (conference) or `g` `**7` (drop).
         code: Option<(char, u64)>,
         /// Hang up this long after the answer (after the code, if any).
         hang_up_ms: Option<u64>,
@@ -220,7 +222,10 @@ impl DevicePlan {
                     (Device::Desk, Some(_)) => add("keys push *8"),
                     (Device::Mobile, Some(('k', _))) => add("keys to-desk **1"),
                     (Device::Mobile, Some(('o', _))) => add("keys hold **2"),
-                    (Device::Mobile, Some(_)) => add("keys transfer **3"),
+                    (Device::Mobile, Some(('x', _))) => add("keys transfer **3"),
+                    (Device::Mobile, Some(('c', _))) => add("consults **4, then attended transfer **5"),
+                    (Device::Mobile, Some(('f', _))) => add("consults **4, then conference **6"),
+                    (Device::Mobile, Some(_)) => add("consults **4, then drops **7"),
                     _ => {}
                 }
                 if hang_up_ms.is_some() {
@@ -299,7 +304,7 @@ fn device_plan(rng: &mut Rng, device: Device, confirm: bool) -> DevicePlan {
             let code = if rng.chance(0.4) {
                 let c = match device {
                     Device::Desk => 'k',
-                    Device::Mobile => ['k', 'k', 'o', 'x'][rng.range(0, 3) as usize],
+                    Device::Mobile => ['k', 'k', 'o', 'x', 'c', 'f', 'g'][rng.range(0, 6) as usize],
                 };
                 Some((c, rng.range(200, 4000)))
             } else {
@@ -368,6 +373,11 @@ Contact: <sip:[local_ip]:[local_port];transport=[transport]>
     )
 }
 
+/// How long after keying a consult the mobile keys what it does with it: the consult
+/// target (`2001` in the consult context) answers at once and hangs up after 6 s, so the
+/// code comes while it talks and the third party's own hang-up is exercised too.
+const CONSULT_MS: u64 = 2500;
+
 /// A mandatory receive that never comes: SIPp wants one between optional receives and
 /// what follows them, and the global handlers are only reached by jumps anyway.
 const UNREACHABLE: &str = "<recv request=\"X-NEVER\"/>\n";
@@ -392,6 +402,9 @@ fn phone_scenario(token: char, dir: &str) -> String {
     if mobile {
         x += &from("a[0-9]+[.a-z0-9]*\\.o([0-9]+)", "hold,hold_s");
         x += &from("a[0-9]+[.a-z0-9]*\\.x([0-9]+)", "xfer,xfer_s");
+        for c in ['c', 'f', 'g'] {
+            x += &from(&format!("a[0-9]+[.a-z0-9]*\\.{c}([0-9]+)"), &format!("cons{c},cons{c}_s"));
+        }
         x += &from("a[0-9]+\\.y", "yes");
         x += &from("a[0-9]+\\.q", "no");
     }
@@ -425,6 +438,9 @@ fn phone_scenario(token: char, dir: &str) -> String {
     x += "<label id=\"after_confirm\"/>\n<nop test=\"keys\" next=\"keys\"/>\n";
     if mobile {
         x += "<nop test=\"hold\" next=\"hold\"/>\n<nop test=\"xfer\" next=\"xfer\"/>\n";
+        for c in ['c', 'f', 'g'] {
+            x += &format!("<nop test=\"cons{c}\" next=\"cons{c}\"/>\n");
+        }
     }
     x += "<label id=\"after_code\"/>\n<nop test=\"hup\" next=\"hang_up\"/>\n\
 <recv request=\"BYE\" next=\"on_bye\"/>\n";
@@ -439,6 +455,14 @@ fn phone_scenario(token: char, dir: &str) -> String {
     if mobile {
         x += &code("hold", "hold", "hold");
         x += &code("xfer", "xfer", "xfer");
+        for (c, then) in [('c', "attend"), ('f', "conf"), ('g', "drop")] {
+            x += &format!(
+                "<label id=\"cons{c}\"/>\n<nop><action><todouble assign_to=\"cons{c}_ms\" variable=\"cons{c}_s\"/></action></nop>\n\
+<pause variable=\"cons{c}_ms\"/>\n{}<pause milliseconds=\"{CONSULT_MS}\"/>\n{}<nop next=\"after_code\"/>\n",
+                play("consult"),
+                play(then)
+            );
+        }
         for (label, file) in [("confirm_yes", "yes"), ("confirm_no", "no")] {
             x += &format!(
                 "<label id=\"{label}\"/>\n<pause milliseconds=\"1200\"/>\n{}<nop next=\"after_confirm\"/>\n",
@@ -620,7 +644,7 @@ Content-Length: 0
 fn twinning_conf(desk_pickup_time: u32) -> String {
     format!(
         "[general]\nmobile_dial = PJSIP/{{number}}@mobile-trunk\nmax_concurrent = 200\nanswer_guard = 0\n\
-         handover_timeout = 5\ndesk_pickup_time = {desk_pickup_time}\n\n\
+         handover_timeout = 5\ndesk_pickup_time = {desk_pickup_time}\nconsult_context = twinning-consult\n\n\
          [1001]\ndesk = PJSIP/desk1001\nmobile = 07700900123\nenabled = yes\n\n\
          [1002]\ndesk = PJSIP/desk1002\nmobile = 07700900456\nenabled = yes\n"
     )
@@ -631,6 +655,8 @@ fn twinning_conf(desk_pickup_time: u32) -> String {
 /// events can be tied to it by Uniqueid.
 const EXTENSIONS: &str = "[general]\n[default]\n\
 exten => 2000,1,Answer()\n same => n,Wait(2)\n same => n,Hangup()\n\
+[twinning-consult]\n\
+exten => 2001,1,Answer()\n same => n,Wait(6)\n same => n,Hangup()\n\
 [twinning-features]\n\
 exten => *27,1,TwinningPickup(${TWINNING_USER})\n same => n,Hangup()\n\
 [twinning-calls]\n\
@@ -657,6 +683,7 @@ fn fs_twinning_conf(ports: PhonePorts, desk_pickup_time: u32) -> String {
         .param("max_concurrent", 200)
         .param("handover_timeout", 5)
         .param("transfer_context", "twinning-test")
+        .param("consult_context", "twinning-test")
         .param("desk_pickup_time", desk_pickup_time)
         .user("1001", ports.desk, "07700900123", true)
         .user("1002", ports.desk2, "07700900456", true)
@@ -673,6 +700,13 @@ fn fs_extensions() -> String {
         <condition field="destination_number" expression="^2000$">
           <action application="answer"/>
           <action application="sleep" data="2000"/>
+          <action application="hangup"/>
+        </condition>
+      </extension>
+      <extension name="consult-target">
+        <condition field="destination_number" expression="^2001$">
+          <action application="answer"/>
+          <action application="sleep" data="6000"/>
           <action application="hangup"/>
         </condition>
       </extension>
@@ -714,6 +748,8 @@ const FS_SUBCLASSES: &[&str] = &[
     "twinning::refused",
     "twinning::hold",
     "twinning::transfer",
+    "twinning::consult",
+    "twinning::conference",
     "twinning::request_refused",
 ];
 
@@ -1303,7 +1339,17 @@ pub fn run(o: &Options) -> Report {
         let captures: &[(&str, &str)] = if token == 'D' {
             &[("keys", "*8")]
         } else {
-            &[("yes", "1"), ("no", "2"), ("keys", "**1"), ("hold", "**2"), ("xfer", "**32000#")]
+            &[
+                ("yes", "1"),
+                ("no", "2"),
+                ("keys", "**1"),
+                ("hold", "**2"),
+                ("xfer", "**32000#"),
+                ("consult", "**42001#"),
+                ("attend", "**5"),
+                ("conf", "**6"),
+                ("drop", "**7"),
+            ]
         };
         for (part, (file, keys)) in captures.iter().enumerate() {
             std::fs::write(
