@@ -36,16 +36,32 @@ pub fn free() {
 }
 
 /// Fires `subclass` with `fields`; with a session, also `Channel` and `Uniqueid` (as the
-/// AMI events carry) and FreeSWITCH's own channel headers.
+/// AMI events carry) and the headers ESL clients find a call's events by (`Unique-ID`,
+/// `Channel-Name`, `Channel-Call-UUID`). FreeSWITCH's whole channel data (the caller
+/// profile, states, codecs and, with them, every channel variable) only where FreeSWITCH is
+/// asked for verbose events: building it was most of what `twinning` cost more than
+/// `bridge` (issue 28's profile), for headers no twinning event needs.
 pub fn fire(subclass: &str, session: Option<Session>, fields: &[(&str, String)]) {
     let subclass = cstr::owned(subclass);
-    let own = session.map(|s| [("Channel", s.name()), ("Uniqueid", s.uuid())]);
+    let own = session.map(|s| {
+        let (name, uuid) = (s.name(), s.uuid());
+        let call_uuid = s.variable("call_uuid").filter(|u| !u.is_empty()).unwrap_or_else(|| uuid.clone());
+        [
+            ("Channel", name.clone()),
+            ("Uniqueid", uuid.clone()),
+            ("Unique-ID", uuid),
+            ("Channel-Name", name),
+            ("Channel-Call-UUID", call_uuid),
+        ]
+    });
     let headers = own.iter().flatten().chain(fields).map(|(k, v)| (*k, v.as_str()));
-    fire_event(ffi::SWITCH_EVENT_CUSTOM, Some(&subclass), session, headers);
+    let verbose = session.filter(|s| verbose_events(*s));
+    fire_event(ffi::SWITCH_EVENT_CUSTOM, Some(&subclass), verbose, headers);
 }
 
 /// Creates an event of `kind` (with `subclass` for CUSTOM), adds `headers` (each value on
-/// one line), the session's channel headers if given, and fires it.
+/// one line), the session's whole channel data (headers and variables) if given, and fires
+/// it.
 pub(super) fn fire_event<'a>(
     kind: ffi::switch_event_types_t,
     subclass: Option<&CStr>,
@@ -85,14 +101,7 @@ pub(super) fn fire_event<'a>(
     // hands the event to FreeSWITCH.
     unsafe {
         if let Some(s) = session {
-            // The channel's headers (state, names, caller profile) always; its variables,
-            // a copy of every one (hundreds of allocations per event), only where
-            // FreeSWITCH is asked for verbose events, globally or on the channel.
-            if verbose_events(s) {
-                ffi::switch_channel_event_set_data(s.channel_ptr(), event);
-            } else {
-                ffi::switch_channel_event_set_basic_data(s.channel_ptr(), event);
-            }
+            ffi::switch_channel_event_set_data(s.channel_ptr(), event);
         }
         ffi::switch_event_fire_detailed(
             FILE.as_ptr(),
