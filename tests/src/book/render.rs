@@ -299,11 +299,13 @@ pub fn esl_markdown() -> String {
     }
     out.push_str(
         "\n## Events\n\nEach is `Event-Name: CUSTOM` with this `Event-Subclass`, the fields of the AMI \
-         event of the same meaning, and FreeSWITCH's channel headers (`Channel` and `Uniqueid` being \
-         the caller's). The caller's channel variables (`variable_*`) are added only when FreeSWITCH \
-         is asked for verbose events, globally (`fsctl verbose_events on`) or on the caller's channel \
-         (the `verbose_events` application): copying every variable into every event was the largest \
-         part of what `twinning` cost more than `bridge` (see [Performance](performance.md)).\n\n\
+         event of the same meaning, and the caller's `Channel` and `Uniqueid`, with FreeSWITCH's \
+         `Unique-ID`, `Channel-Name` and `Channel-Call-UUID` for clients that follow a call by them \
+         (`myevents`, filters). FreeSWITCH's whole channel data (states, the caller profile, codecs) \
+         and the channel variables (`variable_*`) are added only when FreeSWITCH is asked for verbose \
+         events, globally (`fsctl verbose_events on`) or on the caller's channel (the \
+         `verbose_events` application): building them into every event was the largest part of what \
+         `twinning` cost more than `bridge` (see [Performance](performance.md)).\n\n\
          | subclass | AMI event | fields |\n|---|---|---|\n",
     );
     for e in EVENTS {
