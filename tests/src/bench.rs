@@ -326,6 +326,11 @@ fn print_concurrent(variant: &str, c: &Concurrent) {
     );
 }
 
+/// RTP ports a held call keeps: an RTP and an RTCP port for the caller's leg and for the
+/// desk's. The mobile's pair goes when the desk's answer cancels it, so only the calls
+/// still ringing (a rate's worth of them in a 200 ms ring) hold a third pair.
+pub const PORTS_PER_HELD_CALL: u64 = 4;
+
 /// What stops the concurrency search besides a failed call: the calls the PBX's RTP
 /// ports allow (`ports_per_call` of the range per call), and those the machine's
 /// available memory allows at the memory per call measured.

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use twinning_tests::bench::{self, Options, Sample};
+use twinning_tests::bench::{self, Options, Sample, PORTS_PER_HELD_CALL};
 use twinning_tests::freeswitch::{FreeSwitch, FsPorts, FsSettings};
 use twinning_tests::module_build::workspace_root;
 use twinning_tests::sipp::{Answer, Phone};
@@ -100,7 +100,7 @@ fn main() {
         let load = |name: &str, exten: &str, calls: u64, rate: f64| {
             bench::concurrent(&fs, &gauges, name, exten, calls, rate)
         };
-        let limits = bench::Limits { rtp_ports: fs.rtp_ports(), ports_per_call: 6 };
+        let limits = bench::Limits { rtp_ports: fs.rtp_ports(), ports_per_call: PORTS_PER_HELD_CALL };
         let json = bench::concurrency(&o, &VARIANTS, &load, &limits);
         println!("Total bench time {:.0} s.", started.elapsed().as_secs_f64());
         let path = o.json.with_file_name("freeswitch-concurrency.json");

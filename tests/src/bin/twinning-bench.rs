@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use twinning_tests::asterisk::{Instance, InstanceConfig};
-use twinning_tests::bench::{self, Options, Sample};
+use twinning_tests::bench::{self, Options, Sample, PORTS_PER_HELD_CALL};
 use twinning_tests::module_build::workspace_root;
 use twinning_tests::pbx::{self, PhonePorts};
 use twinning_tests::procfs;
@@ -90,7 +90,7 @@ fn main() {
             bench::concurrent(&pbx, &gauges, name, exten, calls, rate)
         };
         // Three channels per call, each with its RTP and RTCP ports (rtp.conf below).
-        let limits = bench::Limits { rtp_ports: rtp, ports_per_call: 6 };
+        let limits = bench::Limits { rtp_ports: rtp, ports_per_call: PORTS_PER_HELD_CALL };
         let variants = [VARIANTS[0], VARIANTS[2]];
         let json = bench::concurrency(&o, &variants, &load, &limits);
         println!("Total bench time {:.0} s.", started.elapsed().as_secs_f64());
