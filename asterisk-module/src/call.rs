@@ -37,7 +37,7 @@ impl CallerThread<Asterisk> for Ringing {
     fn perform(&mut self, call: &Arc<TwinnedCall>, command: Command) -> Option<Event> {
         match command {
             Command::Dial { leg, kind, target, caller_id, account_code } => {
-                match place(call, kind, &target, &caller_id, account_code.as_deref()) {
+                match place(&call.caller, kind, &target, &caller_id, account_code.as_deref()) {
                     Ok(chan) => {
                         self.legs.insert(leg, chan);
                         None
@@ -116,16 +116,17 @@ impl CallerThread<Asterisk> for Ringing {
     }
 }
 
-/// Places a leg of `call`, billed and shown in its CDR row as the engine asked.
+/// Places a leg from `from` (the caller, or the mobile placing a consult), billed and
+/// shown in its CDR row as the engine asked.
 pub fn place(
-    call: &TwinnedCall,
+    from: &Channel,
     kind: LegKind,
     target: &DialTarget,
     caller_id: &CallerId,
     account_code: Option<&str>,
 ) -> Result<Leg, twinning_core::call::LegFailure> {
     Leg::dial(
-        &call.caller,
+        from,
         &Dialing {
             tech: &target.tech,
             resource: &target.resource,
@@ -134,6 +135,7 @@ pub fn place(
             withheld: caller_id.withheld,
             account_code,
             userfield: kind.name(),
+            placed_by_user: kind == LegKind::Consult,
         },
     )
 }
@@ -180,6 +182,7 @@ fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, mut chan: Leg, kind: LegKi
     {
         let mut s = call.lock();
         s.host.bridge = Some(bridge.clone());
+        s.host.mixing = false;
         s.host.chans.insert(leg, chan.channel().clone());
     }
     if !bridge.impart(chan, None, hooks::features_for(call, kind)) {
@@ -189,12 +192,20 @@ fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, mut chan: Leg, kind: LegKi
         return Event::LegHungUp(leg);
     }
     // Joining needs a features structure (it may not be NULL, unlike impart's).
-    let Some(features) = Features::new() else {
+    let Some(features) = caller_features() else {
         bridge.destroy();
         return Event::CallerHungUp;
     };
     bridge.join_passing_reference(&call.caller, &features);
     left_bridge(call, leg)
+}
+
+/// The caller's features in the call's bridge: its hang-up ends the call for everyone,
+/// even in a conference, whose bridge no longer dissolves on any one hang-up.
+fn caller_features() -> Option<Features> {
+    let mut features = Features::new()?;
+    features.dissolve_on_hangup();
+    Some(features)
 }
 
 /// What the caller leaving a bridge means: the caller hung up, or the leg bridged by then
@@ -245,7 +256,7 @@ fn rejoin(call: &Arc<TwinnedCall>) -> Option<Event> {
         Rejoin::Join { bridge } => {
             let leg = call.lock().engine.bridged_leg()?;
             // The caller joins, from its own thread, the bridge the desk's thread is in.
-            if let Some(features) = Features::new() {
+            if let Some(features) = caller_features() {
                 bridge.join(&call.caller, None, &features);
             }
             Some(left_bridge(call, leg))

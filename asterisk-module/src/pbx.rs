@@ -41,9 +41,12 @@ pub struct Shared {
     /// The holding bridge the caller waits in after the mobile hung up.
     pub holding: Option<Bridge>,
     pub rejoin: Option<Rejoin>,
-    /// Legs other threads may act on: the bridged leg (to swap it out) and devices rung
-    /// mid-call (to stop them).
+    /// Legs other threads may act on: the bridged leg (to swap it out), devices rung
+    /// mid-call (to stop them), a consult call, and the third party of a conference.
     pub chans: BTreeMap<LegId, Channel>,
+    /// The bridge has held a conference: it no longer dissolves on one hang-up, and the
+    /// legs' leave hooks do what it would (see `hooks`).
+    pub mixing: bool,
 }
 
 impl Host for Asterisk {

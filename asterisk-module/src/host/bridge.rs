@@ -124,6 +124,14 @@ impl Bridge {
         unsafe { sys::ast_bridge_remove(self.0.as_ptr(), chan.raw()) == 0 }
     }
 
+    /// Whether one channel hanging up dissolves the bridge (a basic bridge's default). A
+    /// conference of three turns it off, so one party leaving leaves the other two talking.
+    pub fn set_dissolve_on_hangup(&self, on: bool) {
+        // SAFETY: live bridge (we hold a reference); the shim changes its flags under its
+        // lock.
+        unsafe { sys::twinning_bridge_dissolve_on_hangup(self.0.as_ptr(), c_int::from(on)) }
+    }
+
     /// Dissolves the bridge, releasing this (creation) reference.
     pub fn destroy(self) {
         let raw = self.0.as_ptr();
@@ -156,7 +164,7 @@ pub fn with_holding_role<R>(chan: &Channel, body: impl FnOnce() -> R) -> R {
     r
 }
 
-/// A hook run when a code is keyed in the bridge.
+/// A hook run when a code is keyed in the bridge (or the channel leaves it).
 pub type DtmfHook = Box<dyn Fn(HookChannel) + Send + Sync>;
 
 /// The features a channel joins a bridge with. Destroyed when dropped, unless given to an
@@ -183,6 +191,30 @@ impl Features {
         };
         if rc != 0 {
             log::warn!("twinning: could not hook DTMF code {code}");
+        }
+    }
+
+    /// Runs `hook` once, when the channel leaves the bridge (on the channel's own thread,
+    /// while it is still counted in the bridge).
+    pub fn on_leave(&mut self, hook: DtmfHook) {
+        let pvt = Box::into_raw(Box::new(hook)).cast::<c_void>();
+        // SAFETY: `self.0` is live; the hook's data is ours until Asterisk calls `drop_hook`
+        // (when the hook is removed or the features destroyed, or at once on failure).
+        let rc = unsafe { sys::ast_bridge_leave_hook(self.0, Some(on_dtmf), pvt, Some(drop_hook), 0) };
+        if rc != 0 {
+            log::warn!("twinning: could not hook a bridge leave");
+        }
+    }
+
+    /// The bridge dissolves when this channel hangs up, whatever the bridge's own flags:
+    /// the caller's hang-up ends a conference for everyone.
+    pub fn dissolve_on_hangup(&mut self) {
+        // SAFETY: `self.0` is live and ours.
+        unsafe {
+            sys::ast_bridge_features_set_flag(
+                self.0,
+                sys::ast_bridge_channel_feature_flags::AST_BRIDGE_CHANNEL_FLAG_DISSOLVE_HANGUP,
+            )
         }
     }
 
@@ -243,6 +275,15 @@ impl HookChannel {
             )
         };
         result == sys::ast_transfer_result::AST_BRIDGE_TRANSFER_SUCCESS
+    }
+
+    /// In a leave hook: whether the channel leaves because it hung up or was hung up,
+    /// rather than swapped out or carried out of a dissolved bridge.
+    pub fn ends(self) -> bool {
+        let Some(bc) = self.0 else { return false };
+        // SAFETY: live bridge channel for the hook's run; the shim reads its state under
+        // its lock.
+        unsafe { sys::twinning_bridge_channel_ends(bc.as_ptr()) != 0 }
     }
 
     /// The channel keying the code, for reading what follows it.
