@@ -182,7 +182,6 @@ fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, mut chan: Leg, kind: LegKi
     {
         let mut s = call.lock();
         s.host.bridge = Some(bridge.clone());
-        s.host.mixing = false;
         s.host.chans.insert(leg, chan.channel().clone());
     }
     if !bridge.impart(chan, None, hooks::features_for(call, kind)) {
@@ -192,20 +191,12 @@ fn bridge_caller(call: &Arc<TwinnedCall>, leg: LegId, mut chan: Leg, kind: LegKi
         return Event::LegHungUp(leg);
     }
     // Joining needs a features structure (it may not be NULL, unlike impart's).
-    let Some(features) = caller_features() else {
+    let Some(features) = Features::new() else {
         bridge.destroy();
         return Event::CallerHungUp;
     };
     bridge.join_passing_reference(&call.caller, &features);
     left_bridge(call, leg)
-}
-
-/// The caller's features in the call's bridge: its hang-up ends the call for everyone,
-/// even in a conference, whose bridge no longer dissolves on any one hang-up.
-fn caller_features() -> Option<Features> {
-    let mut features = Features::new()?;
-    features.dissolve_on_hangup();
-    Some(features)
 }
 
 /// What the caller leaving a bridge means: the caller hung up, or the leg bridged by then
@@ -256,7 +247,7 @@ fn rejoin(call: &Arc<TwinnedCall>) -> Option<Event> {
         Rejoin::Join { bridge } => {
             let leg = call.lock().engine.bridged_leg()?;
             // The caller joins, from its own thread, the bridge the desk's thread is in.
-            if let Some(features) = caller_features() {
+            if let Some(features) = Features::new() {
                 bridge.join(&call.caller, None, &features);
             }
             Some(left_bridge(call, leg))

@@ -10,8 +10,9 @@
 //! mobile, back from its hook, is with the caller again; `AttendedTransfer` imparts the
 //! consult call into the caller's bridge in the mobile's place (the swap takes the mobile
 //! out; being imparted independent, it is hung up as it leaves); `Conference` imparts it
-//! beside the other two, in the same basic bridge, which mixes three (bridge_softmix) once
-//! it no longer dissolves on one hang-up (see `hooks::left_bridge`).
+//! beside the other two, in the same basic bridge, which mixes three (bridge_softmix) and,
+//! by its own hangup hook, lets one of three leave without dissolving (see
+//! `hooks::left_bridge` for telling the engine).
 //!
 //! Asterisk's own attended transfer moves the transferer into a second bridge instead. Here
 //! the call's bridge, its references and its swap helpers stay as they are for handovers,
@@ -268,15 +269,9 @@ impl<'a> Consult<'a> {
     /// The consult call joins the caller's bridge beside the caller and the mobile.
     fn conference(&mut self, consult: LegId) {
         let Some(chan) = self.chan.take() else { return };
-        let bridge = {
-            let mut s = self.call.lock();
-            s.host.mixing = true;
-            s.host.bridge.clone()
-        };
-        let joined = bridge.is_some_and(|bridge| {
-            bridge.set_dissolve_on_hangup(false);
-            bridge.impart(chan, None, hooks::features_for(self.call, LegKind::Consult))
-        });
+        let bridge = self.call.lock().host.bridge.clone();
+        let joined =
+            bridge.is_some_and(|b| b.impart(chan, None, hooks::features_for(self.call, LegKind::Consult)));
         if !joined {
             log::error!("twinning {}: the consulted party could not join the conference", self.call.user);
             self.call.lock().host.chans.remove(&consult);

@@ -4,8 +4,9 @@
 //! through the driver. The consult code's hook goes on to carry the consult out (see
 //! `consult`).
 //!
-//! Every leg also has a leave hook, for the conference: a basic bridge of three that does
-//! not dissolve on one hang-up, so a party leaving is told to the engine here.
+//! Every leg also has a leave hook, for the conference: the call's basic bridge with three
+//! channels does not dissolve when one hangs up, so a party leaving is told to the engine
+//! here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,33 +50,29 @@ pub fn features_for(call: &Arc<TwinnedCall>, kind: LegKind) -> Option<Features> 
     Some(features)
 }
 
-/// A leg leaves the call's bridge. In a two-party bridge Asterisk dissolves it on a
-/// hang-up and the caller's thread tells the engine; a conference's bridge does not
-/// dissolve, so here a party that hung up is reported while the conference is up, and
-/// once it is two parties again the first to hang up dissolves it as a basic bridge would.
-/// Legs the engine ended (no longer in `chans`), swaps, and the bridge dissolving (the
-/// caller hung up) need nothing.
+/// A leg leaves the call's bridge. A basic bridge of three lets a party that hangs up
+/// leave without dissolving (its own hangup hook), so while the conference is up the
+/// engine hears of it here; with two parties the bridge dissolves on a hang-up and the
+/// caller's thread tells the engine, as ever. Legs the engine ended (no longer in
+/// `chans`), swaps and moves (the channel is not hung up), and the caller's end (the
+/// engine ends the rest) need nothing.
 fn left_bridge(call: &Arc<TwinnedCall>, leaving: HookChannel) {
-    if !leaving.ends() || call.caller.hung_up() {
+    let Some(chan) = leaving.channel() else { return };
+    if !chan.hung_up() || call.caller.hung_up() {
         return;
     }
-    let Some(chan) = leaving.channel() else { return };
-    let (leg, conference, bridge) = {
+    let leg = {
         let mut s = call.lock();
-        if !s.host.mixing {
+        let Some(leg) = s.host.chans.iter().find(|(_, c)| c.is(&chan)).map(|(id, _)| *id) else { return };
+        // A party of the conference: the third party, or the mobile (the bridged leg).
+        let third = s.engine.conference_leg();
+        if third.is_none() || (third != Some(leg) && s.engine.bridged_leg() != Some(leg)) {
             return;
         }
-        let Some(leg) = s.host.chans.iter().find(|(_, c)| c.is(&chan)).map(|(id, _)| *id) else { return };
         s.host.chans.remove(&leg);
-        let conference = s.engine.conference_leg().is_some() && s.engine.is_leg_live(leg);
-        (leg, conference, s.host.bridge.clone())
+        leg
     };
-    if conference {
-        for c in call.feed(Event::LegHungUp(leg), HookChannel::NONE) {
-            log::error!("twinning {}: conference command left unperformed: {c:?}", call.user);
-        }
-    } else if let Some(bridge) = bridge {
-        // The caller's thread leaves the bridge and tells the engine the bridged leg left.
-        bridge.destroy();
+    for c in call.feed(Event::LegHungUp(leg), HookChannel::NONE) {
+        log::error!("twinning {}: conference command left unperformed: {c:?}", call.user);
     }
 }

@@ -191,7 +191,6 @@ fn unpark_here(call: &Arc<TwinnedCall>, leg: LegId, desk: &Channel) -> bool {
     {
         let mut s = call.lock();
         s.host.bridge = Some(bridge.clone());
-        s.host.mixing = false;
         s.host.rejoin = Some(Rejoin::Join { bridge: bridge.clone() });
     }
     release_from_holding(call);

@@ -44,9 +44,6 @@ pub struct Shared {
     /// Legs other threads may act on: the bridged leg (to swap it out), devices rung
     /// mid-call (to stop them), a consult call, and the third party of a conference.
     pub chans: BTreeMap<LegId, Channel>,
-    /// The bridge has held a conference: it no longer dissolves on one hang-up, and the
-    /// legs' leave hooks do what it would (see `hooks`).
-    pub mixing: bool,
 }
 
 impl Host for Asterisk {

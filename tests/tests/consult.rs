@@ -205,6 +205,63 @@ fn the_conference_code_puts_all_three_in_the_callers_bridge() {
     assert_eq!(c.third.received("BYE").len(), 1, "{}", c.third.summary());
 }
 
+/// In a conference, one party leaving leaves the other two talking: the third party
+/// hanging up gives the caller back to the mobile.
+#[test]
+fn the_third_party_leaving_a_conference_leaves_the_caller_and_the_mobile() {
+    let mut c = call(
+        &conf(Some("twinning-consult")),
+        Answer::After { after_ms: 300, dtmf: vec![CONSULT_1002, (4000, "**6"), (7000, "9")] },
+        Answer::AnswerThenHangUp { after_ms: 1500, hold_ms: 6000 },
+        16000,
+    );
+    c.started();
+    c.ami.event("TwinningConference", &[("Result", "started")], WAIT).expect("conference");
+    let ended =
+        c.ami.event("TwinningConference", &[("Result", "ended")], WAIT).expect("the third party left");
+    assert_eq!(ended.must("Detail"), "the third party left");
+    let bridge = bridge_of(&mut c.ami, "PJSIP/caller-");
+    assert_eq!(bridge.len(), 2, "{bridge:?}");
+    assert!(bridge.iter().any(|ch| ch.starts_with("PJSIP/mobile-trunk-")), "{bridge:?}");
+    assert_eq!(c.caller_hears(Duration::from_secs(6)), "9", "the mobile talks to the caller on");
+    c.ends_once();
+    assert_eq!(c.mobile.received("BYE").len(), 1, "only at the end: {}", c.mobile.summary());
+}
+
+/// The mobile leaving a conference, by the attended code or by hanging up: the caller and
+/// the third party talk on, and the call is theirs until the caller hangs up.
+#[test]
+fn the_mobile_leaving_a_conference_leaves_the_caller_and_the_third_party() {
+    let by_code = Answer::After { after_ms: 300, dtmf: vec![CONSULT_1002, (4000, "**6"), (3000, "**5")] };
+    let by_hanging_up =
+        Answer::KeysThenHangUp { after_ms: 300, dtmf: vec![CONSULT_1002, (4000, "**6")], hold_ms: 3000 };
+    for (mobile, transfer) in [(by_code, true), (by_hanging_up, false)] {
+        let mut c = call(
+            &conf(Some("twinning-consult")),
+            mobile,
+            Answer::After { after_ms: 1500, dtmf: vec![(9000, "58")] },
+            16000,
+        );
+        c.started();
+        c.ami.event("TwinningConference", &[("Result", "started")], WAIT).expect("conference");
+        let ended = c.ami.event("TwinningConference", &[("Result", "ended")], WAIT).expect("the mobile left");
+        assert_eq!(ended.must("Detail"), "the mobile left");
+        // The attended code hands the call over; hanging up just leaves.
+        let transfers = c.ami.drain_events("TwinningTransfer", Duration::from_millis(200));
+        assert_eq!(transfers.len(), usize::from(transfer), "{transfers:?}");
+        if transfer {
+            assert_eq!(transfers[0].must("Kind"), "attended");
+            c.mobile.wait(Duration::from_secs(10));
+            assert_eq!(c.mobile.received("BYE").len(), 1, "the mobile is released: {}", c.mobile.summary());
+        }
+        assert_eq!(c.caller_hears(Duration::from_secs(6)), "58", "the caller hears the third party");
+        let bridge = bridge_of(&mut c.ami, "PJSIP/caller-");
+        assert_eq!(bridge.len(), 2, "{bridge:?}");
+        assert!(bridge.iter().any(|ch| ch.starts_with("Local/1002@twinning-consult-")), "{bridge:?}");
+        c.ends_once();
+    }
+}
+
 #[test]
 fn the_drop_code_goes_back_to_the_caller() {
     let mut c = call(

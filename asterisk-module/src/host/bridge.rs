@@ -124,14 +124,6 @@ impl Bridge {
         unsafe { sys::ast_bridge_remove(self.0.as_ptr(), chan.raw()) == 0 }
     }
 
-    /// Whether one channel hanging up dissolves the bridge (a basic bridge's default). A
-    /// conference of three turns it off, so one party leaving leaves the other two talking.
-    pub fn set_dissolve_on_hangup(&self, on: bool) {
-        // SAFETY: live bridge (we hold a reference); the shim changes its flags under its
-        // lock.
-        unsafe { sys::twinning_bridge_dissolve_on_hangup(self.0.as_ptr(), c_int::from(on)) }
-    }
-
     /// Dissolves the bridge, releasing this (creation) reference.
     pub fn destroy(self) {
         let raw = self.0.as_ptr();
@@ -206,18 +198,6 @@ impl Features {
         }
     }
 
-    /// The bridge dissolves when this channel hangs up, whatever the bridge's own flags:
-    /// the caller's hang-up ends a conference for everyone.
-    pub fn dissolve_on_hangup(&mut self) {
-        // SAFETY: `self.0` is live and ours.
-        unsafe {
-            sys::ast_bridge_features_set_flag(
-                self.0,
-                sys::ast_bridge_channel_feature_flags::AST_BRIDGE_CHANNEL_FLAG_DISSOLVE_HANGUP,
-            )
-        }
-    }
-
     fn into_raw(self) -> *mut sys::ast_bridge_features {
         let f = self.0;
         std::mem::forget(self);
@@ -275,15 +255,6 @@ impl HookChannel {
             )
         };
         result == sys::ast_transfer_result::AST_BRIDGE_TRANSFER_SUCCESS
-    }
-
-    /// In a leave hook: whether the channel leaves because it hung up or was hung up,
-    /// rather than swapped out or carried out of a dissolved bridge.
-    pub fn ends(self) -> bool {
-        let Some(bc) = self.0 else { return false };
-        // SAFETY: live bridge channel for the hook's run; the shim reads its state under
-        // its lock.
-        unsafe { sys::twinning_bridge_channel_ends(bc.as_ptr()) != 0 }
     }
 
     /// The channel keying the code, for reading what follows it.

@@ -129,15 +129,12 @@ const FUNCTIONS: &[&str] = &[
     "ast_devstate_prov_del",
     "ast_devstate_changed_literal",
     // Consult from the mobile: its call as the user, relayed on the mobile's hook thread
-    // until it joins the caller's bridge, and the bridge as a conference of three.
+    // until it joins the caller's bridge, and a leave hook for a conference of three.
     "ast_write",
     "ast_senddigit",
     "ast_channel_make_compatible",
     "ast_bridge_leave_hook",
-    "ast_bridge_features_set_flag",
     "twinning_set_peeraccount",
-    "twinning_bridge_dissolve_on_hangup",
-    "twinning_bridge_channel_ends",
 ];
 
 const TYPES: &[&str] = &[
@@ -170,7 +167,6 @@ const TYPES: &[&str] = &[
     "ast_bridge_hook_remove_flags",
     "ast_bridge_capability",
     "ast_bridge_feature_flags",
-    "ast_bridge_channel_feature_flags",
     "ast_device_state",
     "ast_devstate_cache",
 ];

@@ -255,29 +255,3 @@ void twinning_set_peeraccount(struct ast_channel *chan, const char *accountcode)
 	ast_channel_peeraccount_set(chan, accountcode);
 	ast_channel_unlock(chan);
 }
-
-/* Whether a basic bridge dissolves when any one of its channels hangs up (it does unless
- * told otherwise). A conference of three turns this off so one party leaving does not end
- * it for the other two. The bridge's feature flags are read under its lock. */
-void twinning_bridge_dissolve_on_hangup(struct ast_bridge *bridge, int on)
-{
-	ast_bridge_lock(bridge);
-	if (on) {
-		ast_set_flag(&bridge->feature_flags, AST_BRIDGE_FLAG_DISSOLVE_HANGUP);
-	} else {
-		ast_clear_flag(&bridge->feature_flags, AST_BRIDGE_FLAG_DISSOLVE_HANGUP);
-	}
-	ast_bridge_unlock(bridge);
-}
-
-/* In a leave hook: whether the channel is leaving because it hung up or was kicked (END),
- * rather than swapped out, moved or carried out of a dissolved bridge (END_NO_DISSOLVE). */
-int twinning_bridge_channel_ends(struct ast_bridge_channel *bridge_channel)
-{
-	int ends;
-
-	ast_bridge_channel_lock(bridge_channel);
-	ends = bridge_channel->state == BRIDGE_CHANNEL_STATE_END;
-	ast_bridge_channel_unlock(bridge_channel);
-	return ends;
-}

@@ -20,7 +20,3 @@ void twinning_publish_dial_begin(struct ast_channel *caller, struct ast_channel 
 void twinning_dial_end_failed(struct ast_channel *caller, struct ast_channel *peer, const char *status);
 void twinning_dial_end_answered(struct ast_channel *caller, struct ast_channel *peer);
 void twinning_set_peeraccount(struct ast_channel *chan, const char *accountcode);
-struct ast_bridge;
-struct ast_bridge_channel;
-void twinning_bridge_dissolve_on_hangup(struct ast_bridge *bridge, int on);
-int twinning_bridge_channel_ends(struct ast_bridge_channel *bridge_channel);
