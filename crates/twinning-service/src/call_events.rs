@@ -31,6 +31,8 @@ pub const SUBCLASSES: &[&str] = &[
     "twinning::auth_failed",
     "twinning::request_refused",
     "twinning::access",
+    "twinning::consult",
+    "twinning::conference",
 ];
 
 pub fn call_event(user: &str, n: &Notification) -> CallEvent {
