@@ -116,6 +116,10 @@ impl Consult {
         assert!(self.ami.drain_events("TwinningEnd", Duration::from_secs(2)).is_empty(), "one end per call");
         self.mobile.wait(Duration::from_secs(10));
         self.third.wait(Duration::from_secs(10));
+        self.no_channel_left();
+    }
+
+    fn no_channel_left(&self) {
         // Nothing is left behind: the consult's Local pair and every leg are gone.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut channels = self.pbx.cli("core show channels");
@@ -319,6 +323,44 @@ fn the_mobile_hanging_up_mid_consult_completes_the_transfer() {
     assert!(!bridge.iter().any(|ch| ch.starts_with("PJSIP/mobile-trunk-")), "{bridge:?}");
     assert_eq!(c.caller_hears(Duration::from_secs(5)), "58", "the caller hears the third party");
     c.ends_once();
+}
+
+/// A consult that never connects: the third party busy (the mobile is back with the
+/// caller), or the mobile hanging up while it rings (the consult is cancelled with it and
+/// the call ends, as any hang-up of the mobile ends it).
+#[test]
+fn a_consult_that_never_connects_ends_cleanly() {
+    let mut c = call(
+        &conf(Some("twinning-consult")),
+        Answer::After { after_ms: 300, dtmf: vec![CONSULT_1002, (4000, "9")] },
+        Answer::Busy,
+        10000,
+    );
+    let started = c.consult("started");
+    assert_eq!(started.must("Exten"), "1002");
+    let failed = c.consult("failed");
+    assert_eq!(failed.must("Detail"), "busy", "{failed:?}");
+    let unheld = c.ami.event("MusicOnHoldStop", &[], WAIT).expect("the caller is taken off hold");
+    assert!(unheld.must("Channel").starts_with("PJSIP/caller-"), "{unheld:?}");
+    assert_eq!(c.caller_hears(Duration::from_secs(5)), "9", "the mobile talks to the caller again");
+    c.ends_once();
+
+    let mut c = call(
+        &conf(Some("twinning-consult")),
+        Answer::KeysThenHangUp { after_ms: 300, dtmf: vec![CONSULT_1002], hold_ms: 3000 },
+        Answer::Never,
+        20000,
+    );
+    c.started();
+    let cancelled = c.consult("cancelled");
+    assert_eq!(cancelled.must("Detail"), "the mobile hung up");
+    let end = c.ami.event("TwinningEnd", &[], WAIT).expect("the call ends with the mobile");
+    assert_eq!(end.must("AnsweredBy"), "mobile", "{end:?}");
+    c.third.wait(Duration::from_secs(10));
+    assert_eq!(c.third.received("CANCEL").len(), 1, "1002 stops ringing: {}", c.third.summary());
+    assert_eq!(c.caller.wait(WAIT), Some(0), "{}", c.caller.summary());
+    assert!(c.ami.drain_events("TwinningEnd", Duration::from_secs(2)).is_empty(), "one end per call");
+    c.no_channel_left();
 }
 
 #[test]
