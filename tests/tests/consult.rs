@@ -210,26 +210,40 @@ fn the_conference_code_puts_all_three_in_the_callers_bridge() {
 }
 
 /// In a conference, one party leaving leaves the other two talking: the third party
-/// hanging up gives the caller back to the mobile.
+/// hanging up, or dropped by the mobile's drop code, gives the caller back to the mobile.
 #[test]
 fn the_third_party_leaving_a_conference_leaves_the_caller_and_the_mobile() {
-    let mut c = call(
-        &conf(Some("twinning-consult")),
+    let hangs_up = (
         Answer::After { after_ms: 300, dtmf: vec![CONSULT_1002, (4000, "**6"), (7000, "9")] },
         Answer::AnswerThenHangUp { after_ms: 1500, hold_ms: 6000 },
-        16000,
+        "the third party left",
     );
-    c.started();
-    c.ami.event("TwinningConference", &[("Result", "started")], WAIT).expect("conference");
-    let ended =
-        c.ami.event("TwinningConference", &[("Result", "ended")], WAIT).expect("the third party left");
-    assert_eq!(ended.must("Detail"), "the third party left");
-    let bridge = bridge_of(&mut c.ami, "PJSIP/caller-");
-    assert_eq!(bridge.len(), 2, "{bridge:?}");
-    assert!(bridge.iter().any(|ch| ch.starts_with("PJSIP/mobile-trunk-")), "{bridge:?}");
-    assert_eq!(c.caller_hears(Duration::from_secs(6)), "9", "the mobile talks to the caller on");
-    c.ends_once();
-    assert_eq!(c.mobile.received("BYE").len(), 1, "only at the end: {}", c.mobile.summary());
+    let dropped = (
+        Answer::After { after_ms: 300, dtmf: vec![CONSULT_1002, (4000, "**6"), (3000, "**7"), (4000, "9")] },
+        Answer::After { after_ms: 1500, dtmf: vec![] },
+        "the mobile dropped the third party",
+    );
+    for (mobile, third, detail) in [hangs_up, dropped] {
+        let mut c = call(&conf(Some("twinning-consult")), mobile, third, 16000);
+        c.started();
+        c.ami.event("TwinningConference", &[("Result", "started")], WAIT).expect("conference");
+        let ended =
+            c.ami.event("TwinningConference", &[("Result", "ended")], WAIT).expect("the third party left");
+        assert_eq!(ended.must("Detail"), detail);
+        c.third.wait(Duration::from_secs(10));
+        assert_eq!(
+            c.third.received("BYE").len(),
+            usize::from(detail != "the third party left"),
+            "{}",
+            c.third.summary()
+        );
+        let bridge = bridge_of(&mut c.ami, "PJSIP/caller-");
+        assert_eq!(bridge.len(), 2, "{bridge:?}");
+        assert!(bridge.iter().any(|ch| ch.starts_with("PJSIP/mobile-trunk-")), "{bridge:?}");
+        assert_eq!(c.caller_hears(Duration::from_secs(6)), "9", "the mobile talks to the caller on");
+        c.ends_once();
+        assert_eq!(c.mobile.received("BYE").len(), 1, "only at the end: {}", c.mobile.summary());
+    }
 }
 
 /// The mobile leaving a conference, by the attended code or by hanging up: the caller and
