@@ -37,7 +37,7 @@ impl CallerThread<Asterisk> for Ringing {
     fn perform(&mut self, call: &Arc<TwinnedCall>, command: Command) -> Option<Event> {
         match command {
             Command::Dial { leg, kind, target, caller_id, account_code } => {
-                match place(call, kind, &target, &caller_id, account_code.as_deref()) {
+                match place(&call.caller, kind, &target, &caller_id, account_code.as_deref()) {
                     Ok(chan) => {
                         self.legs.insert(leg, chan);
                         None
@@ -116,16 +116,17 @@ impl CallerThread<Asterisk> for Ringing {
     }
 }
 
-/// Places a leg of `call`, billed and shown in its CDR row as the engine asked.
+/// Places a leg from `from` (the caller, or the mobile placing a consult), billed and
+/// shown in its CDR row as the engine asked.
 pub fn place(
-    call: &TwinnedCall,
+    from: &Channel,
     kind: LegKind,
     target: &DialTarget,
     caller_id: &CallerId,
     account_code: Option<&str>,
 ) -> Result<Leg, twinning_core::call::LegFailure> {
     Leg::dial(
-        &call.caller,
+        from,
         &Dialing {
             tech: &target.tech,
             resource: &target.resource,
@@ -134,6 +135,7 @@ pub fn place(
             withheld: caller_id.withheld,
             account_code,
             userfield: kind.name(),
+            placed_by_user: kind == LegKind::Consult,
         },
     )
 }

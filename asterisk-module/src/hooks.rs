@@ -1,15 +1,21 @@
-//! DTMF codes on a bridged leg: on the desk the push code, on the mobile the desk, hold
-//! and transfer codes. Asterisk's bridge matches the codes (digits that start no code pass
-//! through to the far end unchanged); what a code does is the engine's decision, through
-//! the driver.
+//! DTMF codes on a bridged leg: on the desk the push code, on the mobile the desk, hold,
+//! transfer and consult codes. Asterisk's bridge matches the codes (digits that start no
+//! code pass through to the far end unchanged); what a code does is the engine's decision,
+//! through the driver. The consult code's hook goes on to carry the consult out (see
+//! `consult`).
+//!
+//! Every leg also has a leave hook, for the conference: the call's basic bridge with three
+//! channels does not dissolve when one hangs up, so a party leaving is told to the engine
+//! here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use twinning_core::call::LegKind;
-use twinning_driver::{codes_for, CodeRequest};
+use twinning_core::call::{Command, Event, LegKind};
+use twinning_driver::codes_for;
 
-use crate::host::bridge::Features;
+use crate::consult;
+use crate::host::bridge::{Features, HookChannel};
 use crate::pbx::TwinnedCall;
 
 /// Bridge features for a leg of `kind` joining the call's bridge, with its codes hooked.
@@ -20,16 +26,53 @@ pub fn features_for(call: &Arc<TwinnedCall>, kind: LegKind) -> Option<Features> 
         features.add_dtmf_hook(
             code.as_str(),
             Box::new(move |keyed_on| {
-                // The extension keyed after the transfer code, ended by `#` (or a pause).
-                let digits = (request == CodeRequest::Transfer)
+                // The extension or number keyed after the transfer or consult code, ended by
+                // `#` (or a pause).
+                let digits = request
+                    .collects_digits()
                     .then(|| keyed_on.channel())
                     .flatten()
                     .and_then(|c| c.read_digits(20, Duration::from_secs(3), Duration::from_secs(6)));
                 for c in call.code_pressed(request, digits, keyed_on) {
-                    log::error!("twinning {}: code left a command unperformed: {c:?}", call.user);
+                    match c {
+                        Command::DialConsult { leg, context, exten, caller_id, account_code } => {
+                            let dial = consult::Dial { leg, context, exten, caller_id, account_code };
+                            consult::run(&call, dial, keyed_on);
+                        }
+                        c => log::error!("twinning {}: code left a command unperformed: {c:?}", call.user),
+                    }
                 }
             }),
         );
     }
+    let call = call.clone();
+    features.on_leave(Box::new(move |leaving| left_bridge(&call, leaving)));
     Some(features)
+}
+
+/// A leg leaves the call's bridge. A basic bridge of three lets a party that hangs up
+/// leave without dissolving (its own hangup hook), so while the conference is up the
+/// engine hears of it here; with two parties the bridge dissolves on a hang-up and the
+/// caller's thread tells the engine, as ever. Legs the engine ended (no longer in
+/// `chans`), swaps and moves (the channel is not hung up), and the caller's end (the
+/// engine ends the rest) need nothing.
+fn left_bridge(call: &Arc<TwinnedCall>, leaving: HookChannel) {
+    let Some(chan) = leaving.channel() else { return };
+    if !chan.hung_up() || call.caller.hung_up() {
+        return;
+    }
+    let leg = {
+        let mut s = call.lock();
+        let Some(leg) = s.host.chans.iter().find(|(_, c)| c.is(&chan)).map(|(id, _)| *id) else { return };
+        // A party of the conference: the third party, or the mobile (the bridged leg).
+        let third = s.engine.conference_leg();
+        if third.is_none() || (third != Some(leg) && s.engine.bridged_leg() != Some(leg)) {
+            return;
+        }
+        s.host.chans.remove(&leg);
+        leg
+    };
+    for c in call.feed(Event::LegHungUp(leg), HookChannel::NONE) {
+        log::error!("twinning {}: conference command left unperformed: {c:?}", call.user);
+    }
 }

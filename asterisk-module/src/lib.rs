@@ -18,6 +18,7 @@ mod ami;
 mod apps;
 mod call;
 mod cli_commands;
+mod consult;
 mod device;
 mod dialplan_function;
 mod hooks;

@@ -53,7 +53,7 @@ fn place_and_ring(
     caller_id: &CallerId,
     account_code: Option<&str>,
 ) {
-    let chan = match crate::call::place(call, kind, target, caller_id, account_code) {
+    let chan = match crate::call::place(&call.caller, kind, target, caller_id, account_code) {
         Ok(chan) => chan,
         Err(failure) => {
             log::warn!("twinning {}: {kind} {target} could not be placed ({})", call.user, failure.name());
@@ -128,7 +128,13 @@ fn ring(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, chan: Leg) {
 
 /// Puts the leg this thread placed into the call's bridge in place of `old`; the bridge
 /// takes the leg over. Returns whether it got in.
-fn swap_in_imparted(call: &Arc<TwinnedCall>, new: LegId, kind: LegKind, chan: Leg, old: LegId) -> bool {
+pub(crate) fn swap_in_imparted(
+    call: &Arc<TwinnedCall>,
+    new: LegId,
+    kind: LegKind,
+    chan: Leg,
+    old: LegId,
+) -> bool {
     let Some((bridge, old)) = prepare_swap(call, new, chan.channel(), Some(old)) else { return false };
     // impart borrows the swapped-out channel and takes a reference of its own: ours goes
     // once it has returned (giving it one of its own leaked every channel a handover

@@ -41,8 +41,8 @@ pub struct Shared {
     /// The holding bridge the caller waits in after the mobile hung up.
     pub holding: Option<Bridge>,
     pub rejoin: Option<Rejoin>,
-    /// Legs other threads may act on: the bridged leg (to swap it out) and devices rung
-    /// mid-call (to stop them).
+    /// Legs other threads may act on: the bridged leg (to swap it out), devices rung
+    /// mid-call (to stop them), a consult call, and the third party of a conference.
     pub chans: BTreeMap<LegId, Channel>,
 }
 

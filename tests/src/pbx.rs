@@ -27,6 +27,8 @@ pub const CALL_MODULES: &[&str] = &[
     "format_wav.so",
     "bridge_simple.so",
     "bridge_native_rtp.so",
+    // A conference from the mobile: the call's basic bridge mixes three.
+    "bridge_softmix.so",
     "app_dial.so",
     "func_base64.so",
     "func_callerid.so",
@@ -104,11 +106,14 @@ pub fn pjsip_conf(sip_port: u16, ports: PhonePorts) -> String {
 
 /// Dialplan: extension 1001 and 1002 run Twinning with `${TOPTS}`-free options given here;
 /// the DIDs 51001 and 51002 reach them by Goto, as an inbound route would; 7<number> calls
-/// 1001 from caller number <number>, 70 from a caller with no number.
+/// 1001 from caller number <number>, 70 from a caller with no number. `twinning-consult` is
+/// a consult context (for tests that set `consult_context`): it reports who the call
+/// presents and is billed to, and rings extension <n>'s desk.
 pub fn extensions_conf(options: &str) -> String {
     format!(
         "[general]\n[default]\n\
          exten => 2000,1,UserEvent(TwinningTransferred,Channel: ${{CHANNEL}})\n same => n,Answer()\n same => n,Wait(3)\n same => n,Hangup()\n\
+         [twinning-consult]\nexten => _X.,1,UserEvent(TwinningConsultDialed,Number: ${{EXTEN}},CallerId: ${{CALLERID(num)}},Account: ${{CHANNEL(accountcode)}})\n same => n,Dial(PJSIP/desk${{EXTEN}},30)\n same => n,Hangup()\n\
          [twinning-listen]\nexten => s,1,Read(DIGITS,,2,,,10)\n same => n,UserEvent(TwinningDigits,Digits: ${{DIGITS}})\n same => n,Wait(1)\n same => n,Hangup()\n\
          [twinning-button-test]\nexten => s,1,TwinningButton(${{BASE64_DECODE(${{TARGS64}})}})\n same => n,UserEvent(TwinningButtonResult,Tag: ${{TTAG}},Result: ${{TWINNINGBUTTON}},Error: ${{TWINNINGERROR}})\n same => n,Hangup()\n\
          {}\n#include extensions_twinning.conf\n[twinning-features](+)\ninclude => twinning-calls\n[twinning-calls]\n\

@@ -156,7 +156,7 @@ pub fn with_holding_role<R>(chan: &Channel, body: impl FnOnce() -> R) -> R {
     r
 }
 
-/// A hook run when a code is keyed in the bridge.
+/// A hook run when a code is keyed in the bridge (or the channel leaves it).
 pub type DtmfHook = Box<dyn Fn(HookChannel) + Send + Sync>;
 
 /// The features a channel joins a bridge with. Destroyed when dropped, unless given to an
@@ -183,6 +183,18 @@ impl Features {
         };
         if rc != 0 {
             log::warn!("twinning: could not hook DTMF code {code}");
+        }
+    }
+
+    /// Runs `hook` once, when the channel leaves the bridge (on the channel's own thread,
+    /// while it is still counted in the bridge).
+    pub fn on_leave(&mut self, hook: DtmfHook) {
+        let pvt = Box::into_raw(Box::new(hook)).cast::<c_void>();
+        // SAFETY: `self.0` is live; the hook's data is ours until Asterisk calls `drop_hook`
+        // (when the hook is removed or the features destroyed, or at once on failure).
+        let rc = unsafe { sys::ast_bridge_leave_hook(self.0, Some(on_dtmf), pvt, Some(drop_hook), 0) };
+        if rc != 0 {
+            log::warn!("twinning: could not hook a bridge leave");
         }
     }
 

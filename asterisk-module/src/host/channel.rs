@@ -267,12 +267,23 @@ impl Channel {
 
     /// Reads one frame (on the servicing thread).
     pub fn read(&self) -> Frame {
+        self.read_relaying(None)
+    }
+
+    /// Reads one frame (on the servicing thread) and writes it to `to` if it is voice: the
+    /// two talk while this thread services both (a consult before it joins a bridge).
+    pub fn read_relaying(&self, to: Option<&Channel>) -> Frame {
         use sys::ast_control_frame_type as ctl;
-        // SAFETY: live channel on its servicing thread; the frame is freed below.
+        // SAFETY: live channel on its servicing thread; the frame is freed below; `to` is
+        // live (we hold a reference) and serviced by this thread too, and ast_write copies
+        // what it keeps of the frame.
         unsafe {
             let f = sys::ast_read(self.raw());
             if f.is_null() {
                 return Frame::Gone(failure_for_cause(sys::ast_channel_hangupcause(self.raw())));
+            }
+            if let (Some(to), sys::ast_frame_type::AST_FRAME_VOICE) = (to, (*f).frametype) {
+                sys::ast_write(to.raw(), f);
             }
             let frame = match (*f).frametype {
                 sys::ast_frame_type::AST_FRAME_CONTROL => match (*f).subclass.integer as u32 {
@@ -292,6 +303,34 @@ impl Channel {
             sys::ast_frame_free(f, 1);
             frame
         }
+    }
+
+    /// Sends `key` to the far end as a DTMF digit (on the servicing thread).
+    pub fn send_digit(&self, key: char) {
+        let Ok(digit) = u8::try_from(key) else { return };
+        // SAFETY: live channel on its servicing thread; 0 is the default duration.
+        unsafe {
+            sys::ast_senddigit(self.raw(), digit as c_char, 0);
+        }
+    }
+
+    /// Stops an indication's tones (the ringing played to an answered channel).
+    pub fn stop_indications(&self) {
+        // SAFETY: live channel, on its servicing thread; -1 stops any indication.
+        unsafe {
+            sys::ast_indicate(self.raw(), -1);
+        }
+    }
+
+    /// Sets both channels' formats so that voice read from one can be written to the other.
+    pub fn make_compatible(&self, peer: &Channel) -> bool {
+        // SAFETY: both live (we hold references); Asterisk locks them itself.
+        unsafe { sys::ast_channel_make_compatible(self.raw(), peer.raw()) == 0 }
+    }
+
+    /// Whether both are the same channel.
+    pub fn is(&self, other: &Channel) -> bool {
+        self.0 == other.0
     }
 
     /// Waits until one of `chans` has a frame, or `timeout` (on the thread servicing them
@@ -348,6 +387,9 @@ pub struct Dialing<'a> {
     pub account_code: Option<&'a str>,
     /// What the admin reads in the row's userfield: the leg's name (`desk`, `mobile2`).
     pub userfield: &'a str,
+    /// The leg is a call the user places (a consult through a Local channel): the account
+    /// code is also the peer account, which Local hands its dialplan half as its own.
+    pub placed_by_user: bool,
 }
 
 /// How a leg that ended unanswered failed, from its hangup cause; `None` for a plain
@@ -417,6 +459,9 @@ impl Leg {
                 c_int::from(d.withheld),
             );
             sys::twinning_leg_accounts(chan.as_ptr(), caller.raw(), account.as_ptr());
+            if d.placed_by_user && d.account_code.is_some() {
+                sys::twinning_set_peeraccount(chan.as_ptr(), account.as_ptr());
+            }
             if sys::ast_call(chan.as_ptr(), resource.as_ptr(), 0) != 0 {
                 return Err(LegFailure::Unavailable);
             }

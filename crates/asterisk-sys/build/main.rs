@@ -128,6 +128,13 @@ const FUNCTIONS: &[&str] = &[
     "ast_devstate_prov_add",
     "ast_devstate_prov_del",
     "ast_devstate_changed_literal",
+    // Consult from the mobile: its call as the user, relayed on the mobile's hook thread
+    // until it joins the caller's bridge, and a leave hook for a conference of three.
+    "ast_write",
+    "ast_senddigit",
+    "ast_channel_make_compatible",
+    "ast_bridge_leave_hook",
+    "twinning_set_peeraccount",
 ];
 
 const TYPES: &[&str] = &[

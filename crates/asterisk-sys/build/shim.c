@@ -245,3 +245,13 @@ void twinning_str_append(struct ast_str **out, const char *text)
 {
 	ast_str_append(out, 0, "%s", text);
 }
+
+/* A consult through a Local channel places its call as the user: Local gives the dialplan
+ * half the outbound half's peeraccount as its accountcode (ast_unreal_call_setup), so the
+ * user's code goes there too. */
+void twinning_set_peeraccount(struct ast_channel *chan, const char *accountcode)
+{
+	ast_channel_lock(chan);
+	ast_channel_peeraccount_set(chan, accountcode);
+	ast_channel_unlock(chan);
+}
