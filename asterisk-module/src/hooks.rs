@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use twinning_core::call::{Command, Event, LegKind};
-use twinning_driver::codes_for;
+use twinning_driver::{codes_for, Host};
 
 use crate::consult;
 use crate::host::bridge::{Features, HookChannel};
@@ -33,6 +33,12 @@ pub fn features_for(call: &Arc<TwinnedCall>, kind: LegKind) -> Option<Features> 
                     .then(|| keyed_on.channel())
                     .flatten()
                     .and_then(|c| c.read_digits(20, Duration::from_secs(3), Duration::from_secs(6)));
+                // A code is the bridged device's: a mobile swapped out while its digits were
+                // being read (an AMI handover meanwhile) speaks for nobody.
+                if !is_bridged_leg(&call, keyed_on) {
+                    log::info!("twinning {}: a code from a leg no longer in the call is ignored", call.user);
+                    return;
+                }
                 for c in call.code_pressed(request, digits, keyed_on) {
                     match c {
                         Command::DialConsult { leg, context, exten, caller_id, account_code } => {
@@ -50,6 +56,13 @@ pub fn features_for(call: &Arc<TwinnedCall>, kind: LegKind) -> Option<Features> 
     Some(features)
 }
 
+/// Whether `keyed_on` is the channel of the leg the engine has bridged with the caller.
+fn is_bridged_leg(call: &TwinnedCall, keyed_on: HookChannel) -> bool {
+    let Some(chan) = keyed_on.channel() else { return false };
+    let s = call.lock();
+    s.engine.bridged_leg().and_then(|leg| s.host.chans.get(&leg)).is_some_and(|c| c.is(&chan))
+}
+
 /// A leg leaves the call's bridge. A basic bridge of three lets a party that hangs up
 /// leave without dissolving (its own hangup hook), so while the conference is up the
 /// engine hears of it here; with two parties the bridge dissolves on a hang-up and the
@@ -61,8 +74,11 @@ fn left_bridge(call: &Arc<TwinnedCall>, leaving: HookChannel) {
     if !chan.hung_up() || call.caller.hung_up() {
         return;
     }
-    let leg = {
-        let mut s = call.lock();
+    let now = call.host().now();
+    // Checked and told in one step: two parties leaving together each see the conference
+    // as the other left it (a stale "the mobile hung up" after the conference ended would
+    // park a caller who is still in the bridge).
+    let (_, rest) = call.step(|s| {
         let Some(leg) = s.host.chans.iter().find(|(_, c)| c.is(&chan)).map(|(id, _)| *id) else { return };
         // A party of the conference: the third party, or the mobile (the bridged leg).
         let third = s.engine.conference_leg();
@@ -70,9 +86,10 @@ fn left_bridge(call: &Arc<TwinnedCall>, leaving: HookChannel) {
             return;
         }
         s.host.chans.remove(&leg);
-        leg
-    };
-    for c in call.feed(Event::LegHungUp(leg), HookChannel::NONE) {
-        log::error!("twinning {}: conference command left unperformed: {c:?}", call.user);
+        s.engine.handle_event(Event::LegHungUp(leg), now);
+    });
+    // Whatever only the caller's thread can do is its to do.
+    for c in call.execute(rest, HookChannel::NONE) {
+        call.queue_for_caller(c);
     }
 }

@@ -175,14 +175,16 @@ impl Features {
     pub fn add_dtmf_hook(&mut self, code: &str, hook: DtmfHook) {
         let dtmf = cstr::owned(code);
         let pvt = Box::into_raw(Box::new(hook)).cast::<c_void>();
-        // SAFETY: `self.0` is live; the hook's private data is ours until Asterisk calls
-        // `drop_hook`, which it does when the features are destroyed (or at once on
-        // failure).
+        // SAFETY: `self.0` is live; the hook's private data is Asterisk's to release with
+        // `drop_hook` when the features are destroyed, once the hook is in.
         let rc = unsafe {
             sys::ast_bridge_dtmf_hook(self.0, dtmf.as_ptr(), Some(on_dtmf), pvt, Some(drop_hook), 0)
         };
         if rc != 0 {
             log::warn!("twinning: could not hook DTMF code {code}");
+            // SAFETY: on failure "the caller must cleanup any hook_pvt resources"
+            // (bridge_features.h): Asterisk never calls `drop_hook` for it, so it is still ours.
+            drop(unsafe { Box::from_raw(pvt.cast::<DtmfHook>()) });
         }
     }
 
@@ -190,11 +192,13 @@ impl Features {
     /// while it is still counted in the bridge).
     pub fn on_leave(&mut self, hook: DtmfHook) {
         let pvt = Box::into_raw(Box::new(hook)).cast::<c_void>();
-        // SAFETY: `self.0` is live; the hook's data is ours until Asterisk calls `drop_hook`
-        // (when the hook is removed or the features destroyed, or at once on failure).
+        // SAFETY: `self.0` is live; the hook's data is Asterisk's to release with `drop_hook`
+        // (when the hook is removed or the features destroyed), once the hook is in.
         let rc = unsafe { sys::ast_bridge_leave_hook(self.0, Some(on_dtmf), pvt, Some(drop_hook), 0) };
         if rc != 0 {
             log::warn!("twinning: could not hook a bridge leave");
+            // SAFETY: as in `add_dtmf_hook`: a hook that did not go in is the caller's to free.
+            drop(unsafe { Box::from_raw(pvt.cast::<DtmfHook>()) });
         }
     }
 

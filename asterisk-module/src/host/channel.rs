@@ -305,12 +305,16 @@ impl Channel {
         }
     }
 
-    /// Sends `key` to the far end as a DTMF digit (on the servicing thread).
+    /// Sends `key` to the far end as a 100 ms DTMF digit, without waiting: `ast_senddigit`
+    /// would sleep out the digit reading this channel, and throw away the voice and the
+    /// keys that came meanwhile (a consult code keyed then would be lost).
     pub fn send_digit(&self, key: char) {
         let Ok(digit) = u8::try_from(key) else { return };
-        // SAFETY: live channel on its servicing thread; 0 is the default duration.
+        // SAFETY: live channel on its servicing thread; begin and end with a duration send
+        // the whole digit (RFC 4733 or INFO) and return at once.
         unsafe {
-            sys::ast_senddigit(self.raw(), digit as c_char, 0);
+            sys::ast_senddigit_begin(self.raw(), digit as c_char);
+            sys::ast_senddigit_end(self.raw(), digit as c_char, 100);
         }
     }
 
@@ -373,6 +377,9 @@ pub struct Leg {
     failure: Option<LegFailure>,
     /// The dial's end was published (it is in the caller's bridge, or gone).
     ended: bool,
+    /// A failure's cause is the caller's too, as with Dial; not for a call the user places
+    /// from the mobile mid-call (a consult), whose failure says nothing of the mobile's end.
+    cause_to_caller: bool,
 }
 
 /// What a leg is dialed as and billed to.
@@ -450,6 +457,7 @@ impl Leg {
                 answered: None,
                 failure: None,
                 ended: true,
+                cause_to_caller: !d.placed_by_user,
             };
             sys::ast_channel_inherit_variables(caller.raw(), chan.as_ptr());
             sys::twinning_set_outgoing_identity(
@@ -532,8 +540,9 @@ impl Leg {
             None if !chan.hung_up() => Some(c"CANCEL"),
             None => None,
         };
+        let status = status.map_or(std::ptr::null(), CStr::as_ptr);
         // SAFETY: both channels are live; the status is static or NULL.
-        unsafe { sys::twinning_dial_end_failed(caller, peer, status.map_or(std::ptr::null(), CStr::as_ptr)) };
+        unsafe { sys::twinning_dial_end_failed(caller, peer, status, c_int::from(self.cause_to_caller)) };
     }
 
     /// Gives the channel away to Asterisk (a bridge took it over): not hung up here.

@@ -131,7 +131,8 @@ const FUNCTIONS: &[&str] = &[
     // Consult from the mobile: its call as the user, relayed on the mobile's hook thread
     // until it joins the caller's bridge, and a leave hook for a conference of three.
     "ast_write",
-    "ast_senddigit",
+    "ast_senddigit_begin",
+    "ast_senddigit_end",
     "ast_channel_make_compatible",
     "ast_bridge_leave_hook",
     "twinning_set_peeraccount",

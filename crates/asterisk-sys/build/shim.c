@@ -210,15 +210,17 @@ void twinning_publish_dial_begin(struct ast_channel *caller, struct ast_channel 
 
 /* Ends the dial of a peer that ended on its own, as app_dial does: the caller takes the
  * peer's hangup cause (so the caller's own row after the dial reads as Dial's would), and
- * the dial ends with `status`, or without one the status for that cause. */
-void twinning_dial_end_failed(struct ast_channel *caller, struct ast_channel *peer, const char *status)
+ * the dial ends with `status`, or without one the status for that cause. Not the cause
+ * when the peer is a call the user placed from the caller mid-call (a consult). */
+void twinning_dial_end_failed(struct ast_channel *caller, struct ast_channel *peer, const char *status,
+	int cause_to_caller)
 {
 	int cause;
 
 	ast_channel_lock(peer);
 	cause = ast_channel_hangupcause(peer);
 	ast_channel_unlock(peer);
-	if (cause) {
+	if (cause && cause_to_caller) {
 		ast_channel_lock(caller);
 		ast_channel_hangupcause_set(caller, cause);
 		ast_channel_unlock(caller);

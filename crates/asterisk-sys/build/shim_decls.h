@@ -17,6 +17,6 @@ struct ast_str;
 void twinning_str_append(struct ast_str **out, const char *text);
 void twinning_leg_accounts(struct ast_channel *peer, struct ast_channel *caller, const char *accountcode);
 void twinning_publish_dial_begin(struct ast_channel *caller, struct ast_channel *peer, const char *dialstring);
-void twinning_dial_end_failed(struct ast_channel *caller, struct ast_channel *peer, const char *status);
+void twinning_dial_end_failed(struct ast_channel *caller, struct ast_channel *peer, const char *status, int cause_to_caller);
 void twinning_dial_end_answered(struct ast_channel *caller, struct ast_channel *peer);
 void twinning_set_peeraccount(struct ast_channel *chan, const char *accountcode);
