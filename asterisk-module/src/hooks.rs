@@ -26,6 +26,9 @@ pub fn features_for(call: &Arc<TwinnedCall>, kind: LegKind) -> Option<Features> 
         features.add_dtmf_hook(
             code.as_str(),
             Box::new(move |keyed_on| {
+                // A hook may outlive the call's application (the caller hung up while the
+                // mobile keys, or consults): unload waits for it (`wait_until_idle`).
+                let _inside = crate::midcall::THREADS.enter();
                 // The extension or number keyed after the transfer or consult code, ended by
                 // `#` (or a pause).
                 let digits = request
@@ -52,7 +55,10 @@ pub fn features_for(call: &Arc<TwinnedCall>, kind: LegKind) -> Option<Features> 
         );
     }
     let call = call.clone();
-    features.on_leave(Box::new(move |leaving| left_bridge(&call, leaving)));
+    features.on_leave(Box::new(move |leaving| {
+        let _inside = crate::midcall::THREADS.enter();
+        left_bridge(&call, leaving)
+    }));
     Some(features)
 }
 
