@@ -1,5 +1,6 @@
 //! DTMF codes during the bridge: FreeSWITCH hands every key to the module, so the codes
-//! (on the desk the push code; on the mobile the desk, hold and transfer codes) are
+//! (on the desk the push code; on the mobile the desk, hold, transfer and consult codes,
+//! and while it consults the attended transfer, conference and drop codes) are
 //! matched by the core's [`DtmfCodeMatcher`]: keys that start no code go on to the far
 //! end unchanged, in order. What a code does is the engine's decision, through the driver.
 //!
@@ -10,8 +11,9 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use twinning_core::call::{CodeAction, DtmfCodeMatcher, LegKind};
-use twinning_driver::{codes_for, CodeRequest};
+use twinning_core::call::{CodeAction, CodeKind, DtmfCodeMatcher, LegKind};
+use twinning_core::DtmfCode;
+use twinning_driver::{codes_for, consult_codes, CodeRequest};
 
 use crate::host::bridge::{FarEnd, KeyFilter, Keys};
 use crate::host::{guard, module};
@@ -31,9 +33,17 @@ fn lock(keyer: &Mutex<Keyer>) -> MutexGuard<'_, Keyer> {
 
 /// The key filter of the leg of `kind` in the caller's bridge.
 pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
-    let codes = codes_for(&call.call_control, kind)
-        .into_iter()
-        .map(|(code, request, how)| (code.as_str().to_owned(), request, how));
+    filter(call, codes_for(&call.call_control, kind))
+}
+
+/// The mobile's key filter in its bridge with the third party of a consult: the attended
+/// transfer, conference and drop codes; other keys go on to the third party.
+pub fn consult_key_filter(call: &Arc<TwinnedCall>) -> KeyFilter {
+    filter(call, consult_codes(&call.call_control))
+}
+
+fn filter(call: &Arc<TwinnedCall>, codes: Vec<(&DtmfCode, CodeRequest, CodeKind)>) -> KeyFilter {
+    let codes = codes.into_iter().map(|(code, request, how)| (code.as_str().to_owned(), request, how));
     let keyer: Shared = Arc::new(Mutex::new(Keyer { matcher: DtmfCodeMatcher::new(codes), flusher: false }));
     let call = call.clone();
     Box::new(move |key, far| {
@@ -58,7 +68,7 @@ pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
         };
         let request = match keyed.action {
             Some(CodeAction::Code(r)) => Some((r, None)),
-            Some(CodeAction::CodeWithDigits(r @ CodeRequest::Transfer, exten)) => Some((r, Some(exten))),
+            Some(CodeAction::CodeWithDigits(r, digits)) if r.collects_digits() => Some((r, Some(digits))),
             _ => None,
         };
         if let Some((request, digits)) = request {

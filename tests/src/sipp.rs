@@ -45,6 +45,8 @@ pub enum Answer {
     After { after_ms: u64, dtmf: Vec<(u64, &'static str)> },
     /// Ring, answer after `after_ms`, then hang up (send BYE) `hold_ms` later.
     AnswerThenHangUp { after_ms: u64, hold_ms: u64 },
+    /// As `After`, then hang up (send BYE) `hold_ms` after the last keys.
+    KeysThenHangUp { after_ms: u64, dtmf: Vec<(u64, &'static str)>, hold_ms: u64 },
     /// Ring, answer after `after_ms`, then send `seconds` of RTP audio; stay until Asterisk
     /// hangs up.
     Talk { after_ms: u64, seconds: u32, sample: u8 },
@@ -124,7 +126,7 @@ impl Phone {
     pub fn uas(instance: &dyn SipSite, name: &str, port: u16, answer: &Answer) -> Phone {
         let dir = format!("sipp-{name}");
         fs::create_dir_all(instance.path(&dir)).unwrap();
-        if let Answer::After { dtmf, .. } = answer {
+        if let Answer::After { dtmf, .. } | Answer::KeysThenHangUp { dtmf, .. } = answer {
             for (i, (_, keys)) in dtmf.iter().enumerate() {
                 fs::write(
                     instance.path(&format!("{dir}/keys{i}.pcap")),
@@ -546,7 +548,7 @@ fn uas_scenario(answer: &Answer, dir: &str) -> String {
             );
             &refusing
         }
-        Answer::AnswerThenHangUp { .. } => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/><ereg regexp=\"sip:[^>;]*\" search_in=\"hdr\" header=\"Contact:\" assign_to=\"peer_contact\"/></action></recv>\n",
+        Answer::AnswerThenHangUp { .. } | Answer::KeysThenHangUp { .. } => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/><ereg regexp=\"sip:[^>;]*\" search_in=\"hdr\" header=\"Contact:\" assign_to=\"peer_contact\"/></action></recv>\n",
         _ => "<recv request=\"INVITE\" crlf=\"true\"><action><ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"invite_cseq\"/></action></recv>\n",
     };
     match answer {
@@ -555,7 +557,7 @@ fn uas_scenario(answer: &Answer, dir: &str) -> String {
             x += &response(code, "[last_CSeq:]", false);
             x += "<recv request=\"ACK\"/>\n";
         }
-        Answer::AnswerThenHangUp { after_ms, hold_ms } => {
+        Answer::AnswerThenHangUp { after_ms, hold_ms } | Answer::KeysThenHangUp { after_ms, hold_ms, .. } => {
             x += &response("180 Ringing", "[last_CSeq:]", false);
             x += &format!("<pause milliseconds=\"{after_ms}\"/>\n");
             x += &response("200 OK", "CSeq: [$invite_cseq] INVITE", true);
@@ -565,6 +567,13 @@ fn uas_scenario(answer: &Answer, dir: &str) -> String {
 <ereg regexp=\".*\" search_in=\"hdr\" header=\"To:\" assign_to=\"local_party\"/>\
 <ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"remote_party\"/>\
 </action></recv>\n";
+            if let Answer::KeysThenHangUp { dtmf, .. } = answer {
+                for (i, (pause, _)) in dtmf.iter().enumerate() {
+                    x += &format!(
+                        "<pause milliseconds=\"{pause}\"/>\n<nop><action><exec play_pcap_audio=\"{dir}/keys{i}.pcap\"/></action></nop>\n"
+                    );
+                }
+            }
             x += &format!("<pause milliseconds=\"{hold_ms}\"/>\n");
             x += "<send retrans=\"500\"><![CDATA[
 BYE [$peer_contact] SIP/2.0

@@ -136,6 +136,7 @@ pub const CF_VERBOSE_EVENTS: switch_channel_flag_t = 35;
 pub const SCSC_VERBOSE_EVENTS: switch_session_ctl_t = 27;
 
 pub const CS_EXECUTE: switch_channel_state_t = 4;
+pub const CS_PARK: switch_channel_state_t = 6;
 pub const CS_HANGUP: switch_channel_state_t = 10;
 
 pub const SWITCH_CAUSE_NONE: switch_call_cause_t = 0;
@@ -370,6 +371,7 @@ extern "C" {
         check_media: switch_bool_t,
     ) -> c_int;
     pub fn switch_channel_get_state(channel: *mut switch_channel_t) -> switch_channel_state_t;
+    pub fn switch_channel_get_running_state(channel: *mut switch_channel_t) -> switch_channel_state_t;
     pub fn switch_channel_get_cause(channel: *mut switch_channel_t) -> switch_call_cause_t;
     pub fn switch_channel_cause2str(cause: switch_call_cause_t) -> *const c_char;
     pub fn switch_channel_perform_answer(
@@ -456,6 +458,25 @@ extern "C" {
         value: u32,
     );
     pub fn switch_channel_get_hold_music(channel: *mut switch_channel_t) -> *const c_char;
+    pub fn switch_channel_perform_set_state(
+        channel: *mut switch_channel_t,
+        file: *const c_char,
+        func: *const c_char,
+        line: c_int,
+        state: switch_channel_state_t,
+    ) -> switch_channel_state_t;
+    pub fn switch_core_session_private_event_count(session: *mut switch_core_session_t) -> u32;
+    pub fn switch_core_session_flush_private_events(session: *mut switch_core_session_t) -> u32;
+    pub fn switch_ivr_displace_session(
+        session: *mut switch_core_session_t,
+        file: *const c_char,
+        limit: u32,
+        flags: *const c_char,
+    ) -> switch_status_t;
+    pub fn switch_ivr_stop_displace_session(
+        session: *mut switch_core_session_t,
+        file: *const c_char,
+    ) -> switch_status_t;
 
     pub fn switch_xml_open_cfg(
         file_path: *const c_char,
