@@ -16,7 +16,8 @@ use twinning_core::DtmfCode;
 use twinning_driver::{codes_for, consult_codes, CodeRequest};
 
 use crate::host::bridge::{FarEnd, KeyFilter, Keys};
-use crate::host::{guard, module};
+use crate::host::session::Session;
+use crate::host::{guard, keys, module};
 use crate::pbx::{Here, TwinnedCall};
 
 /// A side's matcher, and whether a thread is waiting to let its held keys through.
@@ -115,5 +116,29 @@ fn flush_when_due(keyer: Shared, far: FarEnd, user: String) {
             }
         },
         move || lock(&failed).flusher = false,
+    );
+}
+
+/// The mobile's codes while it is in a conference (mod_conference reads its media, so no
+/// bridge of ours sees its keys): the attended-transfer code makes it leave, the drop code
+/// drops the third party. Every key is kept from the conference, whose own key controls
+/// are not the user's.
+pub fn watch_conference_keys(call: &Arc<TwinnedCall>, mobile: Session, kind: LegKind) {
+    let codes = codes_for(&call.call_control, kind)
+        .into_iter()
+        .map(|(code, request, how)| (code.as_str().to_owned(), request, how));
+    let matcher = Mutex::new(DtmfCodeMatcher::new(codes));
+    let call = call.clone();
+    keys::watch(
+        mobile,
+        Arc::new(move |key| {
+            let keyed = matcher.lock().unwrap_or_else(PoisonError::into_inner).feed(key, Instant::now());
+            if let Some(CodeAction::Code(request)) = keyed.action {
+                for c in call.code_pressed(request, None, Here::Anywhere) {
+                    log::error!("twinning {}: code left a command unperformed: {c:?}", call.user);
+                }
+            }
+            true
+        }),
     );
 }

@@ -17,7 +17,7 @@ use twinning_service::call_events::{self, CallEvent};
 use twinning_service::Source;
 
 use crate::host::session::{LockedSession, Session};
-use crate::host::{events, ffi};
+use crate::host::{events, ffi, keys};
 use crate::leg;
 
 pub struct FreeSwitch;
@@ -185,10 +185,7 @@ impl Host for FreeSwitch {
             }
             // The mobile hung up: the caller hears hold music while the desk is offered
             // the call (the caller's thread waits meanwhile).
-            Command::Park => {
-                let music = caller.hold_music().unwrap_or_else(|| DEFAULT_HOLD_MUSIC.into());
-                caller.broadcast_loop(&music);
-            }
+            Command::Park => play_hold_music(caller),
             // The music plays on the caller's own thread, which cannot take the command
             // until it stops: stop it from here.
             Command::ReleaseCaller => resume_caller(call),
@@ -329,6 +326,9 @@ impl Host for FreeSwitch {
         }
         let uuids: Vec<String> = {
             let mut s = call.lock();
+            for uuid in s.host.legs.values().filter_map(|h| h.uuid.as_deref()) {
+                keys::unwatch(uuid);
+            }
             s.host
                 .legs
                 .values_mut()
@@ -425,6 +425,10 @@ pub fn join_conference(call: &Arc<TwinnedCall>, mobile: LegId, third: LegId) {
         let Some(locked) = uuid.as_deref().and_then(LockedSession::locate) else { continue };
         let s = locked.session();
         s.set_variable("conference_flags", "breakable");
+        if leg == mobile {
+            let kind = call.lock().host.legs.get(&mobile).map_or(LegKind::MOBILE, |h| h.kind);
+            crate::hooks::watch_conference_keys(call, s, kind);
+        }
         // The third party's own thread has been idle since it was placed: once parked (not
         // before: the park's start would end the conference at once), it takes up what is
         // queued for it.
@@ -440,6 +444,9 @@ pub fn join_conference(call: &Arc<TwinnedCall>, mobile: LegId, third: LegId) {
         }
     }
     call.caller.set_variable("conference_flags", "breakable");
+    // Music still queued for the caller's thread would come first, and keep it out.
+    call.caller.drop_queued_work();
+    call.caller.stop_broadcast();
     if !call.caller.run_app("conference", &room) {
         log::warn!("twinning {}: could not put the caller in conference {room}", call.user);
     }
@@ -453,6 +460,10 @@ pub fn third_left_conference(call: &Arc<TwinnedCall>, third: LegId) {
         match s.host.conference {
             Some(c) if c.third == third => {
                 s.host.conference = None;
+                if let Some(uuid) = c.mobile.and_then(|m| s.host.legs.get(&m)).and_then(|h| h.uuid.as_deref())
+                {
+                    keys::unwatch(uuid);
+                }
                 c.mobile.filter(|m| s.host.legs.get(m).is_some_and(|h| !h.ended) && !s.engine.is_finished())
             }
             _ => None,
@@ -495,9 +506,11 @@ pub fn resume_caller(call: &TwinnedCall) {
     call.caller.stop_broadcast();
 }
 
-/// Hold music for the caller from its own thread, unless some is queued already.
+/// Hold music for the caller from its own thread, unless some plays or is queued already
+/// (the mobile hanging up during a consult parks a caller who has music): a second would
+/// start when the first is stopped, and keep the caller's thread from its next command.
 pub fn play_hold_music(caller: Session) {
-    if caller.has_queued_work() {
+    if caller.is_broadcasting() || caller.has_queued_work() {
         return;
     }
     let music = caller.hold_music().unwrap_or_else(|| DEFAULT_HOLD_MUSIC.into());

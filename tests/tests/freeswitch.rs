@@ -1491,27 +1491,42 @@ fn consult_then_attended_transfer_from_the_mobile() {
     c.ends_once(&mut p);
 }
 
-/// `**6`: the caller, the mobile and the third party in one conference, as FreeSWITCH's
-/// own list of it shows.
+/// The members of the caller's conference once there are `n` (FreeSWITCH's own list).
+fn conference_members(p: &mut Pbx, caller_uuid: &str, n: usize) -> Vec<String> {
+    let list = format!("conference twinning-{caller_uuid} list");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let members: Vec<String> =
+            p.esl.api(&list).lines().filter(|l| l.contains(';')).map(str::to_string).collect();
+        if members.len() == n || std::time::Instant::now() > deadline {
+            return members;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `**6`: the caller, the mobile and the third party in one conference; then the mobile's
+/// `**5` in the conference: the mobile leaves, the caller and the third party talk on.
 #[test]
 fn consult_then_conference_joins_all_three() {
     let Some(mut p) = start_consult("freeswitch::consult_conference") else { return };
-    let c = consult(&mut p, vec![(3000, "**6")], None, ring(500));
+    let mut c = consult(&mut p, vec![(3000, "**6"), (4000, "**5")], None, ring(500));
     p.event("twinning::conference", &[("Result", "started")]);
-    let list = format!("conference twinning-{} list", c.caller_uuid);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let members = loop {
-        let members: Vec<String> =
-            p.esl.api(&list).lines().filter(|l| l.contains(';')).map(str::to_string).collect();
-        if members.len() >= 3 || std::time::Instant::now() > deadline {
-            break members;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let members = conference_members(&mut p, &c.caller_uuid, 3);
     assert_eq!(members.len(), 3, "{members:?}");
     for who in [c.caller_uuid.as_str(), "loopback/2468-a", "07700900123"] {
         assert!(members.iter().any(|m| m.contains(who)), "{who} is not in the conference: {members:?}");
     }
+    let t = p.event("twinning::transfer", &[]);
+    assert_eq!(t.must("Kind"), "attended");
+    p.event("twinning::conference", &[("Result", "ended")]);
+    assert_eq!(c.mobile.wait(WAIT), Some(0), "{}", c.mobile.summary());
+    assert!(!c.mobile.received("BYE").is_empty(), "the mobile's leg ends");
+    let members = conference_members(&mut p, &c.caller_uuid, 2);
+    assert!(
+        members.len() == 2 && members.iter().any(|m| m.contains("loopback/2468-a")),
+        "the caller and the third party talk on: {members:?}"
+    );
     c.ends_once(&mut p);
 }
 

@@ -79,6 +79,7 @@ pub type switch_module_interface_name_t = c_uint;
 pub type switch_input_type_t = c_uint;
 pub type switch_ring_ready_t = c_uint;
 pub type switch_dtmf_source_t = c_uint;
+pub type switch_dtmf_direction_t = c_uint;
 pub type switch_originate_flag_t = u32;
 pub type switch_module_flag_t = u32;
 pub type switch_media_flag_t = u32;
@@ -178,6 +179,13 @@ pub type switch_stream_handle_raw_write_function_t = Option<
         handle: *mut switch_stream_handle_t,
         data: *mut u8,
         datalen: switch_size_t,
+    ) -> switch_status_t,
+>;
+pub type switch_recv_dtmf_hook_t = Option<
+    unsafe extern "C" fn(
+        session: *mut switch_core_session_t,
+        dtmf: *const switch_dtmf_t,
+        direction: switch_dtmf_direction_t,
     ) -> switch_status_t,
 >;
 pub type switch_input_callback_function_t = Option<
@@ -467,6 +475,10 @@ extern "C" {
     ) -> switch_channel_state_t;
     pub fn switch_core_session_private_event_count(session: *mut switch_core_session_t) -> u32;
     pub fn switch_core_session_flush_private_events(session: *mut switch_core_session_t) -> u32;
+    pub fn switch_core_event_hook_add_recv_dtmf(
+        session: *mut switch_core_session_t,
+        recv_dtmf: switch_recv_dtmf_hook_t,
+    ) -> switch_status_t;
     pub fn switch_ivr_displace_session(
         session: *mut switch_core_session_t,
         file: *const c_char,

@@ -119,6 +119,12 @@ impl Session {
         self.state() == ffi::CS_PARK && running == ffi::CS_PARK
     }
 
+    /// Whether a broadcast (music, a conference) is playing to the channel now.
+    pub fn is_broadcasting(self) -> bool {
+        // SAFETY: valid channel.
+        unsafe { ffi::switch_channel_test_flag(self.channel(), ffi::CF_BROADCAST) != 0 }
+    }
+
     /// Whether something (a broadcast) is queued for the session's own thread to run.
     pub fn has_queued_work(self) -> bool {
         // SAFETY: valid session; the count is read under the session's own lock.
