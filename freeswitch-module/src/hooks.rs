@@ -124,9 +124,21 @@ fn flush_when_due(keyer: Shared, far: FarEnd, user: String) {
 /// drops the third party. Every key is kept from the conference, whose own key controls
 /// are not the user's.
 pub fn watch_conference_keys(call: &Arc<TwinnedCall>, mobile: Session, kind: LegKind) {
-    let codes = codes_for(&call.call_control, kind)
-        .into_iter()
-        .map(|(code, request, how)| (code.as_str().to_owned(), request, how));
+    watch_parked_keys(call, mobile, codes_for(&call.call_control, kind));
+}
+
+/// The mobile's consult codes while the third party rings (the mobile is parked, out of
+/// any bridge): the drop code gives up the consult. Its other keys have nowhere to go.
+pub fn watch_ringing_consult_keys(call: &Arc<TwinnedCall>, mobile: Session) {
+    watch_parked_keys(call, mobile, consult_codes(&call.call_control));
+}
+
+fn watch_parked_keys(
+    call: &Arc<TwinnedCall>,
+    mobile: Session,
+    codes: Vec<(&DtmfCode, CodeRequest, CodeKind)>,
+) {
+    let codes = codes.into_iter().map(|(code, request, how)| (code.as_str().to_owned(), request, how));
     let matcher = Mutex::new(DtmfCodeMatcher::new(codes));
     let call = call.clone();
     keys::watch(

@@ -216,6 +216,7 @@ impl Host for FreeSwitch {
                 if let Some(mobile) = mobile.as_deref().and_then(LockedSession::locate) {
                     mobile.session().set_variable("park_after_bridge", "true");
                     mobile.session().park();
+                    crate::hooks::watch_ringing_consult_keys(call, mobile.session());
                 }
                 // Through the dialplan as the user: a local channel runs `context` for the
                 // number, which the engine let through as digits only, so it can never be
@@ -226,15 +227,26 @@ impl Host for FreeSwitch {
                     leg::Placement { leg, kind: LegKind::Consult, target, caller_id, account_code },
                 );
             }
-            Command::ConnectConsult { consult, .. } => {
-                if let Some(c) = call.lock().host.consult.as_mut().filter(|c| c.leg == consult) {
-                    c.connect = true;
+            // The consult bridge's own key filter takes the mobile's keys from here on.
+            Command::ConnectConsult { consult, mobile } => {
+                let uuid = {
+                    let mut s = call.lock();
+                    if let Some(c) = s.host.consult.as_mut().filter(|c| c.leg == consult) {
+                        c.connect = true;
+                    }
+                    s.host.legs.get(&mobile).and_then(|h| h.uuid.clone())
+                };
+                if let Some(uuid) = uuid {
+                    keys::unwatch(&uuid);
                 }
                 call.changed();
             }
             Command::EndConsult { mobile, resume, .. } => {
                 let in_bridge = {
                     let mut s = call.lock();
+                    if let Some(uuid) = s.host.legs.get(&mobile).and_then(|h| h.uuid.as_deref()) {
+                        keys::unwatch(uuid);
+                    }
                     match s.host.consult.as_mut() {
                         Some(c) if c.bridged => {
                             c.then = Some(AfterConsult::BackToCaller);

@@ -1541,6 +1541,50 @@ fn consult_then_drop_returns_the_mobile_to_the_caller() {
     c.ends_once(&mut p);
 }
 
+/// The drop code while the third party still rings (the mobile is out of any bridge):
+/// the consult is given up, the third party's INVITE cancelled, the mobile back with the
+/// caller.
+#[test]
+fn the_drop_code_while_the_third_party_rings_gives_up_the_consult() {
+    let Some(mut p) = start_consult("freeswitch::consult_drop_ringing") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut third = Phone::uas(&p.fs, "third", p.ports.third, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1500, "**42468#"), (3000, "**7")] },
+    );
+    let mut channels = p.fs.esl();
+    assert!(channels.command("event plain CHANNEL_BRIDGE").expect("subscribe").starts_with("+OK"));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 10000 });
+    let caller_uuid = p.event("twinning::start", &[("User", "1001")]).must("Uniqueid").to_string();
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    p.event("twinning::consult", &[("Result", "started")]);
+    let dropped = p.event("twinning::consult", &[]);
+    assert_eq!(dropped.must("Result"), "dropped", "{dropped:?}");
+    let bridges: Vec<EslEvent> = (0..2)
+        .filter_map(|_| {
+            channels.event(
+                "",
+                &[("Event-Name", "CHANNEL_BRIDGE"), ("Bridge-A-Unique-ID", &caller_uuid)],
+                WAIT,
+            )
+        })
+        .collect();
+    assert_eq!(bridges.len(), 2, "the caller is bridged again");
+    let leg = p.esl.api(&format!("uuid_getvar {} twinning_leg", bridges[1].must("Bridge-B-Unique-ID")));
+    assert_eq!(leg.trim(), "mobile", "back with the caller");
+    assert_eq!(third.wait(WAIT), Some(0), "{}", third.summary());
+    assert!(!third.received("CANCEL").is_empty(), "the third party's call is cancelled");
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "mobile");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    assert_caller_untouched(&caller);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
+}
+
 #[test]
 fn the_third_party_hanging_up_returns_the_mobile_to_the_caller() {
     let Some(mut p) = start_consult("freeswitch::consult_third_hangs_up") else { return };
