@@ -15,7 +15,7 @@ use crate::hooks;
 use crate::host::bridge;
 use crate::host::ffi;
 use crate::host::session::LockedSession;
-use crate::pbx::{leg_ended, FreeSwitch, Here, TwinnedCall};
+use crate::pbx::{leg_ended, play_hold_music, FreeSwitch, Here, TwinnedCall};
 
 const POLL: Duration = Duration::from_millis(20);
 
@@ -80,12 +80,21 @@ impl CallerLoop {
                 return None;
             };
             let session = locked.session();
+            // Music queued for the caller while it waited out a consult would be played by
+            // the bridge's start, before the bridge: the bridge is what the caller is owed.
+            if std::mem::take(&mut call.lock().host.music_queued) && call.caller.drop_queued_work() > 0 {
+                log::debug!("twinning {}: hold music not started before the bridge dropped", call.user);
+            }
             bridge::bridge(call.caller, &locked, None, Some(hooks::key_filter(call, kind)));
-            let leg_gone = !session.is_ready();
-            let swap = {
+            let leg_gone = !session.is_up();
+            let (swap, apart) = {
                 let mut s = call.lock();
                 s.host.in_bridge = None;
-                s.host.swap_to.take()
+                let apart = s.host.apart == Some(leg);
+                if apart {
+                    s.host.apart = None;
+                }
+                (s.host.swap_to.take(), apart)
             };
             // The leg's thread waits for the bridge's end.
             call.changed();
@@ -97,6 +106,14 @@ impl CallerLoop {
             if !call.caller.is_ready() {
                 self.caller_gone_reported = true;
                 return Some(Event::CallerHungUp);
+            }
+            // The mobile left to consult: the caller waits on music until a leg is to be
+            // bridged again (or the call ends); the mobile's end is its own thread's to
+            // report.
+            if apart {
+                drop(locked);
+                play_hold_music(call.caller);
+                return None;
             }
             // The leg left (or the bridge could not start): either way it is gone.
             if !leg_gone {

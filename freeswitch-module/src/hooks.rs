@@ -1,5 +1,6 @@
 //! DTMF codes during the bridge: FreeSWITCH hands every key to the module, so the codes
-//! (on the desk the push code; on the mobile the desk, hold and transfer codes) are
+//! (on the desk the push code; on the mobile the desk, hold, transfer and consult codes,
+//! and while it consults the attended transfer, conference and drop codes) are
 //! matched by the core's [`DtmfCodeMatcher`]: keys that start no code go on to the far
 //! end unchanged, in order. What a code does is the engine's decision, through the driver.
 //!
@@ -10,11 +11,13 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use twinning_core::call::{CodeAction, DtmfCodeMatcher, LegKind};
-use twinning_driver::{codes_for, CodeRequest};
+use twinning_core::call::{CodeAction, CodeKind, DtmfCodeMatcher, LegKind};
+use twinning_core::DtmfCode;
+use twinning_driver::{codes_for, consult_codes, CodeRequest};
 
 use crate::host::bridge::{FarEnd, KeyFilter, Keys};
-use crate::host::{guard, module};
+use crate::host::session::Session;
+use crate::host::{guard, keys, module};
 use crate::pbx::{Here, TwinnedCall};
 
 /// A side's matcher, and whether a thread is waiting to let its held keys through.
@@ -31,9 +34,17 @@ fn lock(keyer: &Mutex<Keyer>) -> MutexGuard<'_, Keyer> {
 
 /// The key filter of the leg of `kind` in the caller's bridge.
 pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
-    let codes = codes_for(&call.call_control, kind)
-        .into_iter()
-        .map(|(code, request, how)| (code.as_str().to_owned(), request, how));
+    filter(call, codes_for(&call.call_control, kind))
+}
+
+/// The mobile's key filter in its bridge with the third party of a consult: the attended
+/// transfer, conference and drop codes; other keys go on to the third party.
+pub fn consult_key_filter(call: &Arc<TwinnedCall>) -> KeyFilter {
+    filter(call, consult_codes(&call.call_control))
+}
+
+fn filter(call: &Arc<TwinnedCall>, codes: Vec<(&DtmfCode, CodeRequest, CodeKind)>) -> KeyFilter {
+    let codes = codes.into_iter().map(|(code, request, how)| (code.as_str().to_owned(), request, how));
     let keyer: Shared = Arc::new(Mutex::new(Keyer { matcher: DtmfCodeMatcher::new(codes), flusher: false }));
     let call = call.clone();
     Box::new(move |key, far| {
@@ -58,7 +69,7 @@ pub fn key_filter(call: &Arc<TwinnedCall>, kind: LegKind) -> KeyFilter {
         };
         let request = match keyed.action {
             Some(CodeAction::Code(r)) => Some((r, None)),
-            Some(CodeAction::CodeWithDigits(r @ CodeRequest::Transfer, exten)) => Some((r, Some(exten))),
+            Some(CodeAction::CodeWithDigits(r, digits)) if r.collects_digits() => Some((r, Some(digits))),
             _ => None,
         };
         if let Some((request, digits)) = request {
@@ -105,5 +116,41 @@ fn flush_when_due(keyer: Shared, far: FarEnd, user: String) {
             }
         },
         move || lock(&failed).flusher = false,
+    );
+}
+
+/// The mobile's codes while it is in a conference (mod_conference reads its media, so no
+/// bridge of ours sees its keys): the attended-transfer code makes it leave, the drop code
+/// drops the third party. Every key is kept from the conference, whose own key controls
+/// are not the user's.
+pub fn watch_conference_keys(call: &Arc<TwinnedCall>, mobile: Session, kind: LegKind) {
+    watch_parked_keys(call, mobile, codes_for(&call.call_control, kind));
+}
+
+/// The mobile's consult codes while the third party rings (the mobile is parked, out of
+/// any bridge): the drop code gives up the consult. Its other keys have nowhere to go.
+pub fn watch_ringing_consult_keys(call: &Arc<TwinnedCall>, mobile: Session) {
+    watch_parked_keys(call, mobile, consult_codes(&call.call_control));
+}
+
+fn watch_parked_keys(
+    call: &Arc<TwinnedCall>,
+    mobile: Session,
+    codes: Vec<(&DtmfCode, CodeRequest, CodeKind)>,
+) {
+    let codes = codes.into_iter().map(|(code, request, how)| (code.as_str().to_owned(), request, how));
+    let matcher = Mutex::new(DtmfCodeMatcher::new(codes));
+    let call = call.clone();
+    keys::watch(
+        mobile,
+        Arc::new(move |key| {
+            let keyed = matcher.lock().unwrap_or_else(PoisonError::into_inner).feed(key, Instant::now());
+            if let Some(CodeAction::Code(request)) = keyed.action {
+                for c in call.code_pressed(request, None, Here::Anywhere) {
+                    log::error!("twinning {}: code left a command unperformed: {c:?}", call.user);
+                }
+            }
+            true
+        }),
     );
 }

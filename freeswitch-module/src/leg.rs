@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use twinning_core::call::{CallerId, DialTarget, Event, LegFailure, LegId, LegKind, Prompt, CONFIRM_TIMEOUT};
 
+use crate::hooks;
 use crate::host::session::{self, LockedSession, Session};
-use crate::host::{ffi, guard, module};
-use crate::pbx::{leg_ended, Here, TwinnedCall};
+use crate::host::{bridge, ffi, guard, module};
+use crate::pbx::{
+    bridge_caller_with, join_conference, leg_ended, third_left_conference, AfterConsult, Here, TwinnedCall,
+};
 
 const POLL: Duration = Duration::from_millis(20);
 /// How long a bridged leg's thread sleeps at most when nothing wakes it: the end of the
@@ -55,7 +58,15 @@ fn feed(call: &Arc<TwinnedCall>, event: Event) {
 }
 
 fn run(call: &Arc<TwinnedCall>, placement: &Placement) {
-    let leg = placement.leg;
+    service(call, placement);
+    // However the third party of a conference ended, the mobile goes back to the caller.
+    if placement.kind == LegKind::Consult {
+        third_left_conference(call, placement.leg);
+    }
+}
+
+fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
+    let (leg, kind) = (placement.leg, placement.kind);
     let Some(cancel) = call.lock().host.legs.get(&leg).map(|h| h.cancel.clone()) else { return };
     let Some(locked) = originate(call, placement, &cancel) else { return };
     let s = locked.session();
@@ -103,12 +114,14 @@ fn run(call: &Arc<TwinnedCall>, placement: &Placement) {
             continue;
         }
         if ended {
-            if s.is_ready() {
+            if s.is_up() {
                 s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
             }
             return;
         }
-        if !s.is_ready() {
+        // Not `is_ready`: a leg moving between bridges (the mobile parked for a consult)
+        // is briefly not ready, yet still there.
+        if !s.is_up() {
             let event = if answered {
                 Event::LegHungUp(leg)
             } else {
@@ -120,6 +133,12 @@ fn run(call: &Arc<TwinnedCall>, placement: &Placement) {
         if !answered && s.is_answered() {
             answered = true;
             feed(call, Event::LegAnswered(leg));
+        }
+        if kind == LegKind::Consult && answered && consult_connect(call, leg) {
+            match consult_bridge(call, leg, &locked) {
+                ConsultOver::Gone => return,
+                ConsultOver::GoesOn => continue,
+            }
         }
         if let Some(Prompt::Confirm) = prompt {
             if let Some(key) = read_confirmation(call, s) {
@@ -167,7 +186,22 @@ fn originate(call: &Arc<TwinnedCall>, placement: &Placement, cancel: &AtomicU32)
     // write the leg's own accountcode); without one, the leg is billed as FreeSWITCH bills
     // any call it places.
     let billed: Vec<(&str, &str)> = account_code.iter().map(|c| ("accountcode", c.as_str())).collect();
-    let vars: Vec<(&str, &str)> = vars.iter().copied().chain(billed).collect();
+    // A consult's local channel stays ours for the whole call: the loopback pair must not
+    // bow out (hand its two ends to each other) once both are bridged, and the dialplan
+    // side is billed to the user as the desk's own calls are.
+    // A local channel speaks L16, and the leg the dialplan places for it would offer only
+    // that (a trunk or a phone is unlikely to take it): that leg offers its usual codecs
+    // too, and the local channel transcodes.
+    let consult = (kind == LegKind::Consult)
+        .then_some([
+            ("loopback_bowout", "false"),
+            ("loopback_export", "accountcode"),
+            ("media_mix_inbound_outbound_codecs", "true"),
+            ("export_vars", "media_mix_inbound_outbound_codecs"),
+        ])
+        .into_iter()
+        .flatten();
+    let vars: Vec<(&str, &str)> = vars.iter().copied().chain(billed).chain(consult).collect();
     match session::originate(&dial, cid_name, cid_number, &vars, cancel) {
         Ok(locked) => Some(locked),
         Err(cause) => {
@@ -201,5 +235,126 @@ pub fn failure_for_cause(cause: ffi::switch_call_cause_t) -> LegFailure {
         | ffi::SWITCH_CAUSE_NO_USER_RESPONSE => LegFailure::Rejected,
         ffi::SWITCH_CAUSE_NORMAL_CIRCUIT_CONGESTION => LegFailure::Congestion,
         _ => LegFailure::Unavailable,
+    }
+}
+
+/// Whether the consult leg `leg` is to be bridged with the mobile now (the third party
+/// answered); marks it bridged if so, in the same step, so a command ending the consult
+/// meanwhile either sees the bridge or is seen before it starts.
+fn consult_connect(call: &TwinnedCall, leg: LegId) -> bool {
+    let mut st = call.lock();
+    let ended = st.host.legs.get(&leg).is_none_or(|h| h.ended);
+    match st.host.consult.as_mut() {
+        Some(c) if c.leg == leg && c.connect && !c.bridged && c.then.is_none() && !ended => {
+            c.bridged = true;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// How the consult leg's bridge with the mobile ended, for its thread.
+enum ConsultOver {
+    /// The consult leg is over: its thread lets go of it.
+    Gone,
+    /// The leg goes on: the third party is now the caller's (an attended transfer), or
+    /// its bridge with the mobile is to be tried again; its thread services it as before.
+    GoesOn,
+}
+
+/// Bridges the third party (this thread reads its side; its session thread is idle since
+/// originate) with the mobile (whose own thread runs the far side, out of its park), with
+/// the consult codes on the mobile's keys, until one of them leaves or a command breaks
+/// the bridge; then carries out what follows.
+fn consult_bridge(call: &Arc<TwinnedCall>, leg: LegId, locked: &LockedSession) -> ConsultOver {
+    let s = locked.session();
+    let mobile = call.lock().host.consult.as_ref().map(|c| c.mobile);
+    // The caller's bridge let the mobile go when the consult began; wait for the caller's
+    // thread to be out of it (its music may hold it there: stopping the music lets it see
+    // the mobile gone), or the two bridges would share the mobile.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while mobile.is_some() && call.lock().host.in_bridge == mobile && std::time::Instant::now() < until {
+        call.caller.stop_broadcast();
+        std::thread::sleep(POLL);
+    }
+    let mobile_uuid = mobile.and_then(|m| call.lock().host.legs.get(&m).filter(|h| !h.ended)?.uuid.clone());
+    let mobile_locked = mobile_uuid.as_deref().and_then(LockedSession::locate);
+    if let Some(m) = &mobile_locked {
+        bridge::bridge(s, m, None, Some(hooks::consult_key_filter(call)));
+    }
+    let mobile_gone = mobile_locked.as_ref().is_none_or(|m| !m.session().is_up());
+    drop(mobile_locked);
+    let then = {
+        let mut st = call.lock();
+        st.host.consult.as_mut().and_then(|c| {
+            c.bridged = false;
+            c.then.take()
+        })
+    };
+    call.changed();
+    let then = match then {
+        Some(then) => Some(then),
+        // A command hung up one side and the one saying what follows comes next in the
+        // same step (the drop code's cancel, then the end of the consult): wait for it.
+        None if call.lock().host.legs.get(&leg).is_none_or(|h| h.ended) => {
+            call.wait_until(Duration::from_secs(2), |st| {
+                st.engine.is_finished() || st.host.consult.as_ref().is_none_or(|c| c.then.is_some())
+            });
+            call.lock().host.consult.as_mut().and_then(|c| c.then.take())
+        }
+        None => None,
+    };
+    match then {
+        Some(AfterConsult::BackToCaller) => {
+            call.lock().host.consult = None;
+            if s.is_up() {
+                s.hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+            }
+            if let Some(mobile) = mobile {
+                bridge_caller_with(call, mobile);
+            }
+            ConsultOver::Gone
+        }
+        Some(AfterConsult::Transfer) => {
+            call.lock().host.consult = None;
+            bridge_caller_with(call, leg);
+            ConsultOver::GoesOn
+        }
+        // This thread services the third party in the conference as any leg: it reports
+        // its end.
+        Some(AfterConsult::Conference) => {
+            call.lock().host.consult = None;
+            if let Some(mobile) = mobile {
+                join_conference(call, mobile, leg);
+            }
+            ConsultOver::GoesOn
+        }
+        None if call.lock().host.legs.get(&leg).is_none_or(|h| h.ended) => ConsultOver::Gone,
+        // The third party hung up: the engine ends the consult (this thread puts the mobile
+        // back with the caller, as it carries out the engine's command).
+        None if !s.is_up() => {
+            queue_leftovers(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Anywhere));
+            ConsultOver::Gone
+        }
+        // The mobile hung up: as a desk phone, the transfer completes (the engine says so
+        // and this thread bridges the caller with the third party).
+        None if mobile_gone => {
+            if let Some(mobile) = mobile {
+                queue_leftovers(call, leg_ended(call, mobile, Event::LegHungUp(mobile), Here::Anywhere));
+            }
+            if call.lock().host.legs.get(&leg).is_some_and(|h| !h.ended) {
+                ConsultOver::GoesOn
+            } else {
+                ConsultOver::Gone
+            }
+        }
+        // Neither left and nothing was asked (a bridge that could not start): try again.
+        None => {
+            if let Some(c) = call.lock().host.consult.as_mut() {
+                c.bridged = false;
+            }
+            std::thread::sleep(POLL);
+            ConsultOver::GoesOn
+        }
     }
 }

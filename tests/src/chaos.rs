@@ -774,6 +774,7 @@ impl Pbx {
                     desk: ports.desk,
                     mobile: ports.mobile,
                     desk2: ports.desk2,
+                    third: free_udp_port(),
                 };
                 let mut fs = FreeSwitch::start_with_dialplan("chaos", &conf, &fs_extensions(), ports)
                     .ok_or_else(|| NO_FREESWITCH.to_string())?;

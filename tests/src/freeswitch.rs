@@ -56,6 +56,8 @@ pub struct FsPorts {
     pub desk: u16,
     pub mobile: u16,
     pub desk2: u16,
+    /// The third party a consult from the mobile reaches (`twinning-consult`).
+    pub third: u16,
 }
 
 impl FsPorts {
@@ -65,6 +67,7 @@ impl FsPorts {
             desk: free_udp_port(),
             mobile: free_udp_port(),
             desk2: free_udp_port(),
+            third: free_udp_port(),
         }
     }
 }
@@ -347,6 +350,8 @@ impl FreeSwitch {
         <load module="mod_dialplan_xml"/>
         <load module="mod_tone_stream"/>
         <load module="mod_sofia"/>
+        <load module="mod_loopback"/>
+        <load module="mod_conference"/>
         <load module="mod_twinning"/>
         {cdr_module}
       </modules>
@@ -379,11 +384,20 @@ impl FreeSwitch {
         <param name="outbound-codec-prefs" value="PCMU"/>
         <param name="dtmf-type" value="rfc2833"/>
         <param name="rfc2833-pt" value="101"/>
+        <!-- As FreeSWITCH's own sample profiles: a channel whose phone sends no audio
+             still has its media timed (a broadcast to it does not wait for packets). -->
+        <param name="rtp-timer-name" value="soft"/>
         <param name="liberal-dtmf" value="true"/>
         <!-- BLF keys: phones subscribe (dialog) to twinning+<user>, unauthenticated here. -->
         <param name="manage-presence" value="true"/>
         <param name="auth-subscriptions" value="false"/>
       </settings></profile></profiles>
+    </configuration>
+    <configuration name="conference.conf">
+      <profiles><profile name="default">
+        <param name="rate" value="8000"/>
+        <param name="caller-controls" value="none"/>
+      </profile></profiles>
     </configuration>
     <configuration name="twinning.conf" description="Mobile twinning">
 {twinning}
@@ -392,6 +406,15 @@ impl FreeSwitch {
   <section name="dialplan">
     <context name="twinning-test">
 {extensions}    </context>
+    <!-- Where a consult from the mobile is placed (consult_context): any number reaches
+         the third-party phone, as the user's own call would. -->
+    <context name="twinning-consult">
+      <extension name="third">
+        <condition field="destination_number" expression="^(\d+)$">
+          <action application="bridge" data="sofia/internal/$1@127.0.0.1:{third}"/>
+        </condition>
+      </extension>
+    </context>
   </section>
 </document>
 "#,
@@ -399,6 +422,7 @@ impl FreeSwitch {
             sip = p.sip,
             rtp_start = self.rtp.0,
             rtp_end = self.rtp.1,
+            third = p.third,
             extensions = extensions,
         );
         fs::write(self.outside.join("conf/freeswitch.xml"), xml).unwrap();

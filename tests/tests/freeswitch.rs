@@ -25,6 +25,8 @@ const EVENTS: &[&str] = &[
     "twinning::settings_refused",
     "twinning::hold",
     "twinning::transfer",
+    "twinning::consult",
+    "twinning::conference",
     "twinning::auth_failed",
     "twinning::request_refused",
     "twinning::test",
@@ -1375,5 +1377,263 @@ fn each_outcome_gives_one_cdr_per_leg() {
         assert_eq!(legs.len(), 2, "{outcome}: one CDR per leg: {legs:#?}");
         let mobile_row = legs.iter().find(|r| r["twinning_leg"] == "mobile").expect("the mobile's CDR");
         assert_eq!(mobile_row["accountcode"], "ACME-42", "{outcome}");
+    }
+}
+
+// Consult, attended transfer and conference from the mobile (issue 27). The mobile answers
+// 1001's call and keys the consult code and a number: the caller is held (its own channel
+// plays the hold music) and the third-party phone rings from the user's number, through
+// the test's `twinning-consult` context. Each test then takes one way out.
+
+/// The number the mobile consults; `twinning-consult` sends any number to the third party.
+const THIRD: &str = "2468";
+
+/// A consult under way: the phones, and the caller's channel.
+struct Consult {
+    caller: Phone,
+    mobile: Phone,
+    third: Phone,
+    _desk: Phone,
+    caller_uuid: String,
+    /// FreeSWITCH's own channel events (execute, bridge), on a connection of their own.
+    channels: Esl,
+}
+
+fn start_consult(test: &str) -> Option<Pbx> {
+    start(test, &[("consult_context", "twinning-consult")], "")
+}
+
+/// The mobile answers, keys `**4`, [`THIRD`] and `#` 1.5 s later, then `then`; the third
+/// party answers after 500 ms as `third` says. Returns once it answered.
+fn consult(
+    p: &mut Pbx,
+    then: Vec<(u64, &'static str)>,
+    hang_up_after_ms: Option<u64>,
+    third: Answer,
+) -> Consult {
+    let mut channels = p.fs.esl();
+    let reply = channels.command("event plain CHANNEL_EXECUTE CHANNEL_BRIDGE").expect("subscribe");
+    assert!(reply.starts_with("+OK"), "{reply}");
+    let desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut dtmf = vec![(1500, "**42468#")];
+    dtmf.extend(then);
+    let mobile_answer = match hang_up_after_ms {
+        Some(hold_ms) => Answer::KeysThenHangUp { after_ms: 300, dtmf, hold_ms },
+        None => Answer::After { after_ms: 300, dtmf },
+    };
+    let mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &mobile_answer);
+    let third = Phone::uas(&p.fs, "third", p.ports.third, &third);
+    let caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 14000 });
+    let caller_uuid = p.event("twinning::start", &[("User", "1001")]).must("Uniqueid").to_string();
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    let started = p.event("twinning::consult", &[("Result", "started")]);
+    assert_eq!((started.must("Context"), started.must("Exten")), ("twinning-consult", THIRD));
+    // The caller is held: the hold music plays on its own channel.
+    let hold = channels
+        .event(
+            "",
+            &[("Event-Name", "CHANNEL_EXECUTE"), ("Unique-ID", &caller_uuid), ("Application", "playback")],
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("no hold music for the caller; log:\n{}", tail(&p.fs.log())));
+    assert!(hold.must("Application-Data").contains("440"), "{hold:?}");
+    p.event("twinning::consult", &[("Result", "answered")]);
+    let mut c_channels = channels;
+    // The caller's first bridge, with the mobile: later ones say where the consult went.
+    c_channels
+        .event("", &[("Event-Name", "CHANNEL_BRIDGE"), ("Bridge-A-Unique-ID", &caller_uuid)], WAIT)
+        .expect("the caller was bridged with the mobile");
+    let channels = c_channels;
+    let invites = third.received("INVITE");
+    let from = invites.first().and_then(|i| i.header("From")).expect("the third party got an INVITE");
+    assert!(from.contains("sip:1001@"), "the consult presents the user: {from}");
+    Consult { caller, mobile, third, _desk: desk, caller_uuid, channels }
+}
+
+impl Consult {
+    /// The twinning leg (`mobile`, `consult`) the caller is next bridged with.
+    fn next_bridge(&mut self, p: &mut Pbx) -> String {
+        let bridge = self
+            .channels
+            .event("", &[("Event-Name", "CHANNEL_BRIDGE"), ("Bridge-A-Unique-ID", &self.caller_uuid)], WAIT)
+            .unwrap_or_else(|| panic!("the caller was not bridged again; log:\n{}", tail(&p.fs.log())));
+        p.esl
+            .api(&format!("uuid_getvar {} twinning_leg", bridge.must("Bridge-B-Unique-ID")))
+            .trim()
+            .to_string()
+    }
+
+    /// The call ends once, answered by the mobile, with nothing after it and no channel
+    /// left; the caller's own dialog was never touched.
+    fn ends_once(mut self, p: &mut Pbx) {
+        let end = p.event("twinning::end", &[]);
+        assert_eq!((end.must("Status"), end.must("AnsweredBy")), ("ANSWERED", "mobile"));
+        assert_eq!(self.caller.wait(WAIT), Some(0), "{}", self.caller.summary());
+        assert_caller_untouched(&self.caller);
+        assert!(p.esl.drain("twinning::end", Duration::from_secs(1)).is_empty(), "one end per call");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
+        self.third.stop();
+        self.mobile.stop();
+    }
+}
+
+#[test]
+fn consult_then_attended_transfer_from_the_mobile() {
+    let Some(mut p) = start_consult("freeswitch::consult_attended") else { return };
+    let mut c = consult(&mut p, vec![(3000, "**5")], None, ring(500));
+    let t = p.event("twinning::transfer", &[]);
+    assert_eq!((t.must("Kind"), t.must("Context"), t.must("Exten")), ("attended", "twinning-consult", THIRD));
+    assert_eq!(c.next_bridge(&mut p), "consult", "the caller talks to the third party");
+    assert_eq!(c.mobile.wait(WAIT), Some(0), "{}", c.mobile.summary());
+    assert!(!c.mobile.received("BYE").is_empty(), "the mobile's leg ends");
+    assert!(c.third.received("BYE").is_empty(), "the third party stays");
+    c.ends_once(&mut p);
+}
+
+/// The members of the caller's conference once there are `n` (FreeSWITCH's own list).
+fn conference_members(p: &mut Pbx, caller_uuid: &str, n: usize) -> Vec<String> {
+    let list = format!("conference twinning-{caller_uuid} list");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let members: Vec<String> =
+            p.esl.api(&list).lines().filter(|l| l.contains(';')).map(str::to_string).collect();
+        if members.len() == n || std::time::Instant::now() > deadline {
+            return members;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `**6`: the caller, the mobile and the third party in one conference; then the mobile's
+/// `**5` in the conference: the mobile leaves, the caller and the third party talk on.
+#[test]
+fn consult_then_conference_joins_all_three() {
+    let Some(mut p) = start_consult("freeswitch::consult_conference") else { return };
+    let mut c = consult(&mut p, vec![(3000, "**6"), (4000, "**5")], None, ring(500));
+    p.event("twinning::conference", &[("Result", "started")]);
+    let members = conference_members(&mut p, &c.caller_uuid, 3);
+    assert_eq!(members.len(), 3, "{members:?}");
+    for who in [c.caller_uuid.as_str(), "loopback/2468-a", "07700900123"] {
+        assert!(members.iter().any(|m| m.contains(who)), "{who} is not in the conference: {members:?}");
+    }
+    let t = p.event("twinning::transfer", &[]);
+    assert_eq!(t.must("Kind"), "attended");
+    p.event("twinning::conference", &[("Result", "ended")]);
+    assert_eq!(c.mobile.wait(WAIT), Some(0), "{}", c.mobile.summary());
+    assert!(!c.mobile.received("BYE").is_empty(), "the mobile's leg ends");
+    let members = conference_members(&mut p, &c.caller_uuid, 2);
+    assert!(
+        members.len() == 2 && members.iter().any(|m| m.contains("loopback/2468-a")),
+        "the caller and the third party talk on: {members:?}"
+    );
+    c.ends_once(&mut p);
+}
+
+#[test]
+fn consult_then_drop_returns_the_mobile_to_the_caller() {
+    let Some(mut p) = start_consult("freeswitch::consult_drop") else { return };
+    let mut c = consult(&mut p, vec![(3000, "**7")], None, ring(500));
+    p.event("twinning::consult", &[("Result", "dropped")]);
+    assert_eq!(c.next_bridge(&mut p), "mobile", "back to the caller");
+    assert_eq!(c.third.wait(WAIT), Some(0), "{}", c.third.summary());
+    assert!(!c.third.received("BYE").is_empty(), "the third party is hung up");
+    c.ends_once(&mut p);
+}
+
+/// The drop code while the third party still rings (the mobile is out of any bridge):
+/// the consult is given up, the third party's INVITE cancelled, the mobile back with the
+/// caller.
+#[test]
+fn the_drop_code_while_the_third_party_rings_gives_up_the_consult() {
+    let Some(mut p) = start_consult("freeswitch::consult_drop_ringing") else { return };
+    let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+    let mut third = Phone::uas(&p.fs, "third", p.ports.third, &Answer::Never);
+    let _mobile = Phone::uas(
+        &p.fs,
+        "mobile",
+        p.ports.mobile,
+        &Answer::After { after_ms: 300, dtmf: vec![(1500, "**42468#"), (3000, "**7")] },
+    );
+    let mut channels = p.fs.esl();
+    assert!(channels.command("event plain CHANNEL_BRIDGE").expect("subscribe").starts_with("+OK"));
+    let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 10000 });
+    let caller_uuid = p.event("twinning::start", &[("User", "1001")]).must("Uniqueid").to_string();
+    assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+    p.event("twinning::consult", &[("Result", "started")]);
+    let dropped = p.event("twinning::consult", &[]);
+    assert_eq!(dropped.must("Result"), "dropped", "{dropped:?}");
+    let bridges: Vec<EslEvent> = (0..2)
+        .filter_map(|_| {
+            channels.event(
+                "",
+                &[("Event-Name", "CHANNEL_BRIDGE"), ("Bridge-A-Unique-ID", &caller_uuid)],
+                WAIT,
+            )
+        })
+        .collect();
+    assert_eq!(bridges.len(), 2, "the caller is bridged again");
+    let leg = p.esl.api(&format!("uuid_getvar {} twinning_leg", bridges[1].must("Bridge-B-Unique-ID")));
+    assert_eq!(leg.trim(), "mobile", "back with the caller");
+    assert_eq!(third.wait(WAIT), Some(0), "{}", third.summary());
+    assert!(!third.received("CANCEL").is_empty(), "the third party's call is cancelled");
+    let end = p.event("twinning::end", &[]);
+    assert_eq!(end.must("AnsweredBy"), "mobile");
+    assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+    assert_caller_untouched(&caller);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.fs.sessions(), 0, "no channel is left behind");
+}
+
+#[test]
+fn the_third_party_hanging_up_returns_the_mobile_to_the_caller() {
+    let Some(mut p) = start_consult("freeswitch::consult_third_hangs_up") else { return };
+    let mut c = consult(&mut p, vec![], None, Answer::AnswerThenHangUp { after_ms: 500, hold_ms: 2500 });
+    p.event("twinning::consult", &[("Result", "ended")]);
+    assert_eq!(c.next_bridge(&mut p), "mobile", "back to the caller");
+    c.ends_once(&mut p);
+}
+
+#[test]
+fn the_mobile_hanging_up_mid_consult_completes_the_transfer() {
+    let Some(mut p) = start_consult("freeswitch::consult_mobile_hangs_up") else { return };
+    let mut c = consult(&mut p, vec![], Some(5000), ring(500));
+    let t = p.event("twinning::transfer", &[]);
+    assert_eq!(t.must("Kind"), "attended");
+    assert_eq!(c.next_bridge(&mut p), "consult", "the caller talks to the third party");
+    assert!(c.third.received("BYE").is_empty(), "the third party stays");
+    c.ends_once(&mut p);
+}
+
+/// No `consult_context`, or a number the destination policy blocks (`blocked_prefixes`
+/// 09): refused, nothing dialed, and the mobile stays with the caller.
+#[test]
+fn a_consult_without_a_context_or_to_a_blocked_number_is_refused() {
+    for (name, extra, keys) in [
+        ("freeswitch::consult_no_context", vec![], "**42468#"),
+        ("freeswitch::consult_blocked", vec![("consult_context", "twinning-consult")], "**409001234#"),
+    ] {
+        let Some(mut p) = start(name, &extra, "") else { return };
+        let _desk = Phone::uas(&p.fs, "desk", p.ports.desk, &Answer::Never);
+        let _mobile = Phone::uas(
+            &p.fs,
+            "mobile",
+            p.ports.mobile,
+            &Answer::After { after_ms: 300, dtmf: vec![(1500, keys)] },
+        );
+        let third = Phone::uas(&p.fs, "third", p.ports.third, &ring(100));
+        let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 5000 });
+        assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
+        let refused = p.event("twinning::consult", &[]);
+        assert_eq!(refused.must("Result"), "refused", "{name}: {refused:?}");
+        let end = p.event("twinning::end", &[]);
+        assert_eq!(end.must("AnsweredBy"), "mobile");
+        assert_eq!(caller.wait(WAIT), Some(0), "{}", caller.summary());
+        assert!(third.received("INVITE").is_empty(), "{name}: nothing dialed");
+        assert!(p
+            .esl
+            .drain("twinning::leg", Duration::from_millis(300))
+            .iter()
+            .all(|l| l.get("Leg") != Some("consult")));
     }
 }

@@ -79,6 +79,7 @@ pub type switch_module_interface_name_t = c_uint;
 pub type switch_input_type_t = c_uint;
 pub type switch_ring_ready_t = c_uint;
 pub type switch_dtmf_source_t = c_uint;
+pub type switch_dtmf_direction_t = c_uint;
 pub type switch_originate_flag_t = u32;
 pub type switch_module_flag_t = u32;
 pub type switch_media_flag_t = u32;
@@ -136,6 +137,7 @@ pub const CF_VERBOSE_EVENTS: switch_channel_flag_t = 35;
 pub const SCSC_VERBOSE_EVENTS: switch_session_ctl_t = 27;
 
 pub const CS_EXECUTE: switch_channel_state_t = 4;
+pub const CS_PARK: switch_channel_state_t = 6;
 pub const CS_HANGUP: switch_channel_state_t = 10;
 
 pub const SWITCH_CAUSE_NONE: switch_call_cause_t = 0;
@@ -177,6 +179,13 @@ pub type switch_stream_handle_raw_write_function_t = Option<
         handle: *mut switch_stream_handle_t,
         data: *mut u8,
         datalen: switch_size_t,
+    ) -> switch_status_t,
+>;
+pub type switch_recv_dtmf_hook_t = Option<
+    unsafe extern "C" fn(
+        session: *mut switch_core_session_t,
+        dtmf: *const switch_dtmf_t,
+        direction: switch_dtmf_direction_t,
     ) -> switch_status_t,
 >;
 pub type switch_input_callback_function_t = Option<
@@ -370,6 +379,7 @@ extern "C" {
         check_media: switch_bool_t,
     ) -> c_int;
     pub fn switch_channel_get_state(channel: *mut switch_channel_t) -> switch_channel_state_t;
+    pub fn switch_channel_get_running_state(channel: *mut switch_channel_t) -> switch_channel_state_t;
     pub fn switch_channel_get_cause(channel: *mut switch_channel_t) -> switch_call_cause_t;
     pub fn switch_channel_cause2str(cause: switch_call_cause_t) -> *const c_char;
     pub fn switch_channel_perform_answer(
@@ -456,6 +466,29 @@ extern "C" {
         value: u32,
     );
     pub fn switch_channel_get_hold_music(channel: *mut switch_channel_t) -> *const c_char;
+    pub fn switch_channel_perform_set_state(
+        channel: *mut switch_channel_t,
+        file: *const c_char,
+        func: *const c_char,
+        line: c_int,
+        state: switch_channel_state_t,
+    ) -> switch_channel_state_t;
+    pub fn switch_core_session_private_event_count(session: *mut switch_core_session_t) -> u32;
+    pub fn switch_core_session_flush_private_events(session: *mut switch_core_session_t) -> u32;
+    pub fn switch_core_event_hook_add_recv_dtmf(
+        session: *mut switch_core_session_t,
+        recv_dtmf: switch_recv_dtmf_hook_t,
+    ) -> switch_status_t;
+    pub fn switch_ivr_displace_session(
+        session: *mut switch_core_session_t,
+        file: *const c_char,
+        limit: u32,
+        flags: *const c_char,
+    ) -> switch_status_t;
+    pub fn switch_ivr_stop_displace_session(
+        session: *mut switch_core_session_t,
+        file: *const c_char,
+    ) -> switch_status_t;
 
     pub fn switch_xml_open_cfg(
         file_path: *const c_char,

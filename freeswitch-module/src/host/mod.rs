@@ -14,6 +14,7 @@ pub mod cstr;
 pub mod events;
 pub mod ffi;
 pub mod guard;
+pub mod keys;
 pub mod logger;
 pub mod module;
 pub mod presence;

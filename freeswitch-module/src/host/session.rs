@@ -88,6 +88,56 @@ impl Session {
         unsafe { ffi::switch_channel_test_ready(self.channel(), ffi::SWITCH_TRUE, ffi::SWITCH_FALSE) != 0 }
     }
 
+    /// Not hung up. Unlike [`Session::is_ready`], true while the channel changes state (a
+    /// bridge ending, a park starting): a leg moved between bridges is still there.
+    pub fn is_up(self) -> bool {
+        self.state() < ffi::CS_HANGUP
+    }
+
+    /// Takes the channel out of the bridge it is in, without hanging it up: its own thread
+    /// parks it (and reads its media) until it is bridged again. The bridge's other side
+    /// ends too. Only for a leg whose session thread runs the bridge's far side (a leg
+    /// this module originated), never the caller running `twinning`.
+    pub fn park(self) {
+        // SAFETY: valid channel; the state change is taken up by the session's own thread.
+        unsafe {
+            ffi::switch_channel_perform_set_state(
+                self.channel(),
+                FILE.as_ptr(),
+                FUNC.as_ptr(),
+                line!() as i32,
+                ffi::CS_PARK,
+            );
+        }
+    }
+
+    /// Parked, and the park running (its thread takes up what is queued for it). Not
+    /// `is_ready`, which sees a state change pending only on the session's own thread.
+    pub fn is_parked(self) -> bool {
+        // SAFETY: valid channel.
+        let running = unsafe { ffi::switch_channel_get_running_state(self.channel()) };
+        self.state() == ffi::CS_PARK && running == ffi::CS_PARK
+    }
+
+    /// Whether a broadcast (music, a conference) is playing to the channel now.
+    pub fn is_broadcasting(self) -> bool {
+        // SAFETY: valid channel.
+        unsafe { ffi::switch_channel_test_flag(self.channel(), ffi::CF_BROADCAST) != 0 }
+    }
+
+    /// Whether something (a broadcast) is queued for the session's own thread to run.
+    pub fn has_queued_work(self) -> bool {
+        // SAFETY: valid session; the count is read under the session's own lock.
+        unsafe { ffi::switch_core_session_private_event_count(self.0) > 0 }
+    }
+
+    /// Drops what is queued for the session's own thread to run (a broadcast not started
+    /// yet); returns how many there were.
+    pub fn drop_queued_work(self) -> u32 {
+        // SAFETY: valid session; the queues are FreeSWITCH's own, popped under their lock.
+        unsafe { ffi::switch_core_session_flush_private_events(self.0) }
+    }
+
     pub fn is_answered(self) -> bool {
         // SAFETY: valid channel.
         unsafe { ffi::switch_channel_test_flag(self.channel(), ffi::CF_ANSWERED) != 0 }
@@ -155,6 +205,37 @@ impl Session {
         let status = unsafe {
             ffi::switch_ivr_broadcast(uuid.as_ptr(), path.as_ptr(), ffi::SMF_ECHO_ALEG | ffi::SMF_LOOP)
         };
+        status == ffi::SWITCH_STATUS_SUCCESS
+    }
+
+    /// Replaces what the channel hears with `file` (looping), or with `read` what is heard
+    /// from it, without touching its bridge: a media bug, as `displace_session` adds it.
+    /// One per file.
+    pub fn displace(self, file: &str, read: bool) -> bool {
+        let file = cstr::owned(file);
+        let flags = if read { c"rl" } else { c"l" };
+        // SAFETY: valid session; the media bug is added under the session's own bug lock,
+        // from any thread; the strings are copied.
+        let status = unsafe { ffi::switch_ivr_displace_session(self.0, file.as_ptr(), 0, flags.as_ptr()) };
+        status == ffi::SWITCH_STATUS_SUCCESS
+    }
+
+    /// Removes the displacement of `file` added by [`Session::displace`], if any.
+    pub fn stop_displace(self, file: &str) {
+        let file = cstr::owned(file);
+        // SAFETY: valid session; the bug is looked up by name under the session's locks.
+        unsafe {
+            ffi::switch_ivr_stop_displace_session(self.0, file.as_ptr());
+        }
+    }
+
+    /// Has the session's own thread run application `app` with `arg` when it next looks at
+    /// what is queued for it (a parked leg, the caller's thread waiting): a broadcast of
+    /// `app::arg`.
+    pub fn run_app(self, app: &str, arg: &str) -> bool {
+        let (uuid, path) = (cstr::owned(&self.uuid()), cstr::owned(&format!("{app}::{arg}")));
+        // SAFETY: broadcast finds the session by uuid itself and copies both strings.
+        let status = unsafe { ffi::switch_ivr_broadcast(uuid.as_ptr(), path.as_ptr(), ffi::SMF_ECHO_ALEG) };
         status == ffi::SWITCH_STATUS_SUCCESS
     }
 
