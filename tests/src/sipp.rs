@@ -365,9 +365,33 @@ impl Phone {
             .stderr(Stdio::null())
             .spawn()
             .expect("start sipp");
-        // SIPp needs a moment to bind its port before anything is sent to it.
-        std::thread::sleep(Duration::from_millis(150));
-        Phone { name: name.into(), port, child: Some(child), trace, exit_code: None }
+        // Nothing may be sent to the phone before SIPp has bound its port: a loaded machine
+        // starts it slowly, and a request sent meanwhile meets a closed port (FreeSWITCH
+        // then fails the leg at once).
+        let mut phone = Phone { name: name.into(), port, child: Some(child), trace, exit_code: None };
+        phone.wait_until_bound(Duration::from_secs(10));
+        phone
+    }
+
+    /// Waits until a UDP socket is bound to the phone's port (read from /proc/net/udp), or
+    /// SIPp has exited, or `timeout` has passed.
+    fn wait_until_bound(&mut self, timeout: Duration) {
+        let until = std::time::Instant::now() + timeout;
+        let suffix = format!(":{:04X}", self.port);
+        let bound = || {
+            ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
+                fs::read_to_string(f).unwrap_or_default().lines().skip(1).any(|l| {
+                    l.split_whitespace().nth(1).is_some_and(|local| local.ends_with(&suffix))
+                })
+            })
+        };
+        while std::time::Instant::now() < until {
+            let exited = self.child.as_mut().is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if exited || bound() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Waits for the phone's scenario to end; returns SIPp's exit code (0: the call went
