@@ -524,20 +524,29 @@ impl FreeSwitch {
     /// Sets `switch.conf` params (e.g. `max-sessions`, the RTP ports) and restarts cleanly
     /// on the same directories (FreeSWITCH reads them at start-up only).
     pub fn set_switch_params(&mut self, params: &[(&str, u64)]) {
-        let path = self.outside.join("conf/freeswitch.xml");
-        let mut xml = fs::read_to_string(&path).unwrap();
         for (name, value) in params {
-            xml = with_param(&xml, name, value).unwrap_or_else(|| panic!("no {name} in {}", path.display()));
             match *name {
                 "rtp-start-port" => self.rtp.0 = *value as u16,
                 "rtp-end-port" => self.rtp.1 = *value as u16,
                 _ => {}
             }
         }
+        let text: Vec<(&str, String)> = params.iter().map(|(n, v)| (*n, v.to_string())).collect();
+        self.set_params(&text);
+    }
+
+    /// Sets the first `<param>` of each name in the instance's configuration (switch.conf's
+    /// come first, then the SIP profile's) and restarts cleanly on the same directories.
+    pub fn set_params(&mut self, params: &[(&str, String)]) {
+        let path = self.outside.join("conf/freeswitch.xml");
+        let mut xml = fs::read_to_string(&path).unwrap();
+        for (name, value) in params {
+            xml = with_param(&xml, name, value).unwrap_or_else(|| panic!("no {name} in {}", path.display()));
+        }
         fs::write(&path, xml).unwrap();
         assert!(
             self.shutdown(Duration::from_secs(30)).is_some(),
-            "FreeSWITCH did not stop for its new switch.conf"
+            "FreeSWITCH did not stop for its new configuration"
         );
         self.boot();
     }

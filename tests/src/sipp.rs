@@ -380,9 +380,11 @@ impl Phone {
         let suffix = format!(":{:04X}", self.port);
         let bound = || {
             ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
-                fs::read_to_string(f).unwrap_or_default().lines().skip(1).any(|l| {
-                    l.split_whitespace().nth(1).is_some_and(|local| local.ends_with(&suffix))
-                })
+                fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .skip(1)
+                    .any(|l| l.split_whitespace().nth(1).is_some_and(|local| local.ends_with(&suffix)))
             })
         };
         while std::time::Instant::now() < until {

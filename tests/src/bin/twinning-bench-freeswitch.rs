@@ -81,6 +81,12 @@ fn main() {
         eprintln!("no FreeSWITCH to benchmark: set FREESWITCH_PREFIX to a FreeSWITCH 1.10 install");
         std::process::exit(2);
     };
+    // Media as every earlier run of this benchmark had it: untimed (the tests time it, as
+    // FreeSWITCH's sample profiles do, to exercise hold music against a silent phone; a
+    // timer per session is what 2 cores cannot run for 1,500 calls). FreeSWITCH's log
+    // level: the tests' `debug` unless TWINNING_BENCH_LOGLEVEL says otherwise.
+    let loglevel = std::env::var("TWINNING_BENCH_LOGLEVEL").unwrap_or_else(|_| "debug".into());
+    fs.set_params(&[("loglevel", loglevel), ("rtp-timer-name", "none".into())]);
     if o.concurrent > 0 {
         // Three sessions per call (caller, desk, mobile), each with its RTP port pair.
         let calls = o.concurrent.max(o.max_concurrent);
