@@ -69,6 +69,13 @@ impl Pbx {
     }
 }
 
+/// Lets a phone that never answered finish its call before another phone takes its port:
+/// FreeSWITCH retransmits the CANCEL of the leg it rang until that phone answers it, and a
+/// new phone on the same port would take the stray CANCEL for its own call and quit.
+fn retire(mut phone: Phone) {
+    phone.wait(Duration::from_secs(5));
+}
+
 /// The caller kept one dialog from its INVITE to its own BYE: no re-INVITE, no BYE from us.
 fn assert_caller_untouched(caller: &Phone) {
     let touched = caller.dialog_touched();
@@ -285,7 +292,7 @@ fn api_handover_pushes_a_desk_call_to_the_mobile_without_touching_the_caller() {
     let mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 6000 });
     assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "desk");
-    drop(mobile);
+    retire(mobile);
     let mut mobile2 = Phone::uas(&p.fs, "mobile2", p.ports.mobile, &ring(500));
     let reply = p.esl.api("twinning handover 1001 mobile");
     assert!(reply.starts_with("+OK"), "{reply}");
@@ -309,7 +316,7 @@ fn the_desk_pushes_its_call_to_the_mobile_by_dtmf() {
     let _mobile = Phone::uas(&p.fs, "mobile", p.ports.mobile, &Answer::Never);
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 7000 });
     assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "desk");
-    drop(_mobile);
+    retire(_mobile);
     let mut mobile2 = Phone::uas(&p.fs, "mobile2", p.ports.mobile, &ring(500));
     let h = p.event("twinning::handover", &[("Result", "completed")]);
     assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("desk", "mobile", "dtmf"));
@@ -432,7 +439,7 @@ fn the_mobile_moves_its_call_to_the_desk_and_holds_by_dtmf() {
     );
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 9000 });
     assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
-    drop(_desk);
+    retire(_desk);
     let mut desk2 = Phone::uas(&p.fs, "desk2", p.ports.desk, &ring(500));
     assert_eq!(p.event("twinning::hold", &[]).must("State"), "on");
     assert_eq!(p.event("twinning::hold", &[]).must("State"), "off");
@@ -672,7 +679,7 @@ fn after_the_mobile_hangs_up_the_desk_takes_the_held_caller() {
     );
     let mut caller = Phone::call(&p.fs, "caller", "1001", &Caller::HangUpAfter { hold_ms: 9000 });
     assert_eq!(p.event("twinning::bridged", &[]).must("Leg"), "mobile");
-    drop(desk);
+    retire(desk);
     let mut desk2 = Phone::uas(&p.fs, "desk2", p.ports.desk, &ring(1000));
     let h = p.event("twinning::handover", &[("Result", "completed")]);
     assert_eq!((h.must("From"), h.must("To"), h.must("Trigger")), ("mobile", "desk", "hangup"));
