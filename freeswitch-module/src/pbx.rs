@@ -247,16 +247,7 @@ impl Host for FreeSwitch {
                     if let Some(uuid) = s.host.legs.get(&mobile).and_then(|h| h.uuid.as_deref()) {
                         keys::unwatch(uuid);
                     }
-                    match s.host.consult.as_mut() {
-                        Some(c) if c.bridged => {
-                            c.then = Some(AfterConsult::BackToCaller);
-                            true
-                        }
-                        _ => {
-                            s.host.consult = None;
-                            false
-                        }
-                    }
+                    after_consult(&mut s.host, AfterConsult::BackToCaller)
                 };
                 call.changed();
                 // Held before the consult: the caller stays held in the bridge to come.
@@ -273,16 +264,7 @@ impl Host for FreeSwitch {
                     let mut s = call.lock();
                     let mobile_uuid =
                         s.host.legs.get_mut(&mobile).and_then(|h| h.stop(ffi::SWITCH_CAUSE_NORMAL_CLEARING));
-                    let in_bridge = match s.host.consult.as_mut() {
-                        Some(c) if c.bridged => {
-                            c.then = Some(AfterConsult::Transfer);
-                            true
-                        }
-                        _ => {
-                            s.host.consult = None;
-                            false
-                        }
-                    };
+                    let in_bridge = after_consult(&mut s.host, AfterConsult::Transfer);
                     (in_bridge, mobile_uuid)
                 };
                 call.changed();
@@ -298,16 +280,7 @@ impl Host for FreeSwitch {
                 let (in_bridge, mobile_uuid) = {
                     let mut s = call.lock();
                     let mobile_uuid = s.host.legs.get(&mobile).and_then(|h| h.uuid.clone());
-                    let in_bridge = match s.host.consult.as_mut() {
-                        Some(c) if c.bridged => {
-                            c.then = Some(AfterConsult::Conference);
-                            true
-                        }
-                        _ => {
-                            s.host.consult = None;
-                            false
-                        }
-                    };
+                    let in_bridge = after_consult(&mut s.host, AfterConsult::Conference);
                     (in_bridge, mobile_uuid)
                 };
                 call.changed();
@@ -528,6 +501,22 @@ pub fn play_hold_music(caller: Session) {
     let music = caller.hold_music().unwrap_or_else(|| DEFAULT_HOLD_MUSIC.into());
     if !caller.broadcast_loop(&music) {
         log::warn!("twinning: could not play hold music {music}");
+    }
+}
+
+/// What follows the consult: if the mobile and the third party are still bridged, their
+/// bridge's end carries it out (`then`, on the consult leg's thread) and this is true;
+/// otherwise the consult is over here and the caller of this carries it out.
+fn after_consult(shared: &mut Shared, then: AfterConsult) -> bool {
+    match shared.consult.as_mut() {
+        Some(c) if c.bridged => {
+            c.then = Some(then);
+            true
+        }
+        _ => {
+            shared.consult = None;
+            false
+        }
     }
 }
 
