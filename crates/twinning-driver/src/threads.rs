@@ -11,6 +11,10 @@
 //! like every thread it started. The spawner itself is started with the host's native
 //! thread API ([`StartNative`]), which leaves nothing of the module's behind on the thread
 //! that asked.
+//!
+//! A thread whose body is done waits a while for the next ([`LINGER`]): calls come in
+//! bursts, and a leg taken up by a waiting thread costs a wake-up instead of a thread's
+//! start and exit (its stack mapped, faulted in and unmapped again).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,15 +45,28 @@ pub type StartNative = fn(Body) -> Result<NativeThread, String>;
 /// A thread asked for: its name, its body, and what to do if it cannot be started.
 type Request = (String, Body, Body);
 
+/// How long a thread of the module waits for another body once its own is done.
+pub const LINGER: Duration = Duration::from_secs(30);
+
+/// What the threads of the module are called: each runs one body after another.
+const THREAD_NAME: &str = "twinning";
+
 #[derive(Default)]
 struct Queue {
     requests: VecDeque<Request>,
     stop: bool,
+    /// Threads waiting for a body.
+    idle: usize,
+    /// Threads the spawner is to start: more bodies are queued than threads wait.
+    to_start: usize,
 }
 
 pub struct ModuleThreads {
     queue: Mutex<Queue>,
+    /// Wakes the spawner: a thread to start, or the stop.
     requested: Condvar,
+    /// Wakes a waiting thread: a body queued, or the stop.
+    work: Condvar,
     spawner: Mutex<Option<NativeThread>>,
     start_native: StartNative,
     running: Mutex<Vec<JoinHandle<()>>>,
@@ -73,8 +90,9 @@ impl Drop for Inside<'_> {
 impl ModuleThreads {
     pub const fn new(start_native: StartNative) -> ModuleThreads {
         ModuleThreads {
-            queue: Mutex::new(Queue { requests: VecDeque::new(), stop: false }),
+            queue: Mutex::new(Queue { requests: VecDeque::new(), stop: false, idle: 0, to_start: 0 }),
             requested: Condvar::new(),
+            work: Condvar::new(),
             spawner: Mutex::new(None),
             start_native,
             running: Mutex::new(Vec::new()),
@@ -88,8 +106,8 @@ impl ModuleThreads {
         Inside(self)
     }
 
-    /// Starts `body` on a thread of its own (from the spawner thread); if that cannot be
-    /// done, `on_failure` runs instead.
+    /// Runs `body` on a thread of the module's: one waiting for work, or a new one the
+    /// spawner starts; if none can be started, `on_failure` runs instead.
     pub fn spawn(
         &'static self,
         name: String,
@@ -109,11 +127,55 @@ impl ModuleThreads {
             }
         }
         drop(spawner);
-        lock(&self.queue).requests.push_back((name, Box::new(body), Box::new(on_failure)));
-        self.requested.notify_one();
+        let mut queue = lock(&self.queue);
+        queue.requests.push_back((name, Box::new(body), Box::new(on_failure)));
+        if queue.requests.len() > queue.idle {
+            queue.to_start += 1;
+            drop(queue);
+            self.requested.notify_one();
+        } else {
+            drop(queue);
+            self.work.notify_one();
+        }
     }
 
-    fn serve(&self) {
+    /// The spawner: starts the threads asked for until the stop.
+    fn serve(&'static self) {
+        loop {
+            {
+                let mut queue = lock(&self.queue);
+                loop {
+                    if queue.to_start > 0 {
+                        queue.to_start -= 1;
+                        break;
+                    }
+                    if queue.stop {
+                        return;
+                    }
+                    queue = self.requested.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            match std::thread::Builder::new().name(THREAD_NAME.into()).spawn(move || self.work()) {
+                Ok(handle) => {
+                    let mut running = lock(&self.running);
+                    // Those that are done are reaped as new ones start: the list stays short.
+                    running.retain(|t| !t.is_finished());
+                    running.push(handle);
+                }
+                Err(e) => {
+                    let request = lock(&self.queue).requests.pop_front();
+                    if let Some((name, _, on_failure)) = request {
+                        log::error!("twinning: could not start a thread for {name}: {e}");
+                        on_failure();
+                    }
+                }
+            }
+        }
+    }
+
+    /// A thread of the module: runs the bodies queued, one after another, until none has
+    /// come for [`LINGER`] or the module stops.
+    fn work(&self) {
         loop {
             let request = {
                 let mut queue = lock(&self.queue);
@@ -124,22 +186,18 @@ impl ModuleThreads {
                     if queue.stop {
                         break None;
                     }
-                    queue = self.requested.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                    queue.idle += 1;
+                    let (q, waited) =
+                        self.work.wait_timeout(queue, LINGER).unwrap_or_else(PoisonError::into_inner);
+                    queue = q;
+                    queue.idle -= 1;
+                    if waited.timed_out() && queue.requests.is_empty() {
+                        break None;
+                    }
                 }
             };
-            let Some((name, body, on_failure)) = request else { return };
-            match std::thread::Builder::new().name(name).spawn(body) {
-                Ok(handle) => {
-                    let mut running = lock(&self.running);
-                    // Those that are done are reaped as new ones start: the list stays short.
-                    running.retain(|t| !t.is_finished());
-                    running.push(handle);
-                }
-                Err(e) => {
-                    log::error!("twinning: could not start a thread: {e}");
-                    on_failure();
-                }
-            }
+            let Some((_, body, _)) = request else { return };
+            body();
         }
     }
 
@@ -154,6 +212,7 @@ impl ModuleThreads {
             if callbacks == 0 && lock(&self.queue).requests.is_empty() {
                 lock(&self.queue).stop = true;
                 self.requested.notify_all();
+                self.work.notify_all();
                 if let Some(spawner) = lock(&self.spawner).take() {
                     spawner.join();
                 }
@@ -212,11 +271,34 @@ mod tests {
         let busy = THREADS.enter();
         assert!(!THREADS.wait_until_idle(0, Duration::from_millis(50)), "a callback is still running");
         drop(busy);
-        assert!(THREADS.wait_until_idle(0, Duration::from_secs(10)));
+        assert!(
+            THREADS.wait_until_idle(0, Duration::from_secs(10)),
+            "threads waiting for work go at the stop"
+        );
         assert_eq!(RAN.load(Ordering::SeqCst), 20, "idle only once every thread has run to its end");
         assert!(!FAILED.load(Ordering::SeqCst));
         // Usable again after a stop (a module loaded again).
         THREADS.spawn("again".into(), || {}, || {});
         assert!(THREADS.wait_until_idle(0, Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_thread_done_with_its_body_takes_the_next() {
+        fn start(body: Body) -> Result<NativeThread, String> {
+            let handle = std::thread::spawn(body);
+            Ok(NativeThread::new(move || drop(handle.join())))
+        }
+        static THREADS: ModuleThreads = ModuleThreads::new(start);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut first = None;
+        for i in 0..3 {
+            let tx = tx.clone();
+            THREADS.spawn(format!("t{i}"), move || tx.send(std::thread::current().id()).unwrap(), || {});
+            let ran_on = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            // Sent at the very end of the body: give the thread time to wait again.
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(*first.get_or_insert(ran_on), ran_on, "body {i} ran on the thread waiting for work");
+        }
+        assert!(THREADS.wait_until_idle(0, Duration::from_secs(10)), "the waiting thread goes at the stop");
     }
 }
