@@ -16,12 +16,20 @@ use crate::host::bridge;
 use crate::host::ffi;
 use crate::host::session::LockedSession;
 use crate::pbx::{leg_ended, play_hold_music, FreeSwitch, Here, TwinnedCall};
+use crate::wakeups::{self, Watch};
 
+/// How often an answered caller's thread reads its media while it waits (hold music, a
+/// park): FreeSWITCH's frame.
 const POLL: Duration = Duration::from_millis(20);
+/// How long the caller's thread sleeps at most before the call is answered when nothing
+/// wakes it: only the net under an event FreeSWITCH failed to deliver.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct CallerLoop {
     caller_gone_reported: bool,
+    /// The caller's channel hanging up wakes the wait (see `wakeups`).
+    watch: Option<Watch>,
 }
 
 impl CallerThread<FreeSwitch> for CallerLoop {
@@ -36,15 +44,22 @@ impl CallerThread<FreeSwitch> for CallerLoop {
         }
     }
 
-    /// Waits a little, keeping the caller's media flowing once answered; notices the
-    /// caller leaving. Timers are fired by the driver when this returns nothing.
+    /// Waits for the next thing to happen, keeping the caller's media flowing once
+    /// answered; notices the caller leaving. Timers are fired by the driver when this
+    /// returns nothing.
     fn wait(&mut self, call: &Arc<TwinnedCall>, deadline: Option<Instant>) -> Option<Event> {
         let caller = call.caller;
-        let wait = deadline.map_or(POLL, |d| d.saturating_duration_since(Instant::now()).min(POLL));
+        let until =
+            |most: Duration| deadline.map_or(most, |d| d.saturating_duration_since(Instant::now()).min(most));
         if caller.is_answered() && caller.is_ready() {
-            caller.sleep(wait.as_millis().max(1) as u32);
+            caller.sleep(until(POLL).as_millis().max(1) as u32);
         } else {
-            call.wait_for_caller_work(wait);
+            self.watch.get_or_insert_with(|| wakeups::watch(caller.uuid(), call));
+            // Read before the caller is looked at: its hang-up after this wakes the wait.
+            let seen = call.changes();
+            if caller.is_ready() {
+                call.wait_for_caller_work(until(IDLE_WAIT), seen);
+            }
         }
         if !caller.is_ready() && !self.caller_gone_reported {
             self.caller_gone_reported = true;

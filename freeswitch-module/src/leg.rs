@@ -1,11 +1,13 @@
 //! One leg's thread: places it with `switch_ivr_originate` (which returns the new session
 //! once it rings, or answers), then watches it until it ends: reports answer and hang-up
 //! to the engine, plays the confirmation prompt when asked, and keeps the session's read
-//! lock while the caller may be bridged with it.
+//! lock while the caller may be bridged with it. It sleeps in between: its channel
+//! answering or hanging up (see `wakeups`), a command for it and the engine's next timer
+//! wake it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use twinning_core::call::{CallerId, DialTarget, Event, LegFailure, LegId, LegKind, Prompt, CONFIRM_TIMEOUT};
 
@@ -15,8 +17,12 @@ use crate::host::{bridge, ffi, guard, module};
 use crate::pbx::{
     bridge_caller_with, join_conference, leg_ended, third_left_conference, AfterConsult, Here, TwinnedCall,
 };
+use crate::wakeups;
 
 const POLL: Duration = Duration::from_millis(20);
+/// How long a ringing leg's thread sleeps at most when nothing wakes it: only the net
+/// under an event FreeSWITCH failed to deliver (its queue full).
+const RINGING_WAIT: Duration = Duration::from_secs(1);
 /// How long a bridged leg's thread sleeps at most when nothing wakes it: the end of the
 /// bridge and every command for the leg wake it (see `Call::wait_until`).
 const BRIDGED_WAIT: Duration = Duration::from_secs(5);
@@ -82,6 +88,9 @@ fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
             }
         }
     }
+    let _watch = wakeups::watch(s.uuid(), call);
+    // Read before the channel is looked at: whatever moves after it wakes the next wait.
+    let mut seen = call.changes();
     let mut answered = s.is_answered();
     feed(call, if answered { Event::LegAnswered(leg) } else { Event::LegRinging(leg) });
     let mut bridged_before = false;
@@ -94,11 +103,13 @@ fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
                 !still_bridged || st.host.legs.get(&leg).is_none_or(|h| h.ended || h.prompt.is_some())
             });
         } else {
-            // Timers are for legs still ringing, which poll them with the leg's answer.
-            std::thread::sleep(POLL);
+            // A ringing leg fires the engine's timers too: the caller's thread may be in
+            // a bridge (a handover rings the desk while the mobile talks).
+            wait_for_news(call, seen);
             let commands = call.tick();
             queue_leftovers(call, call.execute(commands, Here::Anywhere));
         }
+        seen = call.changes();
         let (ended, prompt, bridged, swap_pending) = {
             let mut st = call.lock();
             let in_bridge = st.host.in_bridge == Some(leg);
@@ -146,6 +157,15 @@ fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
             }
         }
     }
+}
+
+/// Sleeps until the call changed after `seen` (the leg's channel answered or hung up, a
+/// command for the leg), or the engine's next timer is due.
+fn wait_for_news(call: &TwinnedCall, seen: u64) {
+    let timeout = call
+        .deadline()
+        .map_or(RINGING_WAIT, |d| d.saturating_duration_since(Instant::now()).min(RINGING_WAIT));
+    call.wait_until(timeout, |st| st.changes() != seen);
 }
 
 /// Places the leg; `None` once the outcome has been reported (failure or cancel).

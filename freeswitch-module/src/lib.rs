@@ -22,6 +22,7 @@ mod lamps;
 mod leg;
 mod lifecycle;
 mod pbx;
+mod wakeups;
 
 /// The module as FreeSWITCH's loader sees it: `host`'s trampolines call these.
 struct ModTwinning;

@@ -9,7 +9,7 @@ use twinning_service::Service;
 
 use crate::host::api::Api;
 use crate::host::app::{Application, COUNT};
-use crate::host::{config, core, events, ffi, module, presence};
+use crate::host::{channel_events, config, core, events, ffi, module, presence};
 use crate::pbx::DRIVER;
 
 /// How long shutdown waits for calls to end and threads to exit before keeping the module
@@ -38,6 +38,11 @@ pub fn load() -> Result<(&'static [Application; COUNT], &'static Api), String> {
         events::free();
         DRIVER.remove();
     })?;
+    channel_events::bind(crate::wakeups::channel_moved).inspect_err(|_| {
+        presence::unbind();
+        events::free();
+        DRIVER.remove();
+    })?;
     // Subscribed phones hear the lamps as loaded (after a restart, the settings in force).
     DRIVER.refresh_all_lamps();
     Ok((&crate::apps::APPLICATIONS, &crate::api_command::API))
@@ -61,6 +66,7 @@ pub fn shutdown() -> bool {
     if !module::THREADS.wait_until_idle(0, DRAIN_TIME) {
         return false;
     }
+    channel_events::unbind();
     presence::unbind();
     events::free();
     if let Some(mut service) = DRIVER.remove() {

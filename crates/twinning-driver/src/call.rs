@@ -39,6 +39,16 @@ pub struct CallState<H: Host> {
     pub engine: TwinnedCall,
     pub host: H::Shared,
     for_caller: VecDeque<Command>,
+    /// How many times [`Call::changed`] was called: a thread that read it before looking
+    /// at something outside the call's lock (a channel's flags) and then waits for it to
+    /// move cannot miss a change made in between.
+    changes: u64,
+}
+
+impl<H: Host> CallState<H> {
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
 }
 
 pub struct Call<H: Host> {
@@ -139,7 +149,12 @@ impl<H: Host> Call<H> {
             driver,
             id,
             handover_requested_by: Mutex::new(None),
-            state: Mutex::new(CallState { engine, host: H::Shared::default(), for_caller: VecDeque::new() }),
+            state: Mutex::new(CallState {
+                engine,
+                host: H::Shared::default(),
+                for_caller: VecDeque::new(),
+                changes: 0,
+            }),
             emitting: Mutex::new(()),
             wake: Condvar::new(),
             change: Condvar::new(),
@@ -286,12 +301,19 @@ impl<H: Host> Call<H> {
         self.lock().for_caller.pop_front()
     }
 
-    /// Waits up to `timeout` for a command queued for the caller or the call's end.
-    pub fn wait_for_caller_work(&self, timeout: Duration) {
+    /// Waits up to `timeout` for a command queued for the caller, the call's end, or a
+    /// [`Call::changed`] after `seen` (what [`Call::changes`] read before the caller's
+    /// channel was last looked at).
+    pub fn wait_for_caller_work(&self, timeout: Duration, seen: u64) {
         let state = self.lock();
-        if state.for_caller.is_empty() && !state.engine.is_finished() {
+        if state.for_caller.is_empty() && !state.engine.is_finished() && state.changes == seen {
             drop(self.wake.wait_timeout(state, timeout));
         }
+    }
+
+    /// See [`CallState::changes`].
+    pub fn changes(&self) -> u64 {
+        self.lock().changes
     }
 
     /// Blocks until `done` holds for the call's state, or `timeout` has passed; true when it
@@ -315,11 +337,16 @@ impl<H: Host> Call<H> {
     }
 
     /// Something threads may wait for changed (the host's per-call state, a channel):
-    /// wakes every [`Call::wait_until`]. The lock is taken first, so a thread between its
-    /// check and its wait cannot miss it.
+    /// wakes every [`Call::wait_until`] and the caller's [`Call::wait_for_caller_work`].
+    /// The count moves under the lock, so a thread between its check and its wait cannot
+    /// miss it.
     pub fn changed(&self) {
-        drop(self.lock());
+        {
+            let mut state = self.lock();
+            state.changes = state.changes.wrapping_add(1);
+        }
         self.change.notify_all();
+        self.wake.notify_all();
     }
 
     /// Moves the answered call to `to` (AMI, ESL, the twinning button).

@@ -119,6 +119,8 @@ pub const SWITCH_LOG_ERROR: switch_log_level_t = 3;
 
 pub const SWITCH_EVENT_CUSTOM: switch_event_types_t = 0;
 pub const SWITCH_EVENT_CLONE: switch_event_types_t = 1;
+pub const SWITCH_EVENT_CHANNEL_ANSWER: switch_event_types_t = 6;
+pub const SWITCH_EVENT_CHANNEL_HANGUP: switch_event_types_t = 7;
 pub const SWITCH_EVENT_CHANNEL_PROGRESS: switch_event_types_t = 15;
 pub const SWITCH_EVENT_PRESENCE_IN: switch_event_types_t = 38;
 pub const SWITCH_EVENT_PRESENCE_PROBE: switch_event_types_t = 41;

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod app;
 pub mod bridge;
+pub mod channel_events;
 pub mod config;
 pub mod core;
 pub mod cstr;
