@@ -51,17 +51,15 @@ fn start(ports: FsPorts) -> Option<FreeSwitch> {
         .param("ring_time", 30)
         .user("1001", ports.desk, "07700900123", true)
         .xml();
+    // One condition decides for both variants, so each pays one regex (and its log line):
+    // in extensions of their own, the second would be reached only after the first failed.
     let extensions = format!(
-        r#"      <extension name="bridge">
+        r#"      <extension name="bridge-or-twinning">
         <condition field="destination_number" expression="^2001$">
           <action application="bridge" data="{desk},{mobile}"/>
           <action application="hangup"/>
-        </condition>
-      </extension>
-      <extension name="twinning">
-        <condition field="destination_number" expression="^2003$">
-          <action application="twinning" data="1001"/>
-          <action application="hangup"/>
+          <anti-action application="twinning" data="1001"/>
+          <anti-action application="hangup"/>
         </condition>
       </extension>
 "#
