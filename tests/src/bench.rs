@@ -134,7 +134,20 @@ fn cpu_model() -> String {
 /// One load step: `(name, exten, calls, rate, hold_ms)`.
 pub type Load<'a> = dyn Fn(&str, &str, u64, f64, u64) -> Sample + 'a;
 
-/// `o.rounds` rounds of every variant in turn (so drift hits all alike), summed per variant.
+/// The variants in round `round`'s order: as given in odd rounds, reversed in even ones.
+/// The PBX's CPU per call drifts up through a run (FreeSWITCH's by several per cent per
+/// 1,000 calls), so a variant always run second would always pay more; in this order (ABBA)
+/// a linear drift cancels over each pair of rounds.
+pub fn round_order<T>(variants: &[T], round: u32) -> Vec<&T> {
+    let mut order: Vec<&T> = variants.iter().collect();
+    if round % 2 == 0 {
+        order.reverse();
+    }
+    order
+}
+
+/// `o.rounds` rounds of every variant in turn (so drift hits all alike, see
+/// [`round_order`]), summed per variant.
 pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> BTreeMap<&'v str, Sample> {
     println!(
         "== {} rounds of {} calls at {}/s per variant (desk answers after {} ms, mobile rings, talk {} ms)",
@@ -142,7 +155,7 @@ pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> 
     );
     let mut totals: BTreeMap<&str, Sample> = BTreeMap::new();
     for round in 1..=o.rounds {
-        for &(variant, exten) in variants {
+        for &&(variant, exten) in &round_order(variants, round) {
             let s = load(&format!("{variant}-r{round}"), exten, o.calls, o.rate, o.hold_ms);
             println!(
                 "   round {round} {variant:<9} completed {:>5} failed {:>3} cpu {:>7.1} ms",
@@ -356,7 +369,7 @@ pub fn concurrency<'v>(
     );
     let mut totals: BTreeMap<&str, Vec<Concurrent>> = BTreeMap::new();
     for round in 1..=o.rounds {
-        for &(variant, exten) in variants {
+        for &&(variant, exten) in &round_order(variants, round) {
             let c = load(&format!("{variant}-c{round}"), exten, o.concurrent, rate);
             print_concurrent(variant, &c);
             totals.entry(variant).or_default().push(c);
@@ -434,4 +447,19 @@ pub fn concurrency<'v>(
     }
     json.push_str("  }");
     json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn each_variant_goes_first_in_every_other_round() {
+        let variants = ["bridge", "twinning"];
+        let order: Vec<Vec<&&str>> = (1..=4).map(|r| round_order(&variants, r)).collect();
+        assert_eq!(order[0], [&"bridge", &"twinning"]);
+        assert_eq!(order[1], [&"twinning", &"bridge"]);
+        assert_eq!(order[2], order[0]);
+        assert_eq!(order[3], order[1]);
+    }
 }
