@@ -247,12 +247,14 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
 
+    /// The host's native start, as a test stands in for it: a std thread.
+    fn start(body: Body) -> Result<NativeThread, String> {
+        let handle = std::thread::spawn(body);
+        Ok(NativeThread::new(move || drop(handle.join())))
+    }
+
     #[test]
     fn every_thread_is_joined_before_idle_and_none_starts_on_the_callers_thread() {
-        fn start(body: Body) -> Result<NativeThread, String> {
-            let handle = std::thread::spawn(body);
-            Ok(NativeThread::new(move || drop(handle.join())))
-        }
         static THREADS: ModuleThreads = ModuleThreads::new(start);
         static RAN: AtomicUsize = AtomicUsize::new(0);
         static FAILED: AtomicBool = AtomicBool::new(false);
@@ -284,10 +286,6 @@ mod tests {
 
     #[test]
     fn a_thread_done_with_its_body_takes_the_next() {
-        fn start(body: Body) -> Result<NativeThread, String> {
-            let handle = std::thread::spawn(body);
-            Ok(NativeThread::new(move || drop(handle.join())))
-        }
         static THREADS: ModuleThreads = ModuleThreads::new(start);
         let (tx, rx) = std::sync::mpsc::channel();
         let mut first = None;

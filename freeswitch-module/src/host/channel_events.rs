@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 
 use super::{cstr, ffi, guard};
 
-const OWNER: &std::ffi::CStr = c"mod_twinning";
 const KINDS: [ffi::switch_event_types_t; 2] =
     [ffi::SWITCH_EVENT_CHANNEL_ANSWER, ffi::SWITCH_EVENT_CHANNEL_HANGUP];
 
@@ -18,32 +17,13 @@ static HANDLER: OnceLock<fn(&str)> = OnceLock::new();
 /// FreeSWITCH's event dispatch thread: it must only look the uuid up and wake a waiter.
 pub fn bind(handler: fn(&str)) -> Result<(), String> {
     HANDLER.get_or_init(|| handler);
-    for kind in KINDS {
-        // SAFETY: a static id and a callback that stays valid until `unbind`.
-        let rc = unsafe {
-            ffi::switch_event_bind(
-                OWNER.as_ptr(),
-                kind,
-                std::ptr::null(),
-                Some(on_event),
-                std::ptr::null_mut(),
-            )
-        };
-        if rc != ffi::SWITCH_STATUS_SUCCESS {
-            unbind();
-            return Err("could not bind to CHANNEL_ANSWER and CHANNEL_HANGUP".into());
-        }
-    }
-    Ok(())
+    super::events::bind(&KINDS, on_event)
+        .map_err(|()| "could not bind to CHANNEL_ANSWER and CHANNEL_HANGUP".into())
 }
 
-/// Stops the events (every binding of the callback). FreeSWITCH delivers events under a
-/// read lock that unbinding takes for writing, so once this returns none runs our code.
+/// Stops the events; once this returns, the handler runs no more.
 pub fn unbind() {
-    // SAFETY: our callback; unbinding one that is not bound is harmless.
-    unsafe {
-        ffi::switch_event_unbind_callback(Some(on_event));
-    }
+    super::events::unbind(on_event);
 }
 
 unsafe extern "C" fn on_event(event: *mut ffi::switch_event_t) {

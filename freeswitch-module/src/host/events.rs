@@ -25,6 +25,40 @@ pub fn reserve() {
     }
 }
 
+/// Has `callback` called (on FreeSWITCH's event dispatch thread) for every event of each
+/// of `kinds`; on a failure, none of it stays bound.
+pub(super) fn bind(
+    kinds: &[ffi::switch_event_types_t],
+    callback: unsafe extern "C" fn(*mut ffi::switch_event_t),
+) -> Result<(), ()> {
+    for &kind in kinds {
+        // SAFETY: a static id and a callback that stays valid until `unbind`.
+        let rc = unsafe {
+            ffi::switch_event_bind(
+                OWNER.as_ptr(),
+                kind,
+                std::ptr::null(),
+                Some(callback),
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SWITCH_STATUS_SUCCESS {
+            unbind(callback);
+            return Err(());
+        }
+    }
+    Ok(())
+}
+
+/// Stops every binding of `callback`. FreeSWITCH delivers events under a read lock that
+/// unbinding takes for writing, so once this returns `callback` runs no more.
+pub(super) fn unbind(callback: unsafe extern "C" fn(*mut ffi::switch_event_t)) {
+    // SAFETY: our callback; unbinding one that is not bound is harmless.
+    unsafe {
+        ffi::switch_event_unbind_callback(Some(callback));
+    }
+}
+
 pub fn free() {
     for s in SUBCLASSES {
         let s = cstr::owned(s);

@@ -8,8 +8,6 @@ use std::sync::OnceLock;
 
 use super::{cstr, ffi, guard};
 
-const OWNER: &std::ffi::CStr = c"mod_twinning";
-
 /// Fires a `PRESENCE_IN` with `headers`.
 pub fn fire(headers: &[(&str, &str)]) {
     super::events::fire_event(ffi::SWITCH_EVENT_PRESENCE_IN, None, None, headers.iter().copied());
@@ -36,29 +34,13 @@ static HANDLER: OnceLock<fn(&Probe)> = OnceLock::new();
 /// Has `handler` called for every presence probe.
 pub fn bind(handler: fn(&Probe)) -> Result<(), String> {
     HANDLER.get_or_init(|| handler);
-    // SAFETY: a static id and a callback that stays valid until `unbind`.
-    let rc = unsafe {
-        ffi::switch_event_bind(
-            OWNER.as_ptr(),
-            ffi::SWITCH_EVENT_PRESENCE_PROBE,
-            std::ptr::null(),
-            Some(on_probe),
-            std::ptr::null_mut(),
-        )
-    };
-    if rc != ffi::SWITCH_STATUS_SUCCESS {
-        return Err("could not bind to PRESENCE_PROBE".into());
-    }
-    Ok(())
+    super::events::bind(&[ffi::SWITCH_EVENT_PRESENCE_PROBE], on_probe)
+        .map_err(|()| "could not bind to PRESENCE_PROBE".into())
 }
 
-/// Stops the probes. FreeSWITCH delivers events under a read lock that unbinding takes for
-/// writing, so once this returns no probe runs in the module's code.
+/// Stops the probes; once this returns, no probe runs in the module's code.
 pub fn unbind() {
-    // SAFETY: our callback; unbinding one that is not bound is harmless.
-    unsafe {
-        ffi::switch_event_unbind_callback(Some(on_probe));
-    }
+    super::events::unbind(on_probe);
 }
 
 unsafe extern "C" fn on_probe(event: *mut ffi::switch_event_t) {
