@@ -20,6 +20,12 @@ pub trait SipSite {
     fn path(&self, relative: &str) -> PathBuf;
     /// The same path as SIPp (inside the root) sees it.
     fn inside_path(&self, relative: &str) -> String;
+    /// The SIP user a load's calls come from (`[call_number]`, SIPp's, gives each call a
+    /// number of its own). Asterisk picks the caller's PJSIP endpoint by it, so `caller`
+    /// unless the PBX needs no such match.
+    fn load_caller(&self) -> &str {
+        "caller"
+    }
 }
 
 impl SipSite for Instance {
@@ -261,7 +267,7 @@ impl Phone {
         rate: f64,
         limit: u32,
     ) -> Phone {
-        let xml = uac_scenario(behaviour);
+        let xml = uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{}@", instance.load_caller()));
         let target = format!("127.0.0.1:{}", instance.sip_port());
         let dir = instance.inside_path(&format!("sipp-{name}"));
         let (rate, limit) = (format!("{rate}"), limit.to_string());

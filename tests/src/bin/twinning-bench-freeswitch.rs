@@ -4,7 +4,7 @@
 //! guard). Rounds alternate the two so machine drift hits both alike.
 //!
 //! Needs a FreeSWITCH 1.10 (FREESWITCH_PREFIX). Run: scripts/bench-freeswitch [--rounds 3]
-//! [--calls 300] [--rate 30] [--answer-ms 200] [--hold-ms 1000] [--memory-calls 5000]
+//! [--warmup-rounds 1] [--calls 300] [--rate 30] [--answer-ms 200] [--hold-ms 1000] [--memory-calls 5000]
 //! [--max-rate 200] [--json FILE]
 //!
 //! With `--concurrent N` [--max-concurrent 2000] it ramps instead to N simultaneous calls
@@ -23,6 +23,7 @@ use twinning_tests::sipp::{Answer, Phone};
 fn options() -> Options {
     let o = Options {
         rounds: 3,
+        warmup_rounds: 1,
         calls: 300,
         rate: 30.0,
         answer_ms: 200,

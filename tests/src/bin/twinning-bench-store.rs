@@ -22,6 +22,7 @@ use twinning_tests::sipp::{free_udp_port, Answer, Phone};
 fn options() -> Options {
     let o = Options {
         rounds: 3,
+        warmup_rounds: 0,
         calls: 300,
         rate: 30.0,
         answer_ms: 200,
@@ -34,8 +35,8 @@ fn options() -> Options {
     };
     let o = Options::from_args(o, "twinning-bench-store.rs");
     assert!(
-        o.concurrent == 0 && o.max_concurrent == 0,
-        "scripts/bench-store has no concurrency benchmark: --concurrent is for scripts/bench and scripts/bench-freeswitch"
+        o.concurrent == 0 && o.max_concurrent == 0 && o.warmup_rounds == 0,
+        "scripts/bench-store has no concurrency benchmark nor warm-up: --concurrent and --warmup-rounds are for scripts/bench and scripts/bench-freeswitch"
     );
     o
 }

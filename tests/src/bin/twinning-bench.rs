@@ -4,7 +4,7 @@
 //! guard); then with two remote destinations, `Dial(desk&m1&m2)` against `Twinning()`.
 //! Rounds alternate the variants so machine drift hits all alike.
 //!
-//! Run: scripts/bench [--rounds 3] [--calls 300] [--rate 30] [--answer-ms 200]
+//! Run: scripts/bench [--rounds 3] [--warmup-rounds 1] [--calls 300] [--rate 30] [--answer-ms 200]
 //!      [--hold-ms 1000] [--memory-calls 10000] [--max-rate 300] [--json FILE]
 //!
 //! With `--concurrent N` [--max-concurrent 3000] it ramps instead to N simultaneous calls of
@@ -23,6 +23,7 @@ use twinning_tests::sipp::{free_udp_port, Answer, Phone};
 fn options() -> Options {
     let o = Options {
         rounds: 3,
+        warmup_rounds: 1,
         calls: 300,
         rate: 30.0,
         answer_ms: 200,
