@@ -90,6 +90,11 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// The PBX's CPU time per completed call, in ms.
+    pub fn cpu_ms_per_call(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e3 / self.completed.max(1) as f64
+    }
+
     pub fn add(&mut self, other: Sample) {
         self.completed += other.completed;
         self.failed += other.failed;
@@ -181,6 +186,7 @@ pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> 
         )
     });
     let mut totals: BTreeMap<&str, Sample> = BTreeMap::new();
+    let mut per_round: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 1..=o.rounds {
         for &&(variant, exten) in &round_order(variants, round) {
             let s = load(&format!("{variant}-r{round}"), exten, o.calls, o.rate, o.hold_ms);
@@ -190,10 +196,37 @@ pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> 
                 s.failed,
                 s.cpu.as_secs_f64() * 1e3
             );
+            per_round.entry(variant).or_default().push(s.cpu_ms_per_call());
             totals.entry(variant).or_default().add(s);
         }
     }
+    print_spread(variants, &per_round);
     totals
+}
+
+/// How far one variant's rounds lie apart: `(lowest, highest)` CPU per call, `None` with
+/// fewer than two rounds.
+pub fn spread(per_round: &[f64]) -> Option<(f64, f64)> {
+    if per_round.len() < 2 {
+        return None;
+    }
+    let lowest = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((lowest, highest))
+}
+
+/// Prints each variant's spread between its own rounds: the same load on the same build,
+/// so how much the run's machine moved. A difference between variants inside it is not
+/// one the run can tell from noise (one `bridge` measured against itself at 1,500
+/// simultaneous calls read 1.082×).
+fn print_spread(variants: &[(&str, &str)], per_round: &BTreeMap<&str, Vec<f64>>) {
+    for &(variant, _) in variants {
+        let Some((lowest, highest)) = per_round.get(variant).and_then(|r| spread(r)) else { continue };
+        println!(
+            "   {variant:<9} rounds {lowest:.3} to {highest:.3} ms per call: {:.1} % apart",
+            (highest / lowest - 1.0) * 100.0
+        );
+    }
 }
 
 /// The highest rate each variant sustains for 10 s with no failed call, stepping from
@@ -249,7 +282,7 @@ pub fn summarize<'v>(
         let t = &totals[variant];
         let mut lat = t.latencies_ms.clone();
         lat.sort_by(f64::total_cmp);
-        let cpu_ms = t.cpu.as_secs_f64() * 1e3 / t.completed.max(1) as f64;
+        let cpu_ms = t.cpu_ms_per_call();
         let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
         cpu_ms_per_call.insert(variant, cpu_ms);
         p99_ms.insert(variant, p99);
@@ -359,7 +392,7 @@ fn print_concurrent(variant: &str, c: &Concurrent) {
         c.calls,
         c.sample.completed,
         c.sample.failed,
-        c.sample.cpu.as_secs_f64() * 1e3 / c.sample.completed.max(1) as f64,
+        c.sample.cpu_ms_per_call(),
         percentile(&lat, 0.99),
         c.rss_kib_per_call,
         c.threads_per_call
@@ -396,20 +429,23 @@ pub fn concurrency<'v>(
     );
     warm_up(o, variants, &|variant, exten| {
         let c = load(&format!("{variant}-cwarmup"), exten, o.concurrent, rate);
-        let per_call = c.sample.cpu.as_secs_f64() * 1e3 / c.sample.completed.max(1) as f64;
+        let per_call = c.sample.cpu_ms_per_call();
         format!(
             "completed {:>5} failed {:>3} cpu/call {per_call:>7.3} ms",
             c.sample.completed, c.sample.failed
         )
     });
     let mut totals: BTreeMap<&str, Vec<Concurrent>> = BTreeMap::new();
+    let mut per_round: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 1..=o.rounds {
         for &&(variant, exten) in &round_order(variants, round) {
             let c = load(&format!("{variant}-c{round}"), exten, o.concurrent, rate);
             print_concurrent(variant, &c);
+            per_round.entry(variant).or_default().push(c.sample.cpu_ms_per_call());
             totals.entry(variant).or_default().push(c);
         }
     }
+    print_spread(variants, &per_round);
     let port_cap = u64::from(limits.rtp_ports.1.saturating_sub(limits.rtp_ports.0)) / limits.ports_per_call;
     let mut json = String::from("\"concurrency\": {\n");
     println!(
@@ -424,7 +460,7 @@ pub fn concurrency<'v>(
         }
         let mut lat = all.latencies_ms.clone();
         lat.sort_by(f64::total_cmp);
-        let cpu = all.cpu.as_secs_f64() * 1e3 / all.completed.max(1) as f64;
+        let cpu = all.cpu_ms_per_call();
         let p99 = percentile(&lat, 0.99);
         let rss = runs.iter().map(|c| c.rss_kib_per_call).sum::<f64>() / runs.len().max(1) as f64;
         let threads = runs.iter().map(|c| c.threads_per_call).sum::<f64>() / runs.len().max(1) as f64;
@@ -486,7 +522,7 @@ pub fn concurrency<'v>(
 
 #[cfg(test)]
 mod tests {
-    use super::round_order;
+    use super::{round_order, spread};
 
     #[test]
     fn each_variant_goes_first_in_every_other_round() {
@@ -496,5 +532,11 @@ mod tests {
         assert_eq!(order[1], [&"twinning", &"bridge"]);
         assert_eq!(order[2], order[0]);
         assert_eq!(order[3], order[1]);
+    }
+
+    #[test]
+    fn a_spread_needs_two_rounds_and_spans_them_all() {
+        assert_eq!(spread(&[18.0]), None);
+        assert_eq!(spread(&[19.5, 18.0, 21.0, 20.0]), Some((18.0, 21.0)));
     }
 }
