@@ -95,6 +95,16 @@ impl Sample {
         self.cpu.as_secs_f64() * 1e3 / self.completed.max(1) as f64
     }
 
+    /// One step's line: calls completed and failed, the PBX's CPU time for all of them.
+    fn summary(&self) -> String {
+        format!(
+            "completed {:>5} failed {:>3} cpu {:>7.1} ms",
+            self.completed,
+            self.failed,
+            self.cpu.as_secs_f64() * 1e3
+        )
+    }
+
     pub fn add(&mut self, other: Sample) {
         self.completed += other.completed;
         self.failed += other.failed;
@@ -177,25 +187,14 @@ pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> 
         o.rounds, o.calls, o.rate, o.answer_ms, o.hold_ms
     );
     warm_up(o, variants, &|variant, exten| {
-        let s = load(&format!("{variant}-warmup"), exten, o.calls, o.rate, o.hold_ms);
-        format!(
-            "completed {:>5} failed {:>3} cpu {:>7.1} ms",
-            s.completed,
-            s.failed,
-            s.cpu.as_secs_f64() * 1e3
-        )
+        load(&format!("{variant}-warmup"), exten, o.calls, o.rate, o.hold_ms).summary()
     });
     let mut totals: BTreeMap<&str, Sample> = BTreeMap::new();
     let mut per_round: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 1..=o.rounds {
         for &&(variant, exten) in &round_order(variants, round) {
             let s = load(&format!("{variant}-r{round}"), exten, o.calls, o.rate, o.hold_ms);
-            println!(
-                "   round {round} {variant:<9} completed {:>5} failed {:>3} cpu {:>7.1} ms",
-                s.completed,
-                s.failed,
-                s.cpu.as_secs_f64() * 1e3
-            );
+            println!("   round {round} {variant:<9} {}", s.summary());
             per_round.entry(variant).or_default().push(s.cpu_ms_per_call());
             totals.entry(variant).or_default().add(s);
         }

@@ -629,9 +629,9 @@ impl SipSite for FreeSwitch {
 
     /// Each call from a number of its own, as real callers are. With one user for all,
     /// every presence event of a caller's channel (two per call) had sofia read the
-    /// dialog of every live call from that user and look each up: a quarter of
-    /// FreeSWITCH's CPU at 1,500 calls, growing with the square of the calls, and its
-    /// noisiest part.
+    /// dialog of every live call from that user and look each up: its presence thread
+    /// took 627 of FreeSWITCH's 1,984 profiled samples while 1,500 calls were placed,
+    /// work growing with the square of the calls.
     fn load_caller(&self) -> &str {
         "caller[call_number]"
     }

@@ -173,7 +173,7 @@ impl Phone {
 
     /// Calls `exten` as SIP user `from` (which picks the PJSIP endpoint).
     pub fn call_as(instance: &dyn SipSite, name: &str, from: &str, exten: &str, behaviour: &Caller) -> Phone {
-        let xml = uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{from}@"));
+        let xml = uac_scenario_from(behaviour, from);
         let target = format!("127.0.0.1:{}", instance.sip_port());
         Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten])
     }
@@ -188,7 +188,7 @@ impl Phone {
         exten: &str,
         behaviour: &Caller,
     ) -> Phone {
-        let xml = uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{from}@"));
+        let xml = uac_scenario_from(behaviour, from);
         let target = format!("127.0.0.1:{}", instance.sip_port());
         Phone::spawn(instance, name, free_udp_port(), &xml, &[&target, "-s", exten, "-i", address])
     }
@@ -267,7 +267,7 @@ impl Phone {
         rate: f64,
         limit: u32,
     ) -> Phone {
-        let xml = uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{}@", instance.load_caller()));
+        let xml = uac_scenario_from(behaviour, instance.load_caller());
         let target = format!("127.0.0.1:{}", instance.sip_port());
         let dir = instance.inside_path(&format!("sipp-{name}"));
         let (rate, limit) = (format!("{rate}"), limit.to_string());
@@ -695,6 +695,11 @@ Content-Length: 0
 ]]></send>
 "
     )
+}
+
+/// The caller's scenario as SIP user `from` (in From and Contact).
+fn uac_scenario_from(behaviour: &Caller, from: &str) -> String {
+    uac_scenario(behaviour).replace("sip:caller@", &format!("sip:{from}@"))
 }
 
 fn uac_scenario(behaviour: &Caller) -> String {

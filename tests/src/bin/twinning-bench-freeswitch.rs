@@ -4,8 +4,8 @@
 //! guard). Rounds alternate the two so machine drift hits both alike.
 //!
 //! Needs a FreeSWITCH 1.10 (FREESWITCH_PREFIX). Run: scripts/bench-freeswitch [--rounds 3]
-//! [--warmup-rounds 1] [--calls 300] [--rate 30] [--answer-ms 200] [--hold-ms 1000] [--memory-calls 5000]
-//! [--max-rate 200] [--json FILE]
+//! [--warmup-rounds 1] [--calls 300] [--rate 30] [--answer-ms 200] [--hold-ms 1000]
+//! [--memory-calls 5000] [--max-rate 200] [--json FILE]
 //!
 //! With `--concurrent N` [--max-concurrent 2000] it ramps instead to N simultaneous calls
 //! per variant ([--rounds] times, placed at --rate), then searches for the highest

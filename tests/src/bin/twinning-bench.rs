@@ -4,8 +4,8 @@
 //! guard); then with two remote destinations, `Dial(desk&m1&m2)` against `Twinning()`.
 //! Rounds alternate the variants so machine drift hits all alike.
 //!
-//! Run: scripts/bench [--rounds 3] [--warmup-rounds 1] [--calls 300] [--rate 30] [--answer-ms 200]
-//!      [--hold-ms 1000] [--memory-calls 10000] [--max-rate 300] [--json FILE]
+//! Run: scripts/bench [--rounds 3] [--warmup-rounds 1] [--calls 300] [--rate 30]
+//!      [--answer-ms 200] [--hold-ms 1000] [--memory-calls 10000] [--max-rate 300] [--json FILE]
 //!
 //! With `--concurrent N` [--max-concurrent 3000] it ramps instead to N simultaneous calls of
 //! `Dial(desk&mobile)` and `Twinning()` ([--rounds] times, placed at --rate), then searches
