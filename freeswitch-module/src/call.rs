@@ -8,13 +8,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use twinning_core::call::{Command, Event, LegId};
+use twinning_core::call::{Command, Event, LegId, LegKind};
 use twinning_driver::caller_thread::{self, CallerThread};
 
 use crate::hooks;
 use crate::host::bridge;
 use crate::host::ffi;
 use crate::host::session::LockedSession;
+use crate::leg;
 use crate::pbx::{leg_ended, play_hold_music, FreeSwitch, Here, TwinnedCall};
 use crate::wakeups::{self, Watch};
 
@@ -94,6 +95,8 @@ impl CallerLoop {
                 self.requeue(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Caller));
                 return None;
             };
+            // The leg's thread lets go of it now (see `leg`): wake it.
+            call.changed();
             let session = locked.session();
             // Music queued for the caller while it waited out a consult would be played by
             // the bridge's start, before the bridge: the bridge is what the caller is owed.
@@ -111,7 +114,8 @@ impl CallerLoop {
                 }
                 (s.host.swap_to.take(), apart)
             };
-            // The leg's thread waits for the bridge's end.
+            // Threads waiting for the bridge's end see it: the next leg of a swap, a leg's
+            // thread not yet gone (see `leg`), a consult's.
             call.changed();
             if let Some(next) = swap {
                 drop(locked);
@@ -127,6 +131,7 @@ impl CallerLoop {
             // report.
             if apart {
                 drop(locked);
+                attend_again(call, leg, kind);
                 play_hold_music(call.caller);
                 return None;
             }
@@ -146,5 +151,20 @@ impl CallerLoop {
         for c in commands {
             call.queue_for_caller(c);
         }
+    }
+}
+
+/// Gives `leg`, out of the caller's bridge and still up, a thread to attend to it, unless
+/// one has it still (it had not yet seen itself bridged).
+fn attend_again(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind) {
+    let unattended = match call.lock().host.legs.get_mut(&leg) {
+        Some(h) if !h.ended && !h.joined && !h.attended => {
+            h.attended = true;
+            true
+        }
+        _ => false,
+    };
+    if unattended {
+        leg::resume(call.clone(), leg, kind);
     }
 }

@@ -1,9 +1,15 @@
 //! One leg's thread: places it with `switch_ivr_originate` (which returns the new session
-//! once it rings, or answers), then watches it until it ends: reports answer and hang-up
-//! to the engine, plays the confirmation prompt when asked, and keeps the session's read
-//! lock while the caller may be bridged with it. It sleeps in between: its channel
-//! answering or hanging up (see `wakeups`), a command for it and the engine's next timer
-//! wake it.
+//! once it rings, or answers), then attends to it: reports answer and hang-up to the
+//! engine, plays the confirmation prompt when asked, bridges a consult's third party with
+//! the mobile. It sleeps in between: its channel answering or hanging up (see `wakeups`),
+//! a command for it and the engine's next timer wake it.
+//!
+//! Once the caller's thread has bridged the leg, the leg's thread lets go of it: the
+//! bridge holds the session and reports its end, so a talking call keeps no thread of ours
+//! asleep (at 1,500 calls, 1,500 threads, each woken at the hang-up). Should the leg leave
+//! the caller's bridge and stay up (the mobile gone to consult), the caller's thread gives
+//! it a thread again ([`resume`]). [`LegHandle::attended`](crate::pbx::LegHandle) says, under
+//! the call's lock, whether one has it, so there is never none and never two.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -23,9 +29,6 @@ const POLL: Duration = Duration::from_millis(20);
 /// How long a ringing leg's thread sleeps at most when nothing wakes it: only the net
 /// under an event FreeSWITCH failed to deliver (its queue full).
 const RINGING_WAIT: Duration = Duration::from_secs(1);
-/// How long a bridged leg's thread sleeps at most when nothing wakes it: the end of the
-/// bridge and every command for the leg wake it (see `Call::wait_until`).
-const BRIDGED_WAIT: Duration = Duration::from_secs(5);
 /// The confirmation prompt when the caller's channel sets no `twinning_confirm_prompt`.
 const DEFAULT_CONFIRM_PROMPT: &str = "tone_stream://%(400,200,660);loops=2";
 
@@ -51,6 +54,26 @@ pub fn spawn(call: Arc<TwinnedCall>, placement: Placement) {
     );
 }
 
+/// Attends to `leg` again on a thread of its own: it left the caller's bridge and is still
+/// up, while no thread of ours had it (see the module's comment). Call with the leg marked
+/// attended.
+pub fn resume(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind) {
+    let thread_call = call.clone();
+    module::THREADS.spawn(
+        format!("twinning-{}", kind.name()),
+        move || guard::catch("leg thread", (), || rejoin(&thread_call, leg, kind)),
+        // With no thread to report its end, the leg may not stay.
+        move || {
+            log::error!("twinning {}: no thread for a leg out of the bridge; hanging it up", call.user);
+            let uuid = call.lock().host.legs.get(&leg).and_then(|h| h.uuid.clone());
+            if let Some(l) = uuid.as_deref().and_then(LockedSession::locate) {
+                l.session().hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+            }
+            queue_leftovers(&call, leg_ended(&call, leg, Event::LegHungUp(leg), Here::Anywhere));
+        },
+    );
+}
+
 /// Anything a leg's step leaves for the caller's thread has been queued for it already
 /// (see `pbx`); nothing else may be left.
 fn queue_leftovers(call: &TwinnedCall, commands: Vec<twinning_core::call::Command>) {
@@ -64,14 +87,6 @@ fn feed(call: &Arc<TwinnedCall>, event: Event) {
 }
 
 fn run(call: &Arc<TwinnedCall>, placement: &Placement) {
-    service(call, placement);
-    // However the third party of a conference ended, the mobile goes back to the caller.
-    if placement.kind == LegKind::Consult {
-        third_left_conference(call, placement.leg);
-    }
-}
-
-fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
     let (leg, kind) = (placement.leg, placement.kind);
     let Some(cancel) = call.lock().host.legs.get(&leg).map(|h| h.cancel.clone()) else { return };
     let Some(locked) = originate(call, placement, &cancel) else { return };
@@ -88,47 +103,81 @@ fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
             }
         }
     }
-    let _watch = wakeups::watch(s.uuid(), call);
-    // Read before the channel is looked at: whatever moves after it wakes the next wait.
-    let mut seen = call.changes();
-    let mut answered = s.is_answered();
+    let answered = s.is_answered();
     feed(call, if answered { Event::LegAnswered(leg) } else { Event::LegRinging(leg) });
-    let mut bridged_before = false;
-    loop {
-        if bridged_before {
-            // A bridged leg only waits for the bridge to end (its end is reported by the
-            // caller's thread, which wakes this one) or for a command to stop it.
-            call.wait_until(BRIDGED_WAIT, |st| {
-                let still_bridged = st.host.in_bridge == Some(leg) || st.host.swap_to == Some(leg);
-                !still_bridged || st.host.legs.get(&leg).is_none_or(|h| h.ended || h.prompt.is_some())
-            });
-        } else {
-            // A ringing leg fires the engine's timers too: the caller's thread may be in
-            // a bridge (a handover rings the desk while the mobile talks).
-            wait_for_news(call, seen);
-            let commands = call.tick();
-            queue_leftovers(call, call.execute(commands, Here::Anywhere));
+    attend(call, leg, kind, &locked, answered);
+}
+
+/// The thread [`resume`] started: the leg's session again, by its uuid.
+fn rejoin(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind) {
+    let uuid = call.lock().host.legs.get(&leg).filter(|h| !h.ended).and_then(|h| h.uuid.clone());
+    let Some(locked) = uuid.as_deref().and_then(LockedSession::locate) else {
+        if let Some(h) = call.lock().host.legs.get_mut(&leg) {
+            h.attended = false;
         }
-        seen = call.changes();
-        let (ended, prompt, bridged, swap_pending) = {
+        queue_leftovers(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Anywhere));
+        return;
+    };
+    attend(call, leg, kind, &locked, true);
+}
+
+/// How a leg's thread let go of its leg.
+#[derive(PartialEq, Eq)]
+enum LetGo {
+    /// The leg is over: its end reported, or ended by a command.
+    Over,
+    /// The caller's thread bridged it, and has it now.
+    ToCallersBridge,
+}
+
+/// Attends to the placed (or rejoined) leg until its thread lets go of it.
+fn attend(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind, locked: &LockedSession, answered: bool) {
+    // Watched before the loop looks at the channel: whatever it does after wakes the wait.
+    let watch = wakeups::watch(locked.session().uuid(), call);
+    let over = service(call, leg, kind, locked, answered);
+    drop(watch);
+    // However the third party of a conference ended, the mobile goes back to the caller.
+    if over == LetGo::Over && kind == LegKind::Consult {
+        third_left_conference(call, leg);
+    }
+}
+
+/// Attends to the leg until it is over or the caller's bridge has it.
+fn service(
+    call: &Arc<TwinnedCall>,
+    leg: LegId,
+    kind: LegKind,
+    locked: &LockedSession,
+    mut answered: bool,
+) -> LetGo {
+    let s = locked.session();
+    loop {
+        // Read before the leg is looked at: whatever moves after it wakes the wait below.
+        let seen = call.changes();
+        let (ended, prompt, swap_pending) = {
             let mut st = call.lock();
             let in_bridge = st.host.in_bridge == Some(leg);
             let swap_pending = st.host.swap_to == Some(leg);
             match st.host.legs.get_mut(&leg) {
-                Some(h) => (h.ended, h.prompt.take(), in_bridge, swap_pending),
-                None => (true, None, in_bridge, swap_pending),
+                // The caller's bridge holds the session and reports the leg's end.
+                Some(h) if in_bridge => {
+                    h.attended = false;
+                    return LetGo::ToCallersBridge;
+                }
+                Some(h) => (h.ended, h.prompt.take(), swap_pending),
+                None => (true, None, swap_pending),
             }
         };
-        bridged_before = bridged;
-        if bridged || swap_pending {
-            // The caller's thread reports the end of a bridged leg; keep the lock.
+        // Next in the caller's bridge once the current one ends: the swap reports it.
+        if swap_pending {
+            wait_and_tick(call, seen);
             continue;
         }
         if ended {
             if s.is_up() {
                 s.hangup(ffi::SWITCH_CAUSE_ORIGINATOR_CANCEL);
             }
-            return;
+            return LetGo::Over;
         }
         // Not `is_ready`: a leg moving between bridges (the mobile parked for a consult)
         // is briefly not ready, yet still there.
@@ -139,15 +188,15 @@ fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
                 Event::LegFailed(leg, failure_for_cause(s.cause()))
             };
             queue_leftovers(call, leg_ended(call, leg, event, Here::Anywhere));
-            return;
+            return LetGo::Over;
         }
         if !answered && s.is_answered() {
             answered = true;
             feed(call, Event::LegAnswered(leg));
         }
         if kind == LegKind::Consult && answered && consult_connect(call, leg) {
-            match consult_bridge(call, leg, &locked) {
-                ConsultOver::Gone => return,
+            match consult_bridge(call, leg, locked) {
+                ConsultOver::Gone => return LetGo::Over,
                 ConsultOver::GoesOn => continue,
             }
         }
@@ -155,8 +204,19 @@ fn service(call: &Arc<TwinnedCall>, placement: &Placement) {
             if let Some(key) = read_confirmation(call, s) {
                 feed(call, Event::LegDtmf(leg, key));
             }
+            continue;
         }
+        wait_and_tick(call, seen);
     }
+}
+
+/// Waits for news, then fires the engine's timers that are due: a leg's thread does, for
+/// the caller's thread may be in a bridge (a handover rings the desk while the mobile
+/// talks).
+fn wait_and_tick(call: &Arc<TwinnedCall>, seen: u64) {
+    wait_for_news(call, seen);
+    let commands = call.tick();
+    queue_leftovers(call, call.execute(commands, Here::Anywhere));
 }
 
 /// Sleeps until the call changed after `seen` (the leg's channel answered or hung up, a

@@ -52,6 +52,9 @@ pub struct LegHandle {
     pub ended: bool,
     /// The desk running `twinning_pickup`: no thread of ours holds it.
     pub joined: bool,
+    /// A leg thread of ours attends to the leg (see `leg`): from its placing until the
+    /// caller's bridge takes it, and again should it leave that bridge still up.
+    pub attended: bool,
 }
 
 impl LegHandle {
@@ -63,11 +66,12 @@ impl LegHandle {
             prompt: None,
             ended: false,
             joined: false,
+            attended: true,
         }
     }
 
     pub fn joined(kind: LegKind, session: Session) -> LegHandle {
-        LegHandle { uuid: Some(session.uuid()), joined: true, ..LegHandle::dialing(kind) }
+        LegHandle { uuid: Some(session.uuid()), joined: true, attended: false, ..LegHandle::dialing(kind) }
     }
 
     /// Stops the leg: its originate or its thread sees `cause`; returns its uuid to hang up.
