@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::host_speed::{self, HostSpeed};
 use crate::sipp::{Caller, Phone, SipSite};
 
 /// The benchmarks' twinning.conf: no delay, no guard, a cap no load reaches; user 1001
@@ -179,9 +180,18 @@ pub fn warm_up(o: &Options, variants: &[(&str, &str)], step: &dyn Fn(&str, &str)
     }
 }
 
+/// What the rounds measured per variant.
+pub struct Rounds<'v> {
+    /// Every round of the variant summed.
+    pub totals: BTreeMap<&'v str, Sample>,
+    /// The mean of the variant's rounds' CPU per call at one machine speed (see
+    /// [`host_speed`]), in ms.
+    pub at_one_speed: BTreeMap<&'v str, f64>,
+}
+
 /// `o.rounds` rounds of every variant in turn (so drift hits all alike, see
-/// [`round_order`]), summed per variant.
-pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> BTreeMap<&'v str, Sample> {
+/// [`round_order`]), summed per variant, with the machine's speed read beside them.
+pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> Rounds<'v> {
     println!(
         "== {} rounds of {} calls at {}/s per variant (desk answers after {} ms, mobile rings, talk {} ms)",
         o.rounds, o.calls, o.rate, o.answer_ms, o.hold_ms
@@ -189,18 +199,65 @@ pub fn rounds<'v>(o: &Options, variants: &[(&'v str, &'v str)], load: &Load) -> 
     warm_up(o, variants, &|variant, exten| {
         load(&format!("{variant}-warmup"), exten, o.calls, o.rate, o.hold_ms).summary()
     });
+    let speed = HostSpeed::start();
     let mut totals: BTreeMap<&str, Sample> = BTreeMap::new();
-    let mut per_round: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut per_round = PerRound::default();
     for round in 1..=o.rounds {
         for &&(variant, exten) in &round_order(variants, round) {
-            let s = load(&format!("{variant}-r{round}"), exten, o.calls, o.rate, o.hold_ms);
-            println!("   round {round} {variant:<9} {}", s.summary());
-            per_round.entry(variant).or_default().push(s.cpu_ms_per_call());
+            let (s, host) =
+                speed.during(|| load(&format!("{variant}-r{round}"), exten, o.calls, o.rate, o.hold_ms));
+            println!("   round {round} {variant:<9} {}{}", s.summary(), host_reading(host));
+            per_round.push(variant, s.cpu_ms_per_call(), host);
             totals.entry(variant).or_default().add(s);
         }
     }
-    print_spread(variants, &per_round);
-    totals
+    let at_one_speed = report_rounds(variants, &per_round);
+    Rounds { totals, at_one_speed }
+}
+
+/// Each round of a run in the order run: its variant, its CPU per call, and the machine's
+/// speed during it (the yardstick's mean reading, ms).
+#[derive(Default)]
+struct PerRound<'v>(Vec<(&'v str, f64, Option<f64>)>);
+
+impl<'v> PerRound<'v> {
+    fn push(&mut self, variant: &'v str, cpu_ms_per_call: f64, host_ms: Option<f64>) {
+        self.0.push((variant, cpu_ms_per_call, host_ms));
+    }
+
+    /// `variant`'s rounds, as measured and at one machine speed (one speed for every
+    /// variant's rounds: the run's median reading).
+    fn of(&self, variant: &str) -> (Vec<f64>, Vec<f64>) {
+        let scaled = host_speed::at_one_speed(&self.0.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>());
+        self.0.iter().zip(scaled).filter(|(r, _)| r.0 == variant).map(|(r, s)| (r.1, s)).unzip()
+    }
+}
+
+/// A round line's note of the machine's speed during it.
+fn host_reading(host_ms: Option<f64>) -> String {
+    host_ms.map_or_else(|| " host not read".into(), |h| format!(" host {h:.2} ms"))
+}
+
+/// Prints each variant's spread, as measured and at one machine speed, and returns the
+/// mean of each variant's rounds at one speed.
+fn report_rounds<'v>(variants: &[(&'v str, &'v str)], per_round: &PerRound) -> BTreeMap<&'v str, f64> {
+    let mut means = BTreeMap::new();
+    for &(variant, _) in variants {
+        let (measured, scaled) = per_round.of(variant);
+        print_spread(variant, "", &measured);
+        print_spread(variant, " at one machine speed", &scaled);
+        if !scaled.is_empty() {
+            means.insert(variant, scaled.iter().sum::<f64>() / scaled.len() as f64);
+        }
+    }
+    if let Some((&(first, _), rest)) = variants.split_first() {
+        for &(variant, _) in rest {
+            if let (Some(a), Some(b)) = (means.get(variant), means.get(first)) {
+                println!("   {variant} at one machine speed: {a:.3} ms per call, {:.3}x {first}", a / b);
+            }
+        }
+    }
+    means
 }
 
 /// How far one variant's rounds lie apart: `(lowest, highest)` CPU per call, `None` with
@@ -214,18 +271,16 @@ pub fn spread(per_round: &[f64]) -> Option<(f64, f64)> {
     Some((lowest, highest))
 }
 
-/// Prints each variant's spread between its own rounds: the same load on the same build,
+/// Prints a variant's spread between its own rounds: the same load on the same build,
 /// so how much the run's machine moved. A difference between variants inside it is not
 /// one the run can tell from noise (one `bridge` measured against itself at 1,500
 /// simultaneous calls read 1.082×).
-fn print_spread(variants: &[(&str, &str)], per_round: &BTreeMap<&str, Vec<f64>>) {
-    for &(variant, _) in variants {
-        let Some((lowest, highest)) = per_round.get(variant).and_then(|r| spread(r)) else { continue };
-        println!(
-            "   {variant:<9} rounds {lowest:.3} to {highest:.3} ms per call: {:.1} % apart",
-            (highest / lowest - 1.0) * 100.0
-        );
-    }
+fn print_spread(variant: &str, how: &str, per_round: &[f64]) {
+    let Some((lowest, highest)) = spread(per_round) else { return };
+    println!(
+        "   {variant:<9} rounds{how} {lowest:.3} to {highest:.3} ms per call: {:.1} % apart",
+        (highest / lowest - 1.0) * 100.0
+    );
 }
 
 /// The highest rate each variant sustains for 10 s with no failed call, stepping from
@@ -383,18 +438,19 @@ pub fn concurrent(
 /// One concurrency step: `(name, exten, calls, rate)`.
 pub type ConcurrentLoad<'a> = dyn Fn(&str, &str, u64, f64) -> Concurrent + 'a;
 
-fn print_concurrent(variant: &str, c: &Concurrent) {
+fn print_concurrent(variant: &str, c: &Concurrent, host_ms: Option<f64>) {
     let mut lat = c.sample.latencies_ms.clone();
     lat.sort_by(f64::total_cmp);
     println!(
-        "   {variant:<9} {:>5} calls: completed {:>5} failed {:>3} cpu/call {:>7.3} ms setup p99 {:>7.1} ms RSS/call {:>6.1} KiB threads/call {:>5.2}",
+        "   {variant:<9} {:>5} calls: completed {:>5} failed {:>3} cpu/call {:>7.3} ms setup p99 {:>7.1} ms RSS/call {:>6.1} KiB threads/call {:>5.2}{}",
         c.calls,
         c.sample.completed,
         c.sample.failed,
         c.sample.cpu_ms_per_call(),
         percentile(&lat, 0.99),
         c.rss_kib_per_call,
-        c.threads_per_call
+        c.threads_per_call,
+        host_ms.map_or_else(String::new, |h| host_reading(Some(h)))
     );
 }
 
@@ -434,17 +490,19 @@ pub fn concurrency<'v>(
             c.sample.completed, c.sample.failed
         )
     });
+    let speed = HostSpeed::start();
     let mut totals: BTreeMap<&str, Vec<Concurrent>> = BTreeMap::new();
-    let mut per_round: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut per_round = PerRound::default();
     for round in 1..=o.rounds {
         for &&(variant, exten) in &round_order(variants, round) {
-            let c = load(&format!("{variant}-c{round}"), exten, o.concurrent, rate);
-            print_concurrent(variant, &c);
-            per_round.entry(variant).or_default().push(c.sample.cpu_ms_per_call());
+            let (c, host) = speed.during(|| load(&format!("{variant}-c{round}"), exten, o.concurrent, rate));
+            print_concurrent(variant, &c, host);
+            per_round.push(variant, c.sample.cpu_ms_per_call(), host);
             totals.entry(variant).or_default().push(c);
         }
     }
-    print_spread(variants, &per_round);
+    drop(speed);
+    let at_one_speed = report_rounds(variants, &per_round);
     let port_cap = u64::from(limits.rtp_ports.1.saturating_sub(limits.rtp_ports.0)) / limits.ports_per_call;
     let mut json = String::from("\"concurrency\": {\n");
     println!(
@@ -467,8 +525,9 @@ pub fn concurrency<'v>(
             "| {variant} | {} | {} | {} | {cpu:.3} ms | {p99:.1} ms | {rss:.1} KiB | {threads:.2} |",
             o.concurrent, all.completed, all.failed
         );
+        let one_speed = at_one_speed.get(variant).map_or("null".into(), |c| format!("{c:.4}"));
         json.push_str(&format!(
-            "    \"{variant}\": {{\"calls\": {}, \"completed\": {}, \"failed\": {}, \"cpu_ms_per_call\": {cpu:.4}, \"setup_p99_ms\": {p99:.2}, \"rss_kib_per_call\": {rss:.2}, \"threads_per_call\": {threads:.3}}}{}\n",
+            "    \"{variant}\": {{\"calls\": {}, \"completed\": {}, \"failed\": {}, \"cpu_ms_per_call\": {cpu:.4}, \"cpu_ms_per_call_at_one_speed\": {one_speed}, \"setup_p99_ms\": {p99:.2}, \"rss_kib_per_call\": {rss:.2}, \"threads_per_call\": {threads:.3}}}{}\n",
             o.concurrent,
             all.completed,
             all.failed,
@@ -490,7 +549,7 @@ pub fn concurrency<'v>(
         let mut n = 100;
         let stop = loop {
             let c = load(&format!("{variant}-max{n}"), exten, n, rate);
-            print_concurrent(variant, &c);
+            print_concurrent(variant, &c, None);
             if c.sample.failed > 0 || c.sample.completed < n {
                 break format!("a failed call at {n}");
             }

@@ -17,6 +17,7 @@ pub mod console;
 pub mod dialplan;
 pub mod esl;
 pub mod freeswitch;
+pub mod host_speed;
 pub mod media;
 pub mod module_build;
 pub mod package;

@@ -115,7 +115,7 @@ fn main() {
     let load = |name: &str, exten: &str, calls: u64, rate: f64, hold_ms: u64| {
         run_load(&fs, name, exten, calls, rate, hold_ms)
     };
-    let totals = bench::rounds(&o, &VARIANTS, &load);
+    let measured = bench::rounds(&o, &VARIANTS, &load);
     let max_rate = bench::max_rates(&o, &VARIANTS, &load, |rate| rate + 25);
 
     println!("== FreeSWITCH memory over {} twinning calls", o.memory_calls);
@@ -129,11 +129,14 @@ fn main() {
         memory.completed, memory.failed
     );
 
-    let summary = bench::summarize(&VARIANTS, &totals, &max_rate);
+    let summary = bench::summarize(&VARIANTS, &measured.totals, &max_rate);
     let (per_call, p99s) = (&summary.cpu_ms_per_call, &summary.p99_ms);
     let ratio = per_call["twinning"] / per_call["bridge"];
+    let one_speed = &measured.at_one_speed;
+    let ratio_at_one_speed =
+        one_speed.get("twinning").zip(one_speed.get("bridge")).map_or(f64::NAN, |(t, b)| t / b);
     println!(
-        "\ntwinning CPU per call: {ratio:.3}x bridge; p99 setup {:+.1} ms vs bridge",
+        "\ntwinning CPU per call: {ratio:.3}x bridge ({ratio_at_one_speed:.3}x at one machine speed); p99 setup {:+.1} ms vs bridge",
         p99s["twinning"] - p99s["bridge"]
     );
     println!(
@@ -143,7 +146,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let json = format!(
-        "{{\n  {},\n  \"twinning_cpu_vs_bridge\": {ratio:.4},\n  \"twinning_p99_minus_bridge_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}},\n  {}\n}}\n",
+        "{{\n  {},\n  \"twinning_cpu_vs_bridge\": {ratio:.4},\n  \"twinning_cpu_vs_bridge_at_one_speed\": {ratio_at_one_speed:.4},\n  \"twinning_p99_minus_bridge_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}},\n  {}\n}}\n",
         summary.json_variants,
         p99s["twinning"] - p99s["bridge"],
         memory.completed,

@@ -102,7 +102,7 @@ fn main() {
     let load = |name: &str, exten: &str, calls: u64, rate: f64, hold_ms: u64| {
         run_load(&pbx, name, exten, calls, rate, hold_ms)
     };
-    let totals = bench::rounds(&o, &VARIANTS, &load);
+    let measured = bench::rounds(&o, &VARIANTS, &load);
     let max_rate = bench::max_rates(&o, &VARIANTS, &load, |rate| rate + if rate < 100 { 25 } else { 50 });
 
     println!("== Asterisk memory over {} Twinning() calls", o.memory_calls);
@@ -126,12 +126,16 @@ fn main() {
         gap.as_millis()
     );
 
-    let summary = bench::summarize(&VARIANTS, &totals, &max_rate);
+    let summary = bench::summarize(&VARIANTS, &measured.totals, &max_rate);
     let (per_call, p99s) = (&summary.cpu_ms_per_call, &summary.p99_ms);
     let ratio = |a: &str, b: &str| per_call[a] / per_call[b];
+    let one_speed = &measured.at_one_speed;
+    let ratio_at_one_speed =
+        |a: &str, b: &str| one_speed.get(a).zip(one_speed.get(b)).map_or(f64::NAN, |(a, b)| a / b);
     println!(
-        "\nTwinning() CPU per call: {:.3}x native Dial, {:.3}x FollowMe; p99 setup {:+.1} ms vs Dial",
+        "\nTwinning() CPU per call: {:.3}x native Dial ({:.3}x at one machine speed), {:.3}x FollowMe; p99 setup {:+.1} ms vs Dial",
         ratio("twinning", "dial"),
+        ratio_at_one_speed("twinning", "dial"),
         ratio("twinning", "followme"),
         p99s["twinning"] - p99s["dial"]
     );
@@ -151,10 +155,11 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let json = format!(
-        "{{\n  {},\n  \"twinning2_cpu_vs_dial2\": {:.4},\n  \"twinning_cpu_vs_dial\": {:.4},\n  \"twinning_cpu_vs_followme\": {:.4},\n  \"twinning_p99_minus_dial_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}},\n  \"handover_gap_ms\": {},\n  {}\n}}\n",
+        "{{\n  {},\n  \"twinning2_cpu_vs_dial2\": {:.4},\n  \"twinning_cpu_vs_dial\": {:.4},\n  \"twinning_cpu_vs_dial_at_one_speed\": {:.4},\n  \"twinning_cpu_vs_followme\": {:.4},\n  \"twinning_p99_minus_dial_ms\": {:.2},\n  \"memory\": {{\"calls\": {}, \"rss_before_kib\": {rss_before}, \"rss_after_kib\": {rss_after}}},\n  \"handover_gap_ms\": {},\n  {}\n}}\n",
         summary.json_variants,
         ratio("twinning2", "dial2"),
         ratio("twinning", "dial"),
+        ratio_at_one_speed("twinning", "dial"),
         ratio("twinning", "followme"),
         p99s["twinning"] - p99s["dial"],
         memory.completed,
