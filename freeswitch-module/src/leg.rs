@@ -62,16 +62,21 @@ pub fn resume(call: Arc<TwinnedCall>, leg: LegId, kind: LegKind) {
     module::THREADS.spawn(
         format!("twinning-{}", kind.name()),
         move || guard::catch("leg thread", (), || rejoin(&thread_call, leg, kind)),
-        // With no thread to report its end, the leg may not stay.
         move || {
             log::error!("twinning {}: no thread for a leg out of the bridge; hanging it up", call.user);
-            let uuid = call.lock().host.legs.get(&leg).and_then(|h| h.uuid.clone());
-            if let Some(l) = uuid.as_deref().and_then(LockedSession::locate) {
-                l.session().hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
-            }
-            queue_leftovers(&call, leg_ended(&call, leg, Event::LegHungUp(leg), Here::Anywhere));
+            give_up(&call, leg);
         },
     );
+}
+
+/// A leg no thread of ours can attend to may not stay: hangs it up if it is still there,
+/// and reports its end.
+fn give_up(call: &Arc<TwinnedCall>, leg: LegId) {
+    let uuid = call.lock().host.legs.get(&leg).and_then(|h| h.uuid.clone());
+    if let Some(l) = uuid.as_deref().and_then(LockedSession::locate) {
+        l.session().hangup(ffi::SWITCH_CAUSE_NORMAL_CLEARING);
+    }
+    queue_leftovers(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Anywhere));
 }
 
 /// Anything a leg's step leaves for the caller's thread has been queued for it already
@@ -112,10 +117,7 @@ fn run(call: &Arc<TwinnedCall>, placement: &Placement) {
 fn rejoin(call: &Arc<TwinnedCall>, leg: LegId, kind: LegKind) {
     let uuid = call.lock().host.legs.get(&leg).filter(|h| !h.ended).and_then(|h| h.uuid.clone());
     let Some(locked) = uuid.as_deref().and_then(LockedSession::locate) else {
-        if let Some(h) = call.lock().host.legs.get_mut(&leg) {
-            h.attended = false;
-        }
-        queue_leftovers(call, leg_ended(call, leg, Event::LegHungUp(leg), Here::Anywhere));
+        give_up(call, leg);
         return;
     };
     attend(call, leg, kind, &locked, true);

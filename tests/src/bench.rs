@@ -224,13 +224,6 @@ impl<'v> PerRound<'v> {
     fn push(&mut self, variant: &'v str, cpu_ms_per_call: f64, host_ms: Option<f64>) {
         self.0.push((variant, cpu_ms_per_call, host_ms));
     }
-
-    /// `variant`'s rounds, as measured and at one machine speed (one speed for every
-    /// variant's rounds: the run's median reading).
-    fn of(&self, variant: &str) -> (Vec<f64>, Vec<f64>) {
-        let scaled = host_speed::at_one_speed(&self.0.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>());
-        self.0.iter().zip(scaled).filter(|(r, _)| r.0 == variant).map(|(r, s)| (r.1, s)).unzip()
-    }
 }
 
 /// A round line's note of the machine's speed during it.
@@ -241,9 +234,17 @@ fn host_reading(host_ms: Option<f64>) -> String {
 /// Prints each variant's spread, as measured and at one machine speed, and returns the
 /// mean of each variant's rounds at one speed.
 fn report_rounds<'v>(variants: &[(&'v str, &'v str)], per_round: &PerRound) -> BTreeMap<&'v str, f64> {
+    // One speed for every variant's rounds: the run's median reading.
+    let all_scaled = host_speed::at_one_speed(&per_round.0.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>());
     let mut means = BTreeMap::new();
     for &(variant, _) in variants {
-        let (measured, scaled) = per_round.of(variant);
+        let (measured, scaled): (Vec<f64>, Vec<f64>) = per_round
+            .0
+            .iter()
+            .zip(&all_scaled)
+            .filter(|(r, _)| r.0 == variant)
+            .map(|(r, s)| (r.1, *s))
+            .unzip();
         print_spread(variant, "", &measured);
         print_spread(variant, " at one machine speed", &scaled);
         if !scaled.is_empty() {
@@ -438,7 +439,8 @@ pub fn concurrent(
 /// One concurrency step: `(name, exten, calls, rate)`.
 pub type ConcurrentLoad<'a> = dyn Fn(&str, &str, u64, f64) -> Concurrent + 'a;
 
-fn print_concurrent(variant: &str, c: &Concurrent, host_ms: Option<f64>) {
+/// One concurrency step's line; `note` ends it (the machine's speed during a round).
+fn print_concurrent(variant: &str, c: &Concurrent, note: &str) {
     let mut lat = c.sample.latencies_ms.clone();
     lat.sort_by(f64::total_cmp);
     println!(
@@ -450,7 +452,7 @@ fn print_concurrent(variant: &str, c: &Concurrent, host_ms: Option<f64>) {
         percentile(&lat, 0.99),
         c.rss_kib_per_call,
         c.threads_per_call,
-        host_ms.map_or_else(String::new, |h| host_reading(Some(h)))
+        note
     );
 }
 
@@ -496,7 +498,7 @@ pub fn concurrency<'v>(
     for round in 1..=o.rounds {
         for &&(variant, exten) in &round_order(variants, round) {
             let (c, host) = speed.during(|| load(&format!("{variant}-c{round}"), exten, o.concurrent, rate));
-            print_concurrent(variant, &c, host);
+            print_concurrent(variant, &c, &host_reading(host));
             per_round.push(variant, c.sample.cpu_ms_per_call(), host);
             totals.entry(variant).or_default().push(c);
         }
@@ -549,7 +551,7 @@ pub fn concurrency<'v>(
         let mut n = 100;
         let stop = loop {
             let c = load(&format!("{variant}-max{n}"), exten, n, rate);
-            print_concurrent(variant, &c, None);
+            print_concurrent(variant, &c, "");
             if c.sample.failed > 0 || c.sample.completed < n {
                 break format!("a failed call at {n}");
             }
